@@ -1,0 +1,18 @@
+// podid: one executable, one subcommand per program. Each program's module builds its own
+// Command (flags and wiring only); nothing here knows a program's internals.
+import { Command } from "commander";
+
+export function buildCli(): Command {
+  const program = new Command("podid")
+    .description("Azure identities for Kubernetes pods, without secrets, safe for shared clusters")
+    .version("0.1.0")
+    .showHelpAfterError()
+    .enablePositionalOptions();
+  // Subcommands register themselves below, one line each, as they land.
+  return program;
+}
+
+const isMain = process.argv[1] !== undefined && /(cli\.(ts|js)|podid(\.js)?)$/.test(process.argv[1]);
+if (isMain) {
+  await buildCli().parseAsync(process.argv);
+}

@@ -1,0 +1,77 @@
+// Every name podid shares with users, other programs or the cluster lives here: API group,
+// kinds, labels, annotations, env vars, ports, paths, defaults and limits. Change one here and
+// every program follows.
+
+export const GROUP = "aadpodidentity.k8s.io";
+export const VERSION = "v1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export const KINDS = {
+  AzureIdentity: { kind: "AzureIdentity", plural: "azureidentities", namespaced: true },
+  AzureIdentityBinding: { kind: "AzureIdentityBinding", plural: "azureidentitybindings", namespaced: true },
+  AzureAssignedIdentity: { kind: "AzureAssignedIdentity", plural: "azureassignedidentities", namespaced: true },
+  AzurePodIdentityException: {
+    kind: "AzurePodIdentityException",
+    plural: "azurepodidentityexceptions",
+    namespaced: true,
+  },
+  AzurePodIdentityPolicy: { kind: "AzurePodIdentityPolicy", plural: "azurepodidentitypolicies", namespaced: false },
+} as const;
+export type PodidKind = keyof typeof KINDS;
+
+/** The pod label that names a binding selector (AAD Pod Identity's contract, unchanged). */
+export const BINDING_LABEL = "aadpodidbinding";
+
+/** Annotation the webhook writes on admitted pods; the NMI refuses pods without a valid one. */
+export const ADMISSION_MARK_ANNOTATION = `${GROUP}/admission-mark`;
+/** Annotation with the NMI mode the webhook chose for the pod (daemonset | sidecar). */
+export const NMI_MODE_ANNOTATION = `${GROUP}/nmi-mode`;
+/** Version tag at the front of every admission mark, so the format can evolve. */
+export const ADMISSION_MARK_VERSION = "v1";
+
+/** Env vars the webhook injects and the Azure SDKs read. */
+export const ENV = {
+  clientId: "AZURE_CLIENT_ID",
+  podIdentityAuthorityHost: "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+} as const;
+
+export const NMI_MODES = ["daemonset", "sidecar"] as const;
+export type NmiMode = (typeof NMI_MODES)[number];
+
+/** podid's own namespace: excluded from its webhooks. */
+export const SYSTEM_NAMESPACE = "podid-system";
+/** Namespaces the webhooks never see (the configurations' namespaceSelector excludes them). */
+export const EXCLUDED_NAMESPACES = ["kube-system", SYSTEM_NAMESPACE] as const;
+
+export const DEFAULTS = {
+  webhookPort: 9443,
+  nmiPort: 2579,
+  imdsEndpoint: "http://169.254.169.254",
+  armEndpoint: "https://management.azure.com",
+  /** The sidecar's audience for the projected service-account token it presents. */
+  sidecarTokenAudience: "podid-nmi",
+  /** Grace period before podid removes an identity that no pod needs any more. */
+  removalGraceSeconds: 60,
+} as const;
+
+export const LIMITS = {
+  /** Resource Manager refuses a request that assigns more identities than this. */
+  identitiesPerArmRequest: 150,
+  /** AdmissionReview bodies above this are refused with 413 (the apiserver caps at 3 MiB). */
+  admissionBodyBytes: 3 * 1024 * 1024,
+  /** IMDS's own per-VM limits, which the NMI must stay under when it calls upstream. */
+  imdsRequestsPerSecond: 20,
+  imdsConcurrentRequests: 5,
+} as const;
+
+/** Well-known paths. */
+export const PATHS = {
+  imdsToken: "/metadata/identity/oauth2/token",
+  webhookMutatePods: "/mutate/pods",
+  webhookValidatePods: "/validate/pods",
+  webhookValidateResources: "/validate/resources",
+  webhookValidateWorkloads: "/validate/workloads",
+} as const;
+
+/** Field manager podid uses for the writes it makes to the Kubernetes API. */
+export const FIELD_MANAGER = "podid";
