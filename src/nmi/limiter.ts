@@ -1,0 +1,55 @@
+// Keeps upstream calls under IMDS's per-VM limits (requests per second and concurrent
+// requests). Callers queue in order; nothing is dropped, a call just waits its turn.
+export interface LimiterOptions {
+  perSecond: number;
+  concurrent: number;
+}
+
+export class UpstreamLimiter {
+  private active = 0;
+  /** Start times (ms) within the last second. */
+  private readonly starts: number[] = [];
+  private readonly queue: Array<() => void> = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: LimiterOptions) {
+    if (!(opts.perSecond > 0) || !(opts.concurrent > 0)) throw new Error("limiter: perSecond and concurrent must be > 0");
+  }
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    await new Promise<void>((resolve) => {
+      this.queue.push(resolve);
+      this.pump();
+    });
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.pump();
+    }
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0 && this.active < this.opts.concurrent) {
+      const now = Date.now();
+      while (this.starts.length > 0 && this.starts[0]! <= now - 1000) this.starts.shift();
+      if (this.starts.length >= this.opts.perSecond) {
+        if (this.timer === undefined) {
+          const wait = this.starts[0]! + 1000 - now + 1;
+          this.timer = setTimeout(() => {
+            this.timer = undefined;
+            this.pump();
+          }, wait);
+        }
+        return;
+      }
+      this.starts.push(now);
+      this.active++;
+      this.queue.shift()!();
+    }
+  }
+}
