@@ -1,0 +1,100 @@
+// The reconciler's Prometheus metrics, on a registry of its own (two reconcilers in one test
+// process must not share counters), and the /metrics endpoint.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { VmIdentityClient } from "./vm-client.ts";
+
+export interface ReconcilerMetrics {
+  registry: Registry;
+  reconcileDuration: Histogram;
+  armCalls: Counter<"operation" | "result">;
+  assignmentLatency: Histogram;
+  queueDepth: Gauge;
+  isLeader: Gauge;
+}
+
+export function createMetrics(): ReconcilerMetrics {
+  const registry = new Registry();
+  return {
+    registry,
+    reconcileDuration: new Histogram({
+      name: "podid_reconcile_duration_seconds",
+      help: "Duration of one reconcile (desired state, Resource Manager writes, AzureAssignedIdentity updates)",
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    armCalls: new Counter({
+      name: "podid_arm_requests_total",
+      help: "Resource Manager calls by operation (get, patch, get_scale_set) and result (success, throttled, conflict, invalid_identity, not_found, error)",
+      labelNames: ["operation", "result"],
+      registers: [registry],
+    }),
+    assignmentLatency: new Histogram({
+      name: "podid_assignment_latency_seconds",
+      help: "Time from a pod being scheduled to its AzureAssignedIdentity becoming Assigned",
+      buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300],
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: "podid_reconcile_queue_depth",
+      help: "Targets (VMs and scale sets) with work pending: waiting for the batch, a retry or a grace period",
+      registers: [registry],
+    }),
+    isLeader: new Gauge({ name: "podid_reconciler_leader", help: "1 while this replica is the leader", registers: [registry] }),
+  };
+}
+
+function resultOf(e: unknown): string {
+  const s = (e as { statusCode?: number }).statusCode;
+  if (s === 429) return "throttled";
+  if (s === 409) return "conflict";
+  if (s === 404) return "not_found";
+  if (s !== undefined && s >= 400 && s < 500) return "invalid_identity";
+  return "error";
+}
+
+/** Counts every Resource Manager call the client makes. */
+export function instrumentClient(client: VmIdentityClient, m: ReconcilerMetrics): VmIdentityClient {
+  const count = async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      const r = await fn();
+      m.armCalls.inc({ operation, result: "success" });
+      return r;
+    } catch (e) {
+      m.armCalls.inc({ operation, result: resultOf(e) });
+      throw e;
+    }
+  };
+  return {
+    getIdentities: (t) => count("get", () => client.getIdentities(t)),
+    patchIdentities: (t, p) => count("patch", () => client.patchIdentities(t, p)),
+    getOrchestrationMode: (s, rg, n) => count("get_scale_set", () => client.getOrchestrationMode(s, rg, n)),
+  };
+}
+
+/** Serves GET /metrics (and /healthz) on host:port; port 0 picks a free one. */
+export async function startMetricsServer(registry: Registry, port: number, host = "0.0.0.0"): Promise<{ port: number; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    if (req.url === "/healthz") {
+      res.writeHead(200, { "content-type": "text/plain" }).end("ok");
+      return;
+    }
+    if (req.method !== "GET" || req.url?.split("?")[0] !== "/metrics") {
+      res.writeHead(404).end();
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
+      (err: unknown) => res.writeHead(500).end(String(err)),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, resolve);
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
