@@ -43,7 +43,7 @@ export const isNotFound = (e: unknown): boolean => status(e) === 404;
 /** 5xx and network failures (no status): transient, back off and retry. */
 export const isTransient = (e: unknown): boolean => {
   const s = status(e);
-  return s === undefined || s >= 500;
+  return s === undefined || s === 0 || s >= 500;
 };
 
 const IDENTITY_ID = /\/subscriptions\/[^/\s'"]+\/resourcegroups\/[^/\s'"]+\/providers\/microsoft\.managedidentity\/userassignedidentities\/[^/\s'",;)]+/gi;
