@@ -75,3 +75,21 @@ export const PATHS = {
 
 /** Field manager podid uses for the writes it makes to the Kubernetes API. */
 export const FIELD_MANAGER = "podid";
+
+/** The reconciler's names and defaults. */
+export const RECONCILER = {
+  /** Lease the reconciler replicas elect a leader on (in SYSTEM_NAMESPACE). */
+  leaseName: "podid-reconciler",
+  /** Label on the ConfigMaps that record which identities podid added to a VM or scale set. */
+  ownershipRecordLabel: `${GROUP}/owned-identities`,
+  ownershipRecordPrefix: "podid-owned-",
+  /** Quiet time after the last event before a reconcile runs (a burst of pods = one batch). */
+  batchWindowMs: 1000,
+  /** How old a cached Resource Manager read may be before it is read again. */
+  armCacheSeconds: 300,
+  /** Periodic level-triggered pass even without events (catches drift in Resource Manager). */
+  resyncSeconds: 300,
+  /** How long an identity Resource Manager refused is left out before it is offered again. */
+  invalidIdentityRetrySeconds: 300,
+  metricsPort: 8080,
+} as const;
