@@ -93,3 +93,20 @@ export const RECONCILER = {
   invalidIdentityRetrySeconds: 300,
   metricsPort: 8080,
 } as const;
+
+/** Sidecar-mode NMI: the container the webhook injects and how it reaches the node's NMI. */
+export const SIDECAR_PORT = 2580;
+export const SIDECAR = {
+  containerName: "podid-nmi",
+  /** Projected service-account token volume (audience DEFAULTS.sidecarTokenAudience). */
+  tokenVolumeName: "podid-nmi-token",
+  tokenMountPath: "/var/run/secrets/podid/nmi",
+  tokenFileName: "token",
+  tokenExpirationSeconds: 3600,
+  /** Env var holding the node NMI's URL, e.g. `http://$(PODID_HOST_IP):2579`. */
+  nodeEndpointEnv: "PODID_NMI_ENDPOINT",
+  /** Env var the webhook fills from the downward API (`status.hostIP`). */
+  hostIpEnv: "PODID_HOST_IP",
+  /** Header the sidecar presents the pod's token in; the node NMI reviews it. */
+  tokenHeader: "x-podid-pod-token",
+} as const;
