@@ -33,7 +33,7 @@ process.on("SIGTERM", stop); process.on("SIGINT", stop);
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 `;
 
-const READY = /successfully listening at/i;
+const READY = /successfully listen/i;
 
 /** Finds a free port by binding port 0 and releasing it (Azurite cannot listen on port 0 itself). */
 export async function freePort(): Promise<number> {
@@ -60,7 +60,7 @@ function installExitHook(): void {
   exitHookInstalled = true;
   // A synchronous last resort when the process exits without calling stop() (mocha --exit).
   process.on("exit", () => {
-    for (const c of live) c.kill("SIGKILL");
+    for (const c of live) c.kill("SIGTERM");
   });
 }
 
@@ -95,9 +95,8 @@ async function launch(dir: string, port: number, timeoutMs: number): Promise<Azu
     "--inMemoryPersistence",
     "--disableTelemetry",
     "--skipApiVersionCheck",
-    "--location", dir,
   ];
-  const child = spawn(process.execPath, ["-e", GUARD, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["-e", GUARD, ...args], { stdio: ["pipe", "pipe", "pipe"], cwd: dir });
   live.add(child);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   exited.then(() => live.delete(child), () => undefined);
@@ -106,7 +105,9 @@ async function launch(dir: string, port: number, timeoutMs: number): Promise<Azu
     const timer = setTimeout(() => fail(new Error(`azurite did not start within ${timeoutMs} ms: ${output.slice(-500)}`)), timeoutMs);
     const fail = (e: Error): void => {
       clearTimeout(timer);
-      child.kill("SIGKILL");
+      // SIGTERM, not SIGKILL: the guard must live long enough to take Azurite down with it.
+      child.stdin.end();
+      child.kill("SIGTERM");
       reject(e);
     };
     const onData = (chunk: Buffer): void => {
