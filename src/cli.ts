@@ -1,6 +1,7 @@
 // podid: one executable, one subcommand per program. Each program's module builds its own
 // Command (flags and wiring only); nothing here knows a program's internals.
 import { Command } from "commander";
+import { playgroundCommand } from "./playground/command.ts";
 
 export function buildCli(): Command {
   const program = new Command("podid")
@@ -9,6 +10,7 @@ export function buildCli(): Command {
     .showHelpAfterError()
     .enablePositionalOptions();
   // Subcommands register themselves below, one line each, as they land.
+  program.addCommand(playgroundCommand());
   return program;
 }
 
