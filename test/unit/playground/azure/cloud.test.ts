@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { defaultCloud, nodesOf, validateCloud } from "../../../../src/playground/azure/cloud.ts";
+
+describe("playground cloud", () => {
+  it("the default cloud is valid", () => {
+    assert.deepEqual(validateCloud(defaultCloud()), []);
+  });
+
+  it("derives AKS-style nodes: scale-set VMs for uniform, VMs for flexible and standalone", () => {
+    const cloud = defaultCloud();
+    const nodes = nodesOf(cloud);
+    const sub = cloud.subscriptionId;
+    assert.deepEqual(nodes, [
+      {
+        name: "aks-nodepool1-12345678-vmss000000",
+        providerID: `azure:///subscriptions/${sub}/resourceGroups/mc_podid_playground_westeurope/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1-12345678-vmss/virtualMachines/0`,
+      },
+      {
+        name: "aks-nodepool1-12345678-vmss000001",
+        providerID: `azure:///subscriptions/${sub}/resourceGroups/mc_podid_playground_westeurope/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1-12345678-vmss/virtualMachines/1`,
+      },
+      {
+        name: "aks-flexpool-87654321-vmss000000",
+        providerID: `azure:///subscriptions/${sub}/resourceGroups/mc_podid_playground_westeurope/providers/Microsoft.Compute/virtualMachines/aks-flexpool-87654321-vmss_0`,
+      },
+      { name: "aks-standalone-0", providerID: `azure:///subscriptions/${sub}/resourceGroups/mc_podid_playground_westeurope/providers/Microsoft.Compute/virtualMachines/aks-standalone-0` },
+    ]);
+  });
+
+  it("names the field and what was expected for bad input", () => {
+    const cloud = defaultCloud();
+    cloud.tenantId = "tenant";
+    cloud.vms[0]!.resourceGroup = "nowhere";
+    cloud.vms[0]!.identities = ["ghost"];
+    cloud.scaleSets[0]!.instances[1]!.computerName = cloud.scaleSets[0]!.instances[0]!.computerName;
+    cloud.identities[1]!.clientId = "nope";
+    const errors = validateCloud(cloud);
+    for (const want of [/^tenantId: expected a GUID/, /^vms\[0\]\.resourceGroup: "nowhere"/, /^vms\[0\]\.identities: "ghost"/, /instances\[1\]\.computerName: .* used twice/, /^identities\[1\]\.clientId/]) {
+      assert.ok(errors.some((e) => want.test(e)), `${want} in ${errors.join("; ")}`);
+    }
+  });
+});
