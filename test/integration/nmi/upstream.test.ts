@@ -1,0 +1,108 @@
+// The NMI's upstream edges over real sockets: the plain IMDS client (with the limiter) and
+// the sidecar forwarder, each against a small local HTTP server.
+import { describe, it, before, after } from "mocha";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { AddressInfo } from "node:net";
+import { SIDECAR } from "../../../src/model/constants.ts";
+import { UpstreamLimiter } from "../../../src/nmi/limiter.ts";
+import { buildSidecarApp, fileTokenReader } from "../../../src/nmi/sidecar.ts";
+import { ImdsClient, UpstreamError } from "../../../src/nmi/token-sources.ts";
+
+interface Seen { url: string; headers: http.IncomingHttpHeaders }
+
+async function server(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<{ url: string; close(): Promise<void> }> {
+  const s = http.createServer(handler);
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, close: () => new Promise((r) => s.close(() => r())) };
+}
+
+describe("nmi ImdsClient against an IMDS-like server", () => {
+  const seen: Seen[] = [];
+  let imds: Awaited<ReturnType<typeof server>>;
+  before(async () => {
+    imds = await server((req, res) => {
+      seen.push({ url: req.url!, headers: req.headers });
+      const u = new URL(req.url!, "http://x");
+      if (u.searchParams.get("client_id") === "missing") {
+        res.writeHead(400, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: "invalid_request", error_description: "Identity not found" }));
+        return;
+      }
+      if (u.searchParams.get("client_id") === "garbage") {
+        res.end("not json");
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ access_token: "at", expires_on: "2000000000", resource: u.searchParams.get("resource"), token_type: "Bearer" }));
+    });
+  });
+  after(() => imds.close());
+
+  it("asks with Metadata: true and the identity's client ID, and parses IMDS's strings", async () => {
+    const client = new ImdsClient(imds.url, new UpstreamLimiter({ perSecond: 20, concurrent: 5 }));
+    const t = await client.source("abc").getToken("https://storage.azure.com");
+    assert.deepEqual(t, { accessToken: "at", expiresOn: 2000000000, resource: "https://storage.azure.com", clientId: "abc" });
+    const last = seen.at(-1)!;
+    assert.equal(last.headers.metadata, "true");
+    assert.match(last.url, /^\/metadata\/identity\/oauth2\/token\?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com&client_id=abc$/);
+  });
+
+  it("carries IMDS's refusal and bad answers to the caller as IMDS errors", async () => {
+    const client = new ImdsClient(imds.url, new UpstreamLimiter({ perSecond: 20, concurrent: 5 }));
+    await assert.rejects(client.source("missing").getToken("r"), (e: unknown) => e instanceof UpstreamError && e.imds.status === 400 && /Identity not found/.test(e.imds.description));
+    await assert.rejects(client.source("garbage").getToken("r"), (e: unknown) => e instanceof UpstreamError && e.imds.status === 502);
+  });
+
+  it("reports an unreachable IMDS as a 502", async () => {
+    const client = new ImdsClient("http://127.0.0.1:1", new UpstreamLimiter({ perSecond: 20, concurrent: 5 }));
+    await assert.rejects(client.source("x").getToken("r"), (e: unknown) => e instanceof UpstreamError && e.imds.status === 502 && /did not answer/.test(e.imds.description));
+  });
+});
+
+describe("nmi sidecar forwarder", () => {
+  const seen: Seen[] = [];
+  let node: Awaited<ReturnType<typeof server>>;
+  let dir: string;
+  before(async () => {
+    node = await server((req, res) => {
+      seen.push({ url: req.url!, headers: req.headers });
+      res.writeHead(503, { "content-type": "application/json", "retry-after": "4" });
+      res.end(JSON.stringify({ error: "service_unavailable", error_description: "wait" }));
+    });
+    dir = mkdtempSync(join(tmpdir(), "podid-sidecar-"));
+  });
+  after(async () => {
+    await node.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("adds the pod's token, passes Metadata and the query, and relays status, body and Retry-After", async () => {
+    const file = join(dir, "token");
+    writeFileSync(file, "pod-token-1\n");
+    const app = buildSidecarApp({ nodeEndpoint: node.url + "/", readToken: fileTokenReader(file) });
+    const r = await app.inject({ url: "/metadata/identity/oauth2/token/?api-version=2018-02-01&resource=r", headers: { metadata: "true" } });
+    assert.equal(r.statusCode, 503);
+    assert.equal(r.headers["retry-after"], "4");
+    assert.equal(r.json<{ error: string }>().error, "service_unavailable");
+    const last = seen.at(-1)!;
+    assert.equal(last.headers[SIDECAR.tokenHeader], "pod-token-1");
+    assert.equal(last.headers.metadata, "true");
+    assert.equal(last.url, "/metadata/identity/oauth2/token/?api-version=2018-02-01&resource=r");
+    await app.close();
+  });
+
+  it("answers 500 when the token file is missing and 502 when the node NMI is down", async () => {
+    const noFile = buildSidecarApp({ nodeEndpoint: node.url, readToken: fileTokenReader(join(dir, "absent")) });
+    assert.equal((await noFile.inject({ url: "/metadata/identity/oauth2/token" })).statusCode, 500);
+    const down = buildSidecarApp({ nodeEndpoint: "http://127.0.0.1:1", readToken: () => Promise.resolve("t") });
+    const r = await down.inject({ url: "/metadata/identity/oauth2/token" });
+    assert.equal(r.statusCode, 502);
+    assert.match(r.json<{ error_description: string }>().error_description, /did not answer/);
+    await noFile.close();
+    await down.close();
+  });
+});

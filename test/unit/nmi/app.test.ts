@@ -1,0 +1,214 @@
+import { describe, it } from "mocha";
+import assert from "node:assert/strict";
+import { ADMISSION_MARK_ANNOTATION, NMI_MODE_ANNOTATION, SIDECAR } from "../../../src/model/constants.ts";
+import type { AzureIdentity } from "../../../src/model/types.ts";
+import { buildNmiApp, type NmiAppDeps } from "../../../src/nmi/app.ts";
+import type { ReviewedToken } from "../../../src/nmi/caller.ts";
+import { createNmiMetrics } from "../../../src/nmi/metrics.ts";
+import type { TokenProvider } from "../../../src/nmi/tokens.ts";
+import { KEYS, NODE, OTHER_KEYS, admit, assigned, pod, world, type MemoryView } from "./fixtures.ts";
+
+const TOKEN_PATH = "/metadata/identity/oauth2/token/";
+const RES = "https://storage.azure.com";
+const fakeTokens: TokenProvider = {
+  getToken: (identity: AzureIdentity, resource: string) =>
+    Promise.resolve({ token: { accessToken: `tok:${identity.clientID}:${resource}`, expiresOn: Date.now() / 1000 + 3600, resource, clientId: identity.clientID }, outcome: "miss" as const }),
+};
+
+function build(view: MemoryView, over: Partial<NmiAppDeps> = {}) {
+  return buildNmiApp({
+    nodeName: NODE,
+    view,
+    admissionKeys: () => KEYS,
+    tokens: fakeTokens,
+    imds: { get: (url) => Promise.resolve({ status: 200, headers: { "content-type": "application/json" }, body: JSON.stringify({ access_token: "node-token", proxied: url }) }) },
+    assignmentWaitMs: 100,
+    retryAfterSeconds: 3,
+    ...over,
+  });
+}
+
+async function ask(app: ReturnType<typeof build>, ip: string, query: Record<string, string> = {}, headers: Record<string, string> = { Metadata: "true" }, url = TOKEN_PATH) {
+  const res = await app.inject({ method: "GET", url, query: { "api-version": "2018-02-01", resource: RES, ...query }, headers, remoteAddress: ip });
+  return { status: res.statusCode, body: res.json<Record<string, string>>(), headers: res.headers };
+}
+
+describe("nmi/app token endpoint", () => {
+  it("serves an admitted pod its only identity, in IMDS's shape", async () => {
+    const app = build(world());
+    const r = await ask(app, "127.10.0.5");
+    assert.equal(r.status, 200);
+    assert.equal(r.body.access_token, `tok:11111111-1111-4111-8111-111111111111:${RES}`);
+    assert.equal(r.body.token_type, "Bearer");
+    assert.match(r.body.expires_on!, /^\d+$/);
+    await app.close();
+  });
+
+  const served: Array<[string, string, Record<string, string>, string]> = [
+    ["client_id, any case", "127.10.0.5", { client_id: "11111111-1111-4111-8111-111111111111".toUpperCase() }, "1111"],
+    ["msi_res_id", "127.10.0.5", { msi_res_id: "/SUBSCRIPTIONS/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/reader" }, "1111"],
+    ["the second of two identities", "127.10.0.6", { client_id: "22222222-2222-4222-8222-222222222222" }, "2222"],
+    ["a pod of another namespace its own identity", "127.10.0.7", {}, "3333"],
+    ["IPv4-mapped source address", "::ffff:127.10.0.5", {}, "1111"],
+  ];
+  for (const [name, ip, query, prefix] of served) {
+    it(`serves: ${name}`, async () => {
+      const app = build(world());
+      const r = await ask(app, ip, query);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.ok(r.body.access_token!.startsWith(`tok:${prefix}`));
+      await app.close();
+    });
+  }
+
+  it("passes an excepted pod to the node's IMDS", async () => {
+    const app = build(world());
+    const r = await ask(app, "127.10.0.8", { client_id: "abc" });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.access_token, "node-token");
+    assert.match(r.body.proxied!, /client_id=abc/);
+    await app.close();
+  });
+
+  type Refusal = { name: string; setup?: (v: MemoryView) => void; ip: string; query?: Record<string, string>; headers?: Record<string, string>; url?: string; status: number; match: RegExp };
+  const refusals: Refusal[] = [
+    { name: "no admission mark", setup: (v) => delete v.pod("team-a", "app")!.annotations[ADMISSION_MARK_ANNOTATION], ip: "127.10.0.5", status: 403, match: /no valid admission mark/ },
+    { name: "forged mark (another key)", setup: (v) => void admit(v, v.pod("team-a", "app")!, "reader", OTHER_KEYS), ip: "127.10.0.5", status: 403, match: /no valid admission mark/ },
+    {
+      name: "mark copied from another namespace",
+      setup: (v) => {
+        const thief = pod("thief", "team-a", "127.10.0.9", { labels: { aadpodidbinding: "reader" } });
+        thief.annotations[ADMISSION_MARK_ANNOTATION] = v.pod("team-b", "other")!.annotations[ADMISSION_MARK_ANNOTATION]!;
+        v.pods.push(thief);
+      },
+      ip: "127.10.0.9", status: 403, match: /no valid admission mark/,
+    },
+    { name: "mark no longer matching the bindings (a binding added later)", setup: (v) => v.binds.push({ metadata: { name: "x", namespace: "team-a", labels: {}, annotations: {} }, azureIdentity: "writer", selector: "reader" }), ip: "127.10.0.5", status: 403, match: /no valid admission mark/ },
+    { name: "identity of another pod", ip: "127.10.0.5", query: { client_id: "22222222-2222-4222-8222-222222222222" }, status: 400, match: /Identity not found/ },
+    { name: "identity of another namespace", ip: "127.10.0.5", query: { client_id: "33333333-3333-4333-8333-333333333333" }, status: 400, match: /Identity not found/ },
+    { name: "several identities, none named", ip: "127.10.0.6", status: 400, match: /several identities.*reader.*writer/ },
+    { name: "object_id", ip: "127.10.0.5", query: { object_id: "x" }, status: 400, match: /object_id is not supported/ },
+    { name: "hostNetwork caller", ip: "127.20.0.1", status: 403, match: /hostNetwork/ },
+    { name: "unknown source IP", ip: "127.10.0.99", status: 403, match: /belongs to no pod/ },
+    { name: "pod without binding label", setup: (v) => v.pods.push(pod("plain", "team-a", "127.10.0.10")), ip: "127.10.0.10", status: 403, match: /no aadpodidbinding label/ },
+    {
+      name: "IP reused by a newer pod (the assignment is the old pod's)",
+      setup: (v) => {
+        const old = v.pod("team-a", "app")!;
+        old.phase = "Succeeded";
+        v.pods.push(admit(v, pod("app-2", "team-a", "127.10.0.5"), "reader"));
+      },
+      ip: "127.10.0.5", status: 503, match: /not yet assigned to pod team-a\/app-2/,
+    },
+    { name: "sidecar-mode pod asking by IP", setup: (v) => (v.pod("team-a", "app")!.annotations[NMI_MODE_ANNOTATION] = "sidecar"), ip: "127.10.0.5", status: 403, match: /sidecar mode/ },
+    { name: "missing Metadata header", ip: "127.10.0.5", headers: {}, status: 400, match: /metadata header/ },
+    { name: "X-Forwarded-For", ip: "127.10.0.5", headers: { Metadata: "true", "X-Forwarded-For": "127.10.0.6" }, status: 400, match: /X-Forwarded-For/ },
+    { name: "instance metadata", ip: "127.10.0.5", url: "/metadata/instance", query: { "api-version": "2021-02-01" }, status: 403, match: /does not serve \/metadata\/instance/ },
+    { name: "sidecar token without a reviewer", ip: "127.10.0.5", headers: { Metadata: "true", [SIDECAR.tokenHeader]: "t" }, status: 403, match: /does not accept sidecar tokens/ },
+  ];
+  for (const c of refusals) {
+    it(`refuses: ${c.name}`, async () => {
+      const v = world();
+      c.setup?.(v);
+      const app = build(v);
+      const r = await ask(app, c.ip, c.query, c.headers, c.url);
+      assert.equal(r.status, c.status, JSON.stringify(r.body));
+      assert.match(r.body.error_description!, c.match);
+      assert.equal(r.body.access_token, undefined);
+      await app.close();
+    });
+  }
+
+  it("waits while the assignment is in progress and serves once it is Assigned", async () => {
+    const v = world();
+    const p = v.pod("team-a", "app")!;
+    v.aais[0] = assigned(p, v.ids[0]!, "Created");
+    const app = build(v, { assignmentWaitMs: 5_000 });
+    const pending = ask(app, "127.10.0.5");
+    setTimeout(() => {
+      v.aais[0] = assigned(p, v.ids[0]!, "Assigned");
+      v.changed();
+    }, 30);
+    const r = await pending;
+    assert.equal(r.status, 200);
+    await app.close();
+  });
+
+  it("answers 503 with Retry-After when the assignment stays in progress past the bound", async () => {
+    const v = world();
+    v.aais[0] = assigned(v.pod("team-a", "app")!, v.ids[0]!, "Created");
+    const app = build(v);
+    const r = await ask(app, "127.10.0.5");
+    assert.equal(r.status, 503);
+    assert.equal(r.headers["retry-after"], "3");
+    assert.match(r.body.error_description!, /assignment in progress/);
+    await app.close();
+  });
+
+  it("reports a failed assignment with its reason", async () => {
+    const v = world();
+    const a = assigned(v.pod("team-a", "app")!, v.ids[0]!, "Failed");
+    a.status = { status: "Failed", reason: "QuotaExceeded", message: "too many identities" };
+    v.aais[0] = a;
+    const app = build(v);
+    const r = await ask(app, "127.10.0.5");
+    assert.equal(r.status, 503);
+    assert.match(r.body.error_description!, /QuotaExceeded: too many identities/);
+    await app.close();
+  });
+});
+
+describe("nmi/app sidecar tokens", () => {
+  const review = (over: Partial<ReviewedToken> = {}): ReviewedToken => ({
+    authenticated: true, username: "system:serviceaccount:team-a:default", podName: "app", podUID: "uid-team-a-app", audiences: ["podid-nmi"], ...over,
+  });
+  it("identifies the pod by its reviewed token, whatever the source address", async () => {
+    const v = world();
+    v.pod("team-a", "app")!.annotations[NMI_MODE_ANNOTATION] = "sidecar";
+    const app = build(v, { reviewToken: () => Promise.resolve(review()) });
+    const r = await ask(app, "127.99.0.1", {}, { Metadata: "true", [SIDECAR.tokenHeader]: "pod-token" });
+    assert.equal(r.status, 200);
+    await app.close();
+  });
+  const bad: Array<[string, Partial<ReviewedToken>, RegExp]> = [
+    ["an unauthenticated token", { authenticated: false, error: "token expired" }, /token expired/],
+    ["a token of a recreated pod (old uid)", { podUID: "uid-old" }, /not on node/],
+    ["a token for another audience", { audiences: ["https://kubernetes.default.svc"] }, /audience/],
+  ];
+  for (const [name, over, re] of bad) {
+    it(`refuses ${name}`, async () => {
+      const app = build(world(), { reviewToken: () => Promise.resolve(review(over)) });
+      const r = await ask(app, "127.10.0.5", {}, { Metadata: "true", [SIDECAR.tokenHeader]: "pod-token" });
+      assert.equal(r.status, 403);
+      assert.match(r.body.error_description!, re);
+      await app.close();
+    });
+  }
+});
+
+describe("nmi/app other endpoints", () => {
+  it("health, readiness and metrics without tokens in them", async () => {
+    const metrics = createNmiMetrics();
+    const app = build(world(), { metrics });
+    await ask(app, "127.10.0.5");
+    await ask(app, "127.10.0.99");
+    assert.equal((await app.inject("/healthz")).statusCode, 200);
+    assert.equal((await app.inject("/readyz")).statusCode, 200);
+    const m = await app.inject("/metrics");
+    assert.match(m.body, /podid_nmi_requests_total\{result="token",code="200"\} 1/);
+    assert.match(m.body, /podid_nmi_requests_total\{result="refused",code="403"\} 1/);
+    assert.match(m.body, /podid_nmi_request_duration_seconds_bucket/);
+    assert.doesNotMatch(m.body, /tok:/);
+    await app.close();
+  });
+  it("proxies an allowed path for a known pod and refuses POST and unknown paths", async () => {
+    const app = build(world(), { proxyPaths: ["/metadata/instance"] });
+    const r = await ask(app, "127.10.0.5", {}, { Metadata: "true" }, "/metadata/instance/compute");
+    assert.equal(r.status, 200);
+    assert.equal((await app.inject({ method: "POST", url: TOKEN_PATH, remoteAddress: "127.10.0.5" })).statusCode, 405);
+    const nf = await app.inject({ url: "/nope" });
+    assert.equal(nf.statusCode, 404);
+    assert.equal(nf.json<{ error: string }>().error, "not_found");
+    await app.close();
+  });
+});
