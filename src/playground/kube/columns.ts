@@ -1,6 +1,6 @@
 // Server-side printer columns for the built-in kinds, as the real server's table convertors
 // define them (names, types and wide-only columns), so `kubectl get` prints the same headers.
-import { getPath, isRecord, type KObject, type PrinterColumn } from "./types.ts";
+import { asArray, getPath, isRecord, text, type KObject, type PrinterColumn } from "./types.ts";
 
 /** k8s.io/apimachinery's HumanDuration: the `AGE` kubectl shows. */
 export function humanDuration(ms: number): string {
@@ -71,13 +71,13 @@ function podStatus(o: KObject): string {
 
 function nodeStatus(o: KObject): string {
   const conds = getPath(o, "status.conditions");
-  const ready = Array.isArray(conds) ? conds.find((c) => isRecord(c) && c.type === "Ready") : undefined;
+  const ready = asArray(conds).find((c) => isRecord(c) && c.type === "Ready");
   return isRecord(ready) && ready.status === "True" ? "Ready" : "NotReady";
 }
 
 function nodeAddress(o: KObject, type: string): string {
   const addrs = getPath(o, "status.addresses");
-  const a = Array.isArray(addrs) ? addrs.find((x) => isRecord(x) && x.type === type) : undefined;
+  const a = asArray(addrs).find((x) => isRecord(x) && x.type === type);
   return isRecord(a) && typeof a.address === "string" ? a.address : "<none>";
 }
 
@@ -118,7 +118,7 @@ const BUILTIN: Record<string, PrinterColumn[]> = {
     col("External-IP", "string", () => "<none>"),
     col("Port(s)", "string", (o) => {
       const ports = getPath(o, "spec.ports");
-      return Array.isArray(ports) ? ports.map((p) => (isRecord(p) ? `${String(p.port)}/${String(p.protocol ?? "TCP")}` : "")).join(",") : "<none>";
+      return Array.isArray(ports) ? ports.map((p) => (isRecord(p) ? `${String(p.port)}/${text(p.protocol) || "TCP"}` : "")).join(",") : "<none>";
     }),
     ageColumn,
   ],

@@ -3,13 +3,24 @@
 // does to custom objects (defaults, pruning of undeclared fields, type/required/enum checks).
 import { DEFAULT_COLUMNS } from "./columns.ts";
 import type { FieldError } from "./status.ts";
-import { getPath, isRecord, type KObject, type PrinterColumn, type ResourceDef } from "./types.ts";
+import { getPath, isRecord, text, type KObject, type PrinterColumn, type ResourceDef } from "./types.ts";
 
 export const APPROVAL_ANNOTATION = "api-approved.kubernetes.io";
 const APPROVAL_LINK = "see https://github.com/kubernetes/enhancements/pull/1111";
 
 export function isProtectedGroup(group: string): boolean {
   return group === "k8s.io" || group.endsWith(".k8s.io") || group === "kubernetes.io" || group.endsWith(".kubernetes.io");
+}
+
+function validateVersions(versions: unknown): FieldError[] {
+  if (!Array.isArray(versions) || versions.length === 0) {
+    return [{ field: "spec.versions", type: "FieldValueInvalid", detail: "Invalid value: null: must have exactly one version marked as storage version" }];
+  }
+  const list = versions as unknown[];
+  if (list.filter((v) => isRecord(v) && v.storage === true).length !== 1) {
+    return [{ field: "spec.versions", type: "FieldValueInvalid", detail: `Invalid value: ${JSON.stringify(list.map((v) => (isRecord(v) ? v.name : v)))}: must have exactly one version marked as storage version` }];
+  }
+  return [];
 }
 
 /** Validation of a CRD object (422 causes), including the protected-group approval rule. */
@@ -26,14 +37,9 @@ export function validateCrd(o: KObject): FieldError[] {
   }
   const scope = getPath(o, "spec.scope");
   if (scope !== "Namespaced" && scope !== "Cluster") {
-    errs.push({ field: "spec.scope", type: "FieldValueNotSupported", detail: `Unsupported value: "${String(scope ?? "")}": supported values: "Cluster", "Namespaced"` });
+    errs.push({ field: "spec.scope", type: "FieldValueNotSupported", detail: `Unsupported value: "${text(scope)}": supported values: "Cluster", "Namespaced"` });
   }
-  const versions = getPath(o, "spec.versions");
-  if (!Array.isArray(versions) || versions.length === 0) {
-    errs.push({ field: "spec.versions", type: "FieldValueInvalid", detail: "Invalid value: null: must have exactly one version marked as storage version" });
-  } else if (versions.filter((v) => isRecord(v) && v.storage === true).length !== 1) {
-    errs.push({ field: "spec.versions", type: "FieldValueInvalid", detail: `Invalid value: ${JSON.stringify(versions.map((v) => (isRecord(v) ? v.name : v)))}: must have exactly one version marked as storage version` });
-  }
+  errs.push(...validateVersions(getPath(o, "spec.versions")));
   if (typeof group === "string" && isProtectedGroup(group) && (o.metadata.annotations?.[APPROVAL_ANNOTATION] ?? "") === "") {
     errs.push({
       field: `metadata.annotations[${APPROVAL_ANNOTATION}]`,
@@ -49,11 +55,11 @@ function printerColumns(v: Record<string, unknown>): PrinterColumn[] {
   if (!Array.isArray(cols) || cols.length === 0) return DEFAULT_COLUMNS;
   return cols.filter(isRecord).map((c) => ({
     name: String(c.name),
-    type: String(c.type ?? "string"),
+    type: typeof c.type === "string" ? c.type : "string",
     format: typeof c.format === "string" ? c.format : "",
     description: typeof c.description === "string" ? c.description : "",
     priority: typeof c.priority === "number" ? c.priority : 0,
-    jsonPath: String(c.jsonPath ?? ""),
+    jsonPath: text(c.jsonPath),
   }));
 }
 
@@ -134,20 +140,28 @@ const goType = (v: unknown): string => (Array.isArray(v) ? "array" : v === null 
  * Walks a value against a structural schema: fills defaults, prunes undeclared fields, and
  * collects type, required and enum errors. Mutates `value` in place (it is a private copy).
  */
+function checkScalar(schema: Record<string, unknown>, value: unknown, path: string, out: SchemaOutcome): boolean {
+  if (schema.type !== undefined && !typeOk(schema.type, value) && schema["x-kubernetes-int-or-string"] !== true) {
+    out.errors.push({ field: path, type: "FieldValueInvalid", detail: `Invalid value: "${goType(value)}": ${path} in body must be of type ${text(schema.type)}: "${goType(value)}"` });
+    return false;
+  }
+  if (Array.isArray(schema.enum) && !(schema.enum as unknown[]).includes(value)) {
+    out.errors.push({ field: path, type: "FieldValueNotSupported", detail: `Unsupported value: ${JSON.stringify(value)}: supported values: ${(schema.enum as unknown[]).map((e) => JSON.stringify(e)).join(", ")}` });
+  }
+  return true;
+}
+
 function walk(schema: unknown, value: unknown, path: string, out: SchemaOutcome): void {
   if (!isRecord(schema) || value === undefined || value === null) return;
-  if (schema.type !== undefined && !typeOk(schema.type, value) && schema["x-kubernetes-int-or-string"] !== true) {
-    out.errors.push({ field: path, type: "FieldValueInvalid", detail: `Invalid value: "${goType(value)}": ${path} in body must be of type ${String(schema.type)}: "${goType(value)}"` });
-    return;
-  }
-  if (Array.isArray(schema.enum) && !schema.enum.includes(value)) {
-    out.errors.push({ field: path, type: "FieldValueNotSupported", detail: `Unsupported value: ${JSON.stringify(value)}: supported values: ${schema.enum.map((e) => JSON.stringify(e)).join(", ")}` });
-  }
+  if (!checkScalar(schema, value, path, out)) return;
   if (Array.isArray(value)) {
     value.forEach((item, i) => walk(schema.items, item, `${path}[${i}]`, out));
     return;
   }
-  if (!isRecord(value)) return;
+  if (isRecord(value)) walkObject(schema, value, path, out);
+}
+
+function walkObject(schema: Record<string, unknown>, value: Record<string, unknown>, path: string, out: SchemaOutcome): void {
   const props = isRecord(schema.properties) ? schema.properties : undefined;
   for (const [k, s] of Object.entries(props ?? {})) {
     if (value[k] === undefined && isRecord(s) && s.default !== undefined) value[k] = structuredClone(s.default);

@@ -41,7 +41,7 @@ export const warningHeader = (text: string): string => `299 - "${text.replace(/[
 
 function parseJsonBody(body: unknown): unknown {
   if (body === undefined || body === null) return undefined;
-  const text = Buffer.isBuffer(body) ? body.toString("utf8") : String(body);
+  const text = Buffer.isBuffer(body) ? body.toString("utf8") : typeof body === "string" ? body : JSON.stringify(body);
   if (text.trim() === "") return undefined;
   try {
     return JSON.parse(text);
@@ -136,23 +136,27 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
         return respondObject(reply, req, def, api.get(def, ns, rr.name));
       case "POST":
         return post(rr, req, reply, q, user);
-      case "PUT": {
-        if (rr.name === undefined || def.createOnly === true) throw methodNotAllowed();
-        const out = await api.update(def, ns, rr.name, parseJsonBody(req.body), ctxOf(req, q, user), rr.subresource === "finalize" ? "" : rr.subresource);
-        addWarnings(reply, out.warnings);
-        return respondObject(reply, req, def, out.object);
-      }
-      case "PATCH": {
-        if (rr.name === undefined || def.createOnly === true) throw methodNotAllowed();
-        const out = await api.patch(def, ns, rr.name, req.headers["content-type"] ?? "", parseJsonBody(req.body), ctxOf(req, q, user), rr.subresource);
-        addWarnings(reply, out.warnings);
-        return respondObject(reply, req, def, out.object);
-      }
+      case "PUT":
+      case "PATCH":
+        return write(rr, req, reply, q, user);
       case "DELETE":
         return del(rr, req, reply, q, user);
       default:
         throw methodNotAllowed();
     }
+  };
+
+  const write = async (rr: ResourceRequest, req: FastifyRequest, reply: FastifyReply, q: Query, user: UserInfo): Promise<unknown> => {
+    const { def } = rr;
+    if (rr.name === undefined || def.createOnly === true) throw methodNotAllowed();
+    const ns = rr.namespace ?? "";
+    const body = parseJsonBody(req.body);
+    const out =
+      req.method === "PUT"
+        ? await api.update(def, ns, rr.name, body, ctxOf(req, q, user), rr.subresource === "finalize" ? "" : rr.subresource)
+        : await api.patch(def, ns, rr.name, req.headers["content-type"] ?? "", body, ctxOf(req, q, user), rr.subresource);
+    addWarnings(reply, out.warnings);
+    return respondObject(reply, req, def, out.object);
   };
 
   const post = async (rr: ResourceRequest, req: FastifyRequest, reply: FastifyReply, q: Query, user: UserInfo): Promise<unknown> => {

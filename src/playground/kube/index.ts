@@ -60,7 +60,7 @@ function endpointsResolver(api: KubeApi): (ns: string, name: string, port: numbe
     const ep = api.store.get("endpoints", ns, name);
     const svc = api.store.get("services", ns, name);
     const svcPorts = getPath(svc, "spec.ports");
-    const sp = Array.isArray(svcPorts) ? svcPorts.find((p) => isRecord(p) && p.port === port) : undefined;
+    const sp: unknown = Array.isArray(svcPorts) ? (svcPorts as unknown[]).find((p) => isRecord(p) && p.port === port) : undefined;
     const target = isRecord(sp) && typeof sp.targetPort === "number" ? sp.targetPort : port;
     const subsets = getPath(ep, "subsets");
     if (!Array.isArray(subsets)) return undefined;
@@ -111,7 +111,7 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApiSe
   const stopCore = startCoreControllers(api, { caPem: ca.certPem, onError });
   bootstrap(api);
   const stopWorkloads = startWorkloadControllers(api, onError);
-  const nodes = await startNodeSimulation(api, { nodes: opts.nodes ?? DEFAULT_NODES, onError, simulate: opts.simulateKubelet ?? true });
+  const nodes = startNodeSimulation(api, { nodes: opts.nodes ?? DEFAULT_NODES, onError, simulate: opts.simulateKubelet ?? true });
 
   let url = "";
   const { app, closeWatches } = buildHttpApp(api, {

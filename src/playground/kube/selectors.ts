@@ -2,7 +2,7 @@
 // and the metav1.LabelSelector objects webhooks, ReplicaSets and Deployments carry. Parsed
 // once per request into predicates; bad input is a 400 naming what is wrong.
 import { badRequest } from "./status.ts";
-import { getPath, isRecord, type KObject } from "./types.ts";
+import { getPath, isRecord, text, type KObject } from "./types.ts";
 
 export type Labels = Record<string, string> | undefined;
 export type LabelPredicate = (labels: Labels) => boolean;
@@ -115,14 +115,14 @@ const FIELD_LABELS: Record<string, string[]> = {
 };
 
 function fieldValue(obj: KObject, field: string): string {
-  if (field === "source") return String(getPath(obj, "source.component") ?? "");
+  if (field === "source") return text(getPath(obj, "source.component"));
   if (field === "status.podIPs") {
     const ips = getPath(obj, "status.podIPs");
-    return Array.isArray(ips) && isRecord(ips[0]) ? String(ips[0].ip ?? "") : "";
+    return Array.isArray(ips) && isRecord(ips[0]) ? text(ips[0].ip) : "";
   }
   const v = getPath(obj, field);
   if (v === undefined || v === null) return field === "spec.hostNetwork" || field === "spec.unschedulable" ? "false" : "";
-  return String(v);
+  return text(v);
 }
 
 /** Parses `?fieldSelector=` for a resource (key as in `resourceKey`). */

@@ -99,7 +99,7 @@ export class Store {
     const ns = obj.metadata.namespace ?? "";
     const name = obj.metadata.name!;
     let m = c.byNamespace.get(ns);
-    if (m === undefined) c.byNamespace.set(ns, (m = new Map()));
+    if (m === undefined) c.byNamespace.set(ns, (m = new Map<string, KObject>()));
     const old = m.get(name);
     const stored = clone(obj);
     stored.metadata.resourceVersion = String(++this.rv);
@@ -217,7 +217,7 @@ const cache = new WeakMap<KObject, Map<EventType, string>>();
 function jsonFor(type: EventType, object: KObject): () => string {
   return () => {
     let m = cache.get(object);
-    if (m === undefined) cache.set(object, (m = new Map()));
+    if (m === undefined) cache.set(object, (m = new Map<EventType, string>()));
     let s = m.get(type);
     if (s === undefined) m.set(type, (s = eventJson(type, object)));
     return s;

@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { labelSelectorObject } from "./selectors.ts";
 import type { FieldError } from "./status.ts";
-import { getPath, isRecord, resourceKey, type KObject, type ResourceDef } from "./types.ts";
+import { getPath, isRecord, resourceKey, text, type KObject, type ResourceDef } from "./types.ts";
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -169,7 +169,7 @@ function validateWebhooks(o: KObject): FieldError[] {
     if (!["None", "NoneOnDryRun"].includes(String(w.sideEffects))) {
       errs.push(w.sideEffects === undefined
         ? { field: `${at}.sideEffects`, type: "FieldValueRequired", detail: "Required value: must specify one of None, NoneOnDryRun" }
-        : { field: `${at}.sideEffects`, type: "FieldValueNotSupported", detail: `Unsupported value: "${String(w.sideEffects)}": supported values: "None", "NoneOnDryRun"` });
+        : { field: `${at}.sideEffects`, type: "FieldValueNotSupported", detail: `Unsupported value: "${text(w.sideEffects)}": supported values: "None", "NoneOnDryRun"` });
     }
     if (!Array.isArray(w.admissionReviewVersions) || !w.admissionReviewVersions.includes("v1")) {
       errs.push({ field: `${at}.admissionReviewVersions`, type: "FieldValueInvalid", detail: "Invalid value: must include at least one of v1, v1beta1" });

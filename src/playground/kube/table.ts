@@ -2,7 +2,7 @@
 // resource's printer columns, and each row's object as PartialObjectMetadata so `-A` and
 // `--show-labels` work.
 import { age } from "./columns.ts";
-import { isRecord, type KObject, type PrinterColumn, type ResourceDef } from "./types.ts";
+import { isRecord, text, type KObject, type PrinterColumn, type ResourceDef } from "./types.ts";
 
 export interface Table {
   kind: "Table";
@@ -43,7 +43,7 @@ export function evalJsonPath(obj: unknown, path: string): unknown {
     cur = next;
   }
   if (cur.length === 0) return undefined;
-  return cur.length === 1 ? cur[0] : cur.map((v) => (typeof v === "object" ? JSON.stringify(v) : String(v))).join(",");
+  return cur.length === 1 ? cur[0] : cur.map(text).join(",");
 }
 
 function cell(c: PrinterColumn, o: KObject, now: number): unknown {

@@ -3,7 +3,7 @@
 import type { KubeApi, RequestCtx } from "./api.ts";
 import { ApiError, badRequest, invalid, notFound } from "./status.ts";
 import { API_AUDIENCE, ISSUER, reviewToken, type LiveObjects, type TokenClaims, type TokenSigner } from "./tokens.ts";
-import { isRecord, type ResourceDef, type UserInfo } from "./types.ts";
+import { isRecord, text, type ResourceDef, type UserInfo } from "./types.ts";
 
 const MIN_EXPIRATION = 600;
 const DEFAULT_EXPIRATION = 3600;
@@ -67,11 +67,11 @@ export class TokenApi {
     const bound = spec.boundObjectRef;
     if (isRecord(bound)) {
       if (bound.kind !== "Pod") throw badRequest(`cannot bind token to object of type ${String(bound.kind)}`);
-      const name = String(bound.name ?? "");
+      const name = text(bound.name);
       const pod = this.api.store.get(this.podDef, ns, name);
       if (pod === undefined) throw notFound(this.podDef, name);
       if (bound.uid !== undefined && bound.uid !== pod.metadata.uid) {
-        throw new ApiError(409, "Conflict", `Operation cannot be fulfilled on pods "${name}": the UID in the bound object reference (${String(bound.uid)}) does not match the UID in record. The object might have been deleted and then recreated`, { name, kind: "pods" });
+        throw new ApiError(409, "Conflict", `Operation cannot be fulfilled on pods "${name}": the UID in the bound object reference (${text(bound.uid)}) does not match the UID in record. The object might have been deleted and then recreated`, { name, kind: "pods" });
       }
       claims["kubernetes.io"].pod = { name, uid: pod.metadata.uid! };
     }

@@ -98,6 +98,16 @@ export function isKObject(v: unknown): v is KObject {
   return isRecord(v) && isRecord(v.metadata);
 }
 
+/** A JSON array as unknown[] (anything else: empty). */
+export const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? (v as unknown[]) : []);
+
+/** A JSON value as text for messages: strings as they are, anything else as JSON. */
+export function text(v: unknown): string {
+  if (typeof v === "string") return v;
+  if (v === undefined || v === null) return "";
+  return typeof v === "object" ? JSON.stringify(v) : String(v);
+}
+
 /** Deep copy of JSON data (stored objects are never shared with callers). */
 export function clone<T>(v: T): T {
   return structuredClone(v);

@@ -103,7 +103,7 @@ function withWarnings(e: ApiError, warnings: string[]): ApiError {
 
 function applyWebhookPatch(webhook: string, object: KObject, ops: unknown[]): KObject {
   try {
-    const out = fastJsonPatch.applyPatch(clone(object), ops as never, true, false).newDocument as KObject;
+    const out = fastJsonPatch.applyPatch(clone(object), ops as never, true, false).newDocument;
     if (typeof out !== "object" || out === null || typeof out.metadata !== "object") throw new Error("the patch removed metadata");
     return out;
   } catch (err) {

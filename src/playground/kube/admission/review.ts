@@ -3,7 +3,7 @@
 // warnings kept. Pure functions.
 import { randomUUID } from "node:crypto";
 import { ApiError, type StatusDetails } from "../status.ts";
-import { isRecord } from "../types.ts";
+import { isRecord, text } from "../types.ts";
 import type { AdmissionAttributes } from "./match.ts";
 
 export function buildReview(a: AdmissionAttributes, uid = randomUUID()): Record<string, unknown> {
@@ -66,7 +66,7 @@ export function readResponse(webhook: string, uid: string, body: unknown): Revie
   if (r.patchType !== "JSONPatch") throw new InvalidResponse(`unsupported patch type "${String(r.patchType)}"`);
   let ops: unknown;
   try {
-    ops = JSON.parse(Buffer.from(String(r.patch), "base64").toString("utf8"));
+    ops = JSON.parse(Buffer.from(text(r.patch), "base64").toString("utf8"));
   } catch {
     throw new InvalidResponse("the patch is not base64-encoded JSON");
   }

@@ -134,7 +134,7 @@ export interface NodeSim {
 }
 
 /** Creates the nodes, then schedules and "runs" every pod. */
-export async function startNodeSimulation(api: KubeApi, opts: NodeSimOptions): Promise<NodeSim> {
+export function startNodeSimulation(api: KubeApi, opts: NodeSimOptions): NodeSim {
   const { store, registry } = api;
   const podDef = registry.byResourceKey("pods")!;
   const nodeDef = registry.byResourceKey("nodes")!;

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import type { KubeApi, RequestCtx } from "../api.ts";
 import { ApiError } from "../status.ts";
-import { clone, getPath, isRecord, type KObject, type ResourceDef } from "../types.ts";
+import { asArray, clone, getPath, isRecord, type KObject, type ResourceDef } from "../types.ts";
 import { KeyQueue } from "./queue.ts";
 
 const ctxOf = (name: string): RequestCtx => ({
@@ -85,7 +85,7 @@ export function startWorkloadControllers(api: KubeApi, onError: (what: string, e
     const hash = templateHash(template);
     const rsName = `${name}-${hash}`;
     const sets = owned(rsDef, d);
-    let current = sets.find((s) => s.metadata.name === rsName);
+    const current = sets.find((s) => s.metadata.name === rsName);
     if (current === undefined) {
       const t = isRecord(template) ? template : {};
       const meta = isRecord(t.metadata) ? t.metadata : {};
@@ -98,7 +98,7 @@ export function startWorkloadControllers(api: KubeApi, onError: (what: string, e
         metadata: { name: rsName, namespace: ns, labels, ownerReferences: [ownerRef(d)] },
         spec: { replicas: replicas(d), selector: sel, template: { ...t, metadata: { ...meta, labels } } },
       };
-      current = (await api.create(rsDef, ns, rs, DEPLOYMENT_CTRL)).object;
+      await api.create(rsDef, ns, rs, DEPLOYMENT_CTRL);
     } else if (replicas(current) !== replicas(d)) {
       await api.patch(rsDef, ns, rsName, "application/merge-patch+json", { spec: { replicas: replicas(d) } }, DEPLOYMENT_CTRL);
     }
@@ -121,10 +121,10 @@ export function startWorkloadControllers(api: KubeApi, onError: (what: string, e
       ],
     };
     const prev = isRecord(d.status) ? d.status : {};
-    const prevConds = Array.isArray(prev.conditions) ? prev.conditions : [];
+    const prevConds = asArray(prev.conditions);
     const stamp = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
     (status.conditions as Array<Record<string, unknown>>).forEach((c) => {
-      const p = prevConds.find((x) => isRecord(x) && x.type === c.type);
+      const p: unknown = prevConds.find((x) => isRecord(x) && x.type === c.type);
       const same = isRecord(p) && p.status === c.status && p.reason === c.reason;
       c.lastUpdateTime = same ? p.lastUpdateTime : stamp;
       c.lastTransitionTime = same ? p.lastTransitionTime : stamp;
