@@ -105,7 +105,7 @@ export const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? (v as unkn
 export function text(v: unknown): string {
   if (typeof v === "string") return v;
   if (v === undefined || v === null) return "";
-  return typeof v === "object" ? JSON.stringify(v) : String(v);
+  return typeof v === "object" ? JSON.stringify(v) : typeof v === "number" || typeof v === "boolean" || typeof v === "bigint" ? v.toString() : typeof v;
 }
 
 /** Deep copy of JSON data (stored objects are never shared with callers). */
