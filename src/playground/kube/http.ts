@@ -10,6 +10,7 @@ import { parseFieldSelector, parseLabelSelector } from "./selectors.ts";
 import { ApiError, badRequest, methodNotAllowed, pathNotFound, successStatus, tooLarge, toApiError, unauthorized } from "./status.ts";
 import type { EventType } from "./store.ts";
 import { toTable, wantsTable } from "./table.ts";
+import { decodeKubeProtobuf } from "./protobuf.ts";
 import type { TokenApi } from "./token-api.ts";
 import { bind } from "./controllers/nodes.ts";
 import { apiVersionOf, isRecord, resourceKey, type KObject, type ResourceDef, type UserInfo } from "./types.ts";
@@ -38,6 +39,13 @@ function sendError(reply: FastifyReply, err: unknown): FastifyReply {
 
 /** RFC 7234 warning with the apiserver's agent `-`: kubectl prints `Warning: <text>`. */
 export const warningHeader = (text: string): string => `299 - "${text.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+
+/** The request body as JSON: JSON as sent, or kubectl's protobuf for the kinds it creates that way. */
+function parseBody(req: FastifyRequest): unknown {
+  const body = req.body;
+  if (Buffer.isBuffer(body) && (req.headers["content-type"] ?? "").startsWith("application/vnd.kubernetes.protobuf")) return decodeKubeProtobuf(body);
+  return parseJsonBody(body);
+}
 
 function parseJsonBody(body: unknown): unknown {
   if (body === undefined || body === null) return undefined;
@@ -150,7 +158,7 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
     const { def } = rr;
     if (rr.name === undefined || def.createOnly === true) throw methodNotAllowed();
     const ns = rr.namespace ?? "";
-    const body = parseJsonBody(req.body);
+    const body = parseBody(req);
     const out =
       req.method === "PUT"
         ? await api.update(def, ns, rr.name, body, ctxOf(req, q, user), rr.subresource === "finalize" ? "" : rr.subresource)
@@ -163,7 +171,7 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
     const { def } = rr;
     const ns = rr.namespace ?? "";
     const ctx = ctxOf(req, q, user);
-    const body = parseJsonBody(req.body);
+    const body = parseBody(req);
     if (resourceKey(def) === "tokenreviews.authentication.k8s.io") return reply.code(201).send(opts.tokens.review(body));
     if (rr.name !== undefined && rr.subresource === "token" && resourceKey(def) === "serviceaccounts") return reply.code(201).send(opts.tokens.request(ns, rr.name, body, ctx));
     if (rr.name !== undefined && rr.subresource === "binding") {
@@ -181,7 +189,7 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
   const del = async (rr: ResourceRequest, req: FastifyRequest, reply: FastifyReply, q: Query, user: UserInfo): Promise<unknown> => {
     const { def } = rr;
     const ns = rr.namespace ?? "";
-    const body = parseJsonBody(req.body);
+    const body = parseBody(req);
     const opts = isRecord(body) ? body : {};
     const propagationPolicy = (q.propagationPolicy ?? opts.propagationPolicy) as "Background" | undefined;
     const dryRun = Array.isArray(opts.dryRun) && opts.dryRun.includes("All");

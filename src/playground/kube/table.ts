@@ -49,7 +49,8 @@ export function evalJsonPath(obj: unknown, path: string): unknown {
 function cell(c: PrinterColumn, o: KObject, now: number): unknown {
   const v = c.compute !== undefined ? c.compute(o, now) : c.jsonPath !== undefined ? evalJsonPath(o, c.jsonPath) : undefined;
   if (v === undefined || v === null) return null;
-  if (c.type === "date") return age(v, now);
+  // A custom resource's date columns are shown as ages; built-in date cells are RFC 3339 already.
+  if (c.type === "date" && c.jsonPath !== undefined) return age(v, now);
   if (typeof v === "object") return JSON.stringify(v);
   return v;
 }
@@ -66,7 +67,7 @@ export function toTable(def: ResourceDef, items: KObject[], meta: Table["metadat
     metadata: meta,
     columnDefinitions: [
       NAME_COLUMN,
-      ...columns.map((c) => ({ name: c.name, type: c.type === "date" ? "string" : c.type, format: c.format ?? "", description: c.description ?? "", priority: c.priority ?? 0 })),
+      ...columns.map((c) => ({ name: c.name, type: c.type, format: c.format ?? "", description: c.description ?? "", priority: c.priority ?? 0 })),
     ],
     rows: items.map((o) => ({
       cells: [o.metadata.name ?? "", ...columns.map((c) => cell(c, o, now))],
