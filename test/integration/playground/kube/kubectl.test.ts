@@ -197,8 +197,8 @@ describe("playground kube API with kubectl", function () {
       assert.equal(r.stderr.trim(), 'Error from server (Forbidden): admission webhook "pods.podid.example" denied the request: label change refused');
       const req = hook.reviews[0]!.request;
       assert.equal(req.operation, "UPDATE");
-      assert.equal(req.oldObject.metadata.name, "ok");
-      assert.equal(req.object.metadata.labels.aadpodidbinding, "other");
+      assert.equal(req.oldObject!.metadata.name, "ok");
+      assert.equal(req.object!.metadata.labels!.aadpodidbinding, "other");
       assert.equal(req.options.kind, "UpdateOptions");
       assert.equal(req.options.fieldManager, "kubectl-label");
     });

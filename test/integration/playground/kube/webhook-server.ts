@@ -4,9 +4,29 @@ import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { CertificateAuthority } from "../../../../src/shared/pki.ts";
 
+export interface ReviewedObject {
+  metadata: { name?: string; generateName?: string; namespace?: string; uid?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [key: string]: unknown;
+}
+
+export interface AdmissionRequest {
+  uid: string;
+  operation: string;
+  name?: string;
+  namespace?: string;
+  subResource?: string;
+  kind: { group: string; version: string; kind: string };
+  resource: { group: string; version: string; resource: string };
+  object: ReviewedObject | null;
+  oldObject: ReviewedObject | null;
+  dryRun: boolean;
+  options: { kind: string; dryRun?: string[]; fieldManager?: string; fieldValidation?: string };
+  userInfo: { username: string; groups: string[] };
+}
+
 export interface Review {
   path: string;
-  request: Record<string, any>;
+  request: AdmissionRequest;
 }
 
 export type Decide = (r: Review) => Record<string, unknown> | Promise<Record<string, unknown>>;
