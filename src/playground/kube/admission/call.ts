@@ -40,7 +40,7 @@ export function targetOf(w: Webhook, resolve: ServiceResolver): Target {
 
 const isIp = (h: string): boolean => /^\d+\.\d+\.\d+\.\d+$/.test(h) || h.includes(":");
 
-function goError(err: NodeJS.ErrnoException & { reason?: string }, t: Target): string {
+function goError(err: NodeJS.ErrnoException & { cert?: { subjectaltname?: string } }, t: Target): string {
   switch (err.code) {
     case "ECONNREFUSED":
       return `dial tcp ${t.host}:${t.port}: connect: connection refused`;
@@ -55,8 +55,10 @@ function goError(err: NodeJS.ErrnoException & { reason?: string }, t: Target): s
       return "tls: failed to verify certificate: x509: certificate signed by unknown authority";
     case "CERT_HAS_EXPIRED":
       return "tls: failed to verify certificate: x509: certificate has expired or is not yet valid";
-    case "ERR_TLS_CERT_ALTNAME_INVALID":
-      return `tls: failed to verify certificate: x509: certificate is valid for other names, not ${t.servername}`;
+    case "ERR_TLS_CERT_ALTNAME_INVALID": {
+      const names = (err.cert?.subjectaltname ?? "").split(", ").filter((n) => n.startsWith("DNS:")).map((n) => n.slice(4));
+      return `tls: failed to verify certificate: x509: certificate is valid for ${names.join(", ") || "other names"}, not ${t.servername}`;
+    }
     default:
       return err.message;
   }
