@@ -55,7 +55,7 @@ function startChild(role: string, env: Record<string, string> = {}): Promise<{ u
   });
   return new Promise((resolve, reject) => {
     let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
+    child.stdout.on("data", (d: Buffer) => {
       out += d.toString();
       const m = /READY (\S+)/.exec(out);
       if (m !== null) resolve({ url: m[1]!, child });

@@ -51,7 +51,7 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
   const now = deps.now ?? (() => Date.now() / 1000);
   const proxyPaths = deps.proxyPaths ?? [];
 
-  const app = Fastify({ logger: false, ignoreTrailingSlash: true, trustProxy: false, keepAliveTimeout: 65_000, return503OnClosing: true });
+  const app = Fastify({ logger: false, routerOptions: { ignoreTrailingSlash: true }, trustProxy: false, keepAliveTimeout: 65_000, return503OnClosing: true });
 
   const finish = (reply: FastifyReply, started: bigint, result: Result, code: number): void => {
     metrics.requests.inc({ result, code: String(code) });
@@ -162,7 +162,7 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
     }
   });
 
-  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/healthz", (_req, reply) => reply.send({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => (deps.view.synced() ? { status: "ready" } : reply.code(503).send({ status: "caches not synced" })));
   app.get("/metrics", async (_req, reply) => reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics()));
 

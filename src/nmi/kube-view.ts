@@ -6,6 +6,7 @@ import { GROUP, KINDS, VERSION } from "../model/constants.ts";
 import { parseAzureAssignedIdentity, parseAzureIdentity, parseAzureIdentityBinding, parseAzurePodIdentityException } from "../model/parse.ts";
 import { startInformerCache, type InformerCache } from "../kube/cache.ts";
 import { kubeRequest, resourcePath } from "../kube/request.ts";
+import type { AzureAssignedIdentity, AzureIdentity, AzureIdentityBinding, AzurePodIdentityException } from "../model/types.ts";
 import type { Logger } from "../shared/log.ts";
 import { parseNmiPod, type NmiPod } from "./pod.ts";
 import type { SecretReader } from "./token-sources.ts";
@@ -29,10 +30,10 @@ export async function startKubeView(kc: KubeConfig, nodeName: string, log: Logge
       indexes: { ip: (p) => p.podIPs },
       onError: onError("pods"),
     }),
-    crd("AzureIdentity", parseAzureIdentity),
-    crd("AzureIdentityBinding", parseAzureIdentityBinding),
-    crd("AzurePodIdentityException", parseAzurePodIdentityException),
-    crd("AzureAssignedIdentity", parseAzureAssignedIdentity),
+    crd<AzureIdentity>("AzureIdentity", parseAzureIdentity),
+    crd<AzureIdentityBinding>("AzureIdentityBinding", parseAzureIdentityBinding),
+    crd<AzurePodIdentityException>("AzurePodIdentityException", parseAzurePodIdentityException),
+    crd<AzureAssignedIdentity>("AzureAssignedIdentity", parseAzureAssignedIdentity),
   ]);
   const caches: Array<InformerCache<unknown>> = [pods, identities, bindings, exceptions, assigned];
   const listeners = new Set<() => void>();

@@ -91,7 +91,7 @@ export async function runNmi(opts: NmiOptions): Promise<RunningNmi> {
   const app = buildNmiApp({
     nodeName,
     view,
-    admissionKeys: keys.get,
+    admissionKeys: () => keys.get(),
     tokens,
     imds,
     reviewToken: kubeTokenReviewer(kc, DEFAULTS.sidecarTokenAudience),

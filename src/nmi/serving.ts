@@ -2,6 +2,7 @@
 // already identified: excepted pods go to the node's IMDS, everyone else needs a valid
 // admission mark and an AzureAssignedIdentity for the identity they ask for, and an
 // assignment still in progress means "wait", not "no".
+import { resourceIdKey } from "../model/parse.ts";
 import type { AzureAssignedIdentity, AzureIdentity } from "../model/types.ts";
 import { badRequest, forbidden, imdsError, type IdentityRequest, type ImdsError } from "./imds.ts";
 import type { NmiPod } from "./pod.ts";
@@ -48,8 +49,8 @@ function pick(requested: IdentityRequest, candidates: readonly AzureIdentity[], 
       break;
     }
     case "msi_res_id": {
-      const want = requested.value.toLowerCase();
-      const found = candidates.find((c) => c.type === 0 && c.resourceID?.toLowerCase() === want);
+      const want = resourceIdKey(requested.value);
+      const found = candidates.find((c) => c.type === 0 && c.resourceID !== undefined && resourceIdKey(c.resourceID) === want);
       if (found !== undefined) return { ok: true, identity: found };
       break;
     }

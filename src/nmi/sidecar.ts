@@ -30,7 +30,7 @@ const PASS_RESPONSE_HEADERS = ["content-type", "retry-after"];
 export function buildSidecarApp(deps: SidecarDeps): FastifyInstance {
   const app = Fastify({ logger: false, trustProxy: false });
   const base = deps.nodeEndpoint.replace(/\/$/, "");
-  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/healthz", (_req, reply) => reply.send({ status: "ok" }));
   app.get("/metadata/*", async (req, reply) => {
     let token: string;
     try {

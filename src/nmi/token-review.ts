@@ -42,7 +42,7 @@ export function kubeTokenReviewer(kc: KubeConfig, audience: string, opts: { ttlM
     const hit = memo.get(key);
     if (hit !== undefined && Date.now() - hit.at < ttl) return hit.review;
     const res = await api.createTokenReview({ body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token, audiences: [audience] } } });
-    const review = reviewedToken(res.status as TokenReviewStatus | undefined);
+    const review = reviewedToken(res.status);
     if (review.authenticated) {
       if (memo.size >= max) memo.clear();
       memo.set(key, { at: Date.now(), review });

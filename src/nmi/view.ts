@@ -1,9 +1,10 @@
 // What the NMI reads to decide, as one narrow interface over the informer caches (so unit
 // tests pass plain arrays), and the gathering step that turns it into the pure decision's
 // input: the pod's bound identities, the admission mark check and its assignments.
-import { ADMISSION_MARK_ANNOTATION, BINDING_LABEL } from "../model/constants.ts";
+import { ADMISSION_MARK_ANNOTATION } from "../model/constants.ts";
 import type { AzureAssignedIdentity, AzureIdentity, AzureIdentityBinding, AzurePodIdentityException } from "../model/types.ts";
 import { verifyAdmissionMark, type AdmissionKeys, type MarkClaims } from "../policy/admission-mark.ts";
+import { isExcepted, podSelector } from "../policy/decide.ts";
 import type { IdentityRequest } from "./imds.ts";
 import type { NmiPod } from "./pod.ts";
 import type { ServingInput } from "./serving.ts";
@@ -21,14 +22,6 @@ export interface NmiView {
   onChange(cb: () => void): () => void;
   /** True once every cache has listed once. */
   synced(): boolean;
-}
-
-/** An exception applies when every one of its labels is on the pod (values compared as strings). */
-export function isExcepted(pod: NmiPod, exceptions: readonly AzurePodIdentityException[]): boolean {
-  return exceptions.some((e) => {
-    const entries = Object.entries(e.podLabels);
-    return entries.length > 0 && entries.every(([k, v]) => pod.labels[k] === String(v));
-  });
 }
 
 /** The identities the pod's selector binds in its namespace, by binding, without duplicates. */
@@ -54,8 +47,9 @@ export function gatherServingInput(
   opts: { nodeName: string; retryAfterSeconds: number },
 ): ServingInput {
   const ns = pod.namespace;
-  const selector = pod.labels[BINDING_LABEL];
-  const excepted = isExcepted(pod, view.exceptions(ns));
+  // The same helpers the webhook decided with, so both read a pod alike.
+  const selector = podSelector(pod.labels);
+  const excepted = isExcepted(pod.labels, view.exceptions(ns));
   const candidates = selector === undefined || excepted ? [] : boundIdentities(selector, view.bindings(ns), view.identities(ns));
   const mark =
     selector === undefined || excepted ? { valid: false as const, reason: "not checked" } : verifyAdmissionMark(keys, pod.annotations[ADMISSION_MARK_ANNOTATION], markClaims(pod, selector, candidates));

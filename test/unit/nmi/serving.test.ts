@@ -1,9 +1,9 @@
 import { describe, it } from "mocha";
 import assert from "node:assert/strict";
 import { decideServing, type ServingInput } from "../../../src/nmi/serving.ts";
-import { isExcepted, boundIdentities } from "../../../src/nmi/view.ts";
+import { boundIdentities } from "../../../src/nmi/view.ts";
 import { reviewedToken } from "../../../src/nmi/token-review.ts";
-import { assigned, binding, identity, meta, NODE, pod } from "./fixtures.ts";
+import { assigned, binding, identity, NODE, pod } from "./fixtures.ts";
 
 const reader = identity("reader", "team-a", "11111111-1111-4111-8111-111111111111");
 const writer = identity("writer", "team-a", "22222222-2222-4222-8222-222222222222");
@@ -48,14 +48,6 @@ describe("nmi/serving decideServing", () => {
 });
 
 describe("nmi/view helpers", () => {
-  it("an exception needs all its labels, compared as strings, in the pod's namespace's list", () => {
-    const q = pod("q", "team-a", "1.1.1.1", { labels: { noaad: "true", app: "x" } });
-    const exc = (podLabels: Record<string, string>) => ({ metadata: meta("e", "team-a"), podLabels });
-    assert.equal(isExcepted(q, [exc({ noaad: "true" })]), true);
-    assert.equal(isExcepted(q, [exc({ noaad: "true", app: "y" })]), false);
-    assert.equal(isExcepted(q, [exc({})]), false);
-    assert.equal(isExcepted(q, []), false);
-  });
   it("bound identities: by selector, de-duplicated, sorted by name", () => {
     const ids = boundIdentities("s", [binding("b1", "team-a", "writer", "s"), binding("b2", "team-a", "reader", "s"), binding("b3", "team-a", "reader", "s"), binding("b4", "team-a", "x", "t")], [writer, reader]);
     assert.deepEqual(ids.map((i) => i.metadata.name), ["reader", "writer"]);

@@ -1,0 +1,97 @@
+// Objects for the NMI's cluster tests: podid's CRDs (schemaless: the tests exercise the NMI,
+// not the CRDs' validation), a namespace with an identity and binding, admitted pods pinned
+// to a node, and their AzureAssignedIdentities.
+import type { KubeConfig } from "@kubernetes/client-node";
+import { ADMISSION_MARK_ANNOTATION, API_VERSION, BINDING_LABEL, GROUP, KINDS, NMI_MODE_ANNOTATION, VERSION } from "../../../src/model/constants.ts";
+import { kubeRequest, resourcePath } from "../../../src/kube/request.ts";
+import { signAdmissionMark, type AdmissionKeys } from "../../../src/policy/admission-mark.ts";
+
+export async function installCrds(kc: KubeConfig): Promise<void> {
+  for (const k of Object.values(KINDS)) {
+    await kubeRequest(kc, {
+      method: "POST",
+      path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+      body: {
+        apiVersion: "apiextensions.k8s.io/v1",
+        kind: "CustomResourceDefinition",
+        metadata: { name: `${k.plural}.${GROUP}`, annotations: { "api-approved.kubernetes.io": "unapproved, podid NMI tests" } },
+        spec: {
+          group: GROUP,
+          names: { kind: k.kind, plural: k.plural, singular: k.kind.toLowerCase(), listKind: `${k.kind}List` },
+          scope: k.namespaced ? "Namespaced" : "Cluster",
+          versions: [{ name: VERSION, served: true, storage: true, schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } } }],
+        },
+      },
+    });
+  }
+  // Wait until every kind is served.
+  for (const k of Object.values(KINDS)) {
+    for (let i = 0; ; i++) {
+      try {
+        await kubeRequest(kc, { path: resourcePath({ group: GROUP, version: VERSION, plural: k.plural }) });
+        break;
+      } catch (err) {
+        if (i > 100) throw err;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+}
+
+export const create = (kc: KubeConfig, plural: string, group: string, version: string, namespace: string | undefined, body: unknown): Promise<unknown> =>
+  kubeRequest(kc, { method: "POST", path: resourcePath({ group, version, plural, namespace }), body });
+
+export async function createTenant(kc: KubeConfig, ns: string, identity: { name: string; clientID: string; resourceID: string }, selector: string): Promise<void> {
+  await create(kc, "namespaces", "", "v1", undefined, { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
+  await create(kc, KINDS.AzureIdentity.plural, GROUP, VERSION, ns, {
+    apiVersion: API_VERSION, kind: "AzureIdentity", metadata: { name: identity.name, namespace: ns },
+    spec: { type: 0, resourceID: identity.resourceID, clientID: identity.clientID },
+  });
+  await create(kc, KINDS.AzureIdentityBinding.plural, GROUP, VERSION, ns, {
+    apiVersion: API_VERSION, kind: "AzureIdentityBinding", metadata: { name: `${identity.name}-binding`, namespace: ns },
+    spec: { azureIdentity: identity.name, selector },
+  });
+}
+
+export interface RunningPod { name: string; namespace: string; uid: string; podIP: string; nodeName: string }
+
+export async function createPod(
+  kc: KubeConfig,
+  p: { name: string; namespace: string; nodeName: string; selector: string; keys: AdmissionKeys; identities: Array<{ name: string; clientID: string }>; sidecar?: boolean },
+): Promise<RunningPod> {
+  const mark = signAdmissionMark(p.keys, { namespace: p.namespace, serviceAccountName: "default", selector: p.selector, identities: p.identities });
+  await create(kc, "pods", "", "v1", p.namespace, {
+    apiVersion: "v1", kind: "Pod",
+    metadata: { name: p.name, namespace: p.namespace, labels: { [BINDING_LABEL]: p.selector }, annotations: { [ADMISSION_MARK_ANNOTATION]: mark, ...(p.sidecar === true ? { [NMI_MODE_ANNOTATION]: "sidecar" } : {}) } },
+    spec: { nodeName: p.nodeName, serviceAccountName: "default", containers: [{ name: "app", image: "app:1" }] },
+  });
+  for (let i = 0; i < 200; i++) {
+    const o = await kubeRequest<{ metadata: { uid: string }; status?: { phase?: string; podIP?: string } }>(kc, { path: resourcePath({ group: "", version: "v1", plural: "pods", namespace: p.namespace, name: p.name }) });
+    if (o.status?.phase === "Running" && o.status.podIP !== undefined) return { name: p.name, namespace: p.namespace, uid: o.metadata.uid, podIP: o.status.podIP, nodeName: p.nodeName };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`pod ${p.namespace}/${p.name} did not start`);
+}
+
+export async function assign(kc: KubeConfig, pod: RunningPod, identity: { name: string; clientID: string; resourceID: string }, selector: string): Promise<void> {
+  await create(kc, KINDS.AzureAssignedIdentity.plural, GROUP, VERSION, pod.namespace, {
+    apiVersion: API_VERSION, kind: "AzureAssignedIdentity",
+    metadata: { name: `${pod.name}-${identity.name}`, namespace: pod.namespace },
+    spec: {
+      pod: pod.name, podNamespace: pod.namespace, podUID: pod.uid, nodeName: pod.nodeName,
+      azureIdentityRef: { name: identity.name, namespace: pod.namespace, type: 0, clientID: identity.clientID, resourceID: identity.resourceID },
+      azureBindingRef: { name: `${identity.name}-binding`, namespace: pod.namespace, selector },
+    },
+    status: { status: "Assigned" },
+  });
+}
+
+/** A pod-bound, audience-bound service-account token, as the kubelet projects it. */
+export async function podToken(kc: KubeConfig, pod: RunningPod, audience: string): Promise<string> {
+  const r = await kubeRequest<{ status: { token: string } }>(kc, {
+    method: "POST",
+    path: `${resourcePath({ group: "", version: "v1", plural: "serviceaccounts", namespace: pod.namespace, name: "default" })}/token`,
+    body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { audiences: [audience], expirationSeconds: 3600, boundObjectRef: { apiVersion: "v1", kind: "Pod", name: pod.name, uid: pod.uid } } },
+  });
+  return r.status.token;
+}
