@@ -1,0 +1,81 @@
+// The admission mark: an HMAC-SHA256 the webhook writes on every pod it admits with an
+// identity, and the NMI checks before serving a token. It covers what the webhook can know
+// about every pod, including pods made from generateName (no name, no uid yet): namespace,
+// service account, selector and the identities the selector resolved to. A pod that bypassed
+// admission, or carries a mark copied from another namespace or selector, fails the check.
+// Keys rotate: the first key signs, every listed key verifies. See docs/adr/*admission-mark*.
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { ADMISSION_MARK_VERSION } from "../model/constants.ts";
+
+export interface AdmissionKeys {
+  current: Buffer;
+  previous: Buffer[];
+}
+
+export interface MarkClaims {
+  namespace: string;
+  serviceAccountName: string;
+  selector: string;
+  identities: Array<{ name: string; clientID: string }>;
+}
+
+export type MarkCheck = { valid: true } | { valid: false; reason: string };
+
+/** Fewer bytes than this is not a key, it is a password. */
+const MIN_KEY_BYTES = 16;
+
+/** Keys from text: one per line (first = current, the rest still verify); blank lines and `#` comments ignored. */
+export function parseAdmissionKeys(text: string, source = "admission key file"): AdmissionKeys {
+  const lines = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"));
+  if (lines.length === 0) throw new Error(`${source}: expected at least one key (one per line, the first signs), found none`);
+  const keys = lines.map((l, i) => {
+    const key = Buffer.from(l, "utf8");
+    if (key.length < MIN_KEY_BYTES)
+      throw new Error(`${source}: key ${i + 1} is ${key.length} bytes; expected at least ${MIN_KEY_BYTES} (e.g. \`openssl rand -base64 32\`)`);
+    return key;
+  });
+  return { current: keys[0]!, previous: keys.slice(1) };
+}
+
+export function loadAdmissionKeys(file: string): AdmissionKeys {
+  return parseAdmissionKeys(readFileSync(file, "utf8"), file);
+}
+
+/** A short public name for a key, so verification picks the right one without trying all. */
+export function keyId(key: Buffer): string {
+  return createHash("sha256").update("podid-admission-key").update(key).digest("base64url").slice(0, 8);
+}
+
+/** The signed bytes: an unambiguous JSON array, identities sorted, service account defaulted as Kubernetes does. */
+function canonical(c: MarkClaims): string {
+  const ids = c.identities
+    .map((i) => [i.name, i.clientID.toLowerCase()] as const)
+    .sort((a, b) => (a[0] === b[0] ? (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0) : a[0] < b[0] ? -1 : 1));
+  return JSON.stringify([`podid-admission-mark-${ADMISSION_MARK_VERSION}`, c.namespace, c.serviceAccountName || "default", c.selector, ids]);
+}
+
+const mac = (key: Buffer, claims: MarkClaims): Buffer => createHmac("sha256", key).update(canonical(claims)).digest();
+
+/** The annotation value: `v1.<key id>.<base64url HMAC>`. */
+export function signAdmissionMark(keys: AdmissionKeys, claims: MarkClaims): string {
+  return `${ADMISSION_MARK_VERSION}.${keyId(keys.current)}.${mac(keys.current, claims).toString("base64url")}`;
+}
+
+export function verifyAdmissionMark(keys: AdmissionKeys, value: string | undefined, claims: MarkClaims): MarkCheck {
+  if (value === undefined || value === "") return { valid: false, reason: "the pod has no admission mark (it was not admitted by podid's webhook)" };
+  const parts = value.split(".");
+  if (parts.length !== 3) return { valid: false, reason: "the admission mark is malformed" };
+  const [version, id, sig] = parts as [string, string, string];
+  if (version !== ADMISSION_MARK_VERSION) return { valid: false, reason: `the admission mark has unknown version "${version.slice(0, 10)}"` };
+  const key = [keys.current, ...keys.previous].find((k) => keyId(k) === id);
+  if (key === undefined) return { valid: false, reason: "the admission mark was signed with a key that is no longer accepted" };
+  const given = Buffer.from(sig, "base64url");
+  const want = mac(key, claims);
+  if (given.length !== want.length || !timingSafeEqual(given, want))
+    return { valid: false, reason: "the admission mark does not match the pod's namespace, service account, selector and identities" };
+  return { valid: true };
+}

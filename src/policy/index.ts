@@ -1,0 +1,13 @@
+// Pure decisions shared by the webhook, the reconciler and the NMI.
+export { matchesLabelSelector, matchesAllLabels, globMatch } from "./selector.ts";
+export { effectivePolicy, identityMatches, identityViolations, type EffectivePolicy, type IdentityConstraint, type IdentityViolation } from "./effective.ts";
+export { decidePod, isExcepted, podSelector, type PodAdmissionInput, type PodDecision, type DecisionReason, type Verdict } from "./decide.ts";
+export { messages, describeAllowed, describeIdentity } from "./messages.ts";
+export {
+  loadAdmissionKeys,
+  parseAdmissionKeys,
+  signAdmissionMark,
+  verifyAdmissionMark,
+  type AdmissionKeys,
+  type MarkClaims,
+} from "./admission-mark.ts";
