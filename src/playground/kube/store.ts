@@ -27,10 +27,18 @@ export interface Watcher extends WatchFilter {
 
 const objKey = (ns: string, name: string): string => `${ns}/${name}`;
 
+/** Watch history keeps serialised objects only (a third of an object's memory), parsed on replay. */
+interface HistoryEntry {
+  type: EventType;
+  rv: number;
+  json: string;
+  oldJson?: string;
+}
+
 class Collection {
   readonly byNamespace = new Map<string, Map<string, KObject>>();
   size = 0;
-  history: StoreEvent[] = [];
+  history: HistoryEntry[] = [];
   /** History before (and including) this version has been dropped. */
   compactedRv = 0;
   readonly watchers = new Set<Watcher>();
@@ -49,7 +57,8 @@ export class Store {
   private readonly dependents = new Map<string, Set<string>>();
   private readonly listeners = new Set<(resource: string, ev: StoreEvent) => void>();
 
-  constructor(private readonly historyLimit = 2_000_000) {}
+  /** historyLimit: watch events kept per resource; beyond it the older half is dropped (410 Gone). */
+  constructor(private readonly historyLimit = 200_000) {}
 
   currentRv(): number {
     return this.rv;
@@ -150,7 +159,7 @@ export class Store {
   }
 
   private record(resource: string, c: Collection, ev: StoreEvent): void {
-    c.history.push(ev);
+    c.history.push({ type: ev.type, rv: ev.rv, json: objectJson(ev.object), oldJson: ev.old !== undefined ? objectJson(ev.old) : undefined });
     if (c.history.length > this.historyLimit) {
       const drop = Math.floor(this.historyLimit / 2);
       c.compactedRv = c.history[drop - 1]!.rv;
@@ -176,7 +185,7 @@ export class Store {
       for (const o of this.list(def, w.namespace)) deliver(w, { type: "ADDED", rv: Number(o.metadata.resourceVersion), object: o });
     } else {
       if (fromRv < c.compactedRv) return { tooOld: c.compactedRv + 1 };
-      for (let i = firstAfter(c.history, fromRv); i < c.history.length; i++) deliver(w, c.history[i]!);
+      for (let i = firstAfter(c.history, fromRv); i < c.history.length; i++) deliver(w, replayed(c.history[i]!));
     }
     c.watchers.add(w);
     return { stop: () => c.watchers.delete(w) };
@@ -200,7 +209,7 @@ export class Store {
   }
 }
 
-function firstAfter(history: StoreEvent[], rv: number): number {
+function firstAfter(history: HistoryEntry[], rv: number): number {
   let lo = 0;
   let hi = history.length;
   while (lo < hi) {
@@ -211,18 +220,26 @@ function firstAfter(history: StoreEvent[], rv: number): number {
   return lo;
 }
 
-const eventJson = (type: EventType, object: KObject): string => `{"type":"${type}","object":${JSON.stringify(object)}}\n`;
-const cache = new WeakMap<KObject, Map<EventType, string>>();
-
-function jsonFor(type: EventType, object: KObject): () => string {
-  return () => {
-    let m = cache.get(object);
-    if (m === undefined) cache.set(object, (m = new Map<EventType, string>()));
-    let s = m.get(type);
-    if (s === undefined) m.set(type, (s = eventJson(type, object)));
-    return s;
-  };
+/** Each stored version is serialised once: for every watcher and for the history. */
+const serialised = new WeakMap<KObject, string>();
+export function objectJson(o: KObject): string {
+  let s = serialised.get(o);
+  if (s === undefined) serialised.set(o, (s = JSON.stringify(o)));
+  return s;
 }
+
+function replayed(e: HistoryEntry): StoreEvent {
+  const object = JSON.parse(e.json) as KObject;
+  serialised.set(object, e.json);
+  const ev: StoreEvent = { type: e.type, rv: e.rv, object };
+  if (e.oldJson !== undefined) {
+    ev.old = JSON.parse(e.oldJson) as KObject;
+    serialised.set(ev.old, e.oldJson);
+  }
+  return ev;
+}
+
+const jsonFor = (type: EventType, object: KObject): (() => string) => () => `{"type":"${type}","object":${objectJson(object)}}\n`;
 
 function passes(w: WatchFilter, o: KObject | undefined): boolean {
   if (o === undefined) return false;
