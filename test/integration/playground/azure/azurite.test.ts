@@ -56,41 +56,46 @@ describe("playground Azurite process lifetime", function () {
     for (const entry of readdirSync("/proc")) {
       if (!/^\d+$/.test(entry)) continue;
       try {
-        const args = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-        const i = args.indexOf("--blobPort");
-        if (i >= 0 && args[i + 1] === String(port) && args.some((a) => a.endsWith("blob/main.js"))) found.push(Number(entry));
-      } catch {
-        // the process ended while we looked
+          const args = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+          const i = args.indexOf("--blobPort");
+          if (i >= 0 && args[i + 1] === String(port) && args[1]?.endsWith("blob/main.js") === true) found.push(Number(entry));
+        } catch {
+          // the process ended while we looked
+        }
       }
+      return found;
     }
-    return found;
-  }
 
-  it("does not outlive a parent that is killed outright", async () => {
-    const script = `
-      import { startAzurite } from "./src/playground/azure/azurite.ts";
-      import { createCertificateAuthority } from "./src/shared/pki.ts";
-      const h = await startAzurite(createCertificateAuthority());
-      console.log(JSON.stringify({ port: h.port }));
-      setInterval(() => {}, 1000);
-    `;
-    const parent = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: process.cwd(), stdio: ["ignore", "pipe", "inherit"] });
-    const port = await new Promise<number>((resolve, reject) => {
-      let out = "";
-      parent.stdout.on("data", (c: Buffer) => {
-        out += c.toString();
-        const m = /"port":(\d+)/.exec(out);
-        if (m) resolve(Number(m[1]));
+    it("does not outlive a parent that is killed outright", async () => {
+      const script = `
+        import { startAzurite } from "./src/playground/azure/azurite.ts";
+        import { createCertificateAuthority } from "./src/shared/pki.ts";
+        const h = await startAzurite(createCertificateAuthority());
+        console.log(JSON.stringify({ port: h.port }));
+        setInterval(() => {}, 1000);
+      `;
+      const parent = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: process.cwd(), stdio: ["ignore", "pipe", "pipe"] });
+      parent.stderr.resume();
+      try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = "";
+        parent.stdout.on("data", (c: Buffer) => {
+          out += c.toString();
+          const m = /"port":(\d+)/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        parent.once("exit", (code) => reject(new Error(`parent exited early (${code}): ${out}`)));
       });
-      parent.once("exit", (code) => reject(new Error(`parent exited early (${code}): ${out}`)));
-    });
-    assert.equal(azuriteProcesses(port).length, 1, "Azurite runs while its parent lives");
-    parent.kill("SIGKILL");
-    let left = azuriteProcesses(port);
-    for (let i = 0; i < 100 && left.length > 0; i++) {
-      await sleep(100);
-      left = azuriteProcesses(port);
+      assert.equal(azuriteProcesses(port).length, 1, "Azurite runs while its parent lives");
+      parent.kill("SIGKILL");
+      let left = azuriteProcesses(port);
+      for (let i = 0; i < 100 && left.length > 0; i++) {
+        await sleep(100);
+        left = azuriteProcesses(port);
+      }
+      assert.deepEqual(left, [], "Azurite went with its parent");
+    } finally {
+      if (parent.exitCode === null && parent.signalCode === null) parent.kill("SIGKILL");
     }
-    assert.deepEqual(left, [], "Azurite went with its parent");
   });
 });
