@@ -75,8 +75,8 @@ describe("playground Azurite process lifetime", function () {
         setInterval(() => {}, 1000);
       `;
       const parent = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: process.cwd(), stdio: ["ignore", "pipe", "pipe"] });
-      parent.stderr.resume();
-      try {
+    parent.stderr.resume();
+    try {
       const port = await new Promise<number>((resolve, reject) => {
         let out = "";
         parent.stdout.on("data", (c: Buffer) => {
