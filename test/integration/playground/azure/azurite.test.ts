@@ -56,25 +56,25 @@ describe("playground Azurite process lifetime", function () {
     for (const entry of readdirSync("/proc")) {
       if (!/^\d+$/.test(entry)) continue;
       try {
-          const args = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-          const i = args.indexOf("--blobPort");
-          if (i >= 0 && args[i + 1] === String(port) && args[1]?.endsWith("blob/main.js") === true) found.push(Number(entry));
-        } catch {
-          // the process ended while we looked
-        }
+        const args = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+        const i = args.indexOf("--blobPort");
+        if (i >= 0 && args[i + 1] === String(port) && args[1]?.endsWith("blob/main.js") === true) found.push(Number(entry));
+      } catch {
+        // the process ended while we looked
       }
-      return found;
     }
+    return found;
+  }
 
-    it("does not outlive a parent that is killed outright", async () => {
-      const script = `
-        import { startAzurite } from "./src/playground/azure/azurite.ts";
-        import { createCertificateAuthority } from "./src/shared/pki.ts";
-        const h = await startAzurite(createCertificateAuthority());
-        console.log(JSON.stringify({ port: h.port }));
-        setInterval(() => {}, 1000);
-      `;
-      const parent = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: process.cwd(), stdio: ["ignore", "pipe", "pipe"] });
+  it("does not outlive a parent that is killed outright", async () => {
+    const script = `
+      import { startAzurite } from "./src/playground/azure/azurite.ts";
+      import { createCertificateAuthority } from "./src/shared/pki.ts";
+      const h = await startAzurite(createCertificateAuthority());
+      console.log(JSON.stringify({ port: h.port }));
+      setInterval(() => {}, 1000);
+    `;
+    const parent = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: process.cwd(), stdio: ["ignore", "pipe", "pipe"] });
     parent.stderr.resume();
     try {
       const port = await new Promise<number>((resolve, reject) => {
