@@ -35,6 +35,9 @@ export interface NmiAppDeps {
   now?: () => number;
 }
 
+/** Remembered decisions; the map is emptied when full (callers can vary client_id freely). */
+const MEMO_MAX = 10_000;
+
 type Result = "token" | "proxied" | "refused" | "unavailable" | "error";
 
 function resultOf(status: number): Result {
@@ -95,8 +98,24 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
     return pod === undefined ? [] : [pod];
   }
 
+  // Decisions are pure functions of the caches and keys, so they are remembered until either
+  // changes: a pod asking again (the common case) costs a map lookup, not an HMAC.
+  let generation = 0;
+  const offChange = deps.view.onChange(() => generation++);
+  app.addHook("onClose", (_app, done) => {
+    offChange();
+    done();
+  });
+  const memo = new Map<string, { generation: number; keys: AdmissionKeys; decision: ServingDecision }>();
   function decide(pod: NmiPod, requested: IdentityRequest): ServingDecision {
-    return decideServing(gatherServingInput(deps.view, deps.admissionKeys(), pod, requested, { nodeName: deps.nodeName, retryAfterSeconds: retryAfter }));
+    const keys = deps.admissionKeys();
+    const key = `${pod.namespace}/${pod.name}/${pod.uid}|${requested.by}|${requested.by === "none" ? "" : requested.value}`;
+    const hit = memo.get(key);
+    if (hit !== undefined && hit.generation === generation && hit.keys === keys) return hit.decision;
+    const decision = decideServing(gatherServingInput(deps.view, keys, pod, requested, { nodeName: deps.nodeName, retryAfterSeconds: retryAfter }));
+    if (memo.size >= MEMO_MAX) memo.clear();
+    memo.set(key, { generation, keys, decision });
+    return decision;
   }
 
   /** Re-decides on every cache change until the decision is no longer "wait" or time is up. */
