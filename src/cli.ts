@@ -2,6 +2,8 @@
 // Command (flags and wiring only); nothing here knows a program's internals.
 import { Command } from "commander";
 import { playgroundCommand } from "./playground/command.ts";
+import { reconcilerCommand } from "./reconciler/main.ts";
+import { nmiCommand } from "./nmi/command.ts";
 
 export function buildCli(): Command {
   const program = new Command("podid")
@@ -11,6 +13,8 @@ export function buildCli(): Command {
     .enablePositionalOptions();
   // Subcommands register themselves below, one line each, as they land.
   program.addCommand(playgroundCommand());
+  program.addCommand(reconcilerCommand());
+  program.addCommand(nmiCommand());
   return program;
 }
 
