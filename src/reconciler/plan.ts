@@ -71,10 +71,10 @@ export function planTarget(input: PlanInput): TargetPlan {
       continue;
     }
     const since = input.unneededSince.get(key) ?? now;
+    unneededSince.set(key, since);
     if (now - since >= graceMs) {
       remove.set(key, onTarget);
     } else {
-      unneededSince.set(key, since);
       const due = since + graceMs;
       wakeAt = wakeAt === undefined ? due : Math.min(wakeAt, due);
     }

@@ -80,5 +80,5 @@ export function targetFromId(id: string): Target | undefined {
   return makeTarget(type.toLowerCase() === "virtualmachinescalesets" ? "vmss" : "vm", sub, rg, name);
 }
 
-/** Identity resource IDs are compared case-insensitively, without a trailing slash. */
-export const identityKey = (resourceID: string): string => resourceID.trim().replace(/\/+$/, "").toLowerCase();
+/** Identity resource IDs are compared case-insensitively, without a trailing slash (the model's key). */
+export { resourceIdKey as identityKey } from "../model/identity.ts";

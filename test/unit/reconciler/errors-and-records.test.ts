@@ -57,7 +57,7 @@ describe("reconciler/records: ownership record ConfigMaps", () => {
     assert.ok(back.ok);
     assert.deepEqual(back.value, rec);
   });
-  const bad = [
+  const bad: Array<{ name: string; data: Record<string, string>; error: RegExp }> = [
     { name: "no target", data: { identities: "{}" }, error: /data\.target missing/ },
     { name: "identities not JSON", data: { target, identities: "{" }, error: /not JSON/ },
     { name: "identities an array", data: { target, identities: "[]" }, error: /must be an object/ },

@@ -1,0 +1,219 @@
+// Desired state, computed purely from the caches: which pods get which identity (the same
+// decision the webhook makes, so a pod it would deny gets nothing here either), which
+// identities each VM or scale set needs, and what each AzureAssignedIdentity should say.
+import { createHash } from "node:crypto";
+import type {
+  AzureAssignedIdentity,
+  AzureIdentity,
+  AzureIdentityBinding,
+  AzurePodIdentityException,
+  AzurePodIdentityPolicy,
+} from "../model/types.ts";
+import { BINDING_LABEL } from "../model/constants.ts";
+import { decidePod } from "../policy/index.ts";
+import type { NamespaceInfo, PodInfo } from "./kube-objects.ts";
+import { identityKey, type Target } from "./target.ts";
+
+export interface DesiredAssignment {
+  /** The AzureAssignedIdentity's name and namespace (the pod's). */
+  name: string;
+  namespace: string;
+  pod: PodInfo & { nodeName: string };
+  identity: AzureIdentity;
+  binding: AzureIdentityBinding;
+}
+
+const MAX_NAME = 253;
+
+/** `<pod>-<identity>`, shortened with a hash when too long for an object name. */
+export function assignedIdentityName(pod: string, identity: string): string {
+  const name = `${pod}-${identity}`;
+  if (name.length <= MAX_NAME) return name;
+  const hash = createHash("sha256").update(name).digest("hex").slice(0, 10);
+  return `${name.slice(0, MAX_NAME - hash.length - 1).replace(/[-.]+$/, "")}-${hash}`;
+}
+
+export interface DesiredInput {
+  pods: PodInfo[];
+  bindings: AzureIdentityBinding[];
+  identities: AzureIdentity[];
+  exceptions: AzurePodIdentityException[];
+  policies: AzurePodIdentityPolicy[];
+  namespaces: NamespaceInfo[];
+}
+
+function groupByNamespace<T extends { metadata: { namespace?: string } }>(items: T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const i of items) {
+    const ns = i.metadata.namespace ?? "";
+    let list = out.get(ns);
+    if (list === undefined) out.set(ns, (list = []));
+    list.push(i);
+  }
+  return out;
+}
+
+/** Every (pod, identity) pair that should exist: scheduled, not finished, admitted by policy. */
+export function desiredAssignments(input: DesiredInput): DesiredAssignment[] {
+  const bindingsByNs = groupByNamespace(input.bindings);
+  const identitiesByNs = groupByNamespace(input.identities);
+  const exceptionsByNs = groupByNamespace(input.exceptions);
+  const nsLabels = new Map(input.namespaces.map((n) => [n.name, n.labels]));
+  const selectorNamespaces = new Map<string, Set<string>>();
+  for (const b of input.bindings) {
+    let s = selectorNamespaces.get(b.selector);
+    if (s === undefined) selectorNamespaces.set(b.selector, (s = new Set()));
+    s.add(b.metadata.namespace ?? "");
+  }
+
+  const out: DesiredAssignment[] = [];
+  for (const pod of input.pods) {
+    const selector = pod.labels[BINDING_LABEL];
+    if (selector === undefined || pod.nodeName === undefined || pod.terminated) continue;
+    const bindings = bindingsByNs.get(pod.namespace) ?? [];
+    const boundHere = bindings.some((b) => b.selector === selector);
+    const decision = decidePod({
+      namespace: pod.namespace,
+      namespaceLabels: nsLabels.get(pod.namespace) ?? {},
+      pod: { labels: pod.labels, serviceAccountName: pod.serviceAccountName, hostNetwork: pod.hostNetwork },
+      bindings,
+      identities: identitiesByNs.get(pod.namespace) ?? [],
+      selectorBoundElsewhere: !boundHere && (selectorNamespaces.get(selector)?.size ?? 0) > 0,
+      exceptions: exceptionsByNs.get(pod.namespace) ?? [],
+      policies: input.policies,
+    });
+    if (decision.verdict !== "allow") continue;
+    const seen = new Set<string>();
+    for (const binding of decision.bindings) {
+      const identity = decision.identities.find((i) => i.metadata.name === binding.azureIdentity);
+      if (identity === undefined || seen.has(identity.metadata.name)) continue;
+      seen.add(identity.metadata.name);
+      out.push({
+        name: assignedIdentityName(pod.name, identity.metadata.name),
+        namespace: pod.namespace,
+        pod: { ...pod, nodeName: pod.nodeName },
+        identity,
+        binding,
+      });
+    }
+  }
+  return out;
+}
+
+/** A node's target, or why it has none. */
+export type NodeTarget = { ok: true; target: Target } | { ok: false; error: string };
+
+export interface TargetNeeds {
+  target: Target;
+  /** identity key → resource ID */
+  identities: Map<string, string>;
+}
+
+/** The user-assigned identities each VM or scale set needs (managed identities only). */
+export function desiredTargets(assignments: DesiredAssignment[], nodeTargets: ReadonlyMap<string, NodeTarget>): Map<string, TargetNeeds> {
+  const out = new Map<string, TargetNeeds>();
+  for (const a of assignments) {
+    if (a.identity.type !== 0 || a.identity.resourceID === undefined) continue;
+    const nt = nodeTargets.get(a.pod.nodeName);
+    if (nt === undefined || !nt.ok) continue;
+    let needs = out.get(nt.target.key);
+    if (needs === undefined) out.set(nt.target.key, (needs = { target: nt.target, identities: new Map() }));
+    needs.identities.set(identityKey(a.identity.resourceID), a.identity.resourceID);
+  }
+  return out;
+}
+
+export type AssignedStatus = NonNullable<AzureAssignedIdentity["status"]>;
+
+export interface StatusInput {
+  nodeTarget: NodeTarget | undefined;
+  /** identity keys on the node's target, as last read or written */
+  onTarget: ReadonlySet<string> | undefined;
+  /** identity key → why Resource Manager refused it */
+  rejected: ReadonlyMap<string, string>;
+}
+
+/** What an assignment's AzureAssignedIdentity should report. */
+export function assignmentStatus(a: DesiredAssignment, s: StatusInput): AssignedStatus {
+  // Service principals (types 1 and 2) need nothing on the VM: the NMI uses their credentials.
+  if (a.identity.type !== 0) return { status: "Assigned" };
+  if (a.identity.resourceID === undefined) {
+    return { status: "Failed", reason: "MissingResourceID", message: `AzureIdentity ${a.identity.metadata.name} has type 0 but no resourceID` };
+  }
+  if (s.nodeTarget === undefined) return { status: "Created" };
+  if (!s.nodeTarget.ok) return { status: "Failed", reason: "NodeNotOnAzure", message: `node ${a.pod.nodeName}: ${s.nodeTarget.error}` };
+  const key = identityKey(a.identity.resourceID);
+  const rejected = s.rejected.get(key);
+  if (rejected !== undefined) return { status: "Failed", reason: "InvalidIdentity", message: rejected, target: s.nodeTarget.target.id };
+  if (s.onTarget?.has(key) === true) return { status: "Assigned", target: s.nodeTarget.target.id };
+  return { status: "Created", target: s.nodeTarget.target.id };
+}
+
+/** The AzureAssignedIdentity object for an assignment (owned by its pod). */
+export function assignedIdentityObject(a: DesiredAssignment, status: AssignedStatus): Record<string, unknown> {
+  return {
+    apiVersion: "aadpodidentity.k8s.io/v1",
+    kind: "AzureAssignedIdentity",
+    metadata: {
+      name: a.name,
+      namespace: a.namespace,
+      ownerReferences: [{ apiVersion: "v1", kind: "Pod", name: a.pod.name, uid: a.pod.uid, controller: true, blockOwnerDeletion: false }],
+    },
+    spec: assignedSpec(a),
+    status,
+  };
+}
+
+export function assignedSpec(a: DesiredAssignment): AzureAssignedIdentity["spec"] {
+  return {
+    pod: a.pod.name,
+    podNamespace: a.namespace,
+    podUID: a.pod.uid,
+    nodeName: a.pod.nodeName,
+    azureIdentityRef: {
+      name: a.identity.metadata.name,
+      namespace: a.namespace,
+      type: a.identity.type,
+      clientID: a.identity.clientID,
+      ...(a.identity.resourceID !== undefined ? { resourceID: a.identity.resourceID } : {}),
+    },
+    azureBindingRef: { name: a.binding.metadata.name, namespace: a.namespace, selector: a.binding.selector },
+  };
+}
+
+const sameStatus = (a: AssignedStatus | undefined, b: AssignedStatus): boolean =>
+  a !== undefined && a.status === b.status && (a.reason ?? "") === (b.reason ?? "") && (a.message ?? "") === (b.message ?? "") && (a.target ?? "") === (b.target ?? "");
+
+const sameSpec = (a: AzureAssignedIdentity["spec"], b: AzureAssignedIdentity["spec"]): boolean => JSON.stringify(canon(a)) === JSON.stringify(canon(b));
+function canon(s: AzureAssignedIdentity["spec"]): unknown[] {
+  const i = s.azureIdentityRef;
+  return [s.pod, s.podNamespace, s.podUID, s.nodeName, i.name, i.type, i.clientID.toLowerCase(), (i.resourceID ?? "").toLowerCase(), s.azureBindingRef.name, s.azureBindingRef.selector];
+}
+
+export interface AssignedDiff {
+  create: Array<{ a: DesiredAssignment; status: AssignedStatus }>;
+  /** Spec changed (a new pod with the same name, another identity): replace the object. */
+  replace: Array<{ a: DesiredAssignment; status: AssignedStatus; current: AzureAssignedIdentity }>;
+  status: Array<{ a: DesiredAssignment; status: AssignedStatus; current: AzureAssignedIdentity }>;
+  delete: AzureAssignedIdentity[];
+}
+
+/** Which AzureAssignedIdentity objects to create, replace, update or delete. */
+export function diffAssigned(
+  desired: Array<{ a: DesiredAssignment; status: AssignedStatus }>,
+  actual: AzureAssignedIdentity[],
+): AssignedDiff {
+  const byKey = new Map(actual.map((x) => [`${x.metadata.namespace ?? ""}/${x.metadata.name}`, x]));
+  const out: AssignedDiff = { create: [], replace: [], status: [], delete: [] };
+  const wanted = new Set<string>();
+  for (const d of desired) {
+    const key = `${d.a.namespace}/${d.a.name}`;
+    wanted.add(key);
+    const current = byKey.get(key);
+    if (current === undefined) out.create.push(d);
+    else if (!sameSpec(current.spec, assignedSpec(d.a))) out.replace.push({ ...d, current });
+    else if (!sameStatus(current.status, d.status)) out.status.push({ ...d, current });
+  }
+  for (const [key, x] of byKey) if (!wanted.has(key)) out.delete.push(x);
+  return out;
+}

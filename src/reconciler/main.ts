@@ -1,0 +1,98 @@
+// `podid reconciler`: flags and wiring only; everything else is in run.ts and controller.ts.
+import { readFileSync } from "node:fs";
+import { Command, InvalidArgumentError } from "commander";
+import { DEFAULTS, RECONCILER, SYSTEM_NAMESPACE } from "../model/constants.ts";
+import { loadKubeConfig } from "../kube/config.ts";
+import { createLogger } from "../shared/log.ts";
+import { createArmVmIdentityClient } from "./arm-client.ts";
+import { createArmCredential, loadCloudConfig } from "./credential.ts";
+import { runReconciler } from "./run.ts";
+
+const int =
+  (flag: string, min: number) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${flag} expects a whole number ≥ ${min}, got ${JSON.stringify(v)}`);
+    return n;
+  };
+
+function url(v: string): string {
+  try {
+    const u = new URL(v);
+    if (u.protocol !== "https:") throw new InvalidArgumentError(`--arm-endpoint must be https (bearer tokens are never sent in clear), got ${v}`);
+    return v.replace(/\/+$/, "");
+  } catch (e) {
+    if (e instanceof InvalidArgumentError) throw e;
+    throw new InvalidArgumentError(`--arm-endpoint expects a URL, got ${JSON.stringify(v)}`);
+  }
+}
+
+interface Flags {
+  kubeconfig?: string;
+  armEndpoint: string;
+  armScope?: string;
+  cloudConfig?: string;
+  caFile?: string;
+  leaderElect: boolean;
+  namespace: string;
+  batchWindowMs: number;
+  removalGraceSeconds: number;
+  armCacheSeconds: number;
+  resyncSeconds: number;
+  armPollIntervalMs: number;
+  metricsPort: number;
+}
+
+export function reconcilerCommand(): Command {
+  return new Command("reconciler")
+    .description("assign user-assigned identities to the VMs and scale sets of the nodes whose pods need them (AAD Pod Identity's MIC)")
+    .option("--kubeconfig <path>", "kubeconfig file (default: in-cluster, else $KUBECONFIG or ~/.kube/config)")
+    .option("--arm-endpoint <url>", "Resource Manager endpoint", url, DEFAULTS.armEndpoint)
+    .option("--arm-scope <scope>", "token scope for Resource Manager (default https://management.azure.com/.default)")
+    .option("--cloud-config <path>", "take the credential from AKS's cloud config file (e.g. /etc/kubernetes/azure.json) instead of the environment")
+    .option("--ca-file <path>", "extra CA certificates (PEM) to trust for Resource Manager and the authority")
+    .option("--leader-elect", "elect a leader among replicas on a coordination.k8s.io Lease", false)
+    .option("--namespace <ns>", "podid's namespace (Lease and ownership records)", process.env.POD_NAMESPACE ?? SYSTEM_NAMESPACE)
+    .option("--batch-window-ms <ms>", "quiet time after the last change before a reconcile (a burst = one write per VM or scale set)", int("--batch-window-ms", 0), RECONCILER.batchWindowMs)
+    .option("--removal-grace-seconds <s>", "how long an identity stays after the last pod needing it goes", int("--removal-grace-seconds", 0), DEFAULTS.removalGraceSeconds)
+    .option("--arm-cache-seconds <s>", "how long a Resource Manager read is trusted", int("--arm-cache-seconds", 0), RECONCILER.armCacheSeconds)
+    .option("--resync-seconds <s>", "full reconcile at least this often, even without changes", int("--resync-seconds", 1), RECONCILER.resyncSeconds)
+    .option("--arm-poll-interval-ms <ms>", "poll interval for long-running PATCHes", int("--arm-poll-interval-ms", 1), 2000)
+    .option("--metrics-port <port>", "port of the /metrics endpoint", int("--metrics-port", 0), RECONCILER.metricsPort)
+    .action(async (flags: Flags) => {
+      const log = createLogger("reconciler");
+      const kc = loadKubeConfig(flags.kubeconfig);
+      const caPem = flags.caFile !== undefined ? readFileSync(flags.caFile, "utf8") : undefined;
+      const cloudConfig = flags.cloudConfig !== undefined ? loadCloudConfig(flags.cloudConfig) : undefined;
+      const credential = createArmCredential({ ...(cloudConfig !== undefined ? { cloudConfig } : {}), ...(caPem !== undefined ? { caPem } : {}) });
+      const arm = createArmVmIdentityClient({
+        credential,
+        endpoint: flags.armEndpoint,
+        ...(flags.armScope !== undefined ? { scope: flags.armScope } : {}),
+        ...(caPem !== undefined ? { caPem } : {}),
+        pollIntervalMs: flags.armPollIntervalMs,
+      });
+      const running = await runReconciler(
+        kc,
+        arm,
+        {
+          namespace: flags.namespace,
+          leaderElect: flags.leaderElect,
+          batchWindowMs: flags.batchWindowMs,
+          graceMs: flags.removalGraceSeconds * 1000,
+          armCacheMs: flags.armCacheSeconds * 1000,
+          resyncMs: flags.resyncSeconds * 1000,
+          invalidRetryMs: RECONCILER.invalidIdentityRetrySeconds * 1000,
+          metricsPort: flags.metricsPort,
+        },
+        log,
+      );
+      log.info({ metricsPort: running.metricsPort, leaderElect: flags.leaderElect }, "reconciler started");
+      await new Promise<void>((resolve) => {
+        const stop = (): void => resolve();
+        process.once("SIGTERM", stop);
+        process.once("SIGINT", stop);
+      });
+      await running.stop();
+    });
+}
