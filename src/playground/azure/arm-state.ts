@@ -186,12 +186,14 @@ export class ArmState {
     const op: Operation = { id: randomUUID(), resourceKey: idKey(r.id), startedAt: now, completesAt: now + this.lroDurationMs, done: false, next };
     r.identities = next;
     if (tags) r.tags = tags;
-    this.operations.set(op.id, op);
     if (this.lroDurationMs <= 0) {
+      // Completed in the response itself: nobody polls it, so it is not kept.
       r.effective = next;
       op.done = true;
       return op;
     }
+    if (this.operations.size >= 10_000) this.prune();
+    this.operations.set(op.id, op);
     r.operation = op;
     r.provisioningState = "Updating";
     this.#inFlight.add(op);

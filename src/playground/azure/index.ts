@@ -17,6 +17,7 @@ import { ServicePrincipals } from "./service-principals.ts";
 import { createSigningKey, mintAccessToken, type MintedToken, type TokenSubject } from "./tokens.ts";
 
 export { defaultCloud, nodesOf, type PlaygroundCloud, type PlaygroundNode } from "./cloud.ts";
+export { identityId, idKey, scaleSetId, scaleSetVmId, vmId } from "./ids.ts";
 export type { RecordedCall, CallFilter } from "./calls.ts";
 export type { FaultSwitches, InjectedArmFault } from "./faults.ts";
 export type { ServicePrincipal, RegisterOptions } from "./service-principals.ts";

@@ -123,6 +123,14 @@ describe("playground ARM stand-in with ComputeManagementClient", () => {
     }
   });
 
+  it("is retried by a default client after Retry-After (the SDK's own throttling policy)", async () => {
+    const patient = new ComputeManagementClient(reconcilerCredential(f), f.cloud.subscriptionId, { endpoint: f.pg.armUrl, tlsOptions: { ca: f.pg.caPem } });
+    f.pg.faults.injectArm({ status: 429, code: "OperationNotAllowed", message: "throttled", retryAfterSeconds: 1, methods: ["GET"] });
+    const ss = await patient.virtualMachineScaleSets.get(rg, vmss);
+    assert.equal(ss.name, vmss);
+    assert.deepEqual(f.pg.calls.list({ service: "arm" }).map((c) => c.status), [429, 200]);
+  });
+
   it("answers a missing scale set with 404 ResourceNotFound", async () => {
     await assert.rejects(client.virtualMachineScaleSets.get(rg, "nope"), (e: unknown) => e instanceof RestError && e.statusCode === 404 && e.code === "ResourceNotFound");
   });
