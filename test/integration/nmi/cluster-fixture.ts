@@ -1,28 +1,22 @@
-// Objects for the NMI's cluster tests: podid's CRDs (schemaless: the tests exercise the NMI,
-// not the CRDs' validation), a namespace with an identity and binding, admitted pods pinned
-// to a node, and their AzureAssignedIdentities.
+// Objects for the NMI's cluster tests: podid's CRDs, a namespace with an identity and
+// binding, admitted pods pinned to a node, and their AzureAssignedIdentities.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { parseAllDocuments } from "yaml";
 import { ADMISSION_MARK_ANNOTATION, API_VERSION, BINDING_LABEL, GROUP, KINDS, NMI_MODE_ANNOTATION, VERSION } from "../../../src/model/constants.ts";
 import { kubeRequest, resourcePath } from "../../../src/kube/request.ts";
 import { signAdmissionMark, type AdmissionKeys } from "../../../src/policy/admission-mark.ts";
 
+/** podid's real CRDs, from config/crd. */
 export async function installCrds(kc: KubeConfig): Promise<void> {
-  for (const k of Object.values(KINDS)) {
-    await kubeRequest(kc, {
-      method: "POST",
-      path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-      body: {
-        apiVersion: "apiextensions.k8s.io/v1",
-        kind: "CustomResourceDefinition",
-        metadata: { name: `${k.plural}.${GROUP}`, annotations: { "api-approved.kubernetes.io": "unapproved, podid NMI tests" } },
-        spec: {
-          group: GROUP,
-          names: { kind: k.kind, plural: k.plural, singular: k.kind.toLowerCase(), listKind: `${k.kind}List` },
-          scope: k.namespaced ? "Namespaced" : "Cluster",
-          versions: [{ name: VERSION, served: true, storage: true, schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } } }],
-        },
-      },
-    });
+  const dir = fileURLToPath(new URL("../../../config/crd/", import.meta.url));
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")) {
+    for (const doc of parseAllDocuments(readFileSync(join(dir, file), "utf8"))) {
+      const body: unknown = doc.toJSON();
+      if (body !== null) await kubeRequest(kc, { method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body });
+    }
   }
   // Wait until every kind is served.
   for (const k of Object.values(KINDS)) {
@@ -73,7 +67,8 @@ export async function createPod(
   throw new Error(`pod ${p.namespace}/${p.name} did not start`);
 }
 
-export async function assign(kc: KubeConfig, pod: RunningPod, identity: { name: string; clientID: string; resourceID: string }, selector: string): Promise<void> {
+/** Creates the AzureAssignedIdentity and, unless `pending`, marks it Assigned. */
+export async function assign(kc: KubeConfig, pod: RunningPod, identity: { name: string; clientID: string; resourceID: string }, selector: string, pending = false): Promise<void> {
   await create(kc, KINDS.AzureAssignedIdentity.plural, GROUP, VERSION, pod.namespace, {
     apiVersion: API_VERSION, kind: "AzureAssignedIdentity",
     metadata: { name: `${pod.name}-${identity.name}`, namespace: pod.namespace },
@@ -82,7 +77,17 @@ export async function assign(kc: KubeConfig, pod: RunningPod, identity: { name: 
       azureIdentityRef: { name: identity.name, namespace: pod.namespace, type: 0, clientID: identity.clientID, resourceID: identity.resourceID },
       azureBindingRef: { name: `${identity.name}-binding`, namespace: pod.namespace, selector },
     },
-    status: { status: "Assigned" },
+  });
+  if (!pending) await markAssigned(kc, pod, identity.name);
+}
+
+/** As the reconciler does once Resource Manager is done: status through its subresource. */
+export async function markAssigned(kc: KubeConfig, pod: RunningPod, identityName: string): Promise<void> {
+  await kubeRequest(kc, {
+    method: "PATCH",
+    path: `${resourcePath({ group: GROUP, version: VERSION, plural: KINDS.AzureAssignedIdentity.plural, namespace: pod.namespace, name: `${pod.name}-${identityName}` })}/status`,
+    contentType: "application/merge-patch+json",
+    body: { status: { status: "Assigned" } },
   });
 }
 

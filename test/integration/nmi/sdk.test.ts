@@ -16,27 +16,29 @@ import { runNmi, type NmiOptions, type RunningNmi } from "../../../src/nmi/main.
 import { silentLogger } from "../../../src/shared/log.ts";
 import { startTestAzure, type AzureFixture } from "../../helpers/azure.ts";
 import { startTestCluster, type TestCluster } from "../../helpers/cluster.ts";
-import { assign, createPod, createTenant, installCrds, podToken, type RunningPod } from "./cluster-fixture.ts";
+import { assign, markAssigned, createPod, createTenant, installCrds, podToken, type RunningPod } from "./cluster-fixture.ts";
 import { TEST_KEYS, writeKeyFile } from "./keys.ts";
 
 const preload = fileURLToPath(new URL("../../../src/playground/podnet/preload.ts", import.meta.url));
 const NODE = "aks-nodepool1-12345678-vmss000000";
 
 /** Runs `code` as a pod process: pod IP, injected env, the playground CA trusted (as the image would). */
-function runPod(code: string, env: Record<string, string>): Promise<{ out: string; err: string; code: number }> {
+function runPod(code: string, env: Record<string, string>, onStdout?: (chunk: string) => void): Promise<{ out: string; err: string; code: number }> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       ["--import", "tsx", "--import", preload, "--input-type=module", "-e", code],
       { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env }, timeout: 60_000 },
       (err, stdout, stderr) => resolve({ out: stdout, err: stderr, code: err === null ? 0 : typeof err.code === "number" ? err.code : 1 }),
     );
+    if (onStdout !== undefined) child.stdout?.on("data", (d: Buffer) => onStdout(d.toString()));
   });
 }
 
 const READ_BLOB = (credential: string) => `
   import { ${credential} } from "@azure/identity";
   import { BlobServiceClient } from "@azure/storage-blob";
+  console.log("asking");
   const cred = new ${credential}(${credential === "ManagedIdentityCredential" ? "{ clientId: process.env.AZURE_CLIENT_ID }" : ""});
   const blob = new BlobServiceClient(process.env.BLOB_URL, cred).getContainerClient("podid-nmi").getBlobClient("hello.txt");
   console.log(JSON.stringify({ text: (await blob.downloadToBuffer()).toString() }));`;
@@ -108,6 +110,21 @@ describe("nmi with the real Azure SDK, as pods would ask", function () {
     const r = await runPod(READ_BLOB("ManagedIdentityCredential"), podEnv(other, nmi.url));
     assert.notEqual(r.code, 0);
     assert.match(r.err, /no AzureIdentity is bound|Identity not found/);
+  });
+
+  it("DaemonSet mode: a pod whose identity is still being assigned waits and then gets its token", async () => {
+    const late = await createPod(cluster.kc, { name: "late", namespace: "team-a", nodeName: NODE, selector: "reader", keys: TEST_KEYS, identities: [{ name: identity.name, clientID: identity.clientID }] });
+    await assign(cluster.kc, late, identity, "reader", true);
+    let asked!: () => void;
+    const asking = new Promise<void>((r) => (asked = r));
+    const pending = runPod(READ_BLOB("ManagedIdentityCredential"), podEnv(late, nmi.url), (chunk) => chunk.includes("asking") && asked());
+    // Assign only once the pod is asking, so its request is the one that waits.
+    await asking;
+    await new Promise((r) => setTimeout(r, 300));
+    await markAssigned(cluster.kc, late, identity.name);
+    const r = await pending;
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(JSON.parse(r.out.trim().split("\n").pop()!), { text: "hello from a pod" });
   });
 
   it("sidecar mode: the pod asks its sidecar, which presents the pod's token; no IP is trusted", async () => {
