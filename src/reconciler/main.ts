@@ -60,39 +60,54 @@ export function reconcilerCommand(): Command {
     .option("--arm-poll-interval-ms <ms>", "poll interval for long-running PATCHes", int("--arm-poll-interval-ms", 1), 2000)
     .option("--metrics-port <port>", "port of the /metrics endpoint", int("--metrics-port", 0), RECONCILER.metricsPort)
     .action(async (flags: Flags) => {
-      const log = createLogger("reconciler");
-      const kc = loadKubeConfig(flags.kubeconfig);
-      const caPem = flags.caFile !== undefined ? readFileSync(flags.caFile, "utf8") : undefined;
-      const cloudConfig = flags.cloudConfig !== undefined ? loadCloudConfig(flags.cloudConfig) : undefined;
-      const credential = createArmCredential({ ...(cloudConfig !== undefined ? { cloudConfig } : {}), ...(caPem !== undefined ? { caPem } : {}) });
-      const arm = createArmVmIdentityClient({
-        credential,
-        endpoint: flags.armEndpoint,
-        ...(flags.armScope !== undefined ? { scope: flags.armScope } : {}),
-        ...(caPem !== undefined ? { caPem } : {}),
-        pollIntervalMs: flags.armPollIntervalMs,
-      });
-      const running = await runReconciler(
-        kc,
-        arm,
-        {
-          namespace: flags.namespace,
-          leaderElect: flags.leaderElect,
-          batchWindowMs: flags.batchWindowMs,
-          graceMs: flags.removalGraceSeconds * 1000,
-          armCacheMs: flags.armCacheSeconds * 1000,
-          resyncMs: flags.resyncSeconds * 1000,
-          invalidRetryMs: RECONCILER.invalidIdentityRetrySeconds * 1000,
-          metricsPort: flags.metricsPort,
-        },
-        log,
-      );
-      log.info({ metricsPort: running.metricsPort, leaderElect: flags.leaderElect }, "reconciler started");
-      await new Promise<void>((resolve) => {
-        const stop = (): void => resolve();
-        process.once("SIGTERM", stop);
-        process.once("SIGINT", stop);
-      });
-      await running.stop();
+      try {
+        await run(flags);
+      } catch (e) {
+        // Bad configuration is a clear one-line error, not a stack trace.
+        process.stderr.write(`podid reconciler: ${e instanceof Error ? e.message : String(e)}\n`);
+        process.exitCode = 1;
+      }
     });
+}
+
+async function run(flags: Flags): Promise<void> {
+  const log = createLogger("reconciler");
+  let kc;
+  try {
+    kc = loadKubeConfig(flags.kubeconfig);
+  } catch (e) {
+    throw new Error(`cannot load the kubeconfig: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  const caPem = flags.caFile !== undefined ? readFileSync(flags.caFile, "utf8") : undefined;
+  const cloudConfig = flags.cloudConfig !== undefined ? loadCloudConfig(flags.cloudConfig) : undefined;
+  const credential = createArmCredential({ ...(cloudConfig !== undefined ? { cloudConfig } : {}), ...(caPem !== undefined ? { caPem } : {}) });
+  const arm = createArmVmIdentityClient({
+    credential,
+    endpoint: flags.armEndpoint,
+    ...(flags.armScope !== undefined ? { scope: flags.armScope } : {}),
+    ...(caPem !== undefined ? { caPem } : {}),
+    pollIntervalMs: flags.armPollIntervalMs,
+  });
+  const running = await runReconciler(
+    kc,
+    arm,
+    {
+      namespace: flags.namespace,
+      leaderElect: flags.leaderElect,
+      batchWindowMs: flags.batchWindowMs,
+      graceMs: flags.removalGraceSeconds * 1000,
+      armCacheMs: flags.armCacheSeconds * 1000,
+      resyncMs: flags.resyncSeconds * 1000,
+      invalidRetryMs: RECONCILER.invalidIdentityRetrySeconds * 1000,
+      metricsPort: flags.metricsPort,
+    },
+    log,
+  );
+  log.info({ metricsPort: running.metricsPort, leaderElect: flags.leaderElect }, "reconciler started");
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+  });
+  await running.stop();
 }
