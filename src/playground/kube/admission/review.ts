@@ -6,7 +6,7 @@ import { ApiError, type StatusDetails } from "../status.ts";
 import { isRecord, text } from "../types.ts";
 import type { AdmissionAttributes } from "./match.ts";
 
-export function buildReview(a: AdmissionAttributes, uid = randomUUID()): Record<string, unknown> {
+export function buildReview(a: AdmissionAttributes, uid: string = randomUUID()): Record<string, unknown> {
   const request: Record<string, unknown> = {
     uid,
     kind: a.kind,

@@ -33,7 +33,7 @@ export const DEFAULT_NODES: NodeSpec[] = [
 ];
 
 /** The InternalIP of the i-th node (0-based). */
-export const nodeIp = (i: number): string => `127.20.${Math.floor((i + 1) / 254)}.${((i + 1) % 254) || 254}`;
+export const nodeIp = (i: number): string => `127.20.${Math.floor(i / 254)}.${(i % 254) + 1}`;
 
 /** Pod IPs: 127.10.0.1 … 127.19.255.254, reused after a pod is deleted. */
 export class PodIpPool {
