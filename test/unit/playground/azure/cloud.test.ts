@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { defaultCloud, nodesOf, validateCloud } from "../../../../src/playground/azure/cloud.ts";
+import { startAzure } from "../../../../src/playground/azure/index.ts";
+import type { CertificateAuthority } from "../../../../src/shared/pki.ts";
 
 describe("playground cloud", () => {
   it("the default cloud is valid", () => {
@@ -38,5 +40,12 @@ describe("playground cloud", () => {
     for (const want of [/^tenantId: expected a GUID/, /^vms\[0\]\.resourceGroup: "nowhere"/, /^vms\[0\]\.identities: "ghost"/, /instances\[1\]\.computerName: .* used twice/, /^identities\[1\]\.clientId/]) {
       assert.ok(errors.some((e) => want.test(e)), `${want} in ${errors.join("; ")}`);
     }
+  });
+
+  it("startAzure refuses an invalid cloud before starting anything", async () => {
+    const cloud = defaultCloud();
+    cloud.subscriptionId = "sub";
+    await assert.rejects(startAzure({ cloud, ca: {} as CertificateAuthority }), /subscriptionId: expected a GUID/);
+    await assert.rejects(startAzure({ cloud: defaultCloud(), ca: {} as CertificateAuthority, lroDurationMs: -1 }), /lroDurationMs/);
   });
 });
