@@ -21,6 +21,7 @@ export function nmiCommand(): Command {
     .option("--admission-key-file <file>", "admission-mark keys shared with the webhook, one per line, current first")
     .option("--kubeconfig <file>", "kubeconfig (default: in-cluster, then $KUBECONFIG)")
     .option("--authority-host <url>", "Entra ID authority for service-principal identities", "https://login.microsoftonline.com")
+    .option("--authority-ca-file <file>", "extra CA (PEM) to trust for --authority-host")
     .option("--proxy-path <path>", "also pass this IMDS path (e.g. /metadata/instance) to the node's IMDS for pods of this node; repeatable", collect, [])
     .option("--assignment-wait <seconds>", "how long a request waits for an identity still being assigned before a 503", int("--assignment-wait"), 20)
     .option("--iptables-redirect", "own the iptables chain redirecting pods' 169.254.169.254:80 to this NMI", false)
@@ -40,6 +41,7 @@ export function nmiCommand(): Command {
         admissionKeyFile: o.admissionKeyFile as string | undefined,
         kubeconfig: o.kubeconfig as string | undefined,
         authorityHost: o.authorityHost as string,
+        authorityCaFile: o.authorityCaFile as string | undefined,
         proxyPaths: o.proxyPath as string[],
         assignmentWaitSeconds: o.assignmentWait as number,
         iptablesRedirect: o.iptablesRedirect === true,

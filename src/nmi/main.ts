@@ -1,5 +1,6 @@
 // Wiring for `podid nmi`: builds the caches, token sources, the app and (optionally) the
 // iptables redirect from options, starts listening, and tears everything down on close.
+import { readFileSync } from "node:fs";
 import { DEFAULTS, LIMITS, SIDECAR, SIDECAR_PORT } from "../model/constants.ts";
 import { loadKubeConfig } from "../kube/config.ts";
 import { loadAdmissionKeys, type AdmissionKeys } from "../policy/admission-mark.ts";
@@ -24,6 +25,8 @@ export interface NmiOptions {
   admissionKeyFile?: string;
   kubeconfig?: string;
   authorityHost: string;
+  /** PEM file of an extra CA to trust for the authority (a private or stand-in Entra ID). */
+  authorityCaFile?: string;
   proxyPaths: string[];
   assignmentWaitSeconds: number;
   /** DaemonSet mode: own the iptables redirect of metadataIp:80 to nodeIp:port. */
@@ -83,8 +86,9 @@ export async function runNmi(opts: NmiOptions): Promise<RunningNmi> {
   const limiter = new UpstreamLimiter({ perSecond: LIMITS.imdsRequestsPerSecond, concurrent: LIMITS.imdsConcurrentRequests });
   const imds = new ImdsClient(opts.imdsEndpoint, limiter, (kind, outcome) => metrics.upstream.inc({ kind: `imds-${kind}`, outcome }));
   const readSecret = kubeSecretReader(kc);
+  const authority = { authorityHost: opts.authorityHost, ...(opts.authorityCaFile !== undefined ? { caPem: readFileSync(opts.authorityCaFile, "utf8") } : {}) };
   const tokens = new TokenService(
-    (identity) => (identity.type === 0 ? imds.source(identity.clientID) : servicePrincipalSource(identity, readSecret, opts.authorityHost)),
+    (identity) => (identity.type === 0 ? imds.source(identity.clientID) : servicePrincipalSource(identity, readSecret, authority)),
     new TokenCache(),
     metrics,
   );

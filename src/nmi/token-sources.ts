@@ -115,8 +115,15 @@ export function scopeFor(resource: string): string {
   return resource.endsWith("/") ? `${resource}.default` : `${resource}/.default`;
 }
 
-function credentialFor(identity: AzureIdentity, data: Record<string, string>, authorityHost: string): TokenCredential {
-  const opts = { authorityHost, disableInstanceDiscovery: true };
+export interface AuthorityOptions {
+  authorityHost: string;
+  /** Extra CA (PEM) to trust for the authority, e.g. a private Entra stand-in. */
+  caPem?: string;
+}
+
+function credentialFor(identity: AzureIdentity, data: Record<string, string>, authority: AuthorityOptions): TokenCredential {
+  // Instance discovery asks login.microsoftonline.com about any other authority: off.
+  const opts = { authorityHost: authority.authorityHost, disableInstanceDiscovery: true, ...(authority.caPem !== undefined ? { tlsOptions: { ca: authority.caPem } } : {}) };
   const tenant = identity.tenantID ?? "";
   if (identity.type === 1) {
     const secret = data[SECRET_KEYS.clientSecret];
@@ -131,7 +138,7 @@ function credentialFor(identity: AzureIdentity, data: Record<string, string>, au
 }
 
 /** A service principal's tokens; the Secret is read when a token is needed, not cached. */
-export function servicePrincipalSource(identity: AzureIdentity, readSecret: SecretReader, authorityHost: string): TokenSource {
+export function servicePrincipalSource(identity: AzureIdentity, readSecret: SecretReader, authority: AuthorityOptions): TokenSource {
   return {
     async getToken(resource) {
       const ref = identity.clientPassword;
@@ -143,7 +150,7 @@ export function servicePrincipalSource(identity: AzureIdentity, readSecret: Secr
       }
       let credential: TokenCredential;
       try {
-        credential = credentialFor(identity, await readSecret(ref.namespace, ref.name), authorityHost);
+        credential = credentialFor(identity, await readSecret(ref.namespace, ref.name), authority);
       } catch (err) {
         throw new UpstreamError(imdsError(500, "invalid_identity", `${where}: Secret ${ref.namespace}/${ref.name}: ${err instanceof Error ? err.message : String(err)}`));
       }
@@ -152,8 +159,12 @@ export function servicePrincipalSource(identity: AzureIdentity, readSecret: Secr
         if (t === null) throw new Error("no token returned");
         return { accessToken: t.token, expiresOn: Math.floor(t.expiresOnTimestamp / 1000), resource, clientId: identity.clientID };
       } catch (err) {
+        // Entra's refusals (wrong secret, unknown app: AuthenticationError with a 4xx, or
+        // MSAL's AuthenticationRequiredError) are final, so answer 400 and the SDK won't retry;
+        // anything else (unreachable, 5xx) is a 502 it may retry.
         const status = (err as { statusCode?: unknown }).statusCode;
-        const code = typeof status === "number" && status >= 400 && status < 500 ? 400 : 502;
+        const refused = (typeof status === "number" && status >= 400 && status < 500) || (err instanceof Error && err.name === "AuthenticationRequiredError");
+        const code = refused ? 400 : 502;
         throw new UpstreamError(imdsError(code, "upstream_error", `Entra ID refused ${where}: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`));
       }
     },
