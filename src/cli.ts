@@ -1,6 +1,7 @@
 // podid: one executable, one subcommand per program. Each program's module builds its own
 // Command (flags and wiring only); nothing here knows a program's internals.
 import { Command } from "commander";
+import { doctorCommand } from "./doctor/command.ts";
 import { playgroundCommand } from "./playground/command.ts";
 import { reconcilerCommand } from "./reconciler/main.ts";
 import { nmiCommand } from "./nmi/command.ts";
@@ -13,6 +14,7 @@ export function buildCli(): Command {
     .enablePositionalOptions();
   // Subcommands register themselves below, one line each, as they land.
   program.addCommand(playgroundCommand());
+  program.addCommand(doctorCommand());
   program.addCommand(reconcilerCommand());
   program.addCommand(nmiCommand());
   return program;

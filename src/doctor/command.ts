@@ -1,0 +1,30 @@
+// `podid doctor <namespace>/<pod>`: explains why a pod does or does not get a token.
+import { Command } from "commander";
+import { loadKubeConfig } from "../kube/config.ts";
+import { loadAdmissionKeys } from "../policy/index.ts";
+import { diagnose, renderDiagnosis } from "./diagnose.ts";
+import { gatherDoctorInput } from "./gather.ts";
+
+export function parsePodRef(ref: string): { namespace: string; name: string } {
+  const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/.exec(ref);
+  if (m === null) throw new Error(`expected <namespace>/<pod>, e.g. team-a/myapp-7d9c5-x2x4q; got "${ref}"`);
+  return { namespace: m[1]!, name: m[3]! };
+}
+
+export function doctorCommand(): Command {
+  return new Command("doctor")
+    .description("explain, in plain words, why a pod does or does not get a token")
+    .argument("<namespace/pod>", "the pod to examine")
+    .option("--kubeconfig <file>", "kubeconfig (default: in-cluster, then $KUBECONFIG or ~/.kube/config)")
+    .option("--admission-key-file <file>", "admission keys shared by the webhook and the NMI, to verify the pod's mark")
+    .option("-o, --output <format>", "text or json", "text")
+    .action(async (ref: string, o: { kubeconfig?: string; admissionKeyFile?: string; output: string }) => {
+      if (o.output !== "text" && o.output !== "json") throw new Error(`--output: expected text or json, got "${o.output}"`);
+      const pod = parsePodRef(ref);
+      const keys = o.admissionKeyFile !== undefined ? loadAdmissionKeys(o.admissionKeyFile) : undefined;
+      const input = await gatherDoctorInput(loadKubeConfig(o.kubeconfig), pod.namespace, pod.name, keys);
+      const d = diagnose(input);
+      process.stdout.write(o.output === "json" ? JSON.stringify(d, null, 2) + "\n" : renderDiagnosis(pod, d));
+      process.exitCode = d.getsToken ? 0 : 1;
+    });
+}
