@@ -236,7 +236,7 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
     return reply.type("application/json").send(Readable.from(listChunks(def, res.items, meta)));
   };
 
-  const watch = (def: ResourceDef, ns: string | undefined, _req: FastifyRequest, reply: FastifyReply, q: Query): void => {
+  const watch = (def: ResourceDef, ns: string | undefined, req: FastifyRequest, reply: FastifyReply, q: Query): void => {
     if (def.createOnly === true) throw methodNotAllowed();
     const labels = parseLabelSelector(q.labelSelector);
     const fields = parseFieldSelector(q.fieldSelector, resourceKey(def));
@@ -253,6 +253,15 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
       if (!res.writableEnded && !res.destroyed) res.write(s);
     };
     const bookmarks = q.allowWatchBookmarks === "true";
+    // `kubectl get -w` watches Tables: one row per event, column definitions on the first only.
+    const tables = wantsTable(req.headers.accept);
+    let firstTable = true;
+    const tableEvent = (type: EventType, object: KObject): string => {
+      const t = toTable(def, [object], { resourceVersion: object.metadata.resourceVersion }, Date.now(), q.includeObject !== "None");
+      if (!firstTable) t.columnDefinitions = [];
+      firstTable = false;
+      return JSON.stringify({ type, object: t }) + "\n";
+    };
     const sendBookmark = (): void => {
       const rv = String(api.store.currentRv());
       write(JSON.stringify({ type: "BOOKMARK", object: { kind: def.kind, apiVersion: apiVersionOf(def), metadata: { resourceVersion: rv } } }) + "\n");
@@ -272,9 +281,9 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
       namespace: def.namespaced ? ns : undefined,
       labels,
       fields,
-      send: (_type: EventType, object: KObject, json: () => string) => {
+      send: (type: EventType, object: KObject, json: () => string) => {
         lastRv = object.metadata.resourceVersion ?? lastRv;
-        write(json());
+        write(tables ? tableEvent(type, object) : json());
       },
     }, from);
     if ("tooOld" in result) {
