@@ -3,6 +3,7 @@
 // identities, service principals). Everything else (resource IDs, node names, providerIDs) is
 // derived from it by the pure functions below.
 import { randomBytes } from "node:crypto";
+import { z } from "zod";
 import { STAND_IN_DEFAULTS } from "./names.ts";
 import { scaleSetVmId, vmId } from "./ids.ts";
 
@@ -147,8 +148,40 @@ export function nodesOf(cloud: PlaygroundCloud): PlaygroundNode[] {
   return nodes;
 }
 
+const name = z.string().min(1);
+const cloudShape = z.object({
+  tenantId: z.string(),
+  subscriptionId: z.string(),
+  location: name,
+  resourceGroups: z.array(name),
+  scaleSets: z.array(
+    z.object({
+      name,
+      resourceGroup: name,
+      orchestrationMode: z.enum(["Uniform", "Flexible"]),
+      instances: z.array(z.object({ instanceId: name, computerName: name, vmName: name.optional() })),
+      identities: z.array(name).optional(),
+      systemAssigned: z.boolean().optional(),
+    }),
+  ),
+  vms: z.array(z.object({ name, resourceGroup: name, computerName: name, identities: z.array(name).optional(), systemAssigned: z.boolean().optional() })),
+  identities: z.array(z.object({ name, resourceGroup: name, clientId: z.string(), principalId: z.string() })),
+  servicePrincipals: z.array(z.object({ name, clientId: z.string(), objectId: z.string(), secret: z.string().optional() })),
+});
+
+/** `a.b[0].c` from a zod issue path. */
+function fieldOf(path: ReadonlyArray<PropertyKey>): string {
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${String(p)}`)).join("") || "(cloud)";
+}
+
 /** Problems with a cloud description, each naming the field and what was expected; empty when valid. */
-export function validateCloud(cloud: PlaygroundCloud): string[] {
+export function validateCloud(input: unknown): string[] {
+  const shape = cloudShape.safeParse(input);
+  if (!shape.success) return shape.error.issues.map((i) => `${fieldOf(i.path)}: ${i.message}`);
+  return checkCloud(shape.data);
+}
+
+function checkCloud(cloud: PlaygroundCloud): string[] {
   const errors: string[] = [];
   const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
   if (!guid.test(cloud.tenantId)) errors.push(`tenantId: expected a GUID, got ${JSON.stringify(cloud.tenantId)}`);

@@ -42,6 +42,17 @@ describe("playground cloud", () => {
     }
   });
 
+  it("names the field when the shape is wrong (e.g. a cloud read from a file)", () => {
+    const cloud = defaultCloud() as unknown as Record<string, unknown>;
+    (cloud.scaleSets as Array<Record<string, unknown>>)[0]!.instances = "two";
+    (cloud.vms as Array<Record<string, unknown>>)[0]!.name = 7;
+    assert.deepEqual(
+      validateCloud(cloud).map((e) => e.split(":")[0]),
+      ["scaleSets[0].instances", "vms[0].name"],
+    );
+    assert.deepEqual(validateCloud(undefined).length, 1);
+  });
+
   it("startAzure refuses an invalid cloud before starting anything", async () => {
     const cloud = defaultCloud();
     cloud.subscriptionId = "sub";
