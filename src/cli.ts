@@ -22,5 +22,12 @@ export function buildCli(): Command {
 
 const isMain = process.argv[1] !== undefined && /(cli\.(ts|js)|podid(\.js)?)$/.test(process.argv[1]);
 if (isMain) {
-  await buildCli().parseAsync(process.argv);
+  try {
+    await buildCli().parseAsync(process.argv);
+  } catch (err) {
+    // A person reads this: the message, not a stack trace (PODID_DEBUG=1 shows the stack).
+    process.stderr.write(`podid: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (process.env.PODID_DEBUG === "1" && err instanceof Error) process.stderr.write(`${err.stack ?? ""}\n`);
+    process.exitCode = 1;
+  }
 }
