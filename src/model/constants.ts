@@ -110,3 +110,18 @@ export const SIDECAR = {
   /** Header the sidecar presents the pod's token in; the node NMI reviews it. */
   tokenHeader: "x-podid-pod-token",
 } as const;
+
+/** The webhook's names (config/webhook uses the same). */
+export const WEBHOOK = {
+  serviceName: "podid-webhook",
+  mutatingConfigName: "podid-mutating",
+  validatingConfigName: "podid-validating",
+  /** Secret the --self-signed bootstrap keeps the CA and serving certificate in (shared by replicas). */
+  selfSignedSecretName: "podid-webhook-self-signed",
+  /** Secret holding the admission-mark keys, shared with the NMI. */
+  admissionKeySecretName: "podid-admission-keys",
+  /** How often the TLS and key files are checked for changes (cert-manager rotation). */
+  fileCheckIntervalMs: 10_000,
+  /** Default image of the injected sidecar NMI. */
+  sidecarImage: "podid:dev",
+} as const;

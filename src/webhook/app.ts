@@ -1,0 +1,115 @@
+// The webhook's Fastify app, unstarted: tests use app.inject(), main listens over HTTPS. The
+// HTTP edge (body limit, content type, JSON, AdmissionReview v1 envelope) is here; decisions
+// are in the handlers, which never throw into Fastify.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import type { Logger } from "pino";
+import { LIMITS, PATHS } from "../model/constants.ts";
+import type { AdmissionKeys } from "../policy/admission-mark.ts";
+import type { Handler, HandlerContext, Outcome } from "./context.ts";
+import { createMetrics, type WebhookMetrics } from "./metrics.ts";
+import { mutatePodHandler, validatePodHandler } from "./pods.ts";
+import { validateResourceHandler } from "./resources.ts";
+import { errored, reviewOf } from "./responses.ts";
+import { decodeReview } from "./review.ts";
+import type { WebhookState } from "./state.ts";
+import { validateWorkloadHandler } from "./workloads.ts";
+
+export interface WebhookAppOptions {
+  state: WebhookState;
+  /** Admission-mark keys; a function so a reloaded key file takes effect at once. */
+  keys: () => AdmissionKeys | undefined;
+  logger: Logger;
+  sidecarImage: string;
+  metrics?: WebhookMetrics;
+  /** TLS for the server (main passes it; tests with inject need none). */
+  https?: { cert: string | Buffer; key: string | Buffer };
+}
+
+const ROUTES: Array<[string, Handler]> = [
+  [PATHS.webhookMutatePods, mutatePodHandler],
+  [PATHS.webhookValidatePods, validatePodHandler],
+  [PATHS.webhookValidateResources, validateResourceHandler],
+  [PATHS.webhookValidateWorkloads, validateWorkloadHandler],
+];
+
+class BadBody extends Error {
+  constructor(
+    message: string,
+    readonly statusCode = 400,
+  ) {
+    super(message);
+  }
+}
+
+function parseJson(body: string): unknown {
+  try {
+    return JSON.parse(body) as unknown;
+  } catch (e) {
+    throw new BadBody(`request body is not JSON: ${(e as Error).message}`);
+  }
+}
+
+function answer(handler: Handler, body: unknown, ctx: HandlerContext, route: string): { status: number; payload: unknown; outcome?: Outcome } {
+  const d = decodeReview(body);
+  if (!d.ok) return { status: 400, payload: { error: "Bad Request", message: d.message } };
+  let outcome: Outcome;
+  try {
+    outcome = handler(d.request, ctx);
+  } catch (e) {
+    ctx.log.error({ err: e, route, uid: d.request.uid }, "admission handler failed");
+    outcome = { response: errored(d.request.uid, 500, `podid webhook internal error: ${(e as Error).message}`), result: "errored", reason: "exception" };
+  }
+  return { status: 200, payload: reviewOf(outcome.response), outcome };
+}
+
+export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
+  const metrics = opts.metrics ?? createMetrics();
+  const fastifyOpts: FastifyServerOptions & { https?: { cert: string | Buffer; key: string | Buffer } } = {
+    logger: false,
+    bodyLimit: LIMITS.admissionBodyBytes,
+    // The apiserver keeps connections alive; keep ours open a little longer than its idle timeout.
+    keepAliveTimeout: 75_000,
+    ...(opts.https !== undefined ? { https: opts.https } : {}),
+  };
+  const app = Fastify(fastifyOpts) as unknown as FastifyInstance;
+  const ctx: HandlerContext = { state: opts.state, keys: opts.keys, sidecarImage: opts.sidecarImage, log: opts.logger };
+
+  // One parser for every content type: the apiserver sends application/json, and anything
+  // else gets the same clear 400 as broken JSON.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => {
+    try {
+      done(null, parseJson(body as string));
+    } catch (e) {
+      done(e as Error, undefined);
+    }
+  });
+  app.setErrorHandler((error: { statusCode?: number; message: string; code?: string }, req, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    const message = error.code === "FST_ERR_CTP_BODY_TOO_LARGE" ? `request body is larger than ${LIMITS.admissionBodyBytes} bytes` : error.message;
+    metrics.badRequests.inc({ route: req.routeOptions.url ?? "unknown", status: String(status) });
+    if (status === 500) opts.logger.error({ err: error, url: req.url }, "request failed");
+    void reply.code(status).send({ error: status === 413 ? "Payload Too Large" : status === 500 ? "Internal Server Error" : "Bad Request", message });
+  });
+
+  for (const [path, handler] of ROUTES) {
+    app.post(path, (req, reply) => {
+      const end = metrics.duration.startTimer({ route: path });
+      const { status, payload, outcome } = answer(handler, req.body, ctx, path);
+      end();
+      if (outcome !== undefined) metrics.admissions.inc({ route: path, result: outcome.result, reason: outcome.reason });
+      else metrics.badRequests.inc({ route: path, status: String(status) });
+      void reply.code(status).send(payload);
+    });
+  }
+  app.get("/healthz", (_req, reply) => void reply.send("ok"));
+  app.get("/readyz", (_req, reply) => {
+    const ready = opts.state.synced();
+    void reply.code(ready ? 200 : 503).send(ready ? "ok" : "caches not synced yet");
+  });
+  app.get("/metrics", async (_req, reply) => {
+    void reply.header("content-type", metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  return app;
+}

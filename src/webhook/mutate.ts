@@ -1,0 +1,102 @@
+// The pod mutation: a pure function from the pod and the decision to a mutated copy; the
+// patch is the diff (fast-json-patch). Everything is checked by name before it is added, so
+// reinvocation (reinvocationPolicy: IfNeeded) changes nothing the second time.
+import fastJsonPatch, { type Operation } from "fast-json-patch";
+import { ADMISSION_MARK_ANNOTATION, DEFAULTS, ENV, NMI_MODE_ANNOTATION, SIDECAR, SIDECAR_PORT, type NmiMode } from "../model/constants.ts";
+import { isObject, type Obj } from "../model/read.ts";
+
+export interface MutationPlan {
+  /** The admission mark to set; undefined removes any mark the pod carries. */
+  mark?: string;
+  nmiMode: NmiMode;
+  /** Set as AZURE_CLIENT_ID when the pod has exactly one identity. */
+  clientID?: string;
+  sidecarImage: string;
+}
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: unknown;
+}
+
+const HOST_IP_ENV: EnvVar = { name: SIDECAR.hostIpEnv, valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "status.hostIP" } } };
+
+function addEnv(container: Obj, vars: EnvVar[]): void {
+  const env = Array.isArray(container.env) ? (container.env as unknown[]) : [];
+  const names = new Set(env.filter(isObject).map((e) => e.name));
+  for (const v of vars) if (!names.has(v.name)) env.push(v);
+  container.env = env;
+}
+
+function sidecarContainer(image: string): Obj {
+  return {
+    name: SIDECAR.containerName,
+    image,
+    args: ["nmi", "--mode=sidecar", "--host=127.0.0.1", `--port=${SIDECAR_PORT}`],
+    env: [HOST_IP_ENV, { name: SIDECAR.nodeEndpointEnv, value: `http://$(${SIDECAR.hostIpEnv}):${DEFAULTS.nmiPort}` }],
+    resources: { requests: { cpu: "5m", memory: "32Mi" }, limits: { memory: "96Mi" } },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+    },
+    volumeMounts: [{ name: SIDECAR.tokenVolumeName, mountPath: SIDECAR.tokenMountPath, readOnly: true }],
+  };
+}
+
+const tokenVolume = (): Obj => ({
+  name: SIDECAR.tokenVolumeName,
+  projected: {
+    sources: [{ serviceAccountToken: { audience: DEFAULTS.sidecarTokenAudience, expirationSeconds: SIDECAR.tokenExpirationSeconds, path: SIDECAR.tokenFileName } }],
+  },
+});
+
+function addByName(list: unknown, item: Obj): unknown[] {
+  const arr = Array.isArray(list) ? list : [];
+  if (!arr.some((x) => isObject(x) && x.name === item.name)) arr.push(item);
+  return arr;
+}
+
+/** The app containers' env: where the Azure SDK finds the token endpoint, and the client ID. */
+function appEnv(plan: MutationPlan): EnvVar[] {
+  const vars: EnvVar[] =
+    plan.nmiMode === "sidecar"
+      ? [{ name: ENV.podIdentityAuthorityHost, value: `http://127.0.0.1:${SIDECAR_PORT}` }]
+      : // The host IP var must come first: $(VAR) expands only names defined earlier in the list.
+        [HOST_IP_ENV, { name: ENV.podIdentityAuthorityHost, value: `http://$(${SIDECAR.hostIpEnv}):${DEFAULTS.nmiPort}` }];
+  if (plan.clientID !== undefined) vars.push({ name: ENV.clientId, value: plan.clientID });
+  return vars;
+}
+
+/** A mutated deep copy of the pod. */
+export function mutatePod(pod: Obj, plan: MutationPlan): Obj {
+  const out = structuredClone(pod);
+  const meta = isObject(out.metadata) ? out.metadata : (out.metadata = {});
+  const annotations = isObject(meta.annotations) ? meta.annotations : (meta.annotations = {});
+  if (plan.mark === undefined) {
+    delete annotations[ADMISSION_MARK_ANNOTATION];
+    if (Object.keys(annotations).length === 0) delete meta.annotations;
+    return out;
+  }
+  annotations[ADMISSION_MARK_ANNOTATION] = plan.mark;
+  annotations[NMI_MODE_ANNOTATION] = plan.nmiMode;
+  const spec = isObject(out.spec) ? out.spec : (out.spec = {});
+  const env = appEnv(plan);
+  for (const key of ["initContainers", "containers"] as const) {
+    const list = spec[key];
+    if (!Array.isArray(list)) continue;
+    for (const c of list) if (isObject(c) && c.name !== SIDECAR.containerName) addEnv(c, env);
+  }
+  if (plan.nmiMode === "sidecar") {
+    spec.containers = addByName(spec.containers, sidecarContainer(plan.sidecarImage));
+    spec.volumes = addByName(spec.volumes, tokenVolume());
+  }
+  return out;
+}
+
+export function podPatch(pod: Obj, plan: MutationPlan): Operation[] {
+  return fastJsonPatch.compare(pod, mutatePod(pod, plan));
+}

@@ -1,0 +1,66 @@
+// podid's own objects at CREATE and UPDATE: the schema (the same parsers every program uses)
+// and the namespace policy's allowed identities. A binding naming an identity that is not in
+// its namespace only gets a warning: it may be created next.
+import { BINDING_LABEL, GROUP, KINDS } from "../model/constants.ts";
+import { formatErrors, parseAzureIdentity, parseAzureIdentityBinding, parseAzurePodIdentityPolicy } from "../model/parse.ts";
+import { isObject } from "../model/read.ts";
+import type { AzureIdentity, Parsed } from "../model/types.ts";
+import { effectivePolicy, identityViolations, messages } from "../policy/index.ts";
+import { objectName, type Handler, type HandlerContext, type Outcome } from "./context.ts";
+import { allowed, denied, errored } from "./responses.ts";
+import type { AdmissionRequest } from "./review.ts";
+
+const invalid = (req: AdmissionRequest, kind: string, errors: Array<{ field: string; message: string }>): Outcome => ({
+  response: denied(req.uid, `${kind} "${objectName(req, req.object)}" is invalid: ${formatErrors(errors)}`, 422),
+  result: "denied",
+  reason: "invalid",
+});
+
+/** The object with its namespace filled in from the request (it may be absent on CREATE). */
+function withNamespace(req: AdmissionRequest): unknown {
+  const o = req.object;
+  if (!isObject(o) || req.namespace === undefined || !isObject(o.metadata) || typeof o.metadata.namespace === "string") return o;
+  return { ...o, metadata: { ...o.metadata, namespace: req.namespace } };
+}
+
+function checkIdentity(req: AdmissionRequest, ctx: HandlerContext, p: Parsed<AzureIdentity>): Outcome {
+  if (!p.ok) return invalid(req, "AzureIdentity", p.errors);
+  const ns = req.namespace ?? "";
+  const eff = effectivePolicy(ctx.state.namespaceLabels(ns), ctx.state.policies());
+  const warnings: string[] = [];
+  for (const v of identityViolations(eff, p.value)) {
+    const msg = messages.identityNotAllowed(p.value, ns, v.policy, v.allowed);
+    if (v.enforcement === "Enforce") return { response: denied(req.uid, msg, 403, warnings), result: "denied", reason: "not-allowed" };
+    warnings.push(messages.audit(msg));
+  }
+  return { response: allowed(req.uid, warnings), result: "allowed", reason: "valid" };
+}
+
+const handlers: Record<string, (req: AdmissionRequest, ctx: HandlerContext) => Outcome> = {
+  [KINDS.AzureIdentity.kind]: (req, ctx) => checkIdentity(req, ctx, parseAzureIdentity(withNamespace(req))),
+  [KINDS.AzureIdentityBinding.kind]: (req, ctx) => {
+    const p = parseAzureIdentityBinding(withNamespace(req));
+    if (!p.ok) return invalid(req, "AzureIdentityBinding", p.errors);
+    const ns = req.namespace ?? "";
+    const warnings: string[] = [];
+    const identity = ctx.state.identities(ns).find((i) => i.metadata.name === p.value.azureIdentity);
+    if (identity === undefined)
+      warnings.push(
+        `AzureIdentityBinding "${p.value.metadata.name}": AzureIdentity "${p.value.azureIdentity}" does not exist in namespace "${ns}"; pods labelled ${BINDING_LABEL}=${p.value.selector} will be refused until it does.`,
+      );
+    return { response: allowed(req.uid, warnings), result: "allowed", reason: "valid" };
+  },
+  [KINDS.AzurePodIdentityPolicy.kind]: (req) => {
+    const p = parseAzurePodIdentityPolicy(req.object);
+    if (!p.ok) return invalid(req, "AzurePodIdentityPolicy", p.errors);
+    return { response: allowed(req.uid), result: "allowed", reason: "valid" };
+  },
+};
+
+export const validateResourceHandler: Handler = (req, ctx) => {
+  const h = req.kind.group === GROUP ? handlers[req.kind.kind] : undefined;
+  if (h === undefined)
+    return { response: errored(req.uid, 400, `this route admits AzureIdentity, AzureIdentityBinding and AzurePodIdentityPolicy, got ${req.kind.group}/${req.kind.kind}`), result: "errored", reason: "bad-request" };
+  if (req.operation !== "CREATE" && req.operation !== "UPDATE") return { response: allowed(req.uid), result: "allowed", reason: "other-operation" };
+  return h(req, ctx);
+};
