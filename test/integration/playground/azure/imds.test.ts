@@ -144,7 +144,7 @@ describe("playground IMDS stand-in", () => {
 describe("playground IMDS stand-in under load", () => {
   let f: AzureFixture;
   before(async () => {
-    f = await startTestAzure({ lroDurationMs: 0, imdsLatencyMs: 1000 });
+    f = await startTestAzure({ lroDurationMs: 0, imdsLatencyMs: 2000 });
   });
   after(async () => {
     await f?.pg.stop();
