@@ -26,7 +26,7 @@ describe("podid playground command", function () {
     child = proc;
     await new Promise<void>((resolve, reject) => {
       let out = "";
-      proc.stdout!.on("data", (c: Buffer) => {
+      proc.stdout.on("data", (c: Buffer) => {
         out += c.toString();
         if (out.split("\n").includes("ready")) resolve();
       });
