@@ -151,7 +151,11 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
       podRef = `${pod.namespace}/${pod.name}`;
       const d = await decideWaiting(pod, parsed.value.identity);
       if (d.kind === "refuse" || d.kind === "wait") return sendError(reply, started, d.error, { pod: podRef });
-      if (d.kind === "proxy") return sendProxied(reply, started, await deps.imds.get(req.url, "proxy"));
+      if (d.kind === "proxy") {
+        // IMDS's own spelling of the path (the SDK adds a trailing slash for custom hosts).
+        const query = req.url.includes("?") ? req.url.slice(req.url.indexOf("?")) : "";
+        return sendProxied(reply, started, await deps.imds.get(PATHS.imdsToken + query, "proxy"));
+      }
       const { token } = await deps.tokens.getToken(d.identity, parsed.value.resource);
       finish(reply, started, "token", 200);
       log.debug({ pod: podRef, identity: d.identity.metadata.name, resource: parsed.value.resource }, "token served");

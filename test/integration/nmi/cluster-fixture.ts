@@ -59,12 +59,28 @@ export async function createPod(
     metadata: { name: p.name, namespace: p.namespace, labels: { [BINDING_LABEL]: p.selector }, annotations: { [ADMISSION_MARK_ANNOTATION]: mark, ...(p.sidecar === true ? { [NMI_MODE_ANNOTATION]: "sidecar" } : {}) } },
     spec: { nodeName: p.nodeName, serviceAccountName: "default", containers: [{ name: "app", image: "app:1" }] },
   });
+  return waitRunning(kc, p.namespace, p.name, p.nodeName);
+}
+
+/** An AzurePodIdentityException and a pod it applies to (no binding label, no mark). */
+export async function createExceptedPod(kc: KubeConfig, ns: string, name: string, nodeName: string): Promise<RunningPod> {
+  await create(kc, KINDS.AzurePodIdentityException.plural, GROUP, VERSION, ns, {
+    apiVersion: API_VERSION, kind: "AzurePodIdentityException", metadata: { name: `${name}-exception`, namespace: ns }, spec: { podLabels: { noaad: "true" } },
+  });
+  await create(kc, "pods", "", "v1", ns, {
+    apiVersion: "v1", kind: "Pod", metadata: { name, namespace: ns, labels: { noaad: "true" } },
+    spec: { nodeName, containers: [{ name: "app", image: "app:1" }] },
+  });
+  return waitRunning(kc, ns, name, nodeName);
+}
+
+async function waitRunning(kc: KubeConfig, namespace: string, name: string, nodeName: string): Promise<RunningPod> {
   for (let i = 0; i < 200; i++) {
-    const o = await kubeRequest<{ metadata: { uid: string }; status?: { phase?: string; podIP?: string } }>(kc, { path: resourcePath({ group: "", version: "v1", plural: "pods", namespace: p.namespace, name: p.name }) });
-    if (o.status?.phase === "Running" && o.status.podIP !== undefined) return { name: p.name, namespace: p.namespace, uid: o.metadata.uid, podIP: o.status.podIP, nodeName: p.nodeName };
+    const o = await kubeRequest<{ metadata: { uid: string }; status?: { phase?: string; podIP?: string } }>(kc, { path: resourcePath({ group: "", version: "v1", plural: "pods", namespace, name }) });
+    if (o.status?.phase === "Running" && o.status.podIP !== undefined) return { name, namespace, uid: o.metadata.uid, podIP: o.status.podIP, nodeName };
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`pod ${p.namespace}/${p.name} did not start`);
+  throw new Error(`pod ${namespace}/${name} did not start`);
 }
 
 /** Creates the AzureAssignedIdentity and, unless `pending`, marks it Assigned. */

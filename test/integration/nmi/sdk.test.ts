@@ -16,7 +16,7 @@ import { runNmi, type NmiOptions, type RunningNmi } from "../../../src/nmi/main.
 import { silentLogger } from "../../../src/shared/log.ts";
 import { startTestAzure, type AzureFixture } from "../../helpers/azure.ts";
 import { startTestCluster, type TestCluster } from "../../helpers/cluster.ts";
-import { assign, markAssigned, createPod, createTenant, installCrds, podToken, type RunningPod } from "./cluster-fixture.ts";
+import { assign, markAssigned, createExceptedPod, createPod, createTenant, installCrds, podToken, type RunningPod } from "./cluster-fixture.ts";
 import { TEST_KEYS, writeKeyFile } from "./keys.ts";
 
 const preload = fileURLToPath(new URL("../../../src/playground/podnet/preload.ts", import.meta.url));
@@ -110,6 +110,13 @@ describe("nmi with the real Azure SDK, as pods would ask", function () {
     const r = await runPod(READ_BLOB("ManagedIdentityCredential"), podEnv(other, nmi.url));
     assert.notEqual(r.code, 0);
     assert.match(r.err, /no AzureIdentity is bound|Identity not found/);
+  });
+
+  it("DaemonSet mode: an excepted pod is answered by the node's IMDS, as the node would answer", async () => {
+    const legacy = await createExceptedPod(cluster.kc, "team-a", "legacy", NODE);
+    const r = await runPod(READ_BLOB("ManagedIdentityCredential"), podEnv(legacy, nmi.url));
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(JSON.parse(r.out.trim().split("\n").pop()!), { text: "hello from a pod" });
   });
 
   it("DaemonSet mode: a pod whose identity is still being assigned waits and then gets its token", async () => {

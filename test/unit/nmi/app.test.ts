@@ -2,6 +2,7 @@ import { describe, it } from "mocha";
 import assert from "node:assert/strict";
 import { ADMISSION_MARK_ANNOTATION, NMI_MODE_ANNOTATION, SIDECAR } from "../../../src/model/constants.ts";
 import type { AzureIdentity } from "../../../src/model/types.ts";
+import { pino } from "pino";
 import { buildNmiApp, type NmiAppDeps } from "../../../src/nmi/app.ts";
 import type { ReviewedToken } from "../../../src/nmi/caller.ts";
 import { createNmiMetrics } from "../../../src/nmi/metrics.ts";
@@ -66,7 +67,7 @@ describe("nmi/app token endpoint", () => {
     const r = await ask(app, "127.10.0.8", { client_id: "abc" });
     assert.equal(r.status, 200);
     assert.equal(r.body.access_token, "node-token");
-    assert.match(r.body.proxied!, /client_id=abc/);
+    assert.match(r.body.proxied!, /^\/metadata\/identity\/oauth2\/token\?.*client_id=abc/);
     await app.close();
   });
 
@@ -184,6 +185,21 @@ describe("nmi/app sidecar tokens", () => {
       await app.close();
     });
   }
+});
+
+describe("nmi/app logging", () => {
+  it("logs refusals with their reason and never a token", async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: "debug" }, { write: (l: string) => void lines.push(l) });
+    const app = build(world(), { logger });
+    assert.equal((await ask(app, "127.10.0.5")).status, 200);
+    assert.equal((await ask(app, "127.10.0.99")).status, 403);
+    const all = lines.join("");
+    assert.match(all, /belongs to no pod/);
+    assert.match(all, /token served/);
+    assert.doesNotMatch(all, /tok:/);
+    await app.close();
+  });
 });
 
 describe("nmi/app other endpoints", () => {
