@@ -13,7 +13,7 @@ import { createNmiMetrics } from "./metrics.ts";
 import { buildSidecarApp, fileTokenReader } from "./sidecar.ts";
 import { TokenCache } from "./token-cache.ts";
 import { kubeTokenReviewer } from "./token-review.ts";
-import { ImdsClient, servicePrincipalSource } from "./token-sources.ts";
+import { ImdsClient, servicePrincipalSource, type TokenSource } from "./token-sources.ts";
 import { TokenService } from "./tokens.ts";
 
 export interface NmiOptions {
@@ -87,8 +87,18 @@ export async function runNmi(opts: NmiOptions): Promise<RunningNmi> {
   const imds = new ImdsClient(opts.imdsEndpoint, limiter, (kind, outcome) => metrics.upstream.inc({ kind: `imds-${kind}`, outcome }));
   const readSecret = kubeSecretReader(kc);
   const authority = { authorityHost: opts.authorityHost, ...(opts.authorityCaFile !== undefined ? { caPem: readFileSync(opts.authorityCaFile, "utf8") } : {}) };
+  const counted = (source: TokenSource): TokenSource => ({
+    getToken: (resource) =>
+      source.getToken(resource).then(
+        (t) => (metrics.upstream.inc({ kind: "entra", outcome: "ok" }), t),
+        (err: unknown) => {
+          metrics.upstream.inc({ kind: "entra", outcome: "error" });
+          throw err;
+        },
+      ),
+  });
   const tokens = new TokenService(
-    (identity) => (identity.type === 0 ? imds.source(identity.clientID) : servicePrincipalSource(identity, readSecret, authority)),
+    (identity) => (identity.type === 0 ? imds.source(identity.clientID) : counted(servicePrincipalSource(identity, readSecret, authority))),
     new TokenCache(),
     metrics,
   );
