@@ -5,6 +5,7 @@ import { doctorCommand } from "./doctor/command.ts";
 import { playgroundCommand } from "./playground/command.ts";
 import { reconcilerCommand } from "./reconciler/main.ts";
 import { nmiCommand } from "./nmi/command.ts";
+import { webhookCommand } from "./webhook/command.ts";
 
 export function buildCli(): Command {
   const program = new Command("podid")
@@ -17,6 +18,7 @@ export function buildCli(): Command {
   program.addCommand(doctorCommand());
   program.addCommand(reconcilerCommand());
   program.addCommand(nmiCommand());
+  program.addCommand(webhookCommand());
   return program;
 }
 
