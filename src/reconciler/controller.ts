@@ -330,11 +330,11 @@ export class Controller {
   /** Makes the AzureAssignedIdentity objects match the assignments and what Resource Manager has. */
   private async syncAssigned(assignments: DesiredAssignment[], nodeTargets: Map<string, NodeTarget>): Promise<void> {
     const rejected = new Map([...this.rejected].map(([k, v]) => [k, v.reason]));
+    const onTarget = (nt: NodeTarget | undefined): ReadonlyMap<string, string> | undefined =>
+      nt?.ok === true ? this.armCache.get(nt.target.key)?.state.userAssigned : undefined;
     const desired = assignments.map((a) => {
       const nt = nodeTargets.get(a.pod.nodeName);
-      const onTarget = nt?.ok === true ? this.armCache.get(nt.target.key)?.state.userAssigned : undefined;
-      const keys = onTarget === undefined ? undefined : new Set(onTarget.keys());
-      return { a, status: assignmentStatus(a, { nodeTarget: nt, onTarget: keys, rejected }) };
+      return { a, status: assignmentStatus(a, { nodeTarget: nt, onTarget: onTarget(nt), rejected }) };
     });
     const diff = diffAssigned(desired, this.deps.sources.assigned.list());
     const w = this.deps.assigned;

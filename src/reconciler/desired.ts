@@ -10,7 +10,7 @@ import type {
   AzurePodIdentityPolicy,
 } from "../model/types.ts";
 import { BINDING_LABEL } from "../model/constants.ts";
-import { decidePod } from "../policy/index.ts";
+import { decidePod, type PodDecision } from "../policy/index.ts";
 import type { NamespaceInfo, PodInfo } from "./kube-objects.ts";
 import { identityKey, type Target } from "./target.ts";
 
@@ -53,8 +53,12 @@ function groupByNamespace<T extends { metadata: { namespace?: string } }>(items:
   return out;
 }
 
-/** Every (pod, identity) pair that should exist: scheduled, not finished, admitted by policy. */
-export function desiredAssignments(input: DesiredInput): DesiredAssignment[] {
+/**
+ * The policy decision for a pod, made once per distinct input: pods of one Deployment ask the
+ * same question. Without exceptions in the namespace only the selector, service account and
+ * host network matter; with them, the pod's labels too.
+ */
+function podDecider(input: DesiredInput): (pod: PodInfo, selector: string) => PodDecision {
   const bindingsByNs = groupByNamespace(input.bindings);
   const identitiesByNs = groupByNamespace(input.identities);
   const exceptionsByNs = groupByNamespace(input.exceptions);
@@ -65,23 +69,38 @@ export function desiredAssignments(input: DesiredInput): DesiredAssignment[] {
     if (s === undefined) selectorNamespaces.set(b.selector, (s = new Set()));
     s.add(b.metadata.namespace ?? "");
   }
+  const memo = new Map<string, PodDecision>();
+  return (pod, selector) => {
+    const exceptions = exceptionsByNs.get(pod.namespace) ?? [];
+    const key = [pod.namespace, selector, pod.serviceAccountName, pod.hostNetwork, exceptions.length > 0 ? JSON.stringify(pod.labels) : ""].join("\u0000");
+    let decision = memo.get(key);
+    if (decision === undefined) {
+      const bindings = bindingsByNs.get(pod.namespace) ?? [];
+      const boundHere = bindings.some((b) => b.selector === selector);
+      decision = decidePod({
+        namespace: pod.namespace,
+        namespaceLabels: nsLabels.get(pod.namespace) ?? {},
+        pod: { labels: pod.labels, serviceAccountName: pod.serviceAccountName, hostNetwork: pod.hostNetwork },
+        bindings,
+        identities: identitiesByNs.get(pod.namespace) ?? [],
+        selectorBoundElsewhere: !boundHere && (selectorNamespaces.get(selector)?.size ?? 0) > 0,
+        exceptions,
+        policies: input.policies,
+      });
+      memo.set(key, decision);
+    }
+    return decision;
+  };
+}
 
+/** Every (pod, identity) pair that should exist: scheduled, not finished, admitted by policy. */
+export function desiredAssignments(input: DesiredInput): DesiredAssignment[] {
+  const decide = podDecider(input);
   const out: DesiredAssignment[] = [];
   for (const pod of input.pods) {
     const selector = pod.labels[BINDING_LABEL];
     if (selector === undefined || pod.nodeName === undefined || pod.terminated) continue;
-    const bindings = bindingsByNs.get(pod.namespace) ?? [];
-    const boundHere = bindings.some((b) => b.selector === selector);
-    const decision = decidePod({
-      namespace: pod.namespace,
-      namespaceLabels: nsLabels.get(pod.namespace) ?? {},
-      pod: { labels: pod.labels, serviceAccountName: pod.serviceAccountName, hostNetwork: pod.hostNetwork },
-      bindings,
-      identities: identitiesByNs.get(pod.namespace) ?? [],
-      selectorBoundElsewhere: !boundHere && (selectorNamespaces.get(selector)?.size ?? 0) > 0,
-      exceptions: exceptionsByNs.get(pod.namespace) ?? [],
-      policies: input.policies,
-    });
+    const decision = decide(pod, selector);
     if (decision.verdict !== "allow") continue;
     const seen = new Set<string>();
     for (const binding of decision.bindings) {
@@ -91,7 +110,7 @@ export function desiredAssignments(input: DesiredInput): DesiredAssignment[] {
       out.push({
         name: assignedIdentityName(pod.name, identity.metadata.name),
         namespace: pod.namespace,
-        pod: { ...pod, nodeName: pod.nodeName },
+        pod: pod as PodInfo & { nodeName: string },
         identity,
         binding,
       });
@@ -118,17 +137,25 @@ export function desiredTargets(assignments: DesiredAssignment[], nodeTargets: Re
     if (nt === undefined || !nt.ok) continue;
     let needs = out.get(nt.target.key);
     if (needs === undefined) out.set(nt.target.key, (needs = { target: nt.target, identities: new Map() }));
-    needs.identities.set(identityKey(a.identity.resourceID), a.identity.resourceID);
+    needs.identities.set(keyOf(a.identity), a.identity.resourceID);
   }
   return out;
+}
+
+const identityKeys = new WeakMap<AzureIdentity, string>();
+/** The identity's resource ID key, computed once per parsed identity. */
+function keyOf(identity: AzureIdentity): string {
+  let k = identityKeys.get(identity);
+  if (k === undefined) identityKeys.set(identity, (k = identityKey(identity.resourceID ?? "")));
+  return k;
 }
 
 export type AssignedStatus = NonNullable<AzureAssignedIdentity["status"]>;
 
 export interface StatusInput {
   nodeTarget: NodeTarget | undefined;
-  /** identity keys on the node's target, as last read or written */
-  onTarget: ReadonlySet<string> | undefined;
+  /** identity keys on the node's target, as last read or written (a Set or the state's Map) */
+  onTarget: { has(key: string): boolean } | undefined;
   /** identity key → why Resource Manager refused it */
   rejected: ReadonlyMap<string, string>;
 }
@@ -142,7 +169,7 @@ export function assignmentStatus(a: DesiredAssignment, s: StatusInput): Assigned
   }
   if (s.nodeTarget === undefined) return { status: "Created" };
   if (!s.nodeTarget.ok) return { status: "Failed", reason: "NodeNotOnAzure", message: `node ${a.pod.nodeName}: ${s.nodeTarget.error}` };
-  const key = identityKey(a.identity.resourceID);
+  const key = keyOf(a.identity);
   const rejected = s.rejected.get(key);
   if (rejected !== undefined) return { status: "Failed", reason: "InvalidIdentity", message: rejected, target: s.nodeTarget.target.id };
   if (s.onTarget?.has(key) === true) return { status: "Assigned", target: s.nodeTarget.target.id };
@@ -184,10 +211,21 @@ export function assignedSpec(a: DesiredAssignment): AzureAssignedIdentity["spec"
 const sameStatus = (a: AssignedStatus | undefined, b: AssignedStatus): boolean =>
   a !== undefined && a.status === b.status && (a.reason ?? "") === (b.reason ?? "") && (a.message ?? "") === (b.message ?? "") && (a.target ?? "") === (b.target ?? "");
 
-const sameSpec = (a: AzureAssignedIdentity["spec"], b: AzureAssignedIdentity["spec"]): boolean => JSON.stringify(canon(a)) === JSON.stringify(canon(b));
-function canon(s: AzureAssignedIdentity["spec"]): unknown[] {
-  const i = s.azureIdentityRef;
-  return [s.pod, s.podNamespace, s.podUID, s.nodeName, i.name, i.type, i.clientID.toLowerCase(), (i.resourceID ?? "").toLowerCase(), s.azureBindingRef.name, s.azureBindingRef.selector];
+function sameSpec(a: AzureAssignedIdentity["spec"], b: AzureAssignedIdentity["spec"]): boolean {
+  const i = a.azureIdentityRef;
+  const j = b.azureIdentityRef;
+  return (
+    a.pod === b.pod &&
+    a.podNamespace === b.podNamespace &&
+    a.podUID === b.podUID &&
+    a.nodeName === b.nodeName &&
+    i.name === j.name &&
+    i.type === j.type &&
+    i.clientID.toLowerCase() === j.clientID.toLowerCase() &&
+    (i.resourceID ?? "").toLowerCase() === (j.resourceID ?? "").toLowerCase() &&
+    a.azureBindingRef.name === b.azureBindingRef.name &&
+    a.azureBindingRef.selector === b.azureBindingRef.selector
+  );
 }
 
 export interface AssignedDiff {
