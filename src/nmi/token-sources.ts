@@ -43,6 +43,24 @@ export interface ImdsResponse {
   body: string;
 }
 
+/** Seconds a caller is told to wait when the node's IMDS does not know an identity yet. */
+export const PROPAGATION_RETRY_SECONDS = 5;
+
+/**
+ * IMDS's refusal, as the NMI passes it on. We only ask IMDS for identities whose assignment
+ * Resource Manager has finished, so "not found" (400/404) means the VM has not picked the
+ * identity up yet: a 503 with Retry-After, which the SDKs retry, instead of a final 400.
+ */
+export function imdsRefusal(res: ImdsResponse, body: unknown, clientId: string): ImdsError {
+  const b = (typeof body === "object" && body !== null ? body : {}) as { error?: unknown; error_description?: unknown };
+  const said = typeof b.error_description === "string" ? b.error_description : res.body.slice(0, 200);
+  if (res.status === 400 || res.status === 404) {
+    return imdsError(503, "identity_not_ready", `The node's IMDS does not have identity ${clientId} yet (${said}); it was just assigned, retry shortly`, PROPAGATION_RETRY_SECONDS);
+  }
+  const retry = Number(res.headers["retry-after"]);
+  return imdsError(res.status, typeof b.error === "string" ? b.error : "upstream_error", `IMDS refused the token for client ID ${clientId}: ${said}`, Number.isFinite(retry) ? retry : undefined);
+}
+
 /** A plain HTTP client for the node's IMDS, shared by token fetches and the exception proxy. */
 export class ImdsClient {
   constructor(
@@ -86,18 +104,7 @@ export class ImdsClient {
         } catch {
           body = undefined;
         }
-        if (res.status !== 200) {
-          const b = (body ?? {}) as { error?: unknown; error_description?: unknown };
-          const retry = Number(res.headers["retry-after"]);
-          throw new UpstreamError(
-            imdsError(
-              res.status,
-              typeof b.error === "string" ? b.error : "upstream_error",
-              `IMDS refused the token for client ID ${clientId}: ${typeof b.error_description === "string" ? b.error_description : res.body.slice(0, 200)}`,
-              Number.isFinite(retry) ? retry : undefined,
-            ),
-          );
-        }
+        if (res.status !== 200) throw new UpstreamError(imdsRefusal(res, body, clientId));
         return tokenFromImds(body, resource, clientId);
       },
     };

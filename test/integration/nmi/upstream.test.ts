@@ -32,6 +32,11 @@ describe("nmi ImdsClient against an IMDS-like server", () => {
         res.end(JSON.stringify({ error: "invalid_request", error_description: "Identity not found" }));
         return;
       }
+      if (u.searchParams.get("client_id") === "busy") {
+        res.writeHead(429, { "content-type": "application/json", "retry-after": "1" });
+        res.end(JSON.stringify({ error: "too_many_requests", error_description: "slow down" }));
+        return;
+      }
       if (u.searchParams.get("client_id") === "garbage") {
         res.end("not json");
         return;
@@ -53,7 +58,12 @@ describe("nmi ImdsClient against an IMDS-like server", () => {
 
   it("carries IMDS's refusal and bad answers to the caller as IMDS errors", async () => {
     const client = new ImdsClient(imds.url, new UpstreamLimiter({ perSecond: 20, concurrent: 5 }));
-    await assert.rejects(client.source("missing").getToken("r"), (e: unknown) => e instanceof UpstreamError && e.imds.status === 400 && /Identity not found/.test(e.imds.description));
+    // "Identity not found" for an identity whose assignment is done: not yet propagated, retry.
+    await assert.rejects(
+      client.source("missing").getToken("r"),
+      (e: unknown) => e instanceof UpstreamError && e.imds.status === 503 && e.imds.retryAfter === 5 && /Identity not found/.test(e.imds.description),
+    );
+    await assert.rejects(client.source("busy").getToken("r"), (e: unknown) => e instanceof UpstreamError && e.imds.status === 429 && e.imds.retryAfter === 1);
     await assert.rejects(client.source("garbage").getToken("r"), (e: unknown) => e instanceof UpstreamError && e.imds.status === 502);
   });
 
