@@ -147,15 +147,19 @@ export async function runReconciler(
     t.kick();
     signal.addEventListener("abort", () => void stopLeading());
   };
-  const stopLeading = async (): Promise<void> => {
+  let stopping: Promise<void> = Promise.resolve();
+  const stopLeading = (): Promise<void> => {
     const a = active;
     active = undefined;
     metrics.isLeader.set(0);
-    if (a === undefined) return;
-    log.info({ identity }, "stopped leading");
-    a.off();
-    clearInterval(a.resync);
-    await a.trigger.stop();
+    if (a !== undefined) {
+      log.info({ identity }, "stopped leading");
+      a.off();
+      clearInterval(a.resync);
+      // Whoever asks next (stop(), or the next leadership) waits for the run in progress.
+      stopping = Promise.all([stopping, a.trigger.stop()]).then(() => undefined);
+    }
+    return stopping;
   };
 
   let elector: LeaderElector | undefined;

@@ -202,4 +202,17 @@ describe("reconciler/controller over memory caches", () => {
     await c.reconcile();
     assert.deepEqual(w.arm.ids(VM), [idId("reader")]);
   });
+  it("more than 150 identities for one target: split into requests of at most 150", async () => {
+    const w = world();
+    for (let i = 0; i < 160; i++) {
+      w.addIdentity("team-a", `id${i}`);
+      w.addPod("team-a", `p${i}`, `id${i}`, "n2");
+    }
+    await w.newController().reconcile();
+    assert.deepEqual(
+      w.arm.patches.map((p) => Object.keys(p.patch.userAssignedIdentities ?? {}).length),
+      [150, 10],
+    );
+    assert.equal(w.arm.ids(VM).length, 160);
+  });
 });
