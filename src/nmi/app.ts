@@ -56,20 +56,20 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
 
   const app = Fastify({ logger: false, routerOptions: { ignoreTrailingSlash: true }, trustProxy: false, keepAliveTimeout: 65_000, return503OnClosing: true });
 
-  const finish = (reply: FastifyReply, started: bigint, result: Result, code: number): void => {
+  const finish = (started: bigint, result: Result, code: number): void => {
     metrics.requests.inc({ result, code: String(code) });
     metrics.latency.observe({ result }, Number(process.hrtime.bigint() - started) / 1e9);
   };
 
   const sendError = (reply: FastifyReply, started: bigint, e: ImdsError, context: Record<string, unknown> = {}): FastifyReply => {
-    finish(reply, started, resultOf(e.status), e.status);
+    finish(started, resultOf(e.status), e.status);
     log.info({ ...context, status: e.status, error: e.error, reason: e.description }, "token request refused");
     if (e.retryAfter !== undefined) void reply.header("retry-after", String(e.retryAfter));
     return reply.code(e.status).send(errorBody(e));
   };
 
   const sendProxied = (reply: FastifyReply, started: bigint, r: ImdsResponse): FastifyReply => {
-    finish(reply, started, "proxied", r.status);
+    finish(started, "proxied", r.status);
     for (const [k, v] of Object.entries(r.headers)) void reply.header(k, v);
     return reply.code(r.status).send(r.body);
   };
@@ -157,7 +157,7 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
         return sendProxied(reply, started, await deps.imds.get(PATHS.imdsToken + query, "proxy"));
       }
       const { token } = await deps.tokens.getToken(d.identity, parsed.value.resource);
-      finish(reply, started, "token", 200);
+      finish(started, "token", 200);
       log.debug({ pod: podRef, identity: d.identity.metadata.name, resource: parsed.value.resource }, "token served");
       return reply.code(200).header("content-type", "application/json; charset=utf-8").send(tokenBody(token, now()));
     } catch (err) {
