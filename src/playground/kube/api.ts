@@ -13,8 +13,8 @@ import type { Registry } from "./resources.ts";
 import { parseFieldSelector, parseLabelSelector, pinnedField } from "./selectors.ts";
 import { ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notFound, type FieldError } from "./status.ts";
 import type { Store } from "./store.ts";
-import { applyDefaults, generateSuffix, prepareForCreate, specChanged, validateName, validateObject } from "./strategy.ts";
-import { apiVersionOf, clone, isKObject, isRecord, resourceKey, type KObject, type ResourceDef, type UserInfo } from "./types.ts";
+import { applyDefaults, generateSuffix, prepareForCreate, specChanged, validateLabels, validateName, validateObject, validateUpdate } from "./strategy.ts";
+import { apiVersionOf, canonicalJson, clone, isKObject, isRecord, resourceKey, type KObject, type ResourceDef, type UserInfo } from "./types.ts";
 
 export interface RequestCtx {
   user: UserInfo;
@@ -186,8 +186,9 @@ export class KubeApi {
     };
   }
 
-  private validateAll(def: ResourceDef, o: KObject): void {
-    const errs: FieldError[] = [...validateName(def, o.metadata.name!), ...validateObject(def, o)];
+  private validateAll(def: ResourceDef, o: KObject, old?: KObject): void {
+    const errs: FieldError[] = [...validateName(def, o.metadata.name!), ...validateLabels(o.metadata.labels), ...validateObject(def, o)];
+    if (old !== undefined) errs.push(...validateUpdate(def, old, o));
     if (resourceKey(def) === "customresourcedefinitions.apiextensions.k8s.io") errs.push(...validateCrd(o));
     if (errs.length > 0) throw invalid(def, o.metadata.name!, errs);
   }
@@ -278,7 +279,7 @@ export class KubeApi {
     const mut = await this.admission.mutate(this.attrs(def, "UPDATE", ns, name, ctx, { subresource, object: next, oldObject: old }));
     warnings.push(...mut.warnings);
     next = this.compose(def, old, mut.object ?? next, subresource);
-    this.validateAll(def, next);
+    this.validateAll(def, next, old);
     if (def.generation) next.metadata.generation = (old.metadata.generation ?? 1) + (specChanged(old, next) ? 1 : 0);
     next.metadata.resourceVersion = old.metadata.resourceVersion;
     warnings.push(...(await this.admission.validate(this.attrs(def, "UPDATE", ns, name, ctx, { subresource, object: next, oldObject: old }))));
@@ -289,7 +290,7 @@ export class KubeApi {
     if (next.metadata.deletionTimestamp !== undefined && (next.metadata.finalizers ?? []).length === 0) {
       return { object: this.store.remove(def, ns, name)!, warnings };
     }
-    if (JSON.stringify(next) === JSON.stringify(old)) return { object: old, warnings };
+    if (canonicalJson(next) === canonicalJson(old)) return { object: old, warnings };
     return { object: this.store.put(def, next), warnings };
   }
 

@@ -183,6 +183,10 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
     const ctx = ctxOf(req, q, user);
     const body = parseBody(req);
     if (resourceKey(def) === "tokenreviews.authentication.k8s.io") return reply.code(201).send(opts.tokens.review(body));
+    if (def.group === "authorization.k8s.io") {
+      // RBAC is not emulated: every authenticated caller may do everything.
+      return reply.code(201).send({ ...(isRecord(body) ? body : {}), apiVersion: apiVersionOf(def), kind: def.kind, status: { allowed: true, reason: "the podid playground does not emulate RBAC" } });
+    }
     if (rr.name !== undefined && rr.subresource === "token" && resourceKey(def) === "serviceaccounts") return reply.code(201).send(opts.tokens.request(ns, rr.name, body, ctx));
     if (rr.name !== undefined && rr.subresource === "binding") {
       const target = isRecord(body) && isRecord(body.target) ? body.target.name : undefined;

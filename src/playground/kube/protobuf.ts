@@ -72,6 +72,13 @@ const KINDS: Record<string, Schema> = {
     1: f("metadata", META),
     2: f("spec", { 1: f("audiences", "string", true), 3: f("boundObjectRef", { 1: f("kind", "string"), 2: f("apiVersion", "string"), 3: f("name", "string"), 4: f("uid", "string") }), 4: f("expirationSeconds", "int") }),
   },
+  "authorization.k8s.io/v1/SelfSubjectAccessReview": {
+    1: f("metadata", META),
+    2: f("spec", {
+      1: f("resourceAttributes", { 1: f("namespace", "string"), 2: f("verb", "string"), 3: f("group", "string"), 4: f("version", "string"), 5: f("resource", "string"), 6: f("subresource", "string"), 7: f("name", "string") }),
+      2: f("nonResourceAttributes", { 1: f("path", "string"), 2: f("verb", "string") }),
+    }),
+  },
   "apps/v1/Deployment": {
     1: f("metadata", META),
     2: f("spec", { 1: f("replicas", "int"), 2: f("selector", LABEL_SELECTOR), 3: f("template", POD_TEMPLATE), 4: f("strategy", { 1: f("type", "string") }), 5: f("minReadySeconds", "int"), 6: f("revisionHistoryLimit", "int"), 9: f("progressDeadlineSeconds", "int") }),
@@ -174,7 +181,7 @@ const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
 
 /** Decodes a `application/vnd.kubernetes.protobuf` body into a JSON object. */
 export function decodeKubeProtobuf(body: Buffer): Record<string, unknown> {
-  const bad = (why: string): Error => unsupportedMediaType(`application/vnd.kubernetes.protobuf (${why})`, ["application/json", "application/vnd.kubernetes.protobuf for Namespace, ConfigMap, Secret, ServiceAccount, TokenRequest and Deployment"]);
+  const bad = (why: string): Error => unsupportedMediaType(`application/vnd.kubernetes.protobuf (${why})`, ["application/json", "application/vnd.kubernetes.protobuf for Namespace, ConfigMap, Secret, ServiceAccount, TokenRequest, SelfSubjectAccessReview and Deployment"]);
   if (!body.subarray(0, 4).equals(MAGIC)) throw bad("missing the k8s protobuf header");
   let unknown: Record<string, unknown>;
   let raw: Buffer | undefined;

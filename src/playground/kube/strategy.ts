@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { labelSelectorObject } from "./selectors.ts";
 import type { FieldError } from "./status.ts";
-import { getPath, isRecord, resourceKey, text, type KObject, type ResourceDef } from "./types.ts";
+import { canonicalJson, getPath, isRecord, resourceKey, text, type KObject, type ResourceDef } from "./types.ts";
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -183,6 +183,49 @@ function validateWebhooks(o: KObject): FieldError[] {
   return errs;
 }
 
+const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const LABEL_VALUE_MSG =
+  "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+const LABEL_KEY_MSG =
+  "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+
+/** metadata.labels: qualified-name keys and label values, as the real server checks them. */
+export function validateLabels(labels: Record<string, string> | undefined): FieldError[] {
+  const errs: FieldError[] = [];
+  for (const [k, v] of Object.entries(labels ?? {})) {
+    const slash = k.lastIndexOf("/");
+    const [prefix, name] = slash >= 0 ? [k.slice(0, slash), k.slice(slash + 1)] : ["", k];
+    const prefixOk = slash < 0 || (DNS1123_SUBDOMAIN.test(prefix) && prefix.length <= 253);
+    if (!prefixOk || !LABEL_NAME.test(name) || name.length > 63) {
+      errs.push({ field: "metadata.labels", type: "FieldValueInvalid", detail: `Invalid value: "${k}": ${prefixOk ? LABEL_KEY_MSG : `prefix part ${SUBDOMAIN_MSG}`}` });
+    }
+    if (typeof v !== "string" || (v !== "" && (!LABEL_NAME.test(v) || v.length > 63))) {
+      errs.push({ field: "metadata.labels", type: "FieldValueInvalid", detail: `Invalid value: "${text(v)}": ${LABEL_VALUE_MSG}` });
+    }
+  }
+  return errs;
+}
+
+const POD_UPDATE_FORBIDDEN =
+  "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
+
+/** What an update may not change: a pod's spec beyond images, activeDeadlineSeconds and tolerations. */
+export function validateUpdate(def: ResourceDef, old: KObject, next: KObject): FieldError[] {
+  if (resourceKey(def) !== "pods") return [];
+  const mutable = (o: KObject): string => {
+    const spec = structuredClone(isRecord(o.spec) ? o.spec : {});
+    for (const list of ["containers", "initContainers"]) {
+      const cs = spec[list];
+      if (Array.isArray(cs)) for (const c of cs) if (isRecord(c)) delete c.image;
+    }
+    delete spec.activeDeadlineSeconds;
+    delete spec.tolerations;
+    delete spec.terminationGracePeriodSeconds;
+    return canonicalJson(spec);
+  };
+  return mutable(old) === mutable(next) ? [] : [{ field: "spec", type: "FieldValueForbidden", detail: POD_UPDATE_FORBIDDEN }];
+}
+
 /** Kind-specific validation (beyond names), run before validating admission. */
 export function validateObject(def: ResourceDef, o: KObject): FieldError[] {
   switch (resourceKey(def)) {
@@ -204,7 +247,7 @@ export function validateObject(def: ResourceDef, o: KObject): FieldError[] {
 export function specChanged(a: KObject, b: KObject): boolean {
   const strip = (o: KObject): string => {
     const { metadata: _m, status: _s, ...rest } = o;
-    return JSON.stringify(rest);
+    return canonicalJson(rest);
   };
   return strip(a) !== strip(b);
 }

@@ -98,6 +98,16 @@ export function isKObject(v: unknown): v is KObject {
   return isRecord(v) && isRecord(v.metadata);
 }
 
+/** JSON with object keys sorted: equal for equal data whatever order a client sent keys in. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  if (isRecord(v)) {
+    const keys = Object.keys(v).filter((k) => v[k] !== undefined).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(v) ?? "null";
+}
+
 /** A JSON array as unknown[] (anything else: empty). */
 export const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? (v as unknown[]) : []);
 

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import type { KubeApi, RequestCtx } from "../api.ts";
 import { ApiError } from "../status.ts";
-import { asArray, clone, getPath, isRecord, type KObject, type ResourceDef } from "../types.ts";
+import { asArray, canonicalJson, clone, getPath, isRecord, type KObject, type ResourceDef } from "../types.ts";
 import { KeyQueue } from "./queue.ts";
 
 const ctxOf = (name: string): RequestCtx => ({
@@ -54,7 +54,7 @@ export function startWorkloadControllers(api: KubeApi, onError: (what: string, e
       .filter((o): o is KObject => o !== undefined && controllerOf(o) === owner.metadata.uid);
 
   const writeStatus = async (def: ResourceDef, o: KObject, status: Record<string, unknown>, ctx: RequestCtx): Promise<void> => {
-    if (JSON.stringify(o.status ?? {}) === JSON.stringify(status)) return;
+    if (canonicalJson(o.status ?? {}) === canonicalJson(status)) return;
     await api.update(def, o.metadata.namespace!, o.metadata.name!, { ...clone(o), status }, ctx, "status");
   };
 

@@ -3,7 +3,7 @@
 // garbage collection, finalizers, namespace deletion, and service-account tokens.
 import assert from "node:assert/strict";
 import { request } from "node:https";
-import { CoreV1Api, CustomObjectsApi, AuthenticationV1Api, KubeConfig, ListWatch, Watch, PatchStrategy, setHeaderOptions, type KubernetesObject, type V1ConfigMap, type V1Pod } from "@kubernetes/client-node";
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, AuthenticationV1Api, KubeConfig, ListWatch, Watch, PatchStrategy, setHeaderOptions, type KubernetesObject, type V1ConfigMap, type V1Pod } from "@kubernetes/client-node";
 import { startTestCluster, type TestCluster } from "../../../helpers/cluster.ts";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -109,14 +109,26 @@ describe("playground kube API with client-node", function () {
     assert.deepEqual(merged.data, { a: "2", b: "x" });
     const jp = await core.patchNamespacedConfigMap({ name: "c1", namespace: "default", body: [{ op: "remove", path: "/data/a" }] }, setHeaderOptions("Content-Type", PatchStrategy.JsonPatch));
     assert.deepEqual(jp.data, { b: "x" });
-    const p = await core.createNamespacedPod({ namespace: "default", body: { metadata: { name: "smp" }, spec: { containers: [{ name: "a", image: "nginx:1", env: [{ name: "X", value: "1" }] }, { name: "b", image: "busybox:1" }] } } });
-    const smp = await core.patchNamespacedPod(
-      { name: "smp", namespace: "default", body: { spec: { "$setElementOrder/containers": [{ name: "a" }, { name: "b" }], containers: [{ name: "a", image: "nginx:2", env: [{ name: "Y", value: "2" }] }] } } },
+    // Strategic merge on a Deployment's template: containers and env merge by name.
+    const apps = cluster.kc.makeApiClient(AppsV1Api);
+    const containers = [{ name: "a", image: "nginx:1", env: [{ name: "X", value: "1" }] }, { name: "b", image: "busybox:1" }];
+    await apps.createNamespacedDeployment({ namespace: "default", body: { metadata: { name: "smp" }, spec: { replicas: 0, selector: { matchLabels: { app: "smp" } }, template: { metadata: { labels: { app: "smp" } }, spec: { containers } } } } });
+    const smp = await apps.patchNamespacedDeployment(
+      { name: "smp", namespace: "default", body: { spec: { template: { spec: { "$setElementOrder/containers": [{ name: "a" }, { name: "b" }], containers: [{ name: "a", image: "nginx:2", env: [{ name: "Y", value: "2" }] }] } } } } },
       setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch),
     );
-    assert.deepEqual(smp.spec!.containers.map((c) => [c.name, c.image]), [["a", "nginx:2"], ["b", "busybox:1"]]);
-    assert.deepEqual(smp.spec!.containers[0]!.env!.map((e) => e.name), ["X", "Y"]);
-    assert.equal(p.status!.phase, "Pending");
+    const patched = smp.spec!.template.spec!.containers;
+    assert.deepEqual(patched.map((c) => [c.name, c.image]), [["a", "nginx:2"], ["b", "busybox:1"]]);
+    assert.deepEqual(patched[0]!.env!.map((e) => e.name), ["X", "Y"]);
+    assert.equal(smp.metadata!.generation, 2);
+    // A pod's spec is immutable beyond images, as on a real server.
+    await core.createNamespacedPod({ namespace: "default", body: { metadata: { name: "imm" }, spec: { containers: [{ name: "a", image: "nginx:1" }] } } });
+    await assert.rejects(
+      core.patchNamespacedPod({ name: "imm", namespace: "default", body: { spec: { restartPolicy: "Never" } } }, setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch)),
+      (e) => status(e).code === 422 && /^Pod "imm" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers\[\*\].image`/.test(status(e).message),
+    );
+    const img = await core.patchNamespacedPod({ name: "imm", namespace: "default", body: { spec: { containers: [{ name: "a", image: "nginx:2" }] } } }, setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch));
+    assert.equal(img.spec!.containers[0]!.image, "nginx:2");
   });
 
   it("filters lists by label and field selectors, pages with limit/continue, and schedules pods", async () => {
