@@ -74,6 +74,25 @@ export function pluralOf(kind: string): string {
   return k + "s";
 }
 
+/** Drops objects whose kind the server does not serve (asked through discovery), saying so. */
+export async function servedOnly(kc: KubeConfig, plan: InstallPlan): Promise<InstallPlan> {
+  const kindsByGv = new Map<string, Set<string>>();
+  for (const gv of new Set(plan.apply.map((o) => o.apiVersion))) {
+    const path = gv.includes("/") ? `/apis/${gv}` : `/api/${gv}`;
+    try {
+      const list = await kubeRequest<{ resources?: Array<{ kind: string }> }>(kc, { path });
+      kindsByGv.set(gv, new Set((list.resources ?? []).map((r) => r.kind)));
+    } catch {
+      kindsByGv.set(gv, new Set());
+    }
+  }
+  const served = (o: KObj): boolean => o.kind === "CustomResourceDefinition" || (kindsByGv.get(o.apiVersion)?.has(o.kind) ?? false);
+  return {
+    apply: plan.apply.filter(served),
+    skipped: [...plan.skipped, ...plan.apply.filter((o) => !served(o)).map((o) => ({ kind: o.kind, name: o.metadata.name, why: "not served by the playground's API" }))],
+  };
+}
+
 /** Creates each object, or replaces it when it exists (as `kubectl apply` converges). */
 export async function applyObjects(kc: KubeConfig, objects: KObj[]): Promise<void> {
   for (const o of objects) {

@@ -1,0 +1,179 @@
+// The whole playground: the Kubernetes API and Azure stand-ins, podid installed from
+// config/default, and podid's three programs running as processes against them, exactly as
+// they would run in a cluster, differing only in flags and environment.
+import { randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { KubeConfig } from "@kubernetes/client-node";
+import { DEFAULTS, SYSTEM_NAMESPACE, WEBHOOK } from "../model/constants.ts";
+import { isAlreadyExists, kubeRequest } from "../kube/request.ts";
+import type { Logger } from "../shared/log.ts";
+import { createCertificateAuthority } from "../shared/pki.ts";
+import { defaultCloud, nodesOf, startAzure, type AzurePlayground, type PlaygroundCloud } from "./azure/index.ts";
+import { applyObjects, planInstall, renderKustomization, servedOnly, type InstallPlan } from "./install.ts";
+import { startPlayground, type Playground } from "./main.ts";
+import { spawnPodid, waitReady, type ProgramHandle } from "./processes.ts";
+
+export interface StackOptions {
+  stateDir: string;
+  logger: Logger;
+  /** Resource Manager's long-running operation time (default 300 ms; real scale sets take 40-60 s). */
+  lroDurationMs?: number;
+  /** Progress lines for a person (default: nothing). */
+  say?: (line: string) => void;
+}
+
+export interface Stack {
+  pg: Playground;
+  azure: AzurePlayground;
+  cloud: PlaygroundCloud;
+  kc: KubeConfig;
+  files: Playground["files"] & { admissionKey: string; logs: string };
+  install: InstallPlan;
+  programs: ProgramHandle[];
+  /** The NMI of a node, as pods reach it. */
+  nmiUrl(node: string): string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((done, fail) => {
+    const s = createServer();
+    s.once("error", fail);
+    s.listen(0, host, () => {
+      const addr = s.address();
+      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+      s.close(() => done(port));
+    });
+  });
+}
+
+function writeSecretFiles(dir: string, ca: ReturnType<typeof createCertificateAuthority>) {
+  mkdirSync(join(dir, "webhook"), { recursive: true });
+  const svc = `${WEBHOOK.serviceName}.${SYSTEM_NAMESPACE}.svc`;
+  const serving = ca.issue({ commonName: svc, dnsNames: [svc, `${svc}.cluster.local`, "localhost"], ipAddresses: ["127.0.0.1"] });
+  const files = { tlsCert: join(dir, "webhook", "tls.crt"), tlsKey: join(dir, "webhook", "tls.key"), admissionKey: join(dir, "admission.key") };
+  writeFileSync(files.tlsCert, serving.certPem);
+  writeFileSync(files.tlsKey, serving.keyPem, { mode: 0o600 });
+  const key = randomBytes(32).toString("base64url");
+  writeFileSync(files.admissionKey, key + "\n", { mode: 0o600 });
+  return { ...files, key };
+}
+
+async function createAdmissionKeySecret(kc: KubeConfig, key: string): Promise<void> {
+  try {
+    await kubeRequest(kc, {
+      method: "POST",
+      path: `/api/v1/namespaces/${SYSTEM_NAMESPACE}/secrets`,
+      body: { apiVersion: "v1", kind: "Secret", metadata: { name: WEBHOOK.admissionKeySecretName }, stringData: { keys: key + "\n" } },
+    });
+  } catch (e) {
+    if (!isAlreadyExists(e)) throw e;
+  }
+}
+
+export async function startStack(opts: StackOptions): Promise<Stack> {
+  const say = opts.say ?? (() => undefined);
+  const ca = createCertificateAuthority("podid playground CA");
+  const cloud = defaultCloud();
+  let webhookPort = 0;
+  const pg = await startPlayground({
+    stateDir: opts.stateDir,
+    logger: opts.logger,
+    kube: {
+      ca,
+      nodes: nodesOf(cloud),
+      // The apiserver reaches the webhook Service; here the Service is the webhook process.
+      webhookServiceResolver: (ns, name) => (ns === SYSTEM_NAMESPACE && name === WEBHOOK.serviceName && webhookPort !== 0 ? { host: "127.0.0.1", port: webhookPort } : undefined),
+    },
+  });
+  const cleanups: Array<() => Promise<void>> = [() => pg.stop()];
+  const stopAll = async (): Promise<void> => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  };
+  try {
+    say(`Kubernetes API   ${pg.kube.url}`);
+    const azure = await startAzure({ cloud, ca, azurite: true, lroDurationMs: opts.lroDurationMs });
+    cleanups.push(() => azure.stop());
+    pg.addEndpoint("arm", azure.armUrl);
+    pg.addEndpoint("entra", azure.authorityHost);
+    if (azure.azurite) pg.addEndpoint("azurite", azure.azurite.blobUrl);
+    for (const n of nodesOf(cloud)) pg.addEndpoint(`imds/${n.name}`, azure.imdsUrl(n.name));
+    say(`Azure stand-ins  ARM ${azure.armUrl}, Entra ID ${azure.authorityHost}, Azurite ${azure.azurite?.blobUrl ?? "-"}`);
+
+    const kc = new KubeConfig();
+    kc.loadFromFile(pg.files.kubeconfig);
+    const secrets = writeSecretFiles(opts.stateDir, ca);
+    const install = await servedOnly(kc, planInstall(await renderKustomization(), ca.certPem));
+    await applyObjects(kc, install.apply);
+    await createAdmissionKeySecret(kc, secrets.key);
+    say(`Installed        ${install.apply.length} objects from config/default (${install.skipped.length} run as processes or played by the playground)`);
+
+    const logs = join(opts.stateDir, "logs");
+    const programs: ProgramHandle[] = [];
+    cleanups.push(async () => {
+      await Promise.all(programs.map((p) => p.stop()));
+    });
+    const common = ["--kubeconfig", pg.files.kubeconfig, "--admission-key-file", secrets.admissionKey];
+    webhookPort = await freePort();
+    const webhook = spawnPodid({
+      name: "webhook",
+      logDir: logs,
+      args: ["webhook", ...common, "--host", "127.0.0.1", "--port", String(webhookPort), "--tls-cert-file", secrets.tlsCert, "--tls-key-file", secrets.tlsKey],
+    });
+    programs.push(webhook);
+    pg.addEndpoint("webhook", `https://127.0.0.1:${webhookPort}`);
+
+    const sp = cloud.servicePrincipals[0];
+    if (sp?.secret === undefined) throw new Error("the playground cloud needs a service principal with a secret for the reconciler");
+    const metricsPort = await freePort();
+    const reconciler = spawnPodid({
+      name: "reconciler",
+      logDir: logs,
+      args: ["reconciler", "--kubeconfig", pg.files.kubeconfig, "--arm-endpoint", azure.armUrl, "--ca-file", pg.files.ca, "--leader-elect",
+        "--batch-window-ms", "200", "--removal-grace-seconds", "10", "--arm-poll-interval-ms", "100", "--metrics-port", String(metricsPort)],
+      // The same variables DefaultAzureCredential reads in a real cluster.
+      env: { AZURE_TENANT_ID: cloud.tenantId, AZURE_CLIENT_ID: sp.clientId, AZURE_CLIENT_SECRET: sp.secret, AZURE_AUTHORITY_HOST: azure.authorityHost },
+    });
+    programs.push(reconciler);
+    pg.addEndpoint("reconciler-metrics", `http://127.0.0.1:${metricsPort}/metrics`);
+
+    const nmiUrls = new Map<string, string>();
+    for (const [node, ip] of pg.kube.nodeIps) {
+      const nmi = spawnPodid({
+        name: `nmi-${node}`,
+        logDir: logs,
+        args: ["nmi", ...common, "--node-name", node, "--host", ip, "--port", String(DEFAULTS.nmiPort), "--imds-endpoint", azure.imdsUrl(node),
+          "--authority-host", azure.authorityHost, "--authority-ca-file", pg.files.ca],
+      });
+      programs.push(nmi);
+      nmiUrls.set(node, `http://${ip}:${DEFAULTS.nmiPort}`);
+      pg.addEndpoint(`nmi/${node}`, `http://${ip}:${DEFAULTS.nmiPort}`);
+    }
+
+    await waitReady(webhook, `https://127.0.0.1:${webhookPort}/readyz`, ca.certPem);
+    await waitReady(reconciler, `http://127.0.0.1:${metricsPort}/metrics`);
+    for (const p of programs.filter((x) => x.name.startsWith("nmi-"))) await waitReady(p, `${nmiUrls.get(p.name.slice(4))}/readyz`);
+    say(`podid running    webhook, reconciler, ${nmiUrls.size} NMIs (logs in ${logs})`);
+
+    return {
+      pg,
+      azure,
+      cloud,
+      kc,
+      files: { ...pg.files, admissionKey: secrets.admissionKey, logs },
+      install,
+      programs,
+      nmiUrl: (node) => {
+        const u = nmiUrls.get(node);
+        if (u === undefined) throw new Error(`no NMI for node ${node}`);
+        return u;
+      },
+      stop: stopAll,
+    };
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}
