@@ -155,8 +155,9 @@ export async function startInformerCache<T>(kc: KubeConfig, opts: CacheOptions<T
     }
   };
   lw.on("error", (err) => {
+    if (stopped) return; // stopping aborts the watch: not an error worth reporting
     opts.onError?.(err);
-    if (!stopped) void restart();
+    void restart();
   });
 
   const deadline = Date.now() + (opts.syncTimeoutMs ?? 60_000);
