@@ -55,11 +55,13 @@ describe("reconciler against the playground cluster and Resource Manager", funct
     await w.addIdentity("demo-reader");
     w.f.pg.faults.injectArm({ status: 429, code: "OperationNotAllowed", message: "throttled", retryAfterSeconds: 1 });
     w.f.pg.faults.injectArm({ status: 409, code: "Conflict", message: "another operation is in progress" });
-    const started = Date.now();
     await w.start();
     await w.addPod("p1", "demo-reader", "vm");
     await until("Assigned", async () => (await statuses(w))["p1-demo-reader"] === "Assigned");
-    assert.ok(Date.now() - started >= 1000, "waited for Retry-After");
+    const writes = w.f.pg.calls.list({ service: "arm", method: "PATCH" });
+    const throttled = writes.findIndex((c) => c.status === 429);
+    assert.ok(throttled >= 0 && writes[throttled + 1] !== undefined);
+    assert.ok(writes[throttled + 1]!.at >= writes[throttled]!.at + 1000, "the next write waited for Retry-After (1 s)");
     assert.equal(w.f.pg.calls.armWrites({ status: 429 }), 1);
     assert.equal(w.f.pg.calls.armWrites({ status: 409 }), 1);
     assert.deepEqual(w.onTarget("vm"), ["demo-reader", "podid-playground-agentpool"]);
