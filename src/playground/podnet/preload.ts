@@ -3,9 +3,10 @@
 // an unmodified application (the Azure SDK, fetch, http) reaches the NMI "from its pod IP"
 // as it would from a real pod's network namespace. Nothing in podid's programs uses this.
 import net from "node:net";
-import { bindToPod, podIpFrom, POD_IP_ENV, type ConnectOptions } from "./bind.ts";
+import { bindToPod, podIpFrom, podPortsFrom, POD_IP_ENV, POD_LOOPBACK_PORTS_ENV, type ConnectOptions } from "./bind.ts";
 
 const podIp = podIpFrom(process.env[POD_IP_ENV]);
+const podPorts = podPortsFrom(process.env[POD_LOOPBACK_PORTS_ENV]);
 
 if (podIp !== undefined) {
   // http, https, tls and undici all end in Socket.prototype.connect, so one hook covers them.
@@ -18,16 +19,16 @@ if (podIp !== undefined) {
       // Internal form after net.connect's normalisation: [options, callback], tagged with a
       // private symbol, so replace the element in place rather than building a new array.
       const normalized = first as unknown[];
-      if (typeof normalized[0] === "object" && normalized[0] !== null) normalized[0] = bindToPod(podIp, normalized[0] as ConnectOptions);
+      if (typeof normalized[0] === "object" && normalized[0] !== null) normalized[0] = bindToPod(podIp, normalized[0] as ConnectOptions, podPorts);
       return original.apply(this, args);
     }
     if (typeof first === "object" && first !== null) {
-      return original.call(this, bindToPod(podIp, first as ConnectOptions), ...args.slice(1));
+      return original.call(this, bindToPod(podIp, first as ConnectOptions, podPorts), ...args.slice(1));
     }
     if (typeof first === "number" || (typeof first === "string" && /^\d+$/.test(first))) {
       const host = typeof args[1] === "string" ? args[1] : undefined;
       const rest = args.slice(host === undefined ? 1 : 2);
-      return original.call(this, bindToPod(podIp, { port: first, host }), ...rest);
+      return original.call(this, bindToPod(podIp, { port: first, host }, podPorts), ...rest);
     }
     return original.apply(this, args);
   };

@@ -33,4 +33,21 @@ describe("playground/podnet preload", () => {
     );
     assert.deepEqual(JSON.parse(out), ["127.10.0.7", "127.10.0.7"]);
   });
+
+  it("sends the pod's own loopback ports to its pod IP, where its sidecar listens", async () => {
+    const sidecar = http.createServer((req, res) => res.end(`sidecar saw ${req.socket.remoteAddress}`));
+    await new Promise<void>((r) => sidecar.listen(0, "127.10.0.7", r));
+    const sidecarPort = (sidecar.address() as AddressInfo).port;
+    try {
+      const code = `console.log(JSON.stringify(await (await fetch("http://127.0.0.1:${sidecarPort}/")).text()));`;
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, ["--import", "tsx", "--import", preload, "--input-type=module", "-e", code], { env: { ...process.env, PODID_POD_IP: "127.10.0.7", PODID_POD_LOOPBACK_PORTS: String(sidecarPort) } }, (err, stdout, stderr) =>
+          err !== null ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+        ),
+      );
+      assert.equal(JSON.parse(out), "sidecar saw 127.10.0.7");
+    } finally {
+      await new Promise<void>((r) => sidecar.close(() => r()));
+    }
+  });
 });

@@ -1,6 +1,6 @@
 import { describe, it } from "mocha";
 import assert from "node:assert/strict";
-import { bindToPod, podIpFrom } from "../../../src/playground/podnet/bind.ts";
+import { bindToPod, podIpFrom, podPortsFrom } from "../../../src/playground/podnet/bind.ts";
 
 describe("playground/podnet bindToPod", () => {
   const pod = "127.10.0.7";
@@ -13,6 +13,15 @@ describe("playground/podnet bindToPod", () => {
     ["unix sockets are untouched", { path: "/tmp/s" }, { path: "/tmp/s" }],
   ];
   for (const [name, input, want] of cases) it(name, () => assert.deepEqual(bindToPod(pod, input), want));
+
+  it("sends the pod's own loopback ports to the pod IP, other loopback ports to the host", () => {
+    const ports = new Set([2580]);
+    assert.deepEqual(bindToPod(pod, { host: "127.0.0.1", port: 2580 }, ports), { host: pod, port: 2580, family: 4, localAddress: pod });
+    assert.deepEqual(bindToPod(pod, { host: "localhost", port: "2580" }, ports), { host: pod, port: "2580", family: 4, localAddress: pod });
+    assert.deepEqual(bindToPod(pod, { host: "127.0.0.1", port: 10000 }, ports), { host: "127.0.0.1", port: 10000, localAddress: pod });
+    assert.deepEqual(podPortsFrom(" 2580, 8080"), new Set([2580, 8080]));
+    assert.throws(() => podPortsFrom("x"), /PODID_POD_LOOPBACK_PORTS/);
+  });
 
   it("checks the env var", () => {
     assert.equal(podIpFrom(undefined), undefined);
