@@ -307,7 +307,9 @@ export class KubeApi {
       throw forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`, { name, kind: "namespaces" });
     }
     const dry = ctx.dryRun === true || opts.dryRun === true;
-    const warnings = await this.admission.validate(this.attrs(def, "DELETE", ns, name, { ...ctx, dryRun: dry }, { oldObject: old }));
+    const deleteAttrs = this.attrs(def, "DELETE", ns, name, { ...ctx, dryRun: dry }, { oldObject: old });
+    const warnings = (await this.admission.mutate(deleteAttrs)).warnings;
+    warnings.push(...(await this.admission.validate(deleteAttrs)));
     if (dry) return { object: old, warnings };
     this.propagation.set(old.metadata.uid!, opts.propagationPolicy ?? "Background");
     if (resourceKey(def) === "namespaces") return { object: this.terminateNamespace(old), warnings };

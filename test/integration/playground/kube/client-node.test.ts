@@ -3,6 +3,7 @@
 // garbage collection, finalizers, namespace deletion, and service-account tokens.
 import assert from "node:assert/strict";
 import { request } from "node:https";
+import { connect, createServer } from "node:net";
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, AuthenticationV1Api, KubeConfig, ListWatch, Watch, PatchStrategy, setHeaderOptions, type KubernetesObject, type V1ConfigMap, type V1Pod } from "@kubernetes/client-node";
 import { startTestCluster, type TestCluster } from "../../../helpers/cluster.ts";
 
@@ -151,6 +152,28 @@ describe("playground kube API with client-node", function () {
     const node = running.spec!.nodeName!;
     const onNode = await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node},status.podIP=${running.status!.podIP}` });
     assert.deepEqual(onNode.items.map((p) => p.metadata!.name), ["sched"]);
+    // The pod IP is a loopback address a process can listen on and connect from.
+    const server = createServer((sock) => sock.end(sock.remoteAddress));
+    await new Promise<void>((r) => server.listen(0, running.status!.podIP!, r));
+    const port = (server.address() as { port: number }).port;
+    const seenFrom = await new Promise<string>((resolve, reject) => {
+      const sock = connect({ host: running.status!.podIP!, port, localAddress: running.status!.podIP! }, () => undefined);
+      let got = "";
+      sock.on("data", (d: Buffer) => (got += d.toString()));
+      sock.on("end", () => resolve(got));
+      sock.on("error", reject);
+    });
+    server.close();
+    assert.equal(seenFrom, running.status!.podIP);
+    // hostNetwork pods share their node's InternalIP.
+    await core.createNamespacedPod({ namespace: "default", body: { metadata: { name: "hostnet" }, spec: { hostNetwork: true, containers: [{ name: "a", image: "nginx:1" }] } } });
+    const hn = await eventually(async () => {
+      const r = await core.readNamespacedPod({ name: "hostnet", namespace: "default" });
+      return r.status?.phase === "Running" ? r : undefined;
+    }, "pod hostnet Running");
+    const hostNode = await core.readNode({ name: hn.spec!.nodeName! });
+    assert.equal(hn.status!.podIP, hostNode.status!.addresses!.find((x) => x.type === "InternalIP")!.address);
+    assert.equal(hn.status!.podIP, cluster.api.nodeIps.get(hn.spec!.nodeName!));
     await assert.rejects(core.listPodForAllNamespaces({ fieldSelector: "spec.nosuch=x" }), (e) => {
       assert.deepEqual(status(e), { code: 400, reason: "BadRequest", message: "field label not supported: spec.nosuch" });
       return true;

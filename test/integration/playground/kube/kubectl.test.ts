@@ -203,6 +203,32 @@ describe("playground kube API with kubectl", function () {
       assert.equal(req.options.fieldManager, "kubectl-label");
     });
 
+    it("prints a denied apply of an existing Deployment as kubectl prints a failed patch", async () => {
+      const cfg = {
+        apiVersion: "admissionregistration.k8s.io/v1",
+        kind: "ValidatingWebhookConfiguration",
+        metadata: { name: "workloads.podid.example" },
+        webhooks: [{ name: "workloads.podid.example", clientConfig: { url: hook.url("/workloads"), caBundle: hook.caBundle }, rules: [{ operations: ["UPDATE"], apiGroups: ["apps"], apiVersions: ["v1"], resources: ["deployments"] }], sideEffects: "None", admissionReviewVersions: ["v1"] }],
+      };
+      assert.equal((await k(["apply", "-f", "-"], JSON.stringify(cfg))).code, 0);
+      assert.equal((await k(["create", "namespace", "team-a"])).code, 0);
+      const deployment = (image: string): string =>
+        stringify({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "myapp", namespace: "team-a" }, spec: { selector: { matchLabels: { app: "myapp" } }, template: { metadata: { labels: { app: "myapp", aadpodidbinding: "myapp" } }, spec: { containers: [{ name: "app", image }] } } } });
+      hook.decide = () => ({ allowed: false, status: { code: 403, reason: "Forbidden", message: "binding myapp is not allowed in team-a" } });
+      assert.equal((await k(["apply", "-f", "-"], deployment("nginx:1.26"))).stdout.trim(), "deployment.apps/myapp created");
+      const r = await k(["apply", "-f", "-"], deployment("nginx:1.27"));
+      assert.equal(r.code, 1);
+      const lines = r.stderr.trim().split("\n");
+      assert.equal(lines[0], "Error from server (Forbidden): error when applying patch:");
+      assert.ok(lines.includes('Resource: "apps/v1, Resource=deployments", GroupVersionKind: "apps/v1, Kind=Deployment"'), r.stderr);
+      assert.ok(lines.includes('Name: "myapp", Namespace: "team-a"'), r.stderr);
+      assert.equal(lines[lines.length - 1], 'for: "STDIN": error when patching "STDIN": admission webhook "workloads.podid.example" denied the request: binding myapp is not allowed in team-a');
+      // The Deployment's pods were created by the controller through pod webhooks with generateName.
+      let pods = "";
+      for (let i = 0; i < 20 && pods === ""; i++) pods = (await k(["-n", "team-a", "get", "pods", "-l", "app=myapp", "-o", "name"])).stdout.trim();
+      assert.match(pods, /^pod\/myapp-[a-z0-9]+-[a-z0-9]{5}$/);
+    });
+
     it("fails with the real `failed calling webhook` error when the webhook is unreachable", async () => {
       const port = await closedPort();
       await register("down.podid.example", `https://127.0.0.1:${port}/validate`);
