@@ -83,7 +83,8 @@ async function run(flags: Flags): Promise<void> {
   const credential = createArmCredential({ ...(cloudConfig !== undefined ? { cloudConfig } : {}), ...(caPem !== undefined ? { caPem } : {}) });
   const arm = createArmVmIdentityClient({
     credential,
-    endpoint: flags.armEndpoint,
+    // Azure Stack's cloud config names its own Resource Manager; an explicit flag still wins.
+    endpoint: flags.armEndpoint === DEFAULTS.armEndpoint ? (cloudConfig?.resourceManagerEndpoint?.replace(/\/+$/, "") ?? flags.armEndpoint) : flags.armEndpoint,
     ...(flags.armScope !== undefined ? { scope: flags.armScope } : {}),
     ...(caPem !== undefined ? { caPem } : {}),
     pollIntervalMs: flags.armPollIntervalMs,
