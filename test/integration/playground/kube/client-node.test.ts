@@ -153,8 +153,9 @@ describe("playground kube API with client-node", function () {
     const onNode = await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node},status.podIP=${running.status!.podIP}` });
     assert.deepEqual(onNode.items.map((p) => p.metadata!.name), ["sched"]);
     // The pod IP is a loopback address a process can listen on and connect from.
+    const podIP = running.status?.podIP ?? "";
     const server = createServer((sock) => sock.end(sock.remoteAddress));
-    await new Promise<void>((r) => server.listen(0, running.status!.podIP!, r));
+    await new Promise<void>((r) => server.listen(0, podIP, r));
     const port = (server.address() as { port: number }).port;
     const seenFrom = await new Promise<string>((resolve, reject) => {
       const sock = connect({ host: running.status!.podIP!, port, localAddress: running.status!.podIP! }, () => undefined);
