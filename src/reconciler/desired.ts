@@ -28,9 +28,25 @@ const MAX_NAME = 253;
 /** `<pod>-<identity>`, shortened with a hash when too long for an object name. */
 export function assignedIdentityName(pod: string, identity: string): string {
   const name = `${pod}-${identity}`;
-  if (name.length <= MAX_NAME) return name;
-  const hash = createHash("sha256").update(name).digest("hex").slice(0, 10);
+  return name.length <= MAX_NAME ? name : withHash(name, name);
+}
+
+function withHash(name: string, hashed: string): string {
+  const hash = createHash("sha256").update(hashed).digest("hex").slice(0, 10);
   return `${name.slice(0, MAX_NAME - hash.length - 1).replace(/[-.]+$/, "")}-${hash}`;
+}
+
+/**
+ * `<pod>-<identity>` is ambiguous (pod `a-b` with identity `c`, pod `a` with identity `b-c`):
+ * every assignment sharing a name gets a hash of its pod and identity instead, so each keeps
+ * one stable name whatever order the cache lists pods in.
+ */
+function disambiguate(out: DesiredAssignment[]): void {
+  const count = new Map<string, number>();
+  for (const a of out) count.set(`${a.namespace}/${a.name}`, (count.get(`${a.namespace}/${a.name}`) ?? 0) + 1);
+  for (const a of out) {
+    if ((count.get(`${a.namespace}/${a.name}`) ?? 0) > 1) a.name = withHash(a.name, `${a.pod.name}/${a.identity.metadata.name}`);
+  }
 }
 
 export interface DesiredInput {
@@ -116,6 +132,7 @@ export function desiredAssignments(input: DesiredInput): DesiredAssignment[] {
       });
     }
   }
+  disambiguate(out);
   return out;
 }
 

@@ -91,6 +91,19 @@ describe("reconciler/desired: which pods get which identities", () => {
     });
   }
 
+  it("ambiguous names (pod a-b with c, pod a with b-c) get distinct, order-independent names", () => {
+    const input: DesiredInput = {
+      ...base,
+      bindings: [binding("a", "c"), binding("a", "b-c")],
+      identities: [identity("a", "c"), identity("a", "b-c")],
+      pods: [pod("a", "a-b", { aadpodidbinding: "c" }), pod("a", "a", { aadpodidbinding: "b-c" })],
+    };
+    const names = desiredAssignments(input).map((x) => x.name);
+    assert.equal(new Set(names).size, 2);
+    assert.ok(names.every((n) => /^a-b-c-[0-9a-f]{10}$/.test(n)));
+    assert.deepEqual(desiredAssignments({ ...input, pods: [...input.pods].reverse() }).map((x) => x.name).sort(), [...names].sort());
+  });
+
   it("names are <pod>-<identity>, shortened with a hash beyond 253 characters", () => {
     assert.equal(assignedIdentityName("web-0", "reader"), "web-0-reader");
     const long = assignedIdentityName("p".repeat(200), "i".repeat(100));
