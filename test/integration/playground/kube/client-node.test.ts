@@ -154,7 +154,7 @@ describe("playground kube API with client-node", function () {
     assert.deepEqual(onNode.items.map((p) => p.metadata!.name), ["sched"]);
     // The pod IP is a loopback address a process can listen on and connect from.
     const podIP = running.status?.podIP ?? "";
-    const server = createServer((sock) => sock.end(sock.remoteAddress));
+    const server = createServer((sock) => sock.end(sock.remoteAddress ?? ""));
     await new Promise<void>((r) => server.listen(0, podIP, r));
     const port = (server.address() as { port: number }).port;
     const seenFrom = await new Promise<string>((resolve, reject) => {
