@@ -3,7 +3,7 @@
 // the playground and a real cluster differ only in configuration.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startWorld, until, type World } from "./world.ts";
@@ -13,17 +13,18 @@ describe("podid reconciler (the command)", function () {
   let w: World;
   let child: ChildProcess | undefined;
   let stderr = "";
+  const dir = mkdtempSync(join(tmpdir(), "podid-reconciler-cli-"));
   before(async () => {
     w = await startWorld();
   });
   after(async () => {
     child?.kill("SIGTERM");
     await w?.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("assigns an identity with credentials from the environment and the playground CA from --ca-file", async () => {
     await w.addIdentity("demo-reader");
-    const dir = mkdtempSync(join(tmpdir(), "podid-reconciler-cli-"));
     const caFile = join(dir, "ca.pem");
     writeFileSync(caFile, w.f.pg.caPem);
     const sp = w.f.cloud.servicePrincipals[0]!;
