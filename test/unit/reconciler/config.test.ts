@@ -1,0 +1,75 @@
+// config/reconciler agrees with the program: the Deployment passes only flags `podid
+// reconciler` knows, runs two leader-elected replicas, the RBAC grants what the reconciler
+// uses and nothing more (no Secrets), and the IMDS exception matches its pods.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { parseAllDocuments } from "yaml";
+import { RECONCILER } from "../../../src/model/constants.ts";
+import { parseAzurePodIdentityException } from "../../../src/model/parse.ts";
+import { matchesAllLabels } from "../../../src/policy/index.ts";
+import { reconcilerCommand } from "../../../src/reconciler/main.ts";
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+interface Doc {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  spec: {
+    replicas: number;
+    template: { metadata: { labels: Record<string, string> }; spec: { serviceAccountName: string; containers: Array<{ args: string[] }> } };
+  };
+  rules: Rule[];
+}
+const load = (file: string): Doc[] => parseAllDocuments(readFileSync(new URL(`../../../config/reconciler/${file}`, import.meta.url), "utf8")).map((d) => d.toJSON() as Doc);
+
+describe("config/reconciler", () => {
+  const [deployment] = load("deployment.yaml");
+  const rbac = load("rbac.yaml");
+
+  for (const file of ["deployment.yaml", "credentials-from-secret.yaml"]) {
+    it(`${file}: the arguments are flags podid reconciler accepts, with --leader-elect`, () => {
+      const [sub, ...args] = load(file)[0]!.spec.template.spec.containers[0]!.args;
+      assert.equal(sub, "reconciler");
+      const parsed = reconcilerCommand().parseOptions(args);
+      assert.deepEqual(parsed.unknown, []);
+      assert.deepEqual(parsed.operands, []);
+      assert.ok(args.includes("--leader-elect"));
+    });
+  }
+
+  it("two replicas under the reconciler's ServiceAccount", () => {
+    assert.equal(deployment!.spec.replicas, 2);
+    const sa = rbac.find((d) => d.kind === "ServiceAccount")!;
+    assert.equal(deployment!.spec.template.spec.serviceAccountName, sa.metadata.name);
+  });
+
+  it("ClusterRole: reads what decides desired state, writes only AzureAssignedIdentities and Events, never Secrets", () => {
+    const rules = rbac.find((d) => d.kind === "ClusterRole")!.rules;
+    assert.ok(!rules.some((r) => r.resources.includes("secrets")));
+    const writes = rules.filter((r) => r.verbs.some((v) => !["get", "list", "watch"].includes(v))).flatMap((r) => r.resources);
+    assert.deepEqual(writes.sort(), ["azureassignedidentities", "azureassignedidentities/status", "events"]);
+    const reads = new Set(rules.filter((r) => r.verbs.includes("watch")).flatMap((r) => r.resources));
+    for (const r of ["pods", "nodes", "namespaces", "azureidentities", "azureidentitybindings", "azurepodidentityexceptions", "azurepodidentitypolicies", "azureassignedidentities"]) {
+      assert.ok(reads.has(r), `watches ${r}`);
+    }
+  });
+
+  it("Role in podid's namespace: its own Lease and ConfigMaps only", () => {
+    const role = rbac.find((d) => d.kind === "Role")!;
+    assert.deepEqual([...new Set(role.rules.flatMap((r) => r.resources))].sort(), ["configmaps", "leases"]);
+    const named = role.rules.filter((r) => r.resourceNames !== undefined);
+    assert.deepEqual(named.flatMap((r) => r.resourceNames), [RECONCILER.leaseName]);
+  });
+
+  it("the IMDS exception is valid and matches the reconciler's pods", () => {
+    const [exception] = load("imds-exception.yaml");
+    const parsed = parseAzurePodIdentityException(exception);
+    assert.ok(parsed.ok);
+    assert.equal(parsed.value.metadata.namespace, deployment!.metadata.namespace);
+    assert.ok(matchesAllLabels(deployment!.spec.template.metadata.labels, parsed.value.podLabels));
+  });
+});
