@@ -10,6 +10,7 @@ import type { Operation } from "./admission/match.ts";
 import { applySchema, validateCrd } from "./crd.ts";
 import { applyPatchOfType } from "./patch.ts";
 import type { Registry } from "./resources.ts";
+import { toScale } from "./scale.ts";
 import { parseFieldSelector, parseLabelSelector, pinnedField } from "./selectors.ts";
 import { ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notFound, type FieldError } from "./status.ts";
 import type { Store } from "./store.ts";
@@ -186,6 +187,15 @@ export class KubeApi {
     };
   }
 
+  /** UPDATE attributes; a `scale` write is reviewed as an autoscaling/v1 Scale, as the real server does. */
+  private updateAttrs(def: ResourceDef, ns: string, name: string, ctx: RequestCtx, subresource: string, next: KObject, old: KObject): AdmissionAttributes {
+    if (subresource === "scale") {
+      const kind = { group: "autoscaling", version: "v1", kind: "Scale" };
+      return this.attrs(def, "UPDATE", ns, name, ctx, { subresource, kind, object: toScale(next), oldObject: toScale(old) });
+    }
+    return this.attrs(def, "UPDATE", ns, name, ctx, { subresource, object: next, oldObject: old });
+  }
+
   private validateAll(def: ResourceDef, o: KObject, old?: KObject): void {
     const errs: FieldError[] = [...validateName(def, o.metadata.name!), ...validateLabels(o.metadata.labels), ...validateObject(def, o)];
     if (old !== undefined) errs.push(...validateUpdate(def, old, o));
@@ -276,13 +286,13 @@ export class KubeApi {
     const warnings: string[] = [];
     this.defaultAndPrune(def, o, ctx, warnings);
     let next = this.compose(def, old, o, subresource);
-    const mut = await this.admission.mutate(this.attrs(def, "UPDATE", ns, name, ctx, { subresource, object: next, oldObject: old }));
+    const mut = await this.admission.mutate(this.updateAttrs(def, ns, name, ctx, subresource, next, old));
     warnings.push(...mut.warnings);
-    next = this.compose(def, old, mut.object ?? next, subresource);
+    if (subresource !== "scale") next = this.compose(def, old, mut.object ?? next, subresource);
     this.validateAll(def, next, old);
     if (def.generation) next.metadata.generation = (old.metadata.generation ?? 1) + (specChanged(old, next) ? 1 : 0);
     next.metadata.resourceVersion = old.metadata.resourceVersion;
-    warnings.push(...(await this.admission.validate(this.attrs(def, "UPDATE", ns, name, ctx, { subresource, object: next, oldObject: old }))));
+    warnings.push(...(await this.admission.validate(this.updateAttrs(def, ns, name, ctx, subresource, next, old))));
     const current = this.store.get(def, ns, name);
     if (current === undefined) throw notFound(def, name);
     if (current.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(def, name);

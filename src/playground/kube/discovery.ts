@@ -45,6 +45,7 @@ const SUBRESOURCE_KINDS: Record<string, { kind: string; group?: string; version?
   binding: { kind: "Binding", verbs: ["create"] },
   token: { kind: "TokenRequest", group: "authentication.k8s.io", version: "v1", verbs: ["create"] },
   finalize: { kind: "", verbs: ["update"] },
+  scale: { kind: "Scale", group: "autoscaling", version: "v1", verbs: ["get", "patch", "update"] },
 };
 
 function resourceEntries(d: ResourceDef): Array<Record<string, unknown>> {

@@ -11,7 +11,9 @@ import { parseFieldSelector, parseLabelSelector } from "./selectors.ts";
 import { ApiError, badRequest, methodNotAllowed, pathNotFound, successStatus, tooLarge, toApiError, unauthorized } from "./status.ts";
 import { objectJson, type EventType } from "./store.ts";
 import { toTable, wantsTable } from "./table.ts";
+import { applyPatchOfType } from "./patch.ts";
 import { decodeKubeProtobuf } from "./protobuf.ts";
+import { replicasOf, toScale } from "./scale.ts";
 import type { TokenApi } from "./token-api.ts";
 import { bind } from "./controllers/nodes.ts";
 import { apiVersionOf, isRecord, resourceKey, type KObject, type ResourceDef, type UserInfo } from "./types.ts";
@@ -151,6 +153,7 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
       case "GET":
         if (rr.name === undefined) return q.watch === "true" || q.watch === "1" ? watch(def, rr.namespace, req, reply, q) : list(def, rr.namespace, req, reply, q);
         if (def.createOnly === true) throw methodNotAllowed();
+        if (rr.subresource === "scale") return scale(rr, req, q, user);
         return respondObject(reply, req, def, api.get(def, ns, rr.name));
       case "POST":
         return post(rr, req, reply, q, user);
@@ -164,9 +167,26 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
     }
   };
 
+  /** `scale`: read as an autoscaling/v1 Scale, written as a patch of the main object's spec.replicas. */
+  const scale = async (rr: ResourceRequest, req: FastifyRequest, q: Query, user: UserInfo): Promise<unknown> => {
+    const { def } = rr;
+    const ns = rr.namespace ?? "";
+    const current = api.get(def, ns, rr.name!);
+    if (req.method === "GET") return toScale(current);
+    const body = parseBody(req);
+    const next = req.method === "PUT" ? body : applyPatchOfType(req.headers["content-type"] ?? "", toScale(current), body, true);
+    const replicas = replicasOf(next);
+    if (typeof replicas === "string") throw badRequest(replicas);
+    const rv = isRecord(next) && isRecord(next.metadata) ? next.metadata.resourceVersion : undefined;
+    const patch = { metadata: typeof rv === "string" && rv !== "" ? { resourceVersion: rv } : {}, spec: { replicas } };
+    const out = await api.patch(def, ns, rr.name!, "application/merge-patch+json", patch, ctxOf(req, q, user), "scale");
+    return toScale(out.object);
+  };
+
   const write = async (rr: ResourceRequest, req: FastifyRequest, reply: FastifyReply, q: Query, user: UserInfo): Promise<unknown> => {
     const { def } = rr;
     if (rr.name === undefined || def.createOnly === true) throw methodNotAllowed();
+    if (rr.subresource === "scale") return scale(rr, req, q, user);
     const ns = rr.namespace ?? "";
     const body = parseBody(req);
     const out =

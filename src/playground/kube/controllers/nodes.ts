@@ -159,7 +159,9 @@ export function startNodeSimulation(api: KubeApi, opts: NodeSimOptions): NodeSim
       return;
     }
     if (getPath(pod, "status.phase") !== "Pending") return;
-    const hostIP = nodeIps.get(nodeName) ?? nodeIp(0);
+    const hostIP = nodeIps.get(nodeName);
+    // A pod bound to a node that does not exist stays Pending, as no kubelet picks it up.
+    if (hostIP === undefined) return;
     const podIP = getPath(pod, "spec.hostNetwork") === true ? hostIP : pool.allocate();
     try {
       await api.update(podDef, ns, name, { ...clone(pod), status: runningStatus(pod, hostIP, podIP) }, node(nodeName), "status");

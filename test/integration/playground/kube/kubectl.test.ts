@@ -227,6 +227,11 @@ describe("playground kube API with kubectl", function () {
       let pods = "";
       for (let i = 0; i < 20 && pods === ""; i++) pods = (await k(["-n", "team-a", "get", "pods", "-l", "app=myapp", "-o", "name"])).stdout.trim();
       assert.match(pods, /^pod\/myapp-[a-z0-9]+-[a-z0-9]{5}$/);
+      // kubectl scale writes deployments/scale, which a rule for "deployments" does not match.
+      const scaled = await k(["-n", "team-a", "scale", "deployment", "myapp", "--replicas=2"]);
+      assert.equal(scaled.stdout.trim(), "deployment.apps/myapp scaled", scaled.stderr);
+      const rollout = await k(["-n", "team-a", "rollout", "status", "deployment", "myapp", "--timeout=15s"]);
+      assert.match(rollout.stdout, /deployment "myapp" successfully rolled out/);
     });
 
     it("fails with the real `failed calling webhook` error when the webhook is unreachable", async () => {
