@@ -25,7 +25,7 @@ import {
 } from "./desired.ts";
 import type { NamespaceInfo, NodeInfo, PodInfo } from "./kube-objects.ts";
 import type { ReconcilerMetrics } from "./metrics.ts";
-import { applyPatch, buildPatches, planTarget, type ArmIdentityState } from "./plan.ts";
+import { applyPatch, buildPatches, planTarget, type ArmIdentityState, type OwnedEntry } from "./plan.ts";
 import type { OwnershipRecord, OwnershipStore } from "./records.ts";
 import { identityKey, parseProviderId, targetFor, targetFromId, type OrchestrationMode, type Target } from "./target.ts";
 import { invalidIdentities, isNotFound, isThrottled, type VmIdentityClient } from "./vm-client.ts";
@@ -248,6 +248,12 @@ export class Controller {
     let fresh = cached === undefined || cached.at === 0 || this.now() - cached.at >= this.deps.options.armCacheMs;
     let state = fresh ? await this.read(t, result) : cached!.state;
     const owned = (): OwnershipRecord => this.records!.get(t.key) ?? { targetId: t.id, owned: new Map() };
+    const updateOwned = async (change: (m: Map<string, OwnedEntry>) => void): Promise<void> => {
+      const rec = owned();
+      const next = new Map(rec.owned);
+      change(next);
+      await this.saveRecord({ ...rec, owned: next });
+    };
 
     for (let attempt = 0; ; attempt++) {
       const plan = planTarget({
@@ -265,12 +271,7 @@ export class Controller {
         result.pending++;
       }
       if (plan.add.size === 0 && plan.remove.size === 0) {
-        if (plan.release.length > 0) {
-          const rec = owned();
-          const next = new Map(rec.owned);
-          for (const k of plan.release) next.delete(k);
-          await this.saveRecord({ ...rec, owned: next });
-        }
+        if (plan.release.length > 0) await updateOwned((m) => plan.release.forEach((k) => m.delete(k)));
         return;
       }
       // About to write: make sure Resource Manager really differs (skip when it already matches).
@@ -280,20 +281,17 @@ export class Controller {
         continue;
       }
       if (plan.claim.size > 0) {
-        const rec = owned();
-        const next = new Map(rec.owned);
         const since = new Date(this.now()).toISOString();
-        for (const [k, id] of plan.claim) next.set(k, { id, since });
-        await this.saveRecord({ ...rec, owned: next });
+        await updateOwned((m) => plan.claim.forEach((id, k) => m.set(k, { id, since })));
       }
       const refused = await this.write(t, state, plan.add, plan.remove, result);
-      state = this.armCache.get(t.key)!.state;
+      const after = this.armCache.get(t.key)!.state;
+      state = after;
       if (plan.remove.size > 0) {
-        const rec = owned();
-        const next = new Map(rec.owned);
-        for (const k of plan.remove.keys()) if (!state.userAssigned.has(k)) next.delete(k);
-        for (const k of plan.release) next.delete(k);
-        await this.saveRecord({ ...rec, owned: next });
+        await updateOwned((m) => {
+          for (const k of plan.remove.keys()) if (!after.userAssigned.has(k)) m.delete(k);
+          for (const k of plan.release) m.delete(k);
+        });
       }
       // An identity Resource Manager refused is left out; the rest goes again at once.
       if (!refused || attempt > desired.size) return;
