@@ -46,8 +46,11 @@ export function loadAdmissionKeys(file: string): AdmissionKeys {
 }
 
 /** A short public name for a key, so verification picks the right one without trying all. */
+const keyIds = new WeakMap<Buffer, string>();
 export function keyId(key: Buffer): string {
-  return createHash("sha256").update("podid-admission-key").update(key).digest("base64url").slice(0, 8);
+  let id = keyIds.get(key);
+  if (id === undefined) keyIds.set(key, (id = createHash("sha256").update("podid-admission-key").update(key).digest("base64url").slice(0, 8)));
+  return id;
 }
 
 /** The signed bytes: an unambiguous JSON array, identities sorted, service account defaulted as Kubernetes does. */

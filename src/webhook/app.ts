@@ -77,13 +77,16 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
   // One parser for every content type: the apiserver sends application/json, and anything
   // else gets the same clear 400 as broken JSON.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => {
+  const parser = (_req: unknown, body: string | Buffer, done: (err: Error | null, value?: unknown) => void): void => {
     try {
       done(null, parseJson(body as string));
     } catch (e) {
       done(e as Error, undefined);
     }
-  });
+  };
+  // application/json gets its own entry: Fastify's catch-all path is markedly slower.
+  app.addContentTypeParser("application/json", { parseAs: "string" }, parser);
+  app.addContentTypeParser("*", { parseAs: "string" }, parser);
   app.setErrorHandler((error: { statusCode?: number; message: string; code?: string }, req, reply) => {
     const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     const message = error.code === "FST_ERR_CTP_BODY_TOO_LARGE" ? `request body is larger than ${LIMITS.admissionBodyBytes} bytes` : error.message;

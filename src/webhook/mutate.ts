@@ -1,6 +1,8 @@
 // The pod mutation: a pure function from the pod and the decision to a mutated copy; the
 // patch is the diff (fast-json-patch). Everything is checked by name before it is added, so
-// reinvocation (reinvocationPolicy: IfNeeded) changes nothing the second time.
+// reinvocation (reinvocationPolicy: IfNeeded) changes nothing the second time. The copy is
+// copy-on-write (only the objects on changed paths are new), which keeps both the copy and
+// the diff cheap: fast-json-patch skips subtrees that are the same object.
 import fastJsonPatch, { type Operation } from "fast-json-patch";
 import { ADMISSION_MARK_ANNOTATION, DEFAULTS, ENV, NMI_MODE_ANNOTATION, SIDECAR, SIDECAR_PORT, type NmiMode } from "../model/constants.ts";
 import { isObject, type Obj } from "../model/read.ts";
@@ -23,7 +25,7 @@ interface EnvVar {
 const HOST_IP_ENV: EnvVar = { name: SIDECAR.hostIpEnv, valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "status.hostIP" } } };
 
 function addEnv(container: Obj, vars: EnvVar[]): void {
-  const env = Array.isArray(container.env) ? (container.env as unknown[]) : [];
+  const env = Array.isArray(container.env) ? [...(container.env as unknown[])] : [];
   const names = new Set(env.filter(isObject).map((e) => e.name));
   for (const v of vars) if (!names.has(v.name)) env.push(v);
   container.env = env;
@@ -55,7 +57,7 @@ const tokenVolume = (): Obj => ({
 });
 
 function addByName(list: unknown, item: Obj): unknown[] {
-  const arr = Array.isArray(list) ? list : [];
+  const arr = Array.isArray(list) ? [...(list as unknown[])] : [];
   if (!arr.some((x) => isObject(x) && x.name === item.name)) arr.push(item);
   return arr;
 }
@@ -71,11 +73,11 @@ function appEnv(plan: MutationPlan): EnvVar[] {
   return vars;
 }
 
-/** A mutated deep copy of the pod. */
+/** A mutated copy of the pod; the input is never changed. */
 export function mutatePod(pod: Obj, plan: MutationPlan): Obj {
-  const out = structuredClone(pod);
-  const meta = isObject(out.metadata) ? out.metadata : (out.metadata = {});
-  const annotations = isObject(meta.annotations) ? meta.annotations : (meta.annotations = {});
+  const out: Obj = { ...pod };
+  const meta: Obj = (out.metadata = isObject(pod.metadata) ? { ...pod.metadata } : {});
+  const annotations: Obj = (meta.annotations = isObject(meta.annotations) ? { ...meta.annotations } : {});
   if (plan.mark === undefined) {
     delete annotations[ADMISSION_MARK_ANNOTATION];
     if (Object.keys(annotations).length === 0) delete meta.annotations;
@@ -83,12 +85,17 @@ export function mutatePod(pod: Obj, plan: MutationPlan): Obj {
   }
   annotations[ADMISSION_MARK_ANNOTATION] = plan.mark;
   annotations[NMI_MODE_ANNOTATION] = plan.nmiMode;
-  const spec = isObject(out.spec) ? out.spec : (out.spec = {});
+  const spec: Obj = (out.spec = isObject(pod.spec) ? { ...pod.spec } : {});
   const env = appEnv(plan);
   for (const key of ["initContainers", "containers"] as const) {
     const list = spec[key];
     if (!Array.isArray(list)) continue;
-    for (const c of list) if (isObject(c) && c.name !== SIDECAR.containerName) addEnv(c, env);
+    spec[key] = list.map((c: unknown) => {
+      if (!isObject(c) || c.name === SIDECAR.containerName) return c;
+      const copy = { ...c };
+      addEnv(copy, env);
+      return copy;
+    });
   }
   if (plan.nmiMode === "sidecar") {
     spec.containers = addByName(spec.containers, sidecarContainer(plan.sidecarImage));
