@@ -309,6 +309,7 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
         lastRv = object.metadata.resourceVersion ?? lastRv;
         write(tables ? tableEvent(type, object) : json());
       },
+      close: () => finish(),
     }, from);
     if ("tooOld" in result) {
       const e = new ApiError(410, "Expired", `too old resource version: ${from} (${result.tooOld})`);

@@ -23,6 +23,8 @@ export interface WatchFilter {
 
 export interface Watcher extends WatchFilter {
   send(type: EventType, object: KObject, json: () => string): void;
+  /** The resource went away (its CRD was deleted): the watch ends. */
+  close?(): void;
 }
 
 const objKey = (ns: string, name: string): string => `${ns}/${name}`;
@@ -201,6 +203,7 @@ export class Store {
   dropResource(def: ResourceDef): void {
     const c = this.coll(resourceKey(def));
     for (const o of this.list(def)) this.remove(def, o.metadata.namespace ?? "", o.metadata.name!);
+    for (const w of c.watchers) w.close?.();
     c.watchers.clear();
   }
 

@@ -9,6 +9,8 @@ export class KeyQueue {
   constructor(
     private readonly reconcile: (key: string) => Promise<void>,
     private readonly onError: (key: string, err: unknown) => void,
+    /** Reconciles in flight at once (150,000 new pods must not start 150,000 at a time). */
+    private readonly maxConcurrent = 64,
   ) {}
 
   add(key: string): void {
@@ -22,7 +24,8 @@ export class KeyQueue {
 
   private drain(): void {
     this.scheduled = false;
-    for (const key of [...this.dirty]) {
+    for (const key of this.dirty) {
+      if (this.running.size >= this.maxConcurrent) return;
       if (this.running.has(key)) continue;
       this.dirty.delete(key);
       this.running.add(key);
@@ -30,7 +33,10 @@ export class KeyQueue {
         .catch((err: unknown) => this.onError(key, err))
         .finally(() => {
           this.running.delete(key);
-          if (this.dirty.has(key)) this.add(key);
+          if (this.dirty.size > 0 && !this.scheduled && !this.stopped) {
+            this.scheduled = true;
+            setImmediate(() => this.drain());
+          }
         });
     }
   }
