@@ -201,9 +201,14 @@ export class Store {
   }
 
   dropResource(def: ResourceDef): void {
-    const c = this.coll(resourceKey(def));
     for (const o of this.list(def)) this.remove(def, o.metadata.namespace ?? "", o.metadata.name!);
-    for (const w of c.watchers) w.close?.();
+    this.closeWatches(def);
+  }
+
+  /** Ends every watch on a resource (clients reconnect from their last resourceVersion). */
+  closeWatches(def: ResourceDef): void {
+    const c = this.coll(resourceKey(def));
+    for (const w of [...c.watchers]) w.close?.();
     c.watchers.clear();
   }
 

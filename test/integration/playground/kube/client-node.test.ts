@@ -185,7 +185,12 @@ describe("playground kube API with client-node", function () {
     const path = "/api/v1/namespaces/default/configmaps";
     const seen = new Map<string, string>();
     const deleted: string[] = [];
-    const lw = new ListWatch<KubernetesObject>(path, new Watch(cluster.kc), () => core.listNamespacedConfigMap({ namespace: "default", labelSelector: "inf=yes" }), false, "inf=yes");
+    let lists = 0;
+    const listFn = (): ReturnType<CoreV1Api["listNamespacedConfigMap"]> => {
+      lists++;
+      return core.listNamespacedConfigMap({ namespace: "default", labelSelector: "inf=yes" });
+    };
+    const lw = new ListWatch<KubernetesObject>(path, new Watch(cluster.kc), listFn, false, "inf=yes");
     lw.on("add", (o) => seen.set(o.metadata!.name!, o.metadata!.resourceVersion!));
     lw.on("update", (o) => seen.set(o.metadata!.name!, o.metadata!.resourceVersion!));
     lw.on("delete", (o) => deleted.push(o.metadata!.name!));
@@ -219,6 +224,14 @@ describe("playground kube API with client-node", function () {
         }, () => done());
       });
       assert.deepEqual(gone, [410]);
+      // The informer's own watch ends (as on an apiserver restart): it resumes, gets 410, re-lists.
+      const before = lists;
+      await core.createNamespacedConfigMap({ namespace: "default", body: cm("unwatched") }); // moves history past the informer's version
+      cluster.api.api.store.compact(def);
+      cluster.api.api.store.closeWatches(def);
+      await eventually(() => (lists > before ? true : undefined), "the informer re-listing after 410");
+      await core.createNamespacedConfigMap({ namespace: "default", body: cm("inf-2", {}, { inf: "yes" }) });
+      await eventually(() => (seen.has("inf-2") ? true : undefined), "inf-2 watched after the re-list");
     } finally {
       await lw.stop();
     }
