@@ -1,6 +1,7 @@
 // Webhook benchmark (part of `npm run bench`): pod CREATE reviews (a realistic ReplicaSet pod,
-// about 2.5 KB) to /mutate/pods over HTTPS keep-alive, against `podid webhook` (its real main:
-// HTTPS, handlers, HMAC mark, JSON patch) with 1,000 bindings and identities in its state,
+// about 2.7 KB) to /mutate/pods over HTTPS keep-alive, against `podid webhook` (its real main:
+// HTTPS, informer caches, handlers, HMAC mark, JSON patch) with 1,000 bindings and identities
+// in its cache (listed from the playground's API server, which this process runs),
 // and against a bare Node HTTPS server that parses the review and answers "allowed" (the
 // floor of any webhook in Node). Maximum requests/s (closed loop, autocannon) and p50/p99 at
 // an evenly spaced 1,000 requests/s measured from each request's scheduled send time.
@@ -103,33 +104,11 @@ export function benchReview(): Record<string, unknown> {
 }
 
 async function serveWebhook(dir: string): Promise<void> {
-  const { parseAzureIdentity, parseAzureIdentityBinding } = await import("../src/model/parse.ts");
-  const { memoryState } = await import("../src/webhook/state.ts");
   const { runWebhook } = await import("../src/webhook/main.ts");
   const { silentLogger } = await import("../src/shared/log.ts");
-  const must = <T>(p: { ok: true; value: T } | { ok: false }): T => {
-    if (!p.ok) throw new Error("bench fixture does not parse");
-    return p.value;
-  };
-  const identities = [];
-  const bindings = [];
-  const namespaces: Record<string, Record<string, string>> = {};
-  for (let i = 0; i < BINDINGS; i++) {
-    const ns = `team-${i}`;
-    const hex = i.toString(16).padStart(12, "0");
-    namespaces[ns] = { team: String(i) };
-    identities.push(
-      must(
-        parseAzureIdentity({
-          kind: "AzureIdentity",
-          metadata: { name: `identity-${i}`, namespace: ns },
-          spec: { type: 0, ResourceID: `/subscriptions/0b8f1c2a-3d4e-4f50-8a6b-7c8d9e0f1a2b/resourcegroups/rg-${i}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/identity-${i}`, ClientID: `5c7a9e1b-2d3f-4a6b-8c9d-${hex}` },
-        }),
-      ),
-    );
-    bindings.push(must(parseAzureIdentityBinding({ kind: "AzureIdentityBinding", metadata: { name: `binding-${i}`, namespace: ns }, spec: { AzureIdentity: `identity-${i}`, Selector: `selector-${i}` } })));
-  }
+  // The real main with real informer caches, listed from the API server the parent started.
   const hook = await runWebhook({
+    kubeconfig: join(dir, "kubeconfig"),
     host: "127.0.0.1",
     port: 0,
     tlsCertFile: join(dir, "tls.crt"),
@@ -140,9 +119,59 @@ async function serveWebhook(dir: string): Promise<void> {
     serviceName: "podid-webhook",
     sidecarImage: "podid:bench",
     logger: silentLogger(),
-    state: memoryState({ namespaces, identities, bindings }),
   });
   process.stdout.write(`READY https://127.0.0.1:${hook.port}\n`);
+}
+
+/** The playground's API server with podid's CRDs and 1,000 namespaces, each with one identity and one binding. */
+async function startCluster(dir: string): Promise<{ stop(): Promise<void> }> {
+  const { readFileSync, readdirSync } = await import("node:fs");
+  const { parse } = await import("yaml");
+  const { KubeConfig } = await import("@kubernetes/client-node");
+  const { startKubeApi } = await import("../src/playground/kube/index.ts");
+  const { kubeRequest } = await import("../src/kube/request.ts");
+  const { silentLogger } = await import("../src/shared/log.ts");
+  const api = await startKubeApi({ simulateKubelet: false, logger: silentLogger() });
+  writeFileSync(join(dir, "kubeconfig"), api.kubeconfigYaml(), { mode: 0o600 });
+  const kc = new KubeConfig();
+  kc.loadFromString(api.kubeconfigYaml());
+  const crdDir = fileURLToPath(new URL("../config/crd/", import.meta.url));
+  for (const f of readdirSync(crdDir).filter((x) => x.endsWith(".yaml") && x !== "kustomization.yaml"))
+    await kubeRequest(kc, { method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body: parse(readFileSync(join(crdDir, f), "utf8")) as unknown });
+  const g = "/apis/aadpodidentity.k8s.io/v1";
+  for (let i = 0; i < 100; i++) {
+    try {
+      await kubeRequest(kc, { path: `${g}/azureidentitybindings` });
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  const objects = (i: number): Array<[string, unknown]> => {
+    const ns = `team-${i}`;
+    const hex = i.toString(16).padStart(12, "0");
+    return [
+      ["/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: { team: String(i) } } }],
+      [
+        `${g}/namespaces/${ns}/azureidentities`,
+        {
+          apiVersion: "aadpodidentity.k8s.io/v1",
+          kind: "AzureIdentity",
+          metadata: { name: `identity-${i}`, namespace: ns },
+          spec: { type: 0, ResourceID: `/subscriptions/0b8f1c2a-3d4e-4f50-8a6b-7c8d9e0f1a2b/resourcegroups/rg-${i}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/identity-${i}`, ClientID: `5c7a9e1b-2d3f-4a6b-8c9d-${hex}` },
+        },
+      ],
+      [`${g}/namespaces/${ns}/azureidentitybindings`, { apiVersion: "aadpodidentity.k8s.io/v1", kind: "AzureIdentityBinding", metadata: { name: `binding-${i}`, namespace: ns }, spec: { AzureIdentity: `identity-${i}`, Selector: `selector-${i}` } }],
+    ];
+  };
+  const batch = 25;
+  for (let start = 0; start < BINDINGS; start += batch)
+    await Promise.all(
+      Array.from({ length: Math.min(batch, BINDINGS - start) }, async (_, j) => {
+        for (const [path, body] of objects(start + j)) await kubeRequest(kc, { method: "POST", path, body });
+      }),
+    );
+  return { stop: () => api.stop() };
 }
 
 async function serveBare(dir: string): Promise<void> {
@@ -228,6 +257,7 @@ export async function runWebhookBench(): Promise<Record<string, number>> {
   writeFileSync(join(dir, "tls.key"), leaf.keyPem);
   writeFileSync(join(dir, "keys"), "bench-admission-key-0123456789abcdef0123\n");
   const body = JSON.stringify(benchReview());
+  const cluster = await startCluster(dir);
   const hook = await startChild("webhook", dir);
   const bare = await startChild("bare", dir);
   try {
@@ -262,6 +292,7 @@ export async function runWebhookBench(): Promise<Record<string, number>> {
   } finally {
     hook.child.kill();
     bare.child.kill();
+    await cluster.stop();
   }
 }
 
