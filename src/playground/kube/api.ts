@@ -97,18 +97,15 @@ export class KubeApi {
     }
     items = items.filter((o) => labels(o.metadata.labels) && fields(o));
     if (q.limit === undefined || q.limit <= 0) return { items, resourceVersion: rv };
-    const key = (o: KObject): string => `${o.metadata.namespace ?? ""}/${o.metadata.name}`;
-    items.sort((a, b) => (key(a) < key(b) ? -1 : 1));
-    let start = 0;
-    if (q.continue !== undefined && q.continue !== "") {
-      const after = decodeContinue(q.continue);
-      start = items.findIndex((o) => key(o) > after);
-      if (start < 0) start = items.length;
-    }
-    const page = items.slice(start, start + q.limit);
-    const rest = items.length - start - page.length;
-    if (rest <= 0) return { items: page, resourceVersion: rv };
-    return { items: page, resourceVersion: rv, continue: Buffer.from(JSON.stringify({ after: key(page[page.length - 1]!) })).toString("base64url"), remainingItemCount: rest };
+    // Pages in key order (namespace/name), as etcd returns them; later pages skip what came before.
+    const after = q.continue !== undefined && q.continue !== "" ? decodeContinue(q.continue) : undefined;
+    const keyed = items.map((o) => ({ k: `${o.metadata.namespace ?? ""}/${o.metadata.name}`, o })).filter((e) => after === undefined || e.k > after);
+    keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+    const page = keyed.slice(0, q.limit);
+    const rest = keyed.length - page.length;
+    if (rest <= 0) return { items: page.map((e) => e.o), resourceVersion: rv };
+    const token = Buffer.from(JSON.stringify({ after: page[page.length - 1]!.k })).toString("base64url");
+    return { items: page.map((e) => e.o), resourceVersion: rv, continue: token, remainingItemCount: rest };
   }
 
   /** Decodes a request body for a resource: kind/apiVersion and namespace must agree with the URL. */

@@ -3,6 +3,7 @@
 // events, bookmarks, 410 as an ERROR event), Status objects for every error and admission
 // warnings as `Warning: 299 - "..."` headers. No decisions are made here.
 import { Readable } from "node:stream";
+import { parse as parseYaml } from "yaml";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { KubeApi, RequestCtx } from "./api.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, openapiDocument, openapiIndex, versionInfo } from "./discovery.ts";
@@ -46,7 +47,15 @@ export const warningHeader = (text: string): string => `299 - "${text.replace(/[
 /** The request body as JSON: JSON as sent, or kubectl's protobuf for the kinds it creates that way. */
 function parseBody(req: FastifyRequest): unknown {
   const body = req.body;
-  if (Buffer.isBuffer(body) && (req.headers["content-type"] ?? "").startsWith("application/vnd.kubernetes.protobuf")) return decodeKubeProtobuf(body);
+  const type = req.headers["content-type"] ?? "";
+  if (Buffer.isBuffer(body) && type.startsWith("application/vnd.kubernetes.protobuf")) return decodeKubeProtobuf(body);
+  if (Buffer.isBuffer(body) && type.startsWith("application/yaml")) {
+    try {
+      return parseYaml(body.toString("utf8")) as unknown;
+    } catch (err) {
+      throw badRequest(`error converting YAML to JSON: ${err instanceof Error ? err.message.split("\n")[0]! : String(err)}`);
+    }
+  }
   return parseJsonBody(body);
 }
 

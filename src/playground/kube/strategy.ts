@@ -174,6 +174,9 @@ function validateWebhooks(o: KObject): FieldError[] {
     if (!Array.isArray(w.admissionReviewVersions) || !w.admissionReviewVersions.includes("v1")) {
       errs.push({ field: `${at}.admissionReviewVersions`, type: "FieldValueInvalid", detail: "Invalid value: must include at least one of v1, v1beta1" });
     }
+    if (typeof w.timeoutSeconds === "number" && (w.timeoutSeconds < 1 || w.timeoutSeconds > 30)) {
+      errs.push({ field: `${at}.timeoutSeconds`, type: "FieldValueInvalid", detail: `Invalid value: ${w.timeoutSeconds}: the timeout value must be between 1 and 30 seconds` });
+    }
     const cc = w.clientConfig;
     if (!isRecord(cc) || (cc.url === undefined) === (cc.service === undefined)) {
       errs.push({ field: `${at}.clientConfig`, type: "FieldValueRequired", detail: "Required value: exactly one of url or service is required" });
