@@ -2,7 +2,7 @@
 // certificate and patches the caBundle of config/webhook's configurations, the API server
 // calls the webhook over HTTPS, and the real kubectl prints the denials and warnings.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,6 +11,7 @@ import { startTestCluster, type TestCluster } from "../../helpers/cluster.ts";
 import { ADMISSION_MARK_ANNOTATION, NMI_MODE_ANNOTATION } from "../../../src/model/constants.ts";
 import { silentLogger } from "../../../src/shared/log.ts";
 import { runWebhook, type RunningWebhook } from "../../../src/webhook/main.ts";
+import { SELF_SIGNED_DEFAULTS, bootstrapSelfSigned } from "../../../src/webhook/self-signed.ts";
 import { SEED, seedDoc, seedDocs } from "../../fixtures/seed/index.ts";
 import { kubectl, type Run } from "./kubectl.ts";
 
@@ -87,6 +88,11 @@ describe("podid webhook behind the API server, with kubectl", function () {
     }
     const s = await k(["get", "secret", "-n", "podid-system", "podid-webhook-self-signed", "-o", "jsonpath={.type}"]);
     assert.equal(s.stdout, "kubernetes.io/tls");
+  });
+
+  it("gives a second replica the same certificate (from the Secret)", async () => {
+    const second = await bootstrapSelfSigned(cluster.kc, { ...SELF_SIGNED_DEFAULTS, namespace: "podid-system", dir: join(dir, "replica-2") });
+    assert.equal(readFileSync(second.certFile, "utf8"), readFileSync(join(dir, "tls", "tls.crt"), "utf8"));
   });
 
   it("denies a pod reusing another namespace's selector; kubectl prints the message", async () => {
