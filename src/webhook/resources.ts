@@ -23,17 +23,23 @@ function withNamespace(req: AdmissionRequest): unknown {
   return { ...o, metadata: { ...o.metadata, namespace: req.namespace } };
 }
 
-function checkIdentity(req: AdmissionRequest, ctx: HandlerContext, p: Parsed<AzureIdentity>): Outcome {
-  if (!p.ok) return invalid(req, "AzureIdentity", p.errors);
-  const ns = req.namespace ?? "";
+/** The namespace policy's verdict on an identity: a denial (Enforce) or warnings (Audit). */
+function policyFindings(ctx: HandlerContext, ns: string, identity: AzureIdentity): { deny?: string; warnings: string[] } {
   const eff = effectivePolicy(ctx.state.namespaceLabels(ns), ctx.state.policies());
   const warnings: string[] = [];
-  for (const v of identityViolations(eff, p.value)) {
-    const msg = messages.identityNotAllowed(p.value, ns, v.policy, v.allowed);
-    if (v.enforcement === "Enforce") return { response: denied(req.uid, msg, 403, warnings), result: "denied", reason: "not-allowed" };
+  for (const v of identityViolations(eff, identity)) {
+    const msg = messages.identityNotAllowed(identity, ns, v.policy, v.allowed);
+    if (v.enforcement === "Enforce") return { deny: msg, warnings };
     warnings.push(messages.audit(msg));
   }
-  return { response: allowed(req.uid, warnings), result: "allowed", reason: "valid" };
+  return { warnings };
+}
+
+function checkIdentity(req: AdmissionRequest, ctx: HandlerContext, p: Parsed<AzureIdentity>): Outcome {
+  if (!p.ok) return invalid(req, "AzureIdentity", p.errors);
+  const f = policyFindings(ctx, req.namespace ?? "", p.value);
+  if (f.deny !== undefined) return { response: denied(req.uid, f.deny, 403, f.warnings), result: "denied", reason: "not-allowed" };
+  return { response: allowed(req.uid, f.warnings), result: "allowed", reason: "valid" };
 }
 
 const handlers: Record<string, (req: AdmissionRequest, ctx: HandlerContext) => Outcome> = {
@@ -48,6 +54,12 @@ const handlers: Record<string, (req: AdmissionRequest, ctx: HandlerContext) => O
       warnings.push(
         `AzureIdentityBinding "${p.value.metadata.name}": AzureIdentity "${p.value.azureIdentity}" does not exist in namespace "${ns}"; pods labelled ${BINDING_LABEL}=${p.value.selector} will be refused until it does.`,
       );
+    else {
+      // The policy may have changed since the identity was admitted.
+      const f = policyFindings(ctx, ns, identity);
+      if (f.deny !== undefined) return { response: denied(req.uid, `AzureIdentityBinding "${p.value.metadata.name}": ${f.deny}`, 403, f.warnings), result: "denied", reason: "not-allowed" };
+      warnings.push(...f.warnings);
+    }
     return { response: allowed(req.uid, warnings), result: "allowed", reason: "valid" };
   },
   [KINDS.AzurePodIdentityPolicy.kind]: (req) => {

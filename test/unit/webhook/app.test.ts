@@ -209,6 +209,13 @@ describe("webhook routes (inject)", () => {
       assert.match(w.warnings?.[0] ?? "", /^audit: this would be denied: /);
       await Promise.all([enforce.close(), audit.close()]);
     });
+    it("applies the namespace policy to a binding's existing identity", async () => {
+      const strict = app(seedState([policy("shared-only", { matchLabels: { team: "a" } }, { allowedIdentities: [{ clientID: "ffffffff-*" }] })]));
+      const r = await post(strict, PATHS.webhookValidateResources, review(seedDoc("AzureIdentityBinding"), { kind: res("AzureIdentityBinding") }));
+      assert.equal(r.allowed, false);
+      assert.match(r.status!.message, /^AzureIdentityBinding "myapp-azure-identity-binding": AzureIdentity "myapp-identity" .* is not allowed in namespace "team-a" by AzurePodIdentityPolicy "shared-only"/);
+      await strict.close();
+    });
     it("refuses an invalid policy", async () => {
       const r = await post(a, PATHS.webhookValidateResources, review({ kind: "AzurePodIdentityPolicy", metadata: { name: "p" }, spec: { enforcement: "Sometimes" } }, { kind: res("AzurePodIdentityPolicy") }));
       assert.match(r.status!.message, /^AzurePodIdentityPolicy "p" is invalid: spec\.enforcement: expected Enforce or Audit/);
