@@ -141,6 +141,7 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApiSe
       stopWorkloads();
       stopCore();
       closeWatches();
+      api.admission.close();
       await app.close();
     },
   };

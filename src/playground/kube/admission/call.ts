@@ -2,7 +2,8 @@
 // the only trust root, `<service>.<namespace>.svc` as the TLS server name for service
 // references, `?timeout=Ns` on the URL, and transport errors phrased as Go phrases them so the
 // `failed calling webhook` message reads like the real one.
-import { request } from "node:https";
+import { createHash } from "node:crypto";
+import { Agent, request } from "node:https";
 import type { Webhook } from "./match.ts";
 
 export interface Target {
@@ -64,8 +65,31 @@ function goError(err: NodeJS.ErrnoException & { cert?: { subjectaltname?: string
   }
 }
 
+/**
+ * Keep-alive connections per webhook endpoint and trust root, as the apiserver keeps them: a
+ * TLS handshake per admission call would dominate when thousands of pods are created.
+ */
+export class WebhookAgents {
+  private readonly agents = new Map<string, Agent>();
+
+  get(t: Target, ca: string | undefined): Agent {
+    const key = `${t.host}:${t.port}|${t.servername}|${createHash("sha256").update(ca ?? "").digest("hex")}`;
+    let a = this.agents.get(key);
+    if (a === undefined) {
+      a = new Agent({ keepAlive: true, maxSockets: 64, ca, servername: isIp(t.servername) ? undefined : t.servername });
+      this.agents.set(key, a);
+    }
+    return a;
+  }
+
+  destroy(): void {
+    for (const a of this.agents.values()) a.destroy();
+    this.agents.clear();
+  }
+}
+
 /** POSTs the review and returns the parsed JSON answer; throws CallError with the Go-style text. */
-export function postReview(t: Target, caBundle: string | undefined, review: unknown, timeoutSeconds: number): Promise<unknown> {
+export function postReview(t: Target, caBundle: string | undefined, review: unknown, timeoutSeconds: number, agents?: WebhookAgents): Promise<unknown> {
   const body = Buffer.from(JSON.stringify(review));
   const ca = caBundle !== undefined && caBundle !== "" ? Buffer.from(caBundle, "base64").toString("utf8") : undefined;
   return new Promise((resolve, reject) => {
@@ -80,7 +104,7 @@ export function postReview(t: Target, caBundle: string | undefined, review: unkn
         servername: isIp(t.servername) ? undefined : t.servername,
         headers: { "content-type": "application/json", accept: "application/json, */*", "content-length": body.length },
         timeout: timeoutSeconds * 1000,
-        agent: false,
+        agent: agents !== undefined ? agents.get(t, ca) : false,
       },
       (res) => {
         const chunks: Buffer[] = [];

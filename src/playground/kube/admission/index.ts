@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import fastJsonPatch from "fast-json-patch";
 import { ApiError, internalError } from "../status.ts";
 import { clone, type KObject } from "../types.ts";
-import { CallError, postReview, targetOf, type ServiceResolver } from "./call.ts";
+import { CallError, WebhookAgents, postReview, targetOf, type ServiceResolver } from "./call.ts";
 import { webhookMatches, webhooksOf, type AdmissionAttributes, type Webhook } from "./match.ts";
 import { InvalidResponse, buildReview, readResponse } from "./review.ts";
 
@@ -28,7 +28,14 @@ export interface AdmissionResult {
 }
 
 export class Admission {
+  private readonly agents = new WebhookAgents();
+
   constructor(private readonly deps: AdmissionDeps) {}
+
+  /** Closes the kept-alive webhook connections. */
+  close(): void {
+    this.agents.destroy();
+  }
 
   private matching(configs: KObject[], a: AdmissionAttributes): Webhook[] {
     if (configs.length === 0) return [];
@@ -41,7 +48,7 @@ export class Admission {
     const uid = randomUUID();
     try {
       const target = targetOf(w, this.deps.resolveService);
-      const body = await postReview(target, w.clientConfig.caBundle, buildReview(a, uid), w.timeoutSeconds);
+      const body = await postReview(target, w.clientConfig.caBundle, buildReview(a, uid), w.timeoutSeconds, this.agents);
       return readResponse(w.name, uid, body);
     } catch (err) {
       this.deps.onWebhookError?.(w.name, err);
