@@ -176,6 +176,9 @@ const steps: Array<{ title: string; run: (ctx: Ctx) => Promise<string> }> = [
   },
 ];
 
+/** True when every step ran and did what it should. */
+export const storySucceeded = (results: StepResult[]): boolean => results.length === steps.length && results.every((r) => r.ok);
+
 export async function runStory(stack: Stack, say: (line: string) => void): Promise<StepResult[]> {
   const ctx: Ctx = { stack, kc: stack.files.kubeconfig };
   const results: StepResult[] = [];
