@@ -270,7 +270,11 @@ export class KubeApi {
       if (old.metadata[k] === undefined) delete next.metadata[k];
       else next.metadata[k] = old.metadata[k] as never;
     }
-    if (resourceKey(def) === "namespaces") next.spec = old.spec;
+    if (resourceKey(def) === "namespaces") {
+      next.spec = old.spec;
+      // The apiserver keeps this label equal to the name whatever the client sends.
+      next.metadata.labels = { ...next.metadata.labels, "kubernetes.io/metadata.name": old.metadata.name! };
+    }
     delete next.metadata.managedFields;
     return next;
   }

@@ -71,14 +71,13 @@ function parseJsonBody(body: unknown): unknown {
   }
 }
 
-function ctxOf(req: FastifyRequest, q: Query, user: UserInfo): RequestCtx {
+function ctxOf(q: Query, user: UserInfo): RequestCtx {
   const dry = q.dryRun;
   if (dry !== undefined && dry !== "All" && dry !== "") throw badRequest(`Invalid dry run value: ${dry}: supported values: "All"`);
   const fv = q.fieldValidation;
   if (fv !== undefined && !["Strict", "Warn", "Ignore", ""].includes(fv)) {
     throw badRequest(`invalid fieldValidation directive: ${fv}: supported values are Ignore, Warn, Strict`);
   }
-  void req;
   return { user, dryRun: dry === "All", fieldManager: q.fieldManager, fieldValidation: fv === "" ? undefined : fv };
 }
 
@@ -118,14 +117,14 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
     const user = auth?.startsWith("Bearer ") === true ? opts.authenticate(auth.slice(7).trim()) : undefined;
     if (user === undefined && !ADMIN_PATHS_ANONYMOUS.has(url.pathname)) return sendError(reply, unauthorized());
     const r = route(api.registry, url.pathname);
-    if (r.kind === "other") return other(r.path, reply, q);
+    if (r.kind === "other") return other(r.path, reply);
     if (r.kind !== "resource" && req.method !== "GET") throw methodNotAllowed();
     if (r.kind === "group") return apiGroup(api.registry, r.group) ?? sendError(reply, pathNotFound());
     if (r.kind === "groupVersion") return apiResourceList(api.registry, r.group, r.version) ?? sendError(reply, pathNotFound());
     return resource(r.req, req, reply, q, user!);
   };
 
-  const other = (path: string, reply: FastifyReply, q: Query): unknown => {
+  const other = (path: string, reply: FastifyReply): unknown => {
     if (path === "/version") return versionInfo();
     if (path === "/healthz" || path === "/livez" || path === "/readyz") return reply.type("text/plain").send("ok");
     if (path === "/api") return apiVersions(opts.serverAddress());
@@ -140,7 +139,6 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
       const doc = m[2] !== undefined ? openapiDocument(api.registry, "", m[2]) : openapiDocument(api.registry, m[3]!, m[4]!);
       if (doc !== undefined) return doc;
     }
-    void q;
     return sendError(reply, pathNotFound());
   };
 
@@ -188,7 +186,7 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
     if (typeof replicas === "string") throw badRequest(replicas);
     const rv = isRecord(next) && isRecord(next.metadata) ? next.metadata.resourceVersion : undefined;
     const patch = { metadata: typeof rv === "string" && rv !== "" ? { resourceVersion: rv } : {}, spec: { replicas } };
-    const out = await api.patch(def, ns, rr.name!, "application/merge-patch+json", patch, ctxOf(req, q, user), "scale");
+    const out = await api.patch(def, ns, rr.name!, "application/merge-patch+json", patch, ctxOf(q, user), "scale");
     return toScale(out.object);
   };
 
@@ -200,8 +198,8 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
     const body = parseBody(req);
     const out =
       req.method === "PUT"
-        ? await api.update(def, ns, rr.name, body, ctxOf(req, q, user), rr.subresource === "finalize" ? "" : rr.subresource)
-        : await api.patch(def, ns, rr.name, req.headers["content-type"] ?? "", body, ctxOf(req, q, user), rr.subresource);
+        ? await api.update(def, ns, rr.name, body, ctxOf(q, user), rr.subresource === "finalize" ? "" : rr.subresource)
+        : await api.patch(def, ns, rr.name, req.headers["content-type"] ?? "", body, ctxOf(q, user), rr.subresource);
     addWarnings(reply, out.warnings);
     return respondObject(reply, req, def, out.object);
   };
@@ -209,7 +207,7 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
   const post = async (rr: ResourceRequest, req: FastifyRequest, reply: FastifyReply, q: Query, user: UserInfo): Promise<unknown> => {
     const { def } = rr;
     const ns = rr.namespace ?? "";
-    const ctx = ctxOf(req, q, user);
+    const ctx = ctxOf(q, user);
     const body = parseBody(req);
     if (resourceKey(def) === "tokenreviews.authentication.k8s.io") return reply.code(201).send(opts.tokens.review(body));
     if (def.group === "authorization.k8s.io") {
@@ -236,7 +234,7 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
     const opts = isRecord(body) ? body : {};
     const propagationPolicy = (q.propagationPolicy ?? opts.propagationPolicy) as "Background" | undefined;
     const dryRun = Array.isArray(opts.dryRun) && opts.dryRun.includes("All");
-    const ctx = { ...ctxOf(req, q, user), dryRun: ctxOf(req, q, user).dryRun === true || dryRun };
+    const ctx = { ...ctxOf(q, user), dryRun: ctxOf(q, user).dryRun === true || dryRun };
     const preconditions = isRecord(opts.preconditions) ? (opts.preconditions as { uid?: string; resourceVersion?: string }) : undefined;
     if (rr.name === undefined) {
       if (def.createOnly === true || !def.verbs.includes("deletecollection")) throw methodNotAllowed();
@@ -281,7 +279,6 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
     const res = reply.raw;
     res.writeHead(200, { "content-type": "application/json", "cache-control": "no-cache, private", "transfer-encoding": "chunked" });
     res.flushHeaders();
-    let lastRv = String(from ?? api.store.currentRv());
     const write = (s: string): void => {
       if (!res.writableEnded && !res.destroyed) res.write(s);
     };
@@ -315,7 +312,6 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
       labels,
       fields,
       send: (type: EventType, object: KObject, json: () => string) => {
-        lastRv = object.metadata.resourceVersion ?? lastRv;
         write(tables ? tableEvent(type, object) : json());
       },
       close: () => finish(),
@@ -327,7 +323,6 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
       return;
     }
     stopper.stop = result.stop;
-    void lastRv;
     if (bookmarks) timers.push(setInterval(sendBookmark, opts.bookmarkIntervalMs).unref());
     timers.push(
       setTimeout(() => {

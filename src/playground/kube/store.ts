@@ -27,7 +27,6 @@ export interface Watcher extends WatchFilter {
   close?(): void;
 }
 
-const objKey = (ns: string, name: string): string => `${ns}/${name}`;
 
 /** Watch history keeps serialised objects only (a third of an object's memory), parsed on replay. */
 interface HistoryEntry {
@@ -276,4 +275,3 @@ function deliver(w: Watcher, ev: StoreEvent): void {
   }
 }
 
-export const _test = { objKey, firstAfter };
