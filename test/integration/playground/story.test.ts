@@ -1,0 +1,92 @@
+// The seed's story as an automated test: the full playground (Kubernetes API and Azure
+// stand-ins, Azurite, podid installed from config/default, the three programs as processes)
+// and every step's outcome checked, not only that it ran.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { kubeRequest } from "../../../src/kube/request.ts";
+import { messages } from "../../../src/policy/messages.ts";
+import { silentLogger } from "../../../src/shared/log.ts";
+import { renderKustomization, type KObj } from "../../../src/playground/install.ts";
+import { startStack, type Stack } from "../../../src/playground/stack.ts";
+import { runStory, STORY, storySucceeded, type StepResult } from "../../../src/playground/story/story.ts";
+
+/** Every field of `want` is in `got` with the same value (arrays element by element). */
+function assertSubset(got: unknown, want: unknown, path: string): void {
+  if (Array.isArray(want)) {
+    assert.ok(Array.isArray(got) && got.length === want.length, `${path}: expected ${want.length} items`);
+    want.forEach((w, i) => assertSubset((got as unknown[])[i], w, `${path}[${i}]`));
+  } else if (typeof want === "object" && want !== null) {
+    assert.ok(typeof got === "object" && got !== null, `${path}: expected an object`);
+    for (const [k, v] of Object.entries(want)) assertSubset((got as Record<string, unknown>)[k], v, `${path}.${k}`);
+  } else {
+    assert.equal(got, want, path);
+  }
+}
+
+describe("the playground story (seed walkthrough, end to end)", function () {
+  this.timeout(180_000);
+  const dir = mkdtempSync(join(tmpdir(), "podid-story-"));
+  let stack: Stack;
+  let results: StepResult[];
+  const lines: string[] = [];
+
+  before(async () => {
+    stack = await startStack({ stateDir: dir, logger: silentLogger() });
+    results = await runStory(stack, (l) => lines.push(l));
+  });
+  after(async () => {
+    await stack?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const step = (n: number): StepResult => {
+    const r = results[n - 1];
+    assert.ok(r, `step ${n} did not run:\n${lines.join("\n")}`);
+    assert.ok(r.ok, `step ${n} failed: ${r.detail}\n${lines.join("\n")}`);
+    return r;
+  };
+
+  it("runs every step successfully", () => {
+    assert.ok(storySucceeded(results), lines.join("\n"));
+  });
+
+  it("applies the seed's identity and binding unchanged, as kubectl reports", () => {
+    assert.match(step(2).detail, /azureidentity\.aadpodidentity\.k8s\.io\/demo-reader created; azureidentitybinding\.aadpodidentity\.k8s\.io\/myapp-azure-identity-binding created/);
+  });
+
+  it("assigns the identity on the node's scale set in Resource Manager, with one write", () => {
+    assert.match(step(4).detail, /demo-reader is Assigned; Resource Manager shows it on virtualMachineScaleSets\//);
+    assert.equal(stack.azure.calls.armWrites(), 1);
+  });
+
+  it("lets the application read the blob's content with ManagedIdentityCredential", () => {
+    assert.equal(step(5).detail, `it read "${STORY.content.trim()}"`);
+  });
+
+  it("rejects the other team's copied label with the webhook's exact message, as kubectl prints it", () => {
+    const expected = `Error from server (Forbidden): error when creating "STDIN": admission webhook "validate-pods.podid.aadpodidentity.k8s.io" denied the request: ${messages.crossNamespace(STORY.selector, STORY.teamB)}`;
+    assert.equal(step(6).detail, `kubectl printed: ${expected}`);
+  });
+
+  it("refuses a token to a pod that bypassed admission with a copied mark", () => {
+    assert.equal(step(7).detail, "the NMI refused it: the admission mark does not match the pod's namespace, service account, selector and identities");
+  });
+
+  it("registers the webhook configurations from config/ (only the caBundle filled in)", async () => {
+    const rendered = (await renderKustomization()).filter((o) => /WebhookConfiguration$/.test(o.kind));
+    assert.equal(rendered.length, 2);
+    const strip = (o: KObj): unknown =>
+      (o.webhooks as Array<Record<string, unknown> & { clientConfig: Record<string, unknown> }>).map((h) => {
+        const { caBundle: _ca, ...clientConfig } = h.clientConfig;
+        return { ...h, clientConfig };
+      });
+    for (const r of rendered) {
+      const plural = r.kind === "MutatingWebhookConfiguration" ? "mutatingwebhookconfigurations" : "validatingwebhookconfigurations";
+      const live = await kubeRequest<KObj>(stack.kc, { path: `/apis/admissionregistration.k8s.io/v1/${plural}/${r.metadata.name}` });
+      // The server adds its defaults (matchPolicy, timeoutSeconds...); everything config/ says must be there as said.
+      assertSubset(strip(live), strip(r), `${r.kind} ${r.metadata.name}`);
+    }
+  });
+});
