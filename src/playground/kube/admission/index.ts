@@ -78,6 +78,8 @@ export class Admission {
         if (JSON.stringify(next) !== JSON.stringify(object)) changes++;
         object = next;
       }
+      // Its own change does not make a webhook "needed" again; only later ones do.
+      calledAt.set(w.name, changes);
     };
     for (const w of hooks) await run(w);
     // Reinvocation: IfNeeded webhooks that ran before a later change see the object once more.

@@ -107,6 +107,11 @@ describe("playground kube API admission webhooks", function () {
     await core.createNamespacedPod({ namespace: "default", body: pod({ name: "reinvoked" }, { test: "reinvoke" }) });
     assert.deepEqual(hook.reviews.map((r) => r.path.split("?")[0]), ["/first", "/second", "/first"]);
     assert.equal(hook.reviews[2]!.request.object!.metadata.labels!.second, "done");
+    // A webhook's own change does not make it run again.
+    hook.reviews.length = 0;
+    hook.decide = (r) => (r.path.startsWith("/first") ? jsonPatch([{ op: "add", path: "/metadata/labels/first", value: "done" }]) : allow());
+    await core.createNamespacedPod({ namespace: "default", body: pod({ name: "reinvoked-own" }, { test: "reinvoke" }) });
+    assert.deepEqual(hook.reviews.map((r) => r.path.split("?")[0]), ["/first", "/second"]);
   });
 
   it("keeps pods/status updates away from webhooks registered for pods, and sends them to pods/status rules", async () => {
