@@ -15,7 +15,7 @@ import { parseFieldSelector, parseLabelSelector, pinnedField } from "./selectors
 import { ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notFound, type FieldError } from "./status.ts";
 import type { Store } from "./store.ts";
 import { applyDefaults, generateSuffix, prepareForCreate, specChanged, validateLabels, validateName, validateObject, validateUpdate } from "./strategy.ts";
-import { apiVersionOf, canonicalJson, clone, isKObject, isRecord, resourceKey, type KObject, type ResourceDef, type UserInfo } from "./types.ts";
+import { apiVersionOf, canonicalJson, clone, getPath, isKObject, isRecord, resourceKey, type KObject, type ResourceDef, type UserInfo } from "./types.ts";
 
 export interface RequestCtx {
   user: UserInfo;
@@ -45,6 +45,8 @@ export interface ListResult {
 
 export interface DeleteOptions {
   propagationPolicy?: "Background" | "Foreground" | "Orphan";
+  /** Pods only (with a kubelet): 0 deletes at once, as `--grace-period=0 --force`. */
+  gracePeriodSeconds?: number;
   preconditions?: { uid?: string; resourceVersion?: string };
   dryRun?: boolean;
 }
@@ -56,6 +58,8 @@ export class KubeApi {
   readonly admission: Admission;
   /** Propagation policy of pending deletions, by uid, for the garbage collector. */
   readonly propagation = new Map<string, string>();
+  /** Set by the kubelet simulation: scheduled pods then terminate gracefully, finished by their kubelet. */
+  gracefulPodDeletion = false;
   private readonly nsDef: ResourceDef;
 
   constructor(
@@ -324,14 +328,38 @@ export class KubeApi {
     if (dry) return { object: old, warnings };
     this.propagation.set(old.metadata.uid!, opts.propagationPolicy ?? "Background");
     if (resourceKey(def) === "namespaces") return { object: this.terminateNamespace(old), warnings };
-    if ((old.metadata.finalizers ?? []).length > 0) {
-      if (old.metadata.deletionTimestamp !== undefined) return { object: old, warnings };
-      const marked = clone(old);
-      marked.metadata.deletionTimestamp = now();
-      marked.metadata.deletionGracePeriodSeconds = 0;
-      return { object: this.store.put(def, marked), warnings };
-    }
+    const pending = this.pendingDeletion(def, old, opts);
+    if (pending !== undefined) return { object: pending, warnings };
     return { object: this.store.remove(def, ns, name)!, warnings };
+  }
+
+  /** The object as it stays while deletion waits: for its finalizers, or for a kubelet to stop a pod. */
+  private pendingDeletion(def: ResourceDef, old: KObject, opts: DeleteOptions): KObject | undefined {
+    const finalizers = (old.metadata.finalizers ?? []).length > 0;
+    const grace = this.gracePeriod(def, old, opts);
+    if (!finalizers && grace === 0) return undefined;
+    if (old.metadata.deletionTimestamp !== undefined) {
+      // Already terminating: only a shorter grace period changes anything.
+      if (grace >= (old.metadata.deletionGracePeriodSeconds ?? 0)) return old;
+      const shorter = clone(old);
+      shorter.metadata.deletionGracePeriodSeconds = grace;
+      return this.store.put(def, shorter);
+    }
+    const marked = clone(old);
+    marked.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+    marked.metadata.deletionGracePeriodSeconds = grace;
+    return this.store.put(def, marked);
+  }
+
+  /** Pods on a node with a (simulated) kubelet terminate gracefully; everything else at once. */
+  private gracePeriod(def: ResourceDef, old: KObject, opts: DeleteOptions): number {
+    if (resourceKey(def) !== "pods" || !this.gracefulPodDeletion) return 0;
+    const node = getPath(old, "spec.nodeName");
+    if (typeof node !== "string" || node === "") return 0;
+    if (opts.gracePeriodSeconds !== undefined) return Math.max(0, opts.gracePeriodSeconds);
+    if (old.metadata.deletionGracePeriodSeconds !== undefined) return old.metadata.deletionGracePeriodSeconds;
+    const t = getPath(old, "spec.terminationGracePeriodSeconds");
+    return typeof t === "number" && t >= 0 ? t : 30;
   }
 
   private terminateNamespace(old: KObject): KObject {

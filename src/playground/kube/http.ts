@@ -5,7 +5,7 @@
 import { Readable } from "node:stream";
 import { parse as parseYaml } from "yaml";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import type { KubeApi, RequestCtx } from "./api.ts";
+import type { DeleteOptions, KubeApi, RequestCtx } from "./api.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, openapiDocument, openapiIndex, versionInfo } from "./discovery.ts";
 import { route, type ResourceRequest } from "./routing.ts";
 import { parseFieldSelector, parseLabelSelector } from "./selectors.ts";
@@ -88,6 +88,21 @@ function* listChunks(def: ResourceDef, items: KObject[], meta: Record<string, un
     yield (i > 0 ? "," : "") + items.slice(i, i + step).map(objectJson).join(",");
   }
   yield "]}";
+}
+
+/** DeleteOptions from the body, with the query parameters kubectl may use instead. */
+function deleteOptionsOf(q: Query, body: Record<string, unknown>): DeleteOptions & { dryRun: boolean } {
+  const graceRaw = q.gracePeriodSeconds ?? body.gracePeriodSeconds;
+  const gracePeriodSeconds = graceRaw === undefined || graceRaw === null ? undefined : Number(graceRaw);
+  if (gracePeriodSeconds !== undefined && !Number.isInteger(gracePeriodSeconds)) {
+    throw badRequest(`gracePeriodSeconds: Invalid value: ${JSON.stringify(graceRaw)}: must be an integer`);
+  }
+  return {
+    propagationPolicy: (q.propagationPolicy ?? body.propagationPolicy) as DeleteOptions["propagationPolicy"],
+    preconditions: isRecord(body.preconditions) ? (body.preconditions) : undefined,
+    gracePeriodSeconds,
+    dryRun: Array.isArray(body.dryRun) && (body.dryRun as unknown[]).includes("All"),
+  };
 }
 
 function asList(def: ResourceDef, items: KObject[], meta: Record<string, unknown>): Record<string, unknown> {
@@ -232,10 +247,8 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
     const ns = rr.namespace ?? "";
     const body = parseBody(req);
     const opts = isRecord(body) ? body : {};
-    const propagationPolicy = (q.propagationPolicy ?? opts.propagationPolicy) as "Background" | undefined;
-    const dryRun = Array.isArray(opts.dryRun) && opts.dryRun.includes("All");
+    const { propagationPolicy, preconditions, gracePeriodSeconds, dryRun } = deleteOptionsOf(q, opts);
     const ctx = { ...ctxOf(q, user), dryRun: ctxOf(q, user).dryRun === true || dryRun };
-    const preconditions = isRecord(opts.preconditions) ? (opts.preconditions as { uid?: string; resourceVersion?: string }) : undefined;
     if (rr.name === undefined) {
       if (def.createOnly === true || !def.verbs.includes("deletecollection")) throw methodNotAllowed();
       const { items } = api.list(def, rr.namespace, { labelSelector: q.labelSelector, fieldSelector: q.fieldSelector });
@@ -249,10 +262,12 @@ export function buildHttpApp(api: KubeApi, opts: HttpOptions): { app: FastifyIns
       }
       return asList(def, deleted, { resourceVersion: String(api.store.currentRv()) });
     }
-    const out = await api.delete(def, ns, rr.name, { propagationPolicy, preconditions }, ctx);
+    const out = await api.delete(def, ns, rr.name, { propagationPolicy, preconditions, gracePeriodSeconds }, ctx);
     addWarnings(reply, out.warnings);
-    const stillThere = api.store.get(def, ns, rr.name)?.metadata.uid === out.object.metadata.uid && ctx.dryRun !== true;
-    return reply.code(stillThere ? 202 : 200).send(out.object);
+    // 200 with the object, also when finalizers keep it (the apiserver answers 202 only for the
+    // deprecated orphanDependents=false).
+    const accepted = opts.orphanDependents === false && api.store.get(def, ns, rr.name)?.metadata.uid === out.object.metadata.uid;
+    return reply.code(accepted ? 202 : 200).send(out.object);
   };
 
   const list = (def: ResourceDef, ns: string | undefined, req: FastifyRequest, reply: FastifyReply, q: Query): unknown => {

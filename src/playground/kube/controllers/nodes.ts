@@ -144,6 +144,8 @@ export function startNodeSimulation(api: KubeApi, opts: NodeSimOptions): NodeSim
     if (store.get(nodeDef, "", n.name) === undefined) store.put(nodeDef, { ...nodeObject(n, nodeIps.get(n.name)!), metadata: { ...nodeObject(n, nodeIps.get(n.name)!).metadata, uid: randomUUID(), creationTimestamp: now() } });
   }
   if (!opts.simulate) return { nodeIps, stop: () => undefined };
+  api.gracefulPodDeletion = true;
+  const nodes = new Set(opts.nodes.map((n) => n.name));
   const pool = new PodIpPool();
   let rr = 0;
   const names = opts.nodes.map((n) => n.name);
@@ -151,8 +153,15 @@ export function startNodeSimulation(api: KubeApi, opts: NodeSimOptions): NodeSim
   const reconcile = async (key: string): Promise<void> => {
     const [ns, name] = key.split("/", 2) as [string, string];
     const pod = store.get(podDef, ns, name);
-    if (pod === undefined || pod.metadata.deletionTimestamp !== undefined) return;
+    if (pod === undefined) return;
     const nodeName = getPath(pod, "spec.nodeName");
+    if (pod.metadata.deletionTimestamp !== undefined) {
+      // The kubelet stops the containers (at once, here) and removes the pod with grace period 0.
+      if (typeof nodeName === "string" && nodes.has(nodeName) && (pod.metadata.deletionGracePeriodSeconds ?? 0) > 0) {
+        await api.delete(podDef, ns, name, { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata.uid } }, node(nodeName));
+      }
+      return;
+    }
     if (typeof nodeName !== "string" || nodeName === "") {
       if (names.length === 0) return;
       await bind(api, podDef, pod, names[rr++ % names.length]!, SCHEDULER);

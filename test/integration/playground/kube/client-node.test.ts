@@ -237,6 +237,15 @@ describe("playground kube API with client-node", function () {
     }
   });
 
+  it("terminates scheduled pods gracefully: deletionTimestamp first, then the kubelet removes them", async () => {
+    await core.createNamespacedPod({ namespace: "default", body: { metadata: { name: "graceful" }, spec: { containers: [{ name: "a", image: "nginx:1" }] } } });
+    await eventually(async () => ((await core.readNamespacedPod({ name: "graceful", namespace: "default" })).spec?.nodeName !== undefined ? true : undefined), "pod graceful scheduled");
+    const marked = (await core.deleteNamespacedPod({ name: "graceful", namespace: "default" }));
+    assert.ok(marked.metadata!.deletionTimestamp);
+    assert.equal(marked.metadata!.deletionGracePeriodSeconds, 30);
+    await eventually(async () => ((await core.listNamespacedPod({ namespace: "default", fieldSelector: "metadata.name=graceful" })).items.length === 0 ? true : undefined), "pod graceful removed");
+  });
+
   it("garbage-collects dependents of a deleted owner and respects finalizers", async () => {
     const owner = await core.createNamespacedPod({ namespace: "default", body: { metadata: { name: "owner" }, spec: { containers: [{ name: "a", image: "nginx:1" }] } } });
     const ref = { apiVersion: "v1", kind: "Pod", name: "owner", uid: owner.metadata!.uid!, controller: true };
