@@ -1,4 +1,4 @@
-// `podid playground` as a user runs it: prints `ready`, writes kubeconfig, ca.pem and
+// `podid playground --kube-only` as a user runs it: prints `ready`, writes kubeconfig, ca.pem and
 // endpoints.json, serves kubectl, and stops cleanly on SIGTERM. Also watch bookmarks.
 import assert from "node:assert/strict";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
@@ -22,7 +22,7 @@ describe("podid playground command", function () {
   });
 
   it("prints ready, writes the state directory, serves kubectl and stops on SIGTERM", async () => {
-    const proc = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "playground", "--state-dir", dir], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "playground", "--kube-only", "--state-dir", dir], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     child = proc;
     await new Promise<void>((resolve, reject) => {
       let out = "";
