@@ -14,7 +14,7 @@ import { toScale } from "./scale.ts";
 import { parseFieldSelector, parseLabelSelector, pinnedField } from "./selectors.ts";
 import { ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notFound, type FieldError } from "./status.ts";
 import type { Store } from "./store.ts";
-import { applyDefaults, generateSuffix, prepareForCreate, specChanged, validateLabels, validateName, validateObject, validateUpdate } from "./strategy.ts";
+import { applyDefaults, decodeError, generateSuffix, prepareForCreate, specChanged, validateLabels, validateName, validateObject, validateUpdate } from "./strategy.ts";
 import { apiVersionOf, canonicalJson, clone, getPath, isKObject, isRecord, resourceKey, type KObject, type ResourceDef, type UserInfo } from "./types.ts";
 
 export interface RequestCtx {
@@ -134,10 +134,8 @@ export class KubeApi {
     } else {
       delete o.metadata.namespace;
     }
-    for (const k of ["labels", "annotations"] as const) {
-      const m = o.metadata[k];
-      if (m !== undefined && m !== null && !isRecord(m)) throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: json: cannot unmarshal ${typeof m} into Go struct field ObjectMeta.metadata.${k} of type map[string]string`);
-    }
+    const decodeErr = decodeError(def, o);
+    if (decodeErr !== undefined) throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: ${decodeErr}`);
     return o;
   }
 
@@ -198,6 +196,8 @@ export class KubeApi {
   }
 
   private validateAll(def: ResourceDef, o: KObject, old?: KObject): void {
+    const decodeErr = decodeError(def, o);
+    if (decodeErr !== undefined) throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: ${decodeErr}`);
     const errs: FieldError[] = [...validateName(def, o.metadata.name!), ...validateLabels(o.metadata.labels), ...validateObject(def, o)];
     if (old !== undefined) errs.push(...validateUpdate(def, old, o));
     if (resourceKey(def) === "customresourcedefinitions.apiextensions.k8s.io") errs.push(...validateCrd(o));

@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { labelSelectorObject } from "./selectors.ts";
 import type { FieldError } from "./status.ts";
-import { canonicalJson, getPath, isRecord, resourceKey, text, type KObject, type ResourceDef } from "./types.ts";
+import { asArray, canonicalJson, getPath, isRecord, resourceKey, text, type KObject, type ResourceDef } from "./types.ts";
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -227,6 +227,41 @@ export function validateUpdate(def: ResourceDef, old: KObject, next: KObject): F
     return canonicalJson(spec);
   };
   return mutable(old) === mutable(next) ? [] : [{ field: "spec", type: "FieldValueForbidden", detail: POD_UPDATE_FORBIDDEN }];
+}
+
+const goKind = (v: unknown): string => (Array.isArray(v) ? "array" : v === null ? "null" : typeof v === "object" ? "object" : typeof v === "boolean" ? "bool" : typeof v);
+
+/**
+ * Where a real server's typed decoding would fail (a string field holding a number, say), the
+ * message its JSON decoder gives; undefined when the shapes podid writes are right. Covers
+ * metadata maps and the pod fields webhooks patch (env, volumes, annotations).
+ */
+export function decodeError(def: ResourceDef, o: KObject): string | undefined {
+  const m = o.metadata as Record<string, unknown>;
+  for (const k of ["labels", "annotations"]) {
+    const map = m[k];
+    if (map === undefined || map === null) continue;
+    if (!isRecord(map)) return `json: cannot unmarshal ${goKind(map)} into Go struct field ObjectMeta.metadata.${k} of type map[string]string`;
+    for (const v of Object.values(map)) if (typeof v !== "string") return `json: cannot unmarshal ${goKind(v)} into Go struct field ObjectMeta.metadata.${k} of type string`;
+  }
+  if (resourceKey(def) !== "pods") return undefined;
+  for (const list of ["containers", "initContainers"]) {
+    for (const c of asArray(getPath(o, ["spec", list]))) {
+      const err = isRecord(c) ? envDecodeError(list, c.env) : `json: cannot unmarshal ${goKind(c)} into Go struct field PodSpec.spec.${list} of type v1.Container`;
+      if (err !== undefined) return err;
+    }
+  }
+  return undefined;
+}
+
+function envDecodeError(list: string, env: unknown): string | undefined {
+  for (const e of asArray(env)) {
+    if (!isRecord(e)) return `json: cannot unmarshal ${goKind(e)} into Go struct field Container.spec.${list}.env of type v1.EnvVar`;
+    for (const f of ["name", "value"]) {
+      if (e[f] !== undefined && typeof e[f] !== "string") return `json: cannot unmarshal ${goKind(e[f])} into Go struct field EnvVar.spec.${list}.env.${f} of type string`;
+    }
+  }
+  return undefined;
 }
 
 /** Kind-specific validation (beyond names), run before validating admission. */

@@ -71,3 +71,18 @@ describe("playground kube patches", () => {
     assert.throws(() => applyPatchOfType("application/apply-patch+yaml", {}, {}, true), (e) => e instanceof ApiError && e.code === 415);
   });
 });
+
+describe("playground kube typed decoding", () => {
+  it("reports what a real server's JSON decoder would refuse", async () => {
+    const { decodeError } = await import("../../../../src/playground/kube/strategy.ts");
+    const { Registry } = await import("../../../../src/playground/kube/resources.ts");
+    const pods = new Registry().get("", "v1", "pods")!;
+    const ok = { metadata: { annotations: { a: "b" } }, spec: { containers: [{ name: "c", env: [{ name: "A", value: "1" }] }] } };
+    assert.equal(decodeError(pods, ok), undefined);
+    assert.equal(decodeError(pods, { metadata: { annotations: { a: 1 } } }), "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.annotations of type string");
+    assert.equal(
+      decodeError(pods, { metadata: {}, spec: { containers: [{ name: "c", env: [{ name: "A", value: 1 }] }] } }),
+      "json: cannot unmarshal number into Go struct field EnvVar.spec.containers.env.value of type string",
+    );
+  });
+});
