@@ -77,6 +77,7 @@ export class KubeApi {
       namespaceLabels: (ns) => store.get(this.nsDef, "", ns)?.metadata.labels,
       resolveService,
       redefault: () => undefined,
+      decodeError,
       onWebhookError,
     });
   }

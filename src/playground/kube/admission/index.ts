@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import fastJsonPatch from "fast-json-patch";
 import { ApiError, internalError } from "../status.ts";
-import { clone, type KObject } from "../types.ts";
+import { clone, type KObject, type ResourceDef } from "../types.ts";
 import { CallError, WebhookAgents, postReview, targetOf, type ServiceResolver } from "./call.ts";
 import { webhookMatches, webhooksOf, type AdmissionAttributes, type Webhook } from "./match.ts";
 import { InvalidResponse, buildReview, readResponse } from "./review.ts";
@@ -19,6 +19,8 @@ export interface AdmissionDeps {
   resolveService: ServiceResolver;
   /** Re-applies decode-time defaults after a webhook's patch. */
   redefault(o: KObject): void;
+  /** Why the patched object would not decode into its type (the apiserver answers 500 then). */
+  decodeError?(def: ResourceDef, o: KObject): string | undefined;
   onWebhookError?(webhook: string, err: unknown): void;
 }
 
@@ -74,6 +76,8 @@ export class Admission {
       if (!out.allowed) throw withWarnings(out.denial!, warnings);
       if (out.patch !== undefined && out.patch.length > 0 && object !== undefined) {
         const next = applyWebhookPatch(w.name, object, out.patch);
+        const bad = this.deps.decodeError?.(a.def, next);
+        if (bad !== undefined) throw internalError(bad);
         this.deps.redefault(next);
         if (JSON.stringify(next) !== JSON.stringify(object)) changes++;
         object = next;

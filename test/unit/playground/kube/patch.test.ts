@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { applyPatchOfType, mergePatch, strategicMerge } from "../../../../src/playground/kube/patch.ts";
 import { ApiError } from "../../../../src/playground/kube/status.ts";
+import type { KObject } from "../../../../src/playground/kube/types.ts";
 
 describe("playground kube patches", () => {
   it("merge patch merges objects, removes nulls and replaces lists", () => {
@@ -79,7 +80,7 @@ describe("playground kube typed decoding", () => {
     const pods = new Registry().get("", "v1", "pods")!;
     const ok = { metadata: { annotations: { a: "b" } }, spec: { containers: [{ name: "c", env: [{ name: "A", value: "1" }] }] } };
     assert.equal(decodeError(pods, ok), undefined);
-    assert.equal(decodeError(pods, { metadata: { annotations: { a: 1 } } }), "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.annotations of type string");
+    assert.equal(decodeError(pods, JSON.parse('{"metadata":{"annotations":{"a":1}}}') as KObject), "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.annotations of type string");
     assert.equal(
       decodeError(pods, { metadata: {}, spec: { containers: [{ name: "c", env: [{ name: "A", value: 1 }] }] } }),
       "json: cannot unmarshal number into Go struct field EnvVar.spec.containers.env.value of type string",
