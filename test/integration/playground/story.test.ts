@@ -5,7 +5,10 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { diagnose } from "../../../src/doctor/diagnose.ts";
+import { gatherDoctorInput } from "../../../src/doctor/gather.ts";
 import { kubeRequest } from "../../../src/kube/request.ts";
+import { loadAdmissionKeys } from "../../../src/policy/index.ts";
 import { messages } from "../../../src/policy/messages.ts";
 import { silentLogger } from "../../../src/shared/log.ts";
 import { renderKustomization, type KObj } from "../../../src/playground/install.ts";
@@ -88,5 +91,19 @@ describe("the playground story (seed walkthrough, end to end)", function () {
       // The server adds its defaults (matchPolicy, timeoutSeconds...); everything config/ says must be there as said.
       assertSubset(strip(live), strip(r), `${r.kind} ${r.metadata.name}`);
     }
+  });
+
+  it("podid doctor explains both pods from the live cluster: the admitted one gets a token, the sneaky one does not", async () => {
+    const keys = loadAdmissionKeys(stack.files.admissionKey);
+    const pods = await kubeRequest<{ items: Array<{ metadata: { name: string } }> }>(stack.kc, { path: `/api/v1/namespaces/${STORY.teamA}/pods` });
+    const admitted = diagnose(await gatherDoctorInput(stack.kc, STORY.teamA, pods.items[0]!.metadata.name, keys));
+    assert.equal(admitted.getsToken, true, JSON.stringify(admitted.findings, null, 2));
+    assert.match(admitted.verdict, /gets tokens for "demo-reader"/);
+    assert.ok(admitted.findings.some((f) => f.check === "assignment" && f.status === "ok" && /Assigned to .*virtualMachineScaleSets/.test(f.message)));
+
+    const sneaky = diagnose(await gatherDoctorInput(stack.kc, "kube-system", "sneaky", keys));
+    assert.equal(sneaky.getsToken, false);
+    assert.ok(sneaky.findings.some((f) => f.check === "binding" && f.status === "problem" && /bound in "team-a"/.test(f.message)));
+    assert.ok(sneaky.findings.some((f) => f.check === "admission mark" && f.status === "problem" && /does not match the pod's namespace/.test(f.message)));
   });
 });
