@@ -11,7 +11,7 @@ import {
   parseAzurePodIdentityPolicy,
 } from "../model/parse.ts";
 import type { Parsed } from "../model/types.ts";
-import { podSelector, verifyAdmissionMark, type AdmissionKeys } from "../policy/index.ts";
+import { claimsFor, podSelector, verifyAdmissionMark, type AdmissionKeys } from "../policy/index.ts";
 import { isNotFound, kubeRequest, resourcePath } from "../kube/request.ts";
 import type { DoctorInput, DoctorPod } from "./diagnose.ts";
 
@@ -101,12 +101,7 @@ export async function gatherDoctorInput(kc: KubeConfig, namespace: string, name:
       ? { checked: false }
       : {
           checked: true,
-          result: verifyAdmissionMark(keys, pod.annotations[ADMISSION_MARK_ANNOTATION], {
-            namespace,
-            serviceAccountName: pod.serviceAccountName,
-            selector,
-            identities: identitiesOfSelector.map((i) => ({ name: i.metadata.name, clientID: i.clientID })),
-          }),
+          result: verifyAdmissionMark(keys, pod.annotations[ADMISSION_MARK_ANNOTATION], claimsFor(namespace, pod.serviceAccountName, selector, identitiesOfSelector)),
         };
   return {
     pod,

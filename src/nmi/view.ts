@@ -3,7 +3,7 @@
 // input: the pod's bound identities, the admission mark check and its assignments.
 import { ADMISSION_MARK_ANNOTATION } from "../model/constants.ts";
 import type { AzureAssignedIdentity, AzureIdentity, AzureIdentityBinding, AzurePodIdentityException } from "../model/types.ts";
-import { verifyAdmissionMark, type AdmissionKeys, type MarkClaims } from "../policy/admission-mark.ts";
+import { claimsFor, verifyAdmissionMark, type AdmissionKeys, type MarkClaims } from "../policy/admission-mark.ts";
 import { isExcepted, podSelector } from "../policy/decide.ts";
 import type { IdentityRequest } from "./imds.ts";
 import type { NmiPod } from "./pod.ts";
@@ -31,12 +31,7 @@ export function boundIdentities(selector: string, bindings: readonly AzureIdenti
 }
 
 export function markClaims(pod: NmiPod, selector: string, identities: readonly AzureIdentity[]): MarkClaims {
-  return {
-    namespace: pod.namespace,
-    serviceAccountName: pod.serviceAccountName,
-    selector,
-    identities: identities.map((i) => ({ name: i.metadata.name, clientID: i.clientID })),
-  };
+  return claimsFor(pod.namespace, pod.serviceAccountName, selector, identities);
 }
 
 export function gatherServingInput(

@@ -20,6 +20,16 @@ export interface MarkClaims {
   identities: Array<{ name: string; clientID: string }>;
 }
 
+/** The claims of a pod: what the webhook signs at admission and the NMI and doctor verify. */
+export function claimsFor(
+  namespace: string,
+  serviceAccountName: string,
+  selector: string,
+  identities: ReadonlyArray<{ metadata: { name: string }; clientID: string }>,
+): MarkClaims {
+  return { namespace, serviceAccountName, selector, identities: identities.map((i) => ({ name: i.metadata.name, clientID: i.clientID })) };
+}
+
 export type MarkCheck = { valid: true } | { valid: false; reason: string };
 
 /** Fewer bytes than this is not a key, it is a password. */

@@ -4,6 +4,7 @@ export { effectivePolicy, identityMatches, identityViolations, type EffectivePol
 export { decidePod, isExcepted, podSelector, type PodAdmissionInput, type PodDecision, type DecisionReason, type Verdict } from "./decide.ts";
 export { messages, describeAllowed, describeIdentity } from "./messages.ts";
 export {
+  claimsFor,
   loadAdmissionKeys,
   parseAdmissionKeys,
   signAdmissionMark,

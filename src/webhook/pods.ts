@@ -3,7 +3,7 @@
 // on UPDATE.
 import { ADMISSION_MARK_ANNOTATION, BINDING_LABEL } from "../model/constants.ts";
 import { formatErrors } from "../model/parse.ts";
-import { decidePod, podSelector, signAdmissionMark, verifyAdmissionMark, type MarkClaims, type PodDecision } from "../policy/index.ts";
+import { claimsFor, decidePod, podSelector, signAdmissionMark, verifyAdmissionMark, type MarkClaims, type PodDecision } from "../policy/index.ts";
 import { objectName, type Handler, type HandlerContext, type Outcome } from "./context.ts";
 import { podPatch } from "./mutate.ts";
 import { readPodView, podInput, type PodView } from "./pod.ts";
@@ -26,7 +26,7 @@ function expectPod(req: AdmissionRequest, which: "object" | "oldObject"): { view
 }
 
 export function markClaims(namespace: string, pod: PodView, selector: string, d: PodDecision): MarkClaims {
-  return { namespace, serviceAccountName: pod.serviceAccountName, selector, identities: d.identities.map((i) => ({ name: i.metadata.name, clientID: i.clientID })) };
+  return claimsFor(namespace, pod.serviceAccountName, selector, d.identities);
 }
 
 function decide(ctx: HandlerContext, namespace: string, pod: PodView): { selector: string | undefined; decision: PodDecision } {
