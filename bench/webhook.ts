@@ -6,15 +6,15 @@
 // floor of any webhook in Node). Maximum requests/s (closed loop, autocannon) and p50/p99 at
 // an evenly spaced 1,000 requests/s measured from each request's scheduled send time.
 // Servers run in child processes, so client and server never share an event loop.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import autocannon from "autocannon";
 import { Pool } from "undici";
+import { maxRps, pacedLatency, startRole } from "./lib.ts";
 
 const ROLE_ENV = "PODID_WEBHOOK_BENCH_ROLE";
 const MUTATE = "/mutate/pods";
@@ -190,62 +190,15 @@ async function serveBare(dir: string): Promise<void> {
   process.stdout.write(`READY https://127.0.0.1:${(server.address() as AddressInfo).port}\n`);
 }
 
-function startChild(role: string, dir: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), dir], {
-    env: { ...process.env, [ROLE_ENV]: role, PODID_LOG_LEVEL: "silent" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\S+)/.exec(out);
-      if (m !== null) resolve({ url: m[1]!, child });
-    });
-    child.once("exit", (code) => reject(new Error(`${role} server exited (${code})`)));
-  });
-}
+const startChild = (role: string, dir: string): Promise<{ url: string; child: ChildProcess }> => startRole(fileURLToPath(import.meta.url), ROLE_ENV, role, [dir]);
 
-async function maxRps(url: string, body: string): Promise<number> {
-  const r = await autocannon({ url: url + MUTATE, method: "POST", headers: { "content-type": "application/json" }, body, connections: 16, pipelining: 1, duration: 5 });
-  if (r.non2xx > 0 || r.errors > 0) throw new Error(`bench: ${r.non2xx} non-2xx answers, ${r.errors} errors from ${url}`);
-  return r.requests.average;
-}
-
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const webhookMaxRps = (url: string, body: string): Promise<number> =>
+  maxRps({ url: url + MUTATE, method: "POST", headers: { "content-type": "application/json" }, body });
 
 /** Requests at exactly `rate`/s for `seconds`, latency measured from each scheduled send time. */
-async function fixedRate(url: string, ca: string, body: string, rate: number, seconds: number): Promise<{ p50: number; p99: number }> {
+function fixedRate(url: string, ca: string, body: string, rate: number, seconds: number): Promise<{ p50: number; p99: number }> {
   const pool = new Pool(url, { connections: 32, connect: { ca, servername: "podid-webhook.podid-system.svc" } });
-  const total = rate * seconds;
-  const interval = 1000 / rate;
-  const latencies: number[] = [];
-  const inflight: Array<Promise<void>> = [];
-  const t0 = performance.now() + 20;
-  let next = 0;
-  await new Promise<void>((done) => {
-    const tick = (): void => {
-      const now = performance.now();
-      while (next < total && t0 + next * interval <= now) {
-        const scheduled = t0 + next * interval;
-        next++;
-        inflight.push(
-          pool.request({ path: MUTATE, method: "POST", headers: { "content-type": "application/json" }, body }).then(async (res) => {
-            await res.body.text();
-            if (res.statusCode !== 200) throw new Error(`bench: status ${res.statusCode}`);
-            latencies.push(performance.now() - scheduled);
-          }),
-        );
-      }
-      if (next < total) setImmediate(tick);
-      else done();
-    };
-    tick();
-  });
-  await Promise.all(inflight);
-  await pool.close();
-  latencies.sort((a, b) => a - b);
-  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  return pacedLatency(pool, { path: MUTATE, method: "POST", headers: { "content-type": "application/json" }, body }, rate, seconds);
 }
 
 export async function runWebhookBench(): Promise<Record<string, number>> {
@@ -265,10 +218,10 @@ export async function runWebhookBench(): Promise<Record<string, number>> {
     const probe = await new Pool(hook.url, { connect: { ca: ca.certPem, servername: "podid-webhook.podid-system.svc" } }).request({ path: MUTATE, method: "POST", headers: { "content-type": "application/json" }, body });
     const answer = (await probe.body.json()) as { response?: { patch?: string } };
     if (answer.response?.patch === undefined) throw new Error(`bench: the webhook did not patch the pod: ${JSON.stringify(answer)}`);
-    await maxRps(hook.url, body); // warm-up (JIT, connections)
-    const rps = await maxRps(hook.url, body);
-    await maxRps(bare.url, body);
-    const bareRps = await maxRps(bare.url, body);
+    await webhookMaxRps(hook.url, body); // warm-up (JIT, connections)
+    const rps = await webhookMaxRps(hook.url, body);
+    await webhookMaxRps(bare.url, body);
+    const bareRps = await webhookMaxRps(bare.url, body);
     const { p50, p99 } = await fixedRate(hook.url, ca.certPem, body, 1000, 5);
     const barePaced = await fixedRate(bare.url, ca.certPem, body, 1000, 5);
     const round = (x: number, d = 3): number => Math.round(x * 10 ** d) / 10 ** d;
