@@ -2,7 +2,12 @@
 // informers (and programs that want plain objects rather than client-node's model classes)
 // use this, so that objects look the same whether they came from a list or a watch event.
 import { HttpMethod, RequestContext, type KubeConfig } from "@kubernetes/client-node";
-import { fetch } from "undici";
+import { fetch, type Dispatcher } from "undici";
+
+// client-node builds a new TLS agent for every request context; a program talking to one
+// cluster should keep its connections alive, so the first dispatcher per kubeconfig is reused
+// (auth headers are still taken fresh each time: tokens rotate).
+const dispatchers = new WeakMap<KubeConfig, Dispatcher>();
 
 export interface KubeRequest {
   method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -51,7 +56,12 @@ export async function kubeRequest<T = unknown>(kc: KubeConfig, req: KubeRequest)
     body = JSON.stringify(req.body);
     headers["content-type"] = req.contentType ?? "application/json";
   }
-  const res = await fetch(url, { method, headers, body, dispatcher: ctx.getDispatcher() });
+  let dispatcher = dispatchers.get(kc);
+  if (dispatcher === undefined) {
+    dispatcher = ctx.getDispatcher();
+    if (dispatcher !== undefined) dispatchers.set(kc, dispatcher);
+  }
+  const res = await fetch(url, { method, headers, body, dispatcher });
   const text = await res.text();
   if (res.status >= 400) throw toApiError(res.status, text);
   return (text === "" ? undefined : JSON.parse(text)) as T;
