@@ -4,14 +4,13 @@
 // time, so a stall is not hidden by the client waiting), and 1,000 concurrent cold requests
 // for one identity with the number of upstream IMDS calls they cost.
 // The servers run in child processes (this file, started with a role), so client and server
-// never share an event loop.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+// never share an event loop. bench/run.ts writes the figures to bench-results/nmi.json.
+import type { ChildProcess } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import autocannon from "autocannon";
 import { Pool } from "undici";
+import { maxRps as closedLoopRps, pacedLatency, startRole } from "./lib.ts";
 
 const ROLE_ENV = "PODID_NMI_BENCH_ROLE";
 const TOKEN_QUERY = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com";
@@ -48,63 +47,11 @@ async function serveBare(): Promise<void> {
   process.stdout.write(`READY http://127.0.0.1:${(server.address() as AddressInfo).port}\n`);
 }
 
-function startChild(role: string, env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url)], {
-    env: { ...process.env, ...env, [ROLE_ENV]: role, PODID_LOG_LEVEL: "silent" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\S+)/.exec(out);
-      if (m !== null) resolve({ url: m[1]!, child });
-    });
-    child.once("exit", (code) => reject(new Error(`${role} server exited (${code})`)));
-  });
-}
-
-async function maxRps(url: string): Promise<number> {
-  const r = await autocannon({ url: url + TOKEN_QUERY, headers: { Metadata: "true" }, connections: 16, pipelining: 1, duration: 5 });
-  if (r.non2xx > 0 || r.errors > 0) throw new Error(`bench: ${r.non2xx} non-2xx answers, ${r.errors} errors from ${url}`);
-  return r.requests.average;
-}
-
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-
-/** Requests at exactly `rate`/s for `seconds`, latency measured from each scheduled send time. */
-async function fixedRate(url: string, rate: number, seconds: number): Promise<{ p50: number; p99: number }> {
-  const pool = new Pool(url, { connections: 32 });
-  const total = rate * seconds;
-  const interval = 1000 / rate;
-  const latencies: number[] = [];
-  const inflight: Array<Promise<void>> = [];
-  const t0 = performance.now() + 20;
-  let next = 0;
-  await new Promise<void>((done) => {
-    const tick = (): void => {
-      const now = performance.now();
-      while (next < total && t0 + next * interval <= now) {
-        const scheduled = t0 + next * interval;
-        next++;
-        inflight.push(
-          pool.request({ path: TOKEN_QUERY, method: "GET", headers: { Metadata: "true" } }).then(async (res) => {
-            await res.body.text();
-            if (res.statusCode !== 200) throw new Error(`bench: status ${res.statusCode}`);
-            latencies.push(performance.now() - scheduled);
-          }),
-        );
-      }
-      if (next < total) setImmediate(tick);
-      else done();
-    };
-    tick();
-  });
-  await Promise.all(inflight);
-  await pool.close();
-  latencies.sort((a, b) => a - b);
-  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
-}
+const startChild = (role: string, env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess }> =>
+  startRole(fileURLToPath(import.meta.url), ROLE_ENV, role, [], env);
+const maxRps = (url: string): Promise<number> => closedLoopRps({ url: url + TOKEN_QUERY, headers: { Metadata: "true" } });
+const fixedRate = (url: string, rate: number, seconds: number): Promise<{ p50: number; p99: number }> =>
+  pacedLatency(new Pool(url, { connections: 32 }), { path: TOKEN_QUERY, method: "GET", headers: { Metadata: "true" } }, rate, seconds);
 
 /** A stand-in for the node's IMDS that counts token calls and answers slowly. */
 async function countingImds(): Promise<{ url: string; calls: () => number; close(): Promise<void> }> {
@@ -160,8 +107,6 @@ export async function runNmiBench(): Promise<Record<string, number>> {
       cold_concurrent_requests: cold,
       upstream_calls: upstreamCalls,
     };
-    mkdirSync("bench-results", { recursive: true });
-    writeFileSync("bench-results/nmi.json", JSON.stringify(results, null, 2) + "\n");
     console.log(`nmi: ${results.rps} req/s (bare ${results.bare_rps}, ratio ${results.ratio_to_bare}); at 1000 req/s p50 ${results.p50_ms} ms, p99 ${results.p99_ms} ms (bare p99 ${results.bare_p99_ms} ms); ${cold} concurrent cold requests -> ${upstreamCalls} upstream call(s)`);
     return results;
   } finally {
