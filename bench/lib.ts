@@ -64,3 +64,28 @@ export async function pacedLatency(pool: Pool, request: Dispatcher.RequestOption
   latencies.sort((a, b) => a - b);
   return { p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
+
+const round = (x: number, d = 3): number => Math.round(x * 10 ** d) / 10 ** d;
+
+/** The figures every server benchmark reports: its own, the bare server's of the same run, and the ratio. */
+export interface ServerFigures {
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  bare_rps: number;
+  ratio_to_bare: number;
+  bare_p50_ms: number;
+  bare_p99_ms: number;
+}
+
+export function serverFigures(rps: number, bareRps: number, paced: { p50: number; p99: number }, barePaced: { p50: number; p99: number }): ServerFigures {
+  return {
+    rps: Math.round(rps),
+    p50_ms: round(paced.p50),
+    p99_ms: round(paced.p99),
+    bare_rps: Math.round(bareRps),
+    ratio_to_bare: round(rps / bareRps),
+    bare_p50_ms: round(barePaced.p50),
+    bare_p99_ms: round(barePaced.p99),
+  };
+}

@@ -10,7 +10,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { Pool } from "undici";
-import { maxRps as closedLoopRps, pacedLatency, startRole } from "./lib.ts";
+import { maxRps as closedLoopRps, pacedLatency, serverFigures, startRole } from "./lib.ts";
 
 const ROLE_ENV = "PODID_NMI_BENCH_ROLE";
 const TOKEN_QUERY = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com";
@@ -92,21 +92,10 @@ export async function runNmiBench(): Promise<Record<string, number>> {
     await maxRps(nmi.url); // warm-up (JIT, connections)
     const rps = await maxRps(nmi.url);
     const bareRps = await maxRps(bare.url);
-    const { p50, p99 } = await fixedRate(nmi.url, 1000, 5);
+    const paced = await fixedRate(nmi.url, 1000, 5);
     // The same schedule against the bare server shows how much of the tail is the machine.
     const barePaced = await fixedRate(bare.url, 1000, 5);
-    const round = (x: number, d = 3): number => Math.round(x * 10 ** d) / 10 ** d;
-    const results = {
-      rps: Math.round(rps),
-      p50_ms: round(p50),
-      p99_ms: round(p99),
-      bare_rps: Math.round(bareRps),
-      ratio_to_bare: round(rps / bareRps),
-      bare_p50_ms: round(barePaced.p50),
-      bare_p99_ms: round(barePaced.p99),
-      cold_concurrent_requests: cold,
-      upstream_calls: upstreamCalls,
-    };
+    const results = { ...serverFigures(rps, bareRps, paced, barePaced), cold_concurrent_requests: cold, upstream_calls: upstreamCalls };
     console.log(`nmi: ${results.rps} req/s (bare ${results.bare_rps}, ratio ${results.ratio_to_bare}); at 1000 req/s p50 ${results.p50_ms} ms, p99 ${results.p99_ms} ms (bare p99 ${results.bare_p99_ms} ms); ${cold} concurrent cold requests -> ${upstreamCalls} upstream call(s)`);
     return results;
   } finally {

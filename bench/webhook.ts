@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Pool } from "undici";
-import { maxRps, pacedLatency, startRole } from "./lib.ts";
+import { maxRps, pacedLatency, serverFigures, startRole } from "./lib.ts";
 
 const ROLE_ENV = "PODID_WEBHOOK_BENCH_ROLE";
 const MUTATE = "/mutate/pods";
@@ -222,20 +222,9 @@ export async function runWebhookBench(): Promise<Record<string, number>> {
     const rps = await webhookMaxRps(hook.url, body);
     await webhookMaxRps(bare.url, body);
     const bareRps = await webhookMaxRps(bare.url, body);
-    const { p50, p99 } = await fixedRate(hook.url, ca.certPem, body, 1000, 5);
+    const paced = await fixedRate(hook.url, ca.certPem, body, 1000, 5);
     const barePaced = await fixedRate(bare.url, ca.certPem, body, 1000, 5);
-    const round = (x: number, d = 3): number => Math.round(x * 10 ** d) / 10 ** d;
-    const results = {
-      rps: Math.round(rps),
-      p50_ms: round(p50),
-      p99_ms: round(p99),
-      bare_rps: Math.round(bareRps),
-      ratio_to_bare: round(rps / bareRps),
-      bare_p50_ms: round(barePaced.p50),
-      bare_p99_ms: round(barePaced.p99),
-      review_bytes: Buffer.byteLength(body),
-      bindings: BINDINGS,
-    };
+    const results = { ...serverFigures(rps, bareRps, paced, barePaced), review_bytes: Buffer.byteLength(body), bindings: BINDINGS };
     mkdirSync("bench-results", { recursive: true });
     writeFileSync("bench-results/webhook.json", JSON.stringify(results, null, 2) + "\n");
     console.log(

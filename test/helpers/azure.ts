@@ -48,3 +48,10 @@ export function certificateCredential(f: AzureFixture, clientId: string, pem: st
 export function staticCredential(token: string, expiresOnTimestamp = Date.now() + 3_600_000): TokenCredential {
   return { getToken: (): Promise<AccessToken> => Promise.resolve({ token, expiresOnTimestamp }) };
 }
+
+/** Puts the stand-ins back to their start between tests: no faults, full throttling buckets, no recorded calls. */
+export function resetAzure(f: AzureFixture): void {
+  f.pg.faults.reset();
+  f.pg.resetThrottling();
+  f.pg.calls.reset();
+}

@@ -7,7 +7,7 @@ import { identityKey, targetFor, parseProviderId, type Target } from "../../../s
 import { invalidIdentities, isConflict, isNotFound, isThrottled, type VmIdentityClient } from "../../../src/reconciler/vm-client.ts";
 import { nodesOf } from "../../../src/playground/azure/index.ts";
 import { identityId } from "../../../src/playground/azure/ids.ts";
-import { reconcilerCredential, startTestAzure, type AzureFixture } from "../../helpers/azure.ts";
+import { reconcilerCredential, startTestAzure, type AzureFixture, resetAzure } from "../../helpers/azure.ts";
 
 describe("reconciler ARM adapter against the Resource Manager stand-in", () => {
   let f: AzureFixture;
@@ -33,11 +33,7 @@ describe("reconciler ARM adapter against the Resource Manager stand-in", () => {
   after(async () => {
     await f?.pg.stop();
   });
-  beforeEach(() => {
-    f.pg.faults.reset();
-    f.pg.resetThrottling();
-    f.pg.calls.reset();
-  });
+  beforeEach(() => resetAzure(f));
 
   it("reads orchestration modes and identities", async () => {
     assert.equal(await arm.getOrchestrationMode(f.cloud.subscriptionId, uniform.resourceGroup, "aks-nodepool1-12345678-vmss"), "Uniform");

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { ComputeManagementClient } from "@azure/arm-compute";
 import { RestError } from "@azure/core-rest-pipeline";
-import { reconcilerCredential, startTestAzure, staticCredential, type AzureFixture } from "../../../helpers/azure.ts";
+import { reconcilerCredential, startTestAzure, staticCredential, type AzureFixture, resetAzure } from "../../../helpers/azure.ts";
 import { identityId, scaleSetId, vmId } from "../../../../src/playground/azure/ids.ts";
 
 describe("playground ARM stand-in with ComputeManagementClient", () => {
@@ -29,11 +29,7 @@ describe("playground ARM stand-in with ComputeManagementClient", () => {
   after(async () => {
     await f?.pg.stop();
   });
-  beforeEach(() => {
-    f.pg.faults.reset();
-    f.pg.resetThrottling();
-    f.pg.calls.reset();
-  });
+  beforeEach(() => resetAzure(f));
 
   it("reads a scale set, a scale-set VM and a VM", async () => {
     const ss = await client.virtualMachineScaleSets.get(rg, vmss);
