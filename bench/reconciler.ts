@@ -20,7 +20,6 @@
 //   2,000-pod run against an in-memory Resource Manager (no HTTP or stand-in in the figure).
 // - heap_mb_150k_pods: heap used after a forced GC with 150,000 labelled pods (and their
 //   AzureAssignedIdentities after one reconcile) in the caches.
-import { mkdirSync, writeFileSync } from "node:fs";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { AzureAssignedIdentity, AzureIdentity, AzureIdentityBinding, AzurePodIdentityException, AzurePodIdentityPolicy } from "../src/model/types.ts";
@@ -285,8 +284,6 @@ export async function runReconcilerBench(): Promise<Record<string, number>> {
     reconcile_cpu_ms_150k_pods: round(scale.cpuMs, 1),
     steady_reconcile_cpu_ms_150k_pods: round(scale.steadyCpuMs, 1),
   };
-  mkdirSync("bench-results", { recursive: true });
-  writeFileSync("bench-results/reconciler.json", JSON.stringify(figures, null, 2) + "\n");
   return figures;
 }
 

@@ -7,7 +7,7 @@
 // an evenly spaced 1,000 requests/s measured from each request's scheduled send time.
 // Servers run in child processes, so client and server never share an event loop.
 import type { ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -225,8 +225,6 @@ export async function runWebhookBench(): Promise<Record<string, number>> {
     const paced = await fixedRate(hook.url, ca.certPem, body, 1000, 5);
     const barePaced = await fixedRate(bare.url, ca.certPem, body, 1000, 5);
     const results = { ...serverFigures(rps, bareRps, paced, barePaced), review_bytes: Buffer.byteLength(body), bindings: BINDINGS };
-    mkdirSync("bench-results", { recursive: true });
-    writeFileSync("bench-results/webhook.json", JSON.stringify(results, null, 2) + "\n");
     console.log(
       `webhook: ${results.rps} req/s (bare ${results.bare_rps}, ratio ${results.ratio_to_bare}); at 1000 req/s p50 ${results.p50_ms} ms, p99 ${results.p99_ms} ms (bare p99 ${results.bare_p99_ms} ms); ${results.review_bytes}-byte reviews, ${BINDINGS} bindings`,
     );
