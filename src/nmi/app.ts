@@ -79,7 +79,14 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
     if (token !== undefined) {
       if (deps.reviewToken === undefined) return { ok: false, error: forbidden("This NMI does not accept sidecar tokens") };
       if (typeof token !== "string" || token === "" || token.length > 16_384) return { ok: false, error: forbidden("Malformed pod token") };
-      const review = await deps.reviewToken(token);
+      let review: ReviewedToken;
+      try {
+        review = await deps.reviewToken(token);
+      } catch (e) {
+        // The API server could not say who the pod is: a retryable outage, not a refusal.
+        log.warn({ err: e instanceof Error ? e.message : String(e) }, "TokenReview failed");
+        return { ok: false, error: imdsError(503, "service_unavailable", `Could not verify the pod's token with the Kubernetes API: ${e instanceof Error ? e.message : String(e)}`, 5) };
+      }
       const pod = review.podName !== undefined ? podFromReview(review) : [];
       return identifyByToken(pod, review, audience, deps.nodeName);
     }

@@ -32,7 +32,16 @@ export function reviewedToken(status: TokenReviewStatus | undefined): ReviewedTo
 export type TokenReviewer = (token: string) => Promise<ReviewedToken>;
 
 /** A reviewer over client-node, with a small time-bounded memo of positive answers. */
-export function kubeTokenReviewer(kc: KubeConfig, audience: string, opts: { ttlMs?: number; maxEntries?: number } = {}): TokenReviewer {
+/** Rejects when `p` has not settled within `ms`: a slow API server must not hold token requests forever. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} got no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+export function kubeTokenReviewer(kc: KubeConfig, audience: string, opts: { ttlMs?: number; maxEntries?: number; timeoutMs?: number } = {}): TokenReviewer {
   const api = kc.makeApiClient(AuthenticationV1Api);
   const ttl = opts.ttlMs ?? 60_000;
   const max = opts.maxEntries ?? 5_000;
@@ -41,7 +50,11 @@ export function kubeTokenReviewer(kc: KubeConfig, audience: string, opts: { ttlM
     const key = createHash("sha256").update(token).digest("base64url");
     const hit = memo.get(key);
     if (hit !== undefined && Date.now() - hit.at < ttl) return hit.review;
-    const res = await api.createTokenReview({ body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token, audiences: [audience] } } });
+    const res = await within(
+      api.createTokenReview({ body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token, audiences: [audience] } } }),
+      opts.timeoutMs ?? 5_000,
+      "the TokenReview",
+    );
     const review = reviewedToken(res.status);
     if (review.authenticated) {
       if (memo.size >= max) memo.clear();

@@ -187,6 +187,17 @@ describe("nmi/app sidecar tokens", () => {
   }
 });
 
+describe("nmi/app when the Kubernetes API cannot review a sidecar token", () => {
+  it("answers 503 with Retry-After, so the SDK retries, instead of hanging or refusing", async () => {
+    const app = build(world(), { reviewToken: () => Promise.reject(new Error("the TokenReview got no answer within 5000 ms")) });
+    const res = await app.inject({ method: "GET", url: TOKEN_PATH + "?api-version=2018-02-01&resource=" + encodeURIComponent(RES), headers: { Metadata: "true", [SIDECAR.tokenHeader]: "pod-token" }, remoteAddress: "127.10.0.5" });
+    assert.equal(res.statusCode, 503);
+    assert.ok(res.headers["retry-after"] !== undefined);
+    assert.match(res.json<{ error_description: string }>().error_description, /Could not verify the pod's token .*no answer within 5000 ms/);
+    await app.close();
+  });
+});
+
 describe("nmi/app logging", () => {
   it("logs refusals with their reason and never a token", async () => {
     const lines: string[] = [];
