@@ -28,7 +28,7 @@ function whatToTry(stateDir: string): string[] {
     "What to try (in another terminal):",
     `  kubectl ${kc} get azureidentities,azureidentitybindings,azureassignedidentities -A`,
     `  kubectl ${kc} get pods -n ${STORY.teamA} -o wide`,
-    `  npx podid doctor ${STORY.teamA}/<pod> ${kc} --admission-key-file ${resolve(stateDir, "admission.key")}`,
+    `  npm run podid -- doctor ${STORY.teamA}/<pod> ${kc} --admission-key-file ${resolve(stateDir, "admission.key")}`,
     `  kubectl ${kc} run borrow -n ${STORY.teamB} --image=x --labels=aadpodidbinding=${STORY.selector}   # rejected`,
     `  logs of the programs: ${resolve(stateDir, "logs")}`,
     "Ctrl-C stops the playground.",
