@@ -82,9 +82,24 @@ function secretKey(key: Buffer): KeyObject {
 
 const mac = (key: Buffer, claims: MarkClaims): Buffer => createHmac("sha256", secretKey(key)).update(canonical(claims)).digest();
 
+// Every pod of a ReplicaSet has the same claims, so the webhook signs the same bytes again and
+// again; remembering recent marks (per key and canonical claims: a rotated key misses) saves
+// an HMAC object per admission, a large share of its cost under load. Bounded, cleared when full.
+const MARK_CACHE_MAX = 10_000;
+const signedMarks = new WeakMap<Buffer, Map<string, string>>();
+
 /** The annotation value: `v1.<key id>.<base64url HMAC>`. */
 export function signAdmissionMark(keys: AdmissionKeys, claims: MarkClaims): string {
-  return `${ADMISSION_MARK_VERSION}.${keyId(keys.current)}.${mac(keys.current, claims).toString("base64url")}`;
+  const bytes = canonical(claims);
+  let cache = signedMarks.get(keys.current);
+  if (cache === undefined) signedMarks.set(keys.current, (cache = new Map<string, string>()));
+  let mark = cache.get(bytes);
+  if (mark === undefined) {
+    mark = `${ADMISSION_MARK_VERSION}.${keyId(keys.current)}.${createHmac("sha256", secretKey(keys.current)).update(bytes).digest("base64url")}`;
+    if (cache.size >= MARK_CACHE_MAX) cache.clear();
+    cache.set(bytes, mark);
+  }
+  return mark;
 }
 
 export function verifyAdmissionMark(keys: AdmissionKeys, value: string | undefined, claims: MarkClaims): MarkCheck {

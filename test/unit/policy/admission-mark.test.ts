@@ -71,6 +71,18 @@ describe("policy: admission marks", () => {
     assert.equal(verifyAdmissionMark(keys, fresh, claims).valid, false);
   });
 
+  it("signs repeated claims (ReplicaSet siblings) to the same mark, and different claims or keys to different marks", () => {
+    const keys = parseAdmissionKeys(K1);
+    const first = signAdmissionMark(keys, claims);
+    assert.equal(signAdmissionMark(keys, { ...claims, identities: [...claims.identities].reverse() }), first);
+    assert.notEqual(signAdmissionMark(keys, { ...claims, namespace: "team-b" }), first);
+    const otherKey = parseAdmissionKeys(K2);
+    const other = signAdmissionMark(otherKey, claims);
+    assert.notEqual(other, first);
+    assert.deepEqual(verifyAdmissionMark(otherKey, other, claims), { valid: true });
+    assert.equal(verifyAdmissionMark(otherKey, first, claims).valid, false);
+  });
+
   it("refuses key files without keys or with short keys", () => {
     assert.throws(() => parseAdmissionKeys("# nothing\n\n"), /expected at least one key/);
     assert.throws(() => parseAdmissionKeys(`${K1}\nshort\n`), /key 2 is 5 bytes; expected at least 16/);
