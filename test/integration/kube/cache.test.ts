@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { startInformerCache, type InformerCache, type ParseResult } from "../../../src/kube/cache.ts";
 import { isNotFound, kubeRequest, resourcePath } from "../../../src/kube/request.ts";
+import { eventually } from "../../helpers/eventually.ts";
 import { startTestCluster, type TestCluster } from "../../helpers/cluster.ts";
 
 interface Cm {
@@ -18,11 +19,7 @@ function parseCm(obj: unknown): ParseResult<Cm> {
 }
 
 async function waitFor(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`timed out waiting for ${what}`);
+  await eventually(() => (cond() ? true : undefined), what);
 }
 
 const cmPath = (ns: string, name?: string): string =>

@@ -5,17 +5,9 @@ import assert from "node:assert/strict";
 import { request } from "node:https";
 import { connect, createServer } from "node:net";
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, AuthenticationV1Api, KubeConfig, ListWatch, Watch, PatchStrategy, setHeaderOptions, type KubernetesObject, type V1ConfigMap, type V1Pod } from "@kubernetes/client-node";
+import { eventually } from "../../../helpers/eventually.ts";
 import { startTestCluster, type TestCluster } from "../../../helpers/cluster.ts";
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function eventually<T>(fn: () => T | undefined | Promise<T | undefined>, what: string): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 interface Raw {
   status: number;

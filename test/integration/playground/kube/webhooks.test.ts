@@ -4,6 +4,7 @@
 // selectors, subresources, service references resolved with the `<svc>.<ns>.svc` TLS name.
 import assert from "node:assert/strict";
 import { AppsV1Api, CoreV1Api, type V1Pod } from "@kubernetes/client-node";
+import { eventually } from "../../../helpers/eventually.ts";
 import { startTestCluster, type TestCluster } from "../../../helpers/cluster.ts";
 import { createCertificateAuthority } from "../../../../src/shared/pki.ts";
 import { allow, jsonPatch, startWebhook, type Review, type TestWebhook } from "./webhook-server.ts";
@@ -17,14 +18,6 @@ const pod = (name: { name?: string; generateName?: string }, labels: Record<stri
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function eventually<T>(fn: () => T | undefined | Promise<T | undefined>, what: string): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe("playground kube API admission webhooks", function () {
   this.timeout(30_000);
