@@ -3,7 +3,6 @@
 // they would run in a cluster, differing only in flags and environment.
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { DEFAULTS, SYSTEM_NAMESPACE, WEBHOOK } from "../model/constants.ts";
@@ -11,6 +10,7 @@ import { isAlreadyExists, kubeRequest } from "../kube/request.ts";
 import type { Logger } from "../shared/log.ts";
 import { createCertificateAuthority } from "../shared/pki.ts";
 import { defaultCloud, nodesOf, startAzure, type AzurePlayground, type PlaygroundCloud } from "./azure/index.ts";
+import { freePort } from "./free-port.ts";
 import { applyObjects, planInstall, renderKustomization, servedOnly, type InstallPlan } from "./install.ts";
 import { startPlayground, type Playground } from "./main.ts";
 import { spawnPodid, waitReady, type ProgramHandle } from "./processes.ts";
@@ -35,18 +35,6 @@ export interface Stack {
   /** The NMI of a node, as pods reach it. */
   nmiUrl(node: string): string;
   stop(): Promise<void>;
-}
-
-export async function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once("error", fail);
-    s.listen(0, host, () => {
-      const addr = s.address();
-      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
-      s.close(() => done(port));
-    });
-  });
 }
 
 function writeSecretFiles(dir: string, ca: ReturnType<typeof createCertificateAuthority>) {

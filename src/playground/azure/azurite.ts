@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
+import { freePort } from "../free-port.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CertificateAuthority } from "../../shared/pki.ts";
@@ -34,19 +34,6 @@ child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 `;
 
 const READY = /successfully listen/i;
-
-/** Finds a free port by binding port 0 and releasing it (Azurite cannot listen on port 0 itself). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function azuriteMain(): string {
   const require = createRequire(import.meta.url);
