@@ -66,37 +66,52 @@ function collectionPath(o: KObj, plural: string): string {
   return `${base}${o.metadata.namespace !== undefined ? `/namespaces/${o.metadata.namespace}` : ""}/${plural}`;
 }
 
-/** Lower-case plural as the API names kinds (enough for the kinds in config/). */
-export function pluralOf(kind: string): string {
-  const k = kind.toLowerCase();
-  if (k.endsWith("policy")) return k.slice(0, -1) + "ies";
-  if (/(s|x|ch|sh)$/.test(k)) return k + "es";
-  return k + "s";
+/** Where each kind of the plan lives: `${apiVersion}/${kind}` → the resource's plural. */
+export type Plurals = ReadonlyMap<string, string>;
+const kindKey = (apiVersion: string, kind: string): string => `${apiVersion}/${kind}`;
+
+/** The kinds the plan's own CRDs define: served once those CRDs are applied, before their objects. */
+function pluralsFromCrds(objects: KObj[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const o of objects.filter((x) => x.kind === "CustomResourceDefinition")) {
+    const spec = o.spec as { group?: string; names?: { kind?: string; plural?: string }; versions?: Array<{ name?: string }> } | undefined;
+    const { group, names } = spec ?? {};
+    if (group === undefined || names?.kind === undefined || names.plural === undefined) continue;
+    for (const v of spec?.versions ?? []) if (v.name !== undefined) out.set(kindKey(`${group}/${v.name}`, names.kind), names.plural);
+  }
+  return out;
 }
 
-/** Drops objects whose kind the server does not serve (asked through discovery), saying so. */
-export async function servedOnly(kc: KubeConfig, plan: InstallPlan): Promise<InstallPlan> {
-  const kindsByGv = new Map<string, Set<string>>();
+/**
+ * Splits the plan by what the server serves, asked through discovery (plus the kinds the plan's
+ * CRDs add), and says what is skipped; returns the plurals to apply the rest with.
+ */
+export async function servedOnly(kc: KubeConfig, plan: InstallPlan): Promise<InstallPlan & { plurals: Plurals }> {
+  const plurals = pluralsFromCrds(plan.apply);
   for (const gv of new Set(plan.apply.map((o) => o.apiVersion))) {
     const path = gv.includes("/") ? `/apis/${gv}` : `/api/${gv}`;
     try {
-      const list = await kubeRequest<{ resources?: Array<{ kind: string }> }>(kc, { path });
-      kindsByGv.set(gv, new Set((list.resources ?? []).map((r) => r.kind)));
+      const list = await kubeRequest<{ resources?: Array<{ kind: string; name: string }> }>(kc, { path });
+      // Subresources (`pods/status`) carry their parent's kind: only top-level names are collections.
+      for (const r of list.resources ?? []) if (!r.name.includes("/")) plurals.set(kindKey(gv, r.kind), r.name);
     } catch {
-      kindsByGv.set(gv, new Set());
+      // A group-version the server does not serve: its objects are skipped below.
     }
   }
-  const served = (o: KObj): boolean => o.kind === "CustomResourceDefinition" || (kindsByGv.get(o.apiVersion)?.has(o.kind) ?? false);
+  const served = (o: KObj): boolean => plurals.has(kindKey(o.apiVersion, o.kind));
   return {
     apply: plan.apply.filter(served),
     skipped: [...plan.skipped, ...plan.apply.filter((o) => !served(o)).map((o) => ({ kind: o.kind, name: o.metadata.name, why: "not served by the playground's API" }))],
+    plurals,
   };
 }
 
 /** Creates each object, or replaces it when it exists (as `kubectl apply` converges). */
-export async function applyObjects(kc: KubeConfig, objects: KObj[]): Promise<void> {
+export async function applyObjects(kc: KubeConfig, objects: KObj[], plurals: Plurals): Promise<void> {
   for (const o of objects) {
-    const path = collectionPath(o, pluralOf(o.kind));
+    const plural = plurals.get(kindKey(o.apiVersion, o.kind));
+    if (plural === undefined) throw new Error(`applying ${o.kind} ${o.metadata.name}: the server does not serve ${o.apiVersion} ${o.kind}`);
+    const path = collectionPath(o, plural);
     try {
       await kubeRequest(kc, { method: "POST", path, body: o });
     } catch (e) {

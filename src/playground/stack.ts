@@ -94,7 +94,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     kc.loadFromFile(pg.files.kubeconfig);
     const secrets = writeSecretFiles(opts.stateDir, ca);
     const install = await servedOnly(kc, planInstall(await renderKustomization(), ca.certPem));
-    await applyObjects(kc, install.apply);
+    await applyObjects(kc, install.apply, install.plurals);
     await createAdmissionKeySecret(kc, secrets.key);
     say(`Installed        ${install.apply.length} objects from config/default (${install.skipped.length} run as processes or played by the playground)`);
 

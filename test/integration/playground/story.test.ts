@@ -77,6 +77,13 @@ describe("the playground story (seed walkthrough, end to end)", function () {
     assert.equal(step(7).detail, "the NMI refused it: the admission mark does not match the pod's namespace, service account, selector and identities");
   });
 
+  it("installs every object of config/default the playground serves, custom resources of its own CRDs included", async () => {
+    const skippedKinds = new Set(stack.install.skipped.map((x) => x.kind));
+    for (const k of skippedKinds) assert.ok(["Deployment", "DaemonSet", "Issuer", "Certificate", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "PodDisruptionBudget"].includes(k), `skipped ${k}`);
+    const exception = await kubeRequest<KObj>(stack.kc, { path: "/apis/aadpodidentity.k8s.io/v1/namespaces/podid-system/azurepodidentityexceptions/podid-reconciler" });
+    assert.equal(exception.kind, "AzurePodIdentityException");
+  });
+
   it("registers the webhook configurations from config/ (only the caBundle filled in)", async () => {
     const rendered = (await renderKustomization()).filter((o) => /WebhookConfiguration$/.test(o.kind));
     assert.equal(rendered.length, 2);
