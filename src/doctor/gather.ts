@@ -10,6 +10,7 @@ import {
   parseAzurePodIdentityException,
   parseAzurePodIdentityPolicy,
 } from "../model/parse.ts";
+import { isObject } from "../model/read.ts";
 import type { Parsed } from "../model/types.ts";
 import { claimsFor, podSelector, verifyAdmissionMark, type AdmissionKeys } from "../policy/index.ts";
 import { isNotFound, kubeRequest, resourcePath } from "../kube/request.ts";
@@ -19,7 +20,7 @@ interface RawList {
   items: unknown[];
 }
 type Raw = Record<string, unknown>;
-const rec = (v: unknown): Raw => (typeof v === "object" && v !== null ? (v as Raw) : {});
+const rec = (v: unknown): Raw => (isObject(v) ? v : {});
 const str = (v: unknown): string => (typeof v === "string" ? v : "");
 const strMap = (v: unknown): Record<string, string> =>
   Object.fromEntries(Object.entries(rec(v)).filter((e): e is [string, string] => typeof e[1] === "string"));
