@@ -10,7 +10,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { Pool } from "undici";
-import { maxRps as closedLoopRps, pacedLatency, serverFigures, startRole } from "./lib.ts";
+import { compareServers, pacedLatency, startRole, type Contender } from "./lib.ts";
 
 const ROLE_ENV = "PODID_NMI_BENCH_ROLE";
 const TOKEN_QUERY = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com";
@@ -49,9 +49,11 @@ async function serveBare(): Promise<void> {
 
 const startChild = (role: string, env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess }> =>
   startRole(fileURLToPath(import.meta.url), ROLE_ENV, role, [], env);
-const maxRps = (url: string): Promise<number> => closedLoopRps({ url: url + TOKEN_QUERY, headers: { Metadata: "true" } });
-const fixedRate = (url: string, rate: number, seconds: number): Promise<{ p50: number; p99: number }> =>
-  pacedLatency(new Pool(url, { connections: 32 }), { path: TOKEN_QUERY, method: "GET", headers: { Metadata: "true" } }, rate, seconds);
+const contender = (server: { url: string; child: ChildProcess }): Contender => ({
+  pid: server.child.pid!,
+  closedLoop: { url: server.url + TOKEN_QUERY, headers: { Metadata: "true" } },
+  paced: (rate, seconds) => pacedLatency(new Pool(server.url, { connections: 32 }), { path: TOKEN_QUERY, method: "GET", headers: { Metadata: "true" } }, rate, seconds),
+});
 
 /** A stand-in for the node's IMDS that counts token calls and answers slowly. */
 async function countingImds(): Promise<{ url: string; calls: () => number; close(): Promise<void> }> {
@@ -88,14 +90,9 @@ export async function runNmiBench(): Promise<Record<string, number>> {
     const before = imds.calls();
     await coldConcurrent(nmi.url, cold);
     const upstreamCalls = imds.calls() - before;
-    // Then the cached path.
-    await maxRps(nmi.url); // warm-up (JIT, connections)
-    const rps = await maxRps(nmi.url);
-    const bareRps = await maxRps(bare.url);
-    const paced = await fixedRate(nmi.url, 1000, 5);
-    // The same schedule against the bare server shows how much of the tail is the machine.
-    const barePaced = await fixedRate(bare.url, 1000, 5);
-    const results = { ...serverFigures(rps, bareRps, paced, barePaced), cold_concurrent_requests: cold, upstream_calls: upstreamCalls };
+    // Then the cached path; the same schedule against the bare server shows how much of the
+    // tail is the machine.
+    const results = { ...(await compareServers(contender(nmi), contender(bare))), cold_concurrent_requests: cold, upstream_calls: upstreamCalls };
     console.log(`nmi: ${results.rps} req/s (bare ${results.bare_rps}, ratio ${results.ratio_to_bare}); at 1000 req/s p50 ${results.p50_ms} ms, p99 ${results.p99_ms} ms (bare p99 ${results.bare_p99_ms} ms); ${cold} concurrent cold requests -> ${upstreamCalls} upstream call(s)`);
     return results;
   } finally {

@@ -1,12 +1,13 @@
-// Webhook benchmark (part of `npm run bench`): pod CREATE reviews (a realistic ReplicaSet pod,
-// about 2.7 KB) to /mutate/pods over HTTPS keep-alive, against `podid webhook` (its real main:
-// HTTPS, informer caches, handlers, HMAC mark, JSON patch) with 1,000 bindings and identities
-// in its cache (listed from the playground's API server, which this process runs),
-// and against a bare Node HTTPS server that parses the review and answers "allowed" (the
-// floor of any webhook in Node). Maximum requests/s (closed loop, autocannon) and p50/p99 at
-// an evenly spaced 1,000 requests/s measured from each request's scheduled send time.
-// Servers run in child processes, so client and server never share an event loop.
-import type { ChildProcess } from "node:child_process";
+// Webhook benchmark (part of `npm run bench`): pod CREATE reviews (a realistic ReplicaSet pod of
+// 2.7 KB, a 3.4 KB review) to /mutate/pods over HTTPS keep-alive, against `podid webhook` (the
+// compiled CLI, as the image runs it: informer caches, handlers, HMAC mark, JSON patch) with
+// 1,000 bindings and identities in its cache (listed from the playground's API server, which
+// this process runs), and against a bare Node HTTPS server that parses the review and answers
+// "allowed" (the floor of any webhook in Node). Maximum requests/s (closed loop, autocannon)
+// and p50/p99 at an evenly spaced 1,000 requests/s measured from each request's scheduled send
+// time, in interleaved rounds (lib.ts compareServers). Servers run in child processes, so
+// client and server never share an event loop.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
@@ -14,10 +15,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Pool } from "undici";
-import { maxRps, pacedLatency, serverFigures, startRole } from "./lib.ts";
+import { childFlags, compareServers, pacedLatency, startRole, type Contender } from "./lib.ts";
 
 const ROLE_ENV = "PODID_WEBHOOK_BENCH_ROLE";
 const MUTATE = "/mutate/pods";
+const SERVER_NAME = "podid-webhook.podid-system.svc";
 const BINDINGS = 1000;
 
 /** A pod as a ReplicaSet controller creates it (generateName, owner, probes, env, volumes). */
@@ -103,28 +105,40 @@ export function benchReview(): Record<string, unknown> {
   };
 }
 
-async function serveWebhook(dir: string): Promise<void> {
-  const { runWebhook } = await import("../src/webhook/main.ts");
-  const { silentLogger } = await import("../src/shared/log.ts");
-  // The real main with real informer caches, listed from the API server the parent started.
-  const hook = await runWebhook({
-    kubeconfig: join(dir, "kubeconfig"),
-    host: "127.0.0.1",
-    port: 0,
-    tlsCertFile: join(dir, "tls.crt"),
-    tlsKeyFile: join(dir, "tls.key"),
-    admissionKeyFile: join(dir, "keys"),
-    selfSigned: false,
-    namespace: "podid-system",
-    serviceName: "podid-webhook",
-    sidecarImage: "podid:bench",
-    logger: silentLogger(),
-  });
-  process.stdout.write(`READY https://127.0.0.1:${hook.port}\n`);
+/**
+ * `podid webhook` as the container image runs it: the compiled CLI (tsc into a cache folder
+ * under node_modules, so packages resolve), with its real flags, informer caches listed from
+ * the API server this process runs, HTTPS, handlers, HMAC mark and JSON patch.
+ */
+async function startWebhook(dir: string, ca: string): Promise<{ url: string; child: ChildProcess }> {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const out = join(root, "node_modules", ".cache", "podid-bench", "dist");
+  const build = spawnSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", join(root, "tsconfig.build.json"), "--outDir", out], { encoding: "utf8" });
+  if (build.status !== 0) throw new Error(`bench: building podid failed:\n${build.stdout}${build.stderr}`);
+  const { freePort } = await import("../src/playground/free-port.ts");
+  const port = await freePort();
+  const args = ["webhook", "--kubeconfig", join(dir, "kubeconfig"), "--host", "127.0.0.1", "--port", String(port), "--tls-cert-file", join(dir, "tls.crt"), "--tls-key-file", join(dir, "tls.key"), "--admission-key-file", join(dir, "keys")];
+  const child = spawn(process.execPath, [...childFlags, join(out, "cli.js"), ...args], { env: { ...process.env, PODID_LOG_LEVEL: "warn" }, stdio: ["ignore", "inherit", "inherit"] });
+  const url = `https://127.0.0.1:${port}`;
+  const pool = new Pool(url, { connect: { ca, servername: SERVER_NAME } });
+  try {
+    for (let i = 0; i < 300; i++) {
+      if (child.exitCode !== null) throw new Error(`bench: podid webhook exited (${child.exitCode})`);
+      const ready = await pool.request({ path: "/readyz", method: "GET" }).then(
+        async (r) => (await r.body.text(), r.statusCode === 200),
+        () => false,
+      );
+      if (ready) return { url, child };
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error("bench: podid webhook not ready after 30 s");
+  } finally {
+    await pool.close();
+  }
 }
 
 /** The playground's API server with podid's CRDs and 1,000 namespaces, each with one identity and one binding. */
-async function startCluster(dir: string): Promise<{ stop(): Promise<void> }> {
+export async function startCluster(dir: string): Promise<{ stop(): Promise<void> }> {
   const { readFileSync, readdirSync } = await import("node:fs");
   const { parse } = await import("yaml");
   const { KubeConfig } = await import("@kubernetes/client-node");
@@ -192,39 +206,37 @@ async function serveBare(dir: string): Promise<void> {
 
 const startChild = (role: string, dir: string): Promise<{ url: string; child: ChildProcess }> => startRole(fileURLToPath(import.meta.url), ROLE_ENV, role, [dir]);
 
-const webhookMaxRps = (url: string, body: string): Promise<number> =>
-  maxRps({ url: url + MUTATE, method: "POST", headers: { "content-type": "application/json" }, body });
-
-/** Requests at exactly `rate`/s for `seconds`, latency measured from each scheduled send time. */
-function fixedRate(url: string, ca: string, body: string, rate: number, seconds: number): Promise<{ p50: number; p99: number }> {
-  const pool = new Pool(url, { connections: 32, connect: { ca, servername: "podid-webhook.podid-system.svc" } });
-  return pacedLatency(pool, { path: MUTATE, method: "POST", headers: { "content-type": "application/json" }, body }, rate, seconds);
+/** A server as the comparison drives it: closed loop with autocannon, paced through undici. */
+function contender(server: { url: string; child: ChildProcess }, ca: string, body: string): Contender {
+  const headers = { "content-type": "application/json" };
+  return {
+    pid: server.child.pid!,
+    closedLoop: { url: server.url + MUTATE, method: "POST", headers, body },
+    paced: (rate, seconds) => pacedLatency(new Pool(server.url, { connections: 32, connect: { ca, servername: SERVER_NAME } }), { path: MUTATE, method: "POST", headers, body }, rate, seconds),
+  };
 }
 
 export async function runWebhookBench(): Promise<Record<string, number>> {
   const { createCertificateAuthority } = await import("../src/shared/pki.ts");
   const dir = mkdtempSync(join(tmpdir(), "podid-webhook-bench-"));
   const ca = createCertificateAuthority("podid webhook bench CA");
-  const leaf = ca.issue({ commonName: "podid-webhook.podid-system.svc", dnsNames: ["podid-webhook.podid-system.svc"], ipAddresses: ["127.0.0.1"] });
+  const leaf = ca.issue({ commonName: SERVER_NAME, dnsNames: [SERVER_NAME], ipAddresses: ["127.0.0.1"] });
   writeFileSync(join(dir, "tls.crt"), leaf.certPem);
   writeFileSync(join(dir, "tls.key"), leaf.keyPem);
   writeFileSync(join(dir, "keys"), "bench-admission-key-0123456789abcdef0123\n");
   const body = JSON.stringify(benchReview());
   const cluster = await startCluster(dir);
-  const hook = await startChild("webhook", dir);
+  const hook = await startWebhook(dir, ca.certPem);
   const bare = await startChild("bare", dir);
   try {
     // The answer must be a patch (the mark was written), or the benchmark measures nothing.
-    const probe = await new Pool(hook.url, { connect: { ca: ca.certPem, servername: "podid-webhook.podid-system.svc" } }).request({ path: MUTATE, method: "POST", headers: { "content-type": "application/json" }, body });
+    const probePool = new Pool(hook.url, { connect: { ca: ca.certPem, servername: SERVER_NAME } });
+    const probe = await probePool.request({ path: MUTATE, method: "POST", headers: { "content-type": "application/json" }, body });
     const answer = (await probe.body.json()) as { response?: { patch?: string } };
+    await probePool.close();
     if (answer.response?.patch === undefined) throw new Error(`bench: the webhook did not patch the pod: ${JSON.stringify(answer)}`);
-    await webhookMaxRps(hook.url, body); // warm-up (JIT, connections)
-    const rps = await webhookMaxRps(hook.url, body);
-    await webhookMaxRps(bare.url, body);
-    const bareRps = await webhookMaxRps(bare.url, body);
-    const paced = await fixedRate(hook.url, ca.certPem, body, 1000, 5);
-    const barePaced = await fixedRate(bare.url, ca.certPem, body, 1000, 5);
-    const results = { ...serverFigures(rps, bareRps, paced, barePaced), review_bytes: Buffer.byteLength(body), bindings: BINDINGS };
+    const figures = await compareServers(contender(hook, ca.certPem, body), contender(bare, ca.certPem, body));
+    const results = { ...figures, review_bytes: Buffer.byteLength(body), bindings: BINDINGS };
     console.log(
       `webhook: ${results.rps} req/s (bare ${results.bare_rps}, ratio ${results.ratio_to_bare}); at 1000 req/s p50 ${results.p50_ms} ms, p99 ${results.p99_ms} ms (bare p99 ${results.bare_p99_ms} ms); ${results.review_bytes}-byte reviews, ${BINDINGS} bindings`,
     );
@@ -238,6 +250,5 @@ export async function runWebhookBench(): Promise<Record<string, number>> {
 
 const role = process.env[ROLE_ENV];
 const dirArg = process.argv[2];
-if (role === "webhook" && dirArg !== undefined) await serveWebhook(dirArg);
-else if (role === "bare" && dirArg !== undefined) await serveBare(dirArg);
+if (role === "bare" && dirArg !== undefined) await serveBare(dirArg);
 else if (process.argv[1] === fileURLToPath(import.meta.url)) await runWebhookBench();
