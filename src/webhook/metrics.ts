@@ -9,6 +9,32 @@ export interface WebhookMetrics {
   badRequests: Counter<"route" | "status">;
 }
 
+/**
+ * Label-bound children, made once per label set: prom-client hashes the label object on every
+ * inc()/observe() otherwise, which under load costs more than the admission decision does.
+ * The label sets are few (routes x results x rules), so the map stays small.
+ */
+export function metricsRecorder(m: WebhookMetrics): {
+  timer(route: string): () => void;
+  admitted(route: string, result: string, reason: string): void;
+} {
+  const timers = new Map<string, Histogram.Internal<"route">>();
+  const counts = new Map<string, Counter.Internal>();
+  return {
+    timer(route) {
+      let h = timers.get(route);
+      if (h === undefined) timers.set(route, (h = m.duration.labels({ route })));
+      return h.startTimer();
+    },
+    admitted(route, result, reason) {
+      const key = `${route}\0${result}\0${reason}`;
+      let c = counts.get(key);
+      if (c === undefined) counts.set(key, (c = m.admissions.labels({ route, result, reason })));
+      c.inc();
+    },
+  };
+}
+
 export function createMetrics(registry = new Registry()): WebhookMetrics {
   return {
     registry,

@@ -256,6 +256,18 @@ describe("webhook routes (inject)", () => {
     const m = await a.inject("/metrics");
     assert.match(m.body, /podid_webhook_admissions_total\{route="\/validate\/pods",result="denied",reason="cross-namespace"\} \d+/);
   });
+  it("counts every admission by route, result and rule, and times each route", async () => {
+    const fresh = app();
+    for (let i = 0; i < 3; i++) await admit(fresh, rsPod());
+    await post(fresh, PATHS.webhookMutatePods, review(rsPod(), { namespace: "team-b" }));
+    const m = (await fresh.inject("/metrics")).body;
+    const count = (re: RegExp): number => Number(re.exec(m)?.[1] ?? NaN);
+    assert.equal(count(/podid_webhook_admissions_total\{route="\/mutate\/pods",result="patched",reason="[^"]*"\} (\d+)/), 3);
+    assert.equal(count(/podid_webhook_admissions_total\{route="\/validate\/pods",result="allowed",reason="[^"]*"\} (\d+)/), 3);
+    assert.equal(count(/podid_webhook_admission_duration_seconds_count\{route="\/mutate\/pods"\} (\d+)/), 4);
+    assert.equal(count(/podid_webhook_admission_duration_seconds_count\{route="\/validate\/pods"\} (\d+)/), 3);
+    await fresh.close();
+  });
   it("is not ready before its caches sync", async () => {
     const unsynced = app({ ...seedState(), synced: () => false });
     assert.equal((await unsynced.inject("/readyz")).statusCode, 503);
