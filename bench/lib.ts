@@ -36,11 +36,6 @@ export function startRole(script: string, roleEnv: string, role: string, args: s
   });
 }
 
-/** Closed-loop maximum requests per second (16 keep-alive connections, 5 s). */
-export async function maxRps(opts: autocannon.Options): Promise<number> {
-  return (await closedLoop(opts)).rps;
-}
-
 /** User + system CPU time of process `pid` in ms, from /proc (Linux): the server's own cost. */
 function processCpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -49,8 +44,8 @@ function processCpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
-/** A closed-loop run; with `pid`, also the server's CPU time per answered request. */
-async function closedLoop(opts: autocannon.Options, pid?: number): Promise<{ rps: number; cpuUs: number }> {
+/** A closed-loop maximum-throughput run (16 keep-alive connections, 5 s unless `opts` say otherwise); with `pid`, also that server's CPU time per answered request. */
+export async function closedLoop(opts: autocannon.Options, pid?: number): Promise<{ rps: number; cpuUs: number }> {
   const before = pid !== undefined ? processCpuMs(pid) : 0;
   const r = await autocannon({ connections: 16, pipelining: 1, duration: 5, ...opts });
   if (r.non2xx > 0 || r.errors > 0) throw new Error(`bench: ${r.non2xx} non-2xx answers, ${r.errors} errors from ${String(opts.url)}`);
