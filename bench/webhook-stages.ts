@@ -4,6 +4,8 @@
 // server's own CPU time per request. All five servers run at once and are loaded in turn, round
 // after round, and each stage reports its lowest round: this machine drifts by 20% within a
 // minute, so stages measured one after the other would compare the weather, not the stages.
+// Even so, two processes running the same code differ here by up to about 15 µs per request
+// (JIT and GC decisions differ by run), so read only larger steps between stages.
 // Not part of `npm run bench`: run it when working on the webhook's throughput,
 // `npx tsx bench/webhook-stages.ts`.
 import { fileURLToPath } from "node:url";
