@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import autocannon from "autocannon";
-import type { Dispatcher, Pool } from "undici";
+import { Pool, type Dispatcher } from "undici";
 
 /** Extra node flags for the server children, e.g. `PODID_BENCH_NODE_FLAGS="--cpu-prof --trace-gc"`
  * (NODE_OPTIONS refuses both): how a server's profile or garbage collections are looked at. */
@@ -55,8 +55,18 @@ export async function closedLoop(opts: autocannon.Options, pid?: number): Promis
 
 export const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
-/** Requests at exactly `rate`/s for `seconds` through `pool`, latency from each scheduled send time. */
-export async function pacedLatency(pool: Pool, request: Dispatcher.RequestOptions, rate: number, seconds: number): Promise<{ p50: number; p99: number }> {
+const PACED_CONNECTIONS = 32;
+
+/**
+ * Requests at exactly `rate`/s for `seconds` to `origin`, latency from each scheduled send time,
+ * over keep-alive connections opened before the clock starts, as the apiserver keeps its
+ * connections to a webhook. Without that, any stall made the pool open new connections in the
+ * middle of the run, and over HTTPS each handshake (an RSA signature, 1-2 ms of server CPU
+ * here) queued the requests behind it: p99s of 10-20 ms for the bare server too.
+ */
+export async function pacedLatency(origin: string, connect: Pool.Options["connect"], request: Dispatcher.RequestOptions, rate: number, seconds: number): Promise<{ p50: number; p99: number }> {
+  const pool = new Pool(origin, { connections: PACED_CONNECTIONS, keepAliveTimeout: 120_000, keepAliveMaxTimeout: 120_000, ...(connect !== undefined ? { connect } : {}) });
+  await Promise.all(Array.from({ length: PACED_CONNECTIONS }, async () => (await pool.request(request)).body.text()));
   const total = rate * seconds;
   const interval = 1000 / rate;
   const latencies: number[] = [];
@@ -114,6 +124,7 @@ export interface ServerFigures {
 export interface Contender {
   pid: number;
   closedLoop: autocannon.Options;
+  /** Latency at `rate` requests/s for `seconds` (pacedLatency against this server). */
   paced(rate: number, seconds: number): Promise<{ p50: number; p99: number }>;
 }
 
