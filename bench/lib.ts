@@ -136,7 +136,7 @@ export interface Contender {
  * through the same weather.
  */
 export async function compareServers(server: Contender, bare: Contender, o: { rounds?: number; rate?: number; seconds?: number } = {}): Promise<ServerFigures> {
-  const rounds = o.rounds ?? 3;
+  const rounds = o.rounds ?? 5;
   const rate = o.rate ?? 1000;
   const seconds = o.seconds ?? 5;
   await closedLoop(server.closedLoop); // warm-up (JIT, connections)
