@@ -1,9 +1,5 @@
 // `podid doctor <namespace>/<pod>`: explains why a pod does or does not get a token.
 import { Command } from "commander";
-import { loadKubeConfig } from "../kube/config.ts";
-import { loadAdmissionKeys } from "../policy/index.ts";
-import { diagnose, renderDiagnosis } from "./diagnose.ts";
-import { gatherDoctorInput } from "./gather.ts";
 
 export function parsePodRef(ref: string): { namespace: string; name: string } {
   const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/.exec(ref);
@@ -21,6 +17,13 @@ export function doctorCommand(): Command {
     .action(async (ref: string, o: { kubeconfig?: string; admissionKeyFile?: string; output: string }) => {
       if (o.output !== "text" && o.output !== "json") throw new Error(`--output: expected text or json, got "${o.output}"`);
       const pod = parsePodRef(ref);
+      // Loaded when the command runs (see cli.ts: a program loads only its own modules).
+      const [{ loadKubeConfig }, { loadAdmissionKeys }, { diagnose, renderDiagnosis }, { gatherDoctorInput }] = await Promise.all([
+        import("../kube/config.ts"),
+        import("../policy/index.ts"),
+        import("./diagnose.ts"),
+        import("./gather.ts"),
+      ]);
       const keys = o.admissionKeyFile !== undefined ? loadAdmissionKeys(o.admissionKeyFile) : undefined;
       const input = await gatherDoctorInput(loadKubeConfig(o.kubeconfig), pod.namespace, pod.name, keys);
       const d = diagnose(input);

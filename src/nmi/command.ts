@@ -1,7 +1,7 @@
-// `podid nmi`: flags only; everything else is in main.ts.
+// `podid nmi`: flags only; everything else is in main.ts, loaded when the command runs (see
+// cli.ts: a program loads only its own modules).
 import { Command, Option } from "commander";
 import { DEFAULTS, SIDECAR, SIDECAR_PORT } from "../model/constants.ts";
-import { runNmi } from "./main.ts";
 
 const int = (name: string) => (v: string): number => {
   const n = Number(v);
@@ -32,6 +32,7 @@ export function nmiCommand(): Command {
     .option("--token-file <file>", "sidecar: the pod's projected service-account token", `${SIDECAR.tokenMountPath}/${SIDECAR.tokenFileName}`)
     .action(async (o: Record<string, unknown>) => {
       const mode = o.mode as "daemonset" | "sidecar";
+      const { runNmi } = await import("./main.ts");
       const nmi = await runNmi({
         mode,
         nodeName: o.nodeName as string | undefined,

@@ -6,9 +6,7 @@
 import { resolve } from "node:path";
 import { Command } from "commander";
 import { createLogger } from "../shared/log.ts";
-import { startPlayground } from "./main.ts";
-import { startStack } from "./stack.ts";
-import { runStory, STORY, storySucceeded } from "./story/story.ts";
+import type { STORY as Story } from "./story/story.ts";
 
 interface Flags {
   stateDir: string;
@@ -21,7 +19,7 @@ interface Flags {
 
 const out = (line: string): void => void process.stdout.write(line + "\n");
 
-function whatToTry(stateDir: string): string[] {
+function whatToTry(stateDir: string, STORY: typeof Story): string[] {
   const kc = `--kubeconfig ${resolve(stateDir, "kubeconfig")}`;
   return [
     "",
@@ -52,6 +50,7 @@ function untilSignal(stop: () => Promise<void>): Promise<void> {
 
 async function runKubeOnly(o: Flags, port: number): Promise<void> {
   const log = createLogger("playground");
+  const { startPlayground } = await import("./main.ts");
   const pg = await startPlayground({ stateDir: o.stateDir, kube: { port, simulateKubelet: o.simulateKubelet }, logger: log });
   log.info({ endpoints: pg.endpoints, kubeconfig: pg.files.kubeconfig }, "playground running");
   out("ready");
@@ -60,6 +59,8 @@ async function runKubeOnly(o: Flags, port: number): Promise<void> {
 
 async function runFull(o: Flags): Promise<void> {
   const log = createLogger("playground", process.env.PODID_LOG_LEVEL ?? "warn");
+  // Loaded when the command runs (see cli.ts: a program loads only its own modules).
+  const [{ startStack }, { runStory, STORY, storySucceeded }] = await Promise.all([import("./stack.ts"), import("./story/story.ts")]);
   out("Starting the podid playground (everything on 127.0.0.1)...");
   const stack = await startStack({ stateDir: o.stateDir, logger: log, say: (l) => out(`  ${l}`) });
   out(`kubeconfig: ${stack.files.kubeconfig}`);
@@ -77,7 +78,7 @@ async function runFull(o: Flags): Promise<void> {
     await stack.stop();
     process.exit(ok ? 0 : 1);
   }
-  for (const l of whatToTry(o.stateDir)) out(l);
+  for (const l of whatToTry(o.stateDir, STORY)) out(l);
   await stopped;
 }
 

@@ -1,12 +1,8 @@
-// `podid reconciler`: flags and wiring only; everything else is in run.ts and controller.ts.
+// `podid reconciler`: flags and wiring only; everything else is in run.ts and controller.ts,
+// loaded when the command runs (see cli.ts: a program loads only its own modules).
 import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
 import { DEFAULTS, RECONCILER, SYSTEM_NAMESPACE } from "../model/constants.ts";
-import { loadKubeConfig } from "../kube/config.ts";
-import { createLogger } from "../shared/log.ts";
-import { createArmVmIdentityClient } from "./arm-client.ts";
-import { createArmCredential, loadCloudConfig } from "./credential.ts";
-import { runReconciler } from "./run.ts";
 
 const int =
   (flag: string, min: number) =>
@@ -71,6 +67,13 @@ export function reconcilerCommand(): Command {
 }
 
 async function run(flags: Flags): Promise<void> {
+  const [{ loadKubeConfig }, { createLogger }, { createArmVmIdentityClient }, { createArmCredential, loadCloudConfig }, { runReconciler }] = await Promise.all([
+    import("../kube/config.ts"),
+    import("../shared/log.ts"),
+    import("./arm-client.ts"),
+    import("./credential.ts"),
+    import("./run.ts"),
+  ]);
   const log = createLogger("reconciler");
   let kc;
   try {

@@ -1,7 +1,7 @@
-// `podid webhook`: flags (with env equivalents) only; everything else is in main.ts.
+// `podid webhook`: flags (with env equivalents) only; everything else is in main.ts, loaded
+// when the command runs (see cli.ts: a program loads only its own modules).
 import { Command, Option } from "commander";
 import { DEFAULTS, SYSTEM_NAMESPACE, WEBHOOK } from "../model/constants.ts";
-import { runWebhook } from "./main.ts";
 
 const port = (v: string): number => {
   const n = Number(v);
@@ -27,6 +27,7 @@ export function webhookCommand(): Command {
     .addOption(new Option("--service-name <name>", "the webhook's Service (for --self-signed)").default(WEBHOOK.serviceName))
     .addOption(new Option("--sidecar-image <image>", "image of the NMI sidecar injected in sidecar mode").env("PODID_SIDECAR_IMAGE").default(WEBHOOK.sidecarImage))
     .action(async (o: Record<string, unknown>) => {
+      const { runWebhook } = await import("./main.ts");
       const hook = await runWebhook({
         kubeconfig: o.kubeconfig as string | undefined,
         host: o.host as string,
