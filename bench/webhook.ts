@@ -138,7 +138,7 @@ async function startWebhook(dir: string, ca: string): Promise<{ url: string; chi
 }
 
 /** The playground's API server with podid's CRDs and 1,000 namespaces, each with one identity and one binding. */
-export async function startCluster(dir: string): Promise<{ stop(): Promise<void> }> {
+async function startCluster(dir: string): Promise<{ stop(): Promise<void> }> {
   const { readFileSync, readdirSync } = await import("node:fs");
   const { parse } = await import("yaml");
   const { KubeConfig } = await import("@kubernetes/client-node");

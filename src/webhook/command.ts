@@ -1,5 +1,6 @@
 // `podid webhook`: flags (with env equivalents) only; everything else is in main.ts, loaded
 // when the command runs (see cli.ts: a program loads only its own modules).
+import { setFlagsFromString } from "node:v8";
 import { Command, Option } from "commander";
 import { DEFAULTS, SYSTEM_NAMESPACE, WEBHOOK } from "../model/constants.ts";
 
@@ -8,6 +9,21 @@ const port = (v: string): number => {
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--port must be an integer 0-65535, got '${v}'`);
   return n;
 };
+
+/**
+ * V8's allocation-site pretenuring allocates objects from "sites whose objects usually survive"
+ * straight into the old generation. Under sustained admission load it regularly (most
+ * benchmark runs, some shorter ones) picks sites that the request path shares with
+ * long-lived objects; from then on every review's short-lived garbage lands in old space:
+ * scavenges of 6-9 ms instead of under 1 ms, and the old space filling every few seconds
+ * (mark-compacts of 10-20 ms), which is the webhook's p99. With the heuristic off that mode
+ * was never seen (bench/lib.ts: PODID_BENCH_NODE_FLAGS="--trace-gc"). A setting of the whole
+ * process, so it is made here, where the process becomes the webhook, before the caches and
+ * the server allocate anything; a GC heuristic, safe to change at run time.
+ */
+function tuneGarbageCollector(): void {
+  setFlagsFromString("--no-allocation-site-pretenuring");
+}
 
 export function webhookCommand(): Command {
   return new Command("webhook")
@@ -27,6 +43,7 @@ export function webhookCommand(): Command {
     .addOption(new Option("--service-name <name>", "the webhook's Service (for --self-signed)").default(WEBHOOK.serviceName))
     .addOption(new Option("--sidecar-image <image>", "image of the NMI sidecar injected in sidecar mode").env("PODID_SIDECAR_IMAGE").default(WEBHOOK.sidecarImage))
     .action(async (o: Record<string, unknown>) => {
+      tuneGarbageCollector();
       const { runWebhook } = await import("./main.ts");
       const hook = await runWebhook({
         kubeconfig: o.kubeconfig as string | undefined,

@@ -3,7 +3,6 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Server as TlsServer } from "node:tls";
-import { setFlagsFromString } from "node:v8";
 import type { FastifyInstance } from "fastify";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { loadKubeConfig } from "../kube/config.ts";
@@ -53,22 +52,7 @@ async function tlsFiles(o: WebhookOptions, log: Logger): Promise<{ certFile: str
   return { certFile: o.tlsCertFile, keyFile: o.tlsKeyFile };
 }
 
-/**
- * V8's allocation-site pretenuring allocates objects from "sites whose objects usually survive"
- * straight into the old generation. Under sustained admission load it regularly (most
- * benchmark runs, some shorter ones) picks sites that the request path shares with
- * long-lived objects; from then on every review's short-lived garbage lands in old space:
- * scavenges of 6-9 ms instead of under 1 ms, and the old space filling every few seconds
- * (mark-compacts of 10-20 ms), which is the webhook's p99. With the heuristic off that mode
- * was never seen (bench/lib.ts: PODID_BENCH_NODE_FLAGS="--trace-gc"). Set before the caches
- * and the server allocate anything; a GC heuristic, safe to change at run time.
- */
-function tuneGarbageCollector(): void {
-  setFlagsFromString("--no-allocation-site-pretenuring");
-}
-
 export async function runWebhook(o: WebhookOptions): Promise<RunningWebhook> {
-  tuneGarbageCollector();
   const log = o.logger ?? createLogger("webhook");
   const interval = o.fileCheckIntervalMs ?? WEBHOOK.fileCheckIntervalMs;
   let keys: AdmissionKeys = loadAdmissionKeys(o.admissionKeyFile);
