@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { LIMITS, PATHS } from "../model/constants.ts";
 import type { AdmissionKeys } from "../policy/admission-mark.ts";
 import type { Handler, HandlerContext, Outcome } from "./context.ts";
-import { createMetrics, metricsRecorder, type WebhookMetrics } from "./metrics.ts";
+import { createMetrics, routeMetrics, type WebhookMetrics } from "./metrics.ts";
 import { mutatePodHandler, validatePodHandler } from "./pods.ts";
 import { validateResourceHandler } from "./resources.ts";
 import { errored, reviewOf } from "./responses.ts";
@@ -95,13 +95,13 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
     void reply.code(status).send({ error: status === 413 ? "Payload Too Large" : status === 500 ? "Internal Server Error" : "Bad Request", message });
   });
 
-  const record = metricsRecorder(metrics);
   for (const [path, handler] of ROUTES) {
+    const record = routeMetrics(metrics, path);
     app.post(path, (req, reply) => {
-      const end = record.timer(path);
+      const end = record.startTimer();
       const { status, payload, outcome } = answer(handler, req.body, ctx, path);
       end();
-      if (outcome !== undefined) record.admitted(path, outcome.result, outcome.reason);
+      if (outcome !== undefined) record.admitted(outcome.result, outcome.reason);
       else metrics.badRequests.inc({ route: path, status: String(status) });
       void reply.code(status).send(payload);
     });

@@ -10,24 +10,21 @@ export interface WebhookMetrics {
 }
 
 /**
- * Label-bound children, made once per label set: prom-client hashes the label object on every
- * inc()/observe() otherwise, which under load costs more than the admission decision does.
- * The label sets are few (routes x results x rules), so the map stays small.
+ * One route's metrics through label-bound children, made once per label set: prom-client hashes
+ * the label object on every inc()/observe() otherwise, which under load costs more than the
+ * admission decision does. Children are made on first use, so /metrics lists only series that
+ * happened; the counters' label sets are few (results x rules), so the map stays small.
  */
-export function metricsRecorder(m: WebhookMetrics): {
-  timer(route: string): () => void;
-  admitted(route: string, result: string, reason: string): void;
+export function routeMetrics(m: WebhookMetrics, route: string): {
+  startTimer(): () => void;
+  admitted(result: string, reason: string): void;
 } {
-  const timers = new Map<string, Histogram.Internal<"route">>();
+  let duration: Histogram.Internal<"route"> | undefined;
   const counts = new Map<string, Counter.Internal>();
   return {
-    timer(route) {
-      let h = timers.get(route);
-      if (h === undefined) timers.set(route, (h = m.duration.labels({ route })));
-      return h.startTimer();
-    },
-    admitted(route, result, reason) {
-      const key = `${route}\0${result}\0${reason}`;
+    startTimer: () => (duration ??= m.duration.labels({ route })).startTimer(),
+    admitted(result, reason) {
+      const key = `${result}\0${reason}`;
       let c = counts.get(key);
       if (c === undefined) counts.set(key, (c = m.admissions.labels({ route, result, reason })));
       c.inc();
