@@ -44,8 +44,20 @@ function processCpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
+/** What a closed-loop run measures: requests/s, and the server's CPU µs per request (0 without a pid). */
+export interface Throughput {
+  rps: number;
+  cpuUs: number;
+}
+
+/** What a paced run measures, in ms from each request's scheduled send time. */
+export interface Latency {
+  p50: number;
+  p99: number;
+}
+
 /** A closed-loop maximum-throughput run (16 keep-alive connections, 5 s unless `opts` say otherwise); with `pid`, also that server's CPU time per answered request. */
-export async function closedLoop(opts: autocannon.Options, pid?: number): Promise<{ rps: number; cpuUs: number }> {
+export async function closedLoop(opts: autocannon.Options, pid?: number): Promise<Throughput> {
   const before = pid !== undefined ? processCpuMs(pid) : 0;
   const r = await autocannon({ connections: 16, pipelining: 1, duration: 5, ...opts });
   if (r.non2xx > 0 || r.errors > 0) throw new Error(`bench: ${r.non2xx} non-2xx answers, ${r.errors} errors from ${String(opts.url)}`);
@@ -64,7 +76,7 @@ const PACED_CONNECTIONS = 32;
  * middle of the run, and over HTTPS each handshake (an RSA signature, 1-2 ms of server CPU
  * here) queued the requests behind it: p99s of 10-20 ms for the bare server too.
  */
-export async function pacedLatency(origin: string, connect: Pool.Options["connect"], request: Dispatcher.RequestOptions, rate: number, seconds: number): Promise<{ p50: number; p99: number }> {
+export async function pacedLatency(origin: string, connect: Pool.Options["connect"], request: Dispatcher.RequestOptions, rate: number, seconds: number): Promise<Latency> {
   const pool = new Pool(origin, { connections: PACED_CONNECTIONS, keepAliveTimeout: 120_000, keepAliveMaxTimeout: 120_000, ...(connect !== undefined ? { connect } : {}) });
   await Promise.all(Array.from({ length: PACED_CONNECTIONS }, async () => (await pool.request(request)).body.text()));
   const total = rate * seconds;
@@ -125,7 +137,7 @@ export interface Contender {
   pid: number;
   closedLoop: autocannon.Options;
   /** Latency at `rate` requests/s for `seconds` (pacedLatency against this server). */
-  paced(rate: number, seconds: number): Promise<{ p50: number; p99: number }>;
+  paced(rate: number, seconds: number): Promise<Latency>;
 }
 
 /**
@@ -141,7 +153,7 @@ export async function compareServers(server: Contender, bare: Contender, o: { ro
   const seconds = o.seconds ?? 5;
   await closedLoop(server.closedLoop); // warm-up (JIT, connections)
   await closedLoop(bare.closedLoop);
-  const r: Array<{ s: { rps: number; cpuUs: number }; b: { rps: number; cpuUs: number }; sp: { p50: number; p99: number }; bp: { p50: number; p99: number } }> = [];
+  const r: Array<{ s: Throughput; b: Throughput; sp: Latency; bp: Latency }> = [];
   for (let i = 0; i < rounds; i++) {
     const s = await closedLoop(server.closedLoop, server.pid);
     const b = await closedLoop(bare.closedLoop, bare.pid);
