@@ -3,9 +3,10 @@
 // with evenly spaced requests measured from each one's scheduled send time (autocannon's
 // overallRate sends bursts, which would measure the bursts instead of the server).
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
-import autocannon from "autocannon";
-import { Pool, type Dispatcher } from "undici";
+import type autocannon from "autocannon";
+import { closedLoop, type Latency, type Throughput } from "./load.ts";
+
+export { closedLoop, pacedLatency, type Latency, type Throughput } from "./load.ts";
 
 /** Extra node flags for the server children, e.g. `PODID_BENCH_NODE_FLAGS="--cpu-prof --trace-gc"`
  * (NODE_OPTIONS refuses both): how a server's profile or garbage collections are looked at. */
@@ -34,80 +35,6 @@ export function startRole(script: string, roleEnv: string, role: string, args: s
     child.stdout.on("data", onData);
     child.once("exit", (code) => reject(new Error(`${role} server exited (${code})`)));
   });
-}
-
-/** User + system CPU time of process `pid` in ms, from /proc (Linux): the server's own cost. */
-function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
-
-/** What a closed-loop run measures: requests/s, and the server's CPU µs per request (0 without a pid). */
-export interface Throughput {
-  rps: number;
-  cpuUs: number;
-}
-
-/** What a paced run measures, in ms from each request's scheduled send time. */
-export interface Latency {
-  p50: number;
-  p99: number;
-}
-
-/** A closed-loop maximum-throughput run (16 keep-alive connections, 5 s unless `opts` say otherwise); with `pid`, also that server's CPU time per answered request. */
-export async function closedLoop(opts: autocannon.Options, pid?: number): Promise<Throughput> {
-  const before = pid !== undefined ? processCpuMs(pid) : 0;
-  const r = await autocannon({ connections: 16, pipelining: 1, duration: 5, ...opts });
-  if (r.non2xx > 0 || r.errors > 0) throw new Error(`bench: ${r.non2xx} non-2xx answers, ${r.errors} errors from ${String(opts.url)}`);
-  const cpuUs = pid !== undefined ? ((processCpuMs(pid) - before) * 1000) / Math.max(r.requests.total, 1) : 0;
-  return { rps: r.requests.average, cpuUs };
-}
-
-export const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-
-const PACED_CONNECTIONS = 32;
-
-/**
- * Requests at exactly `rate`/s for `seconds` to `origin`, latency from each scheduled send time,
- * over keep-alive connections opened before the clock starts, as the apiserver keeps its
- * connections to a webhook. Without that, any stall made the pool open new connections in the
- * middle of the run, and over HTTPS each handshake (an RSA signature, 1-2 ms of server CPU
- * here) queued the requests behind it: p99s of 10-20 ms for the bare server too.
- */
-export async function pacedLatency(origin: string, connect: Pool.Options["connect"], request: Dispatcher.RequestOptions, rate: number, seconds: number): Promise<Latency> {
-  const pool = new Pool(origin, { connections: PACED_CONNECTIONS, keepAliveTimeout: 120_000, keepAliveMaxTimeout: 120_000, ...(connect !== undefined ? { connect } : {}) });
-  await Promise.all(Array.from({ length: PACED_CONNECTIONS }, async () => (await pool.request(request)).body.text()));
-  const total = rate * seconds;
-  const interval = 1000 / rate;
-  const latencies: number[] = [];
-  const inflight: Array<Promise<void>> = [];
-  const t0 = performance.now() + 20;
-  let next = 0;
-  await new Promise<void>((done) => {
-    const tick = (): void => {
-      const now = performance.now();
-      while (next < total && t0 + next * interval <= now) {
-        const scheduled = t0 + next * interval;
-        next++;
-        inflight.push(
-          pool.request(request).then(async (res) => {
-            await res.body.text();
-            if (res.statusCode !== 200) throw new Error(`bench: status ${res.statusCode}`);
-            latencies.push(performance.now() - scheduled);
-          }),
-        );
-      }
-      if (next < total) setImmediate(tick);
-      else done();
-    };
-    tick();
-  });
-  await Promise.all(inflight);
-  await pool.close();
-  latencies.sort((a, b) => a - b);
-  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
 const round = (x: number, d = 3): number => Math.round(x * 10 ** d) / 10 ** d;

@@ -52,7 +52,7 @@ const startChild = (role: string, env: Record<string, string> = {}): Promise<{ u
 const contender = (server: { url: string; child: ChildProcess }): Contender => ({
   pid: server.child.pid!,
   closedLoop: { url: server.url + TOKEN_QUERY, headers: { Metadata: "true" } },
-  paced: (rate, seconds) => pacedLatency(server.url, undefined, { path: TOKEN_QUERY, method: "GET", headers: { Metadata: "true" } }, rate, seconds),
+  paced: (rate, seconds) => pacedLatency({ origin: server.url, request: { path: TOKEN_QUERY, method: "GET", headers: { Metadata: "true" } }, rate, seconds }),
 });
 
 /** A stand-in for the node's IMDS that counts token calls and answers slowly. */

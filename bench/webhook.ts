@@ -212,7 +212,7 @@ function contender(server: { url: string; child: ChildProcess }, ca: string, bod
   return {
     pid: server.child.pid!,
     closedLoop: { url: server.url + MUTATE, method: "POST", headers, body },
-    paced: (rate, seconds) => pacedLatency(server.url, { ca, servername: SERVER_NAME }, { path: MUTATE, method: "POST", headers, body }, rate, seconds),
+    paced: (rate, seconds) => pacedLatency({ origin: server.url, connect: { ca, servername: SERVER_NAME }, request: { path: MUTATE, method: "POST", headers, body }, rate, seconds }),
   };
 }
 
