@@ -105,20 +105,29 @@ export function benchReview(): Record<string, unknown> {
   };
 }
 
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
 /**
- * `podid webhook` as the container image runs it: the compiled CLI (tsc into a cache folder
- * under node_modules, so packages resolve), with its real flags, informer caches listed from
- * the API server this process runs, HTTPS, handlers, HMAC mark and JSON patch.
+ * Compiles podid's src/ (of `srcRoot`, this checkout by default) with tsc into `out`, a folder
+ * under node_modules/.cache so that the build's imports resolve to this checkout's packages.
+ * Returns the CLI's path.
  */
-async function startWebhook(dir: string, ca: string): Promise<{ url: string; child: ChildProcess }> {
-  const root = fileURLToPath(new URL("..", import.meta.url));
-  const out = join(root, "node_modules", ".cache", "podid-bench", "dist");
-  const build = spawnSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", join(root, "tsconfig.build.json"), "--outDir", out], { encoding: "utf8" });
+export function buildCli(out = join(ROOT, "node_modules", ".cache", "podid-bench", "dist"), srcRoot = ROOT): string {
+  const build = spawnSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(srcRoot, "tsconfig.build.json"), "--outDir", out], { encoding: "utf8" });
   if (build.status !== 0) throw new Error(`bench: building podid failed:\n${build.stdout}${build.stderr}`);
+  return join(out, "cli.js");
+}
+
+/**
+ * `podid webhook` as the container image runs it: the compiled CLI (buildCli), with its real
+ * flags, informer caches listed from the API server this process runs, HTTPS, handlers, HMAC
+ * mark and JSON patch.
+ */
+export async function startWebhook(dir: string, ca: string, cli = buildCli(), nodeFlags = childFlags): Promise<{ url: string; child: ChildProcess }> {
   const { freePort } = await import("../src/playground/free-port.ts");
   const port = await freePort();
   const args = ["webhook", "--kubeconfig", join(dir, "kubeconfig"), "--host", "127.0.0.1", "--port", String(port), "--tls-cert-file", join(dir, "tls.crt"), "--tls-key-file", join(dir, "tls.key"), "--admission-key-file", join(dir, "keys")];
-  const child = spawn(process.execPath, [...childFlags, join(out, "cli.js"), ...args], { env: { ...process.env, PODID_LOG_LEVEL: "warn" }, stdio: ["ignore", "inherit", "inherit"] });
+  const child = spawn(process.execPath, [...nodeFlags, cli, ...args], { env: { ...process.env, PODID_LOG_LEVEL: "warn" }, stdio: ["ignore", "inherit", "inherit"] });
   const url = `https://127.0.0.1:${port}`;
   const pool = new Pool(url, { connect: { ca, servername: SERVER_NAME } });
   try {
@@ -138,7 +147,7 @@ async function startWebhook(dir: string, ca: string): Promise<{ url: string; chi
 }
 
 /** The playground's API server with podid's CRDs and 1,000 namespaces, each with one identity and one binding. */
-async function startCluster(dir: string): Promise<{ stop(): Promise<void> }> {
+export async function startCluster(dir: string): Promise<{ stop(): Promise<void> }> {
   const { readFileSync, readdirSync } = await import("node:fs");
   const { parse } = await import("yaml");
   const { KubeConfig } = await import("@kubernetes/client-node");
@@ -216,7 +225,8 @@ function contender(server: { url: string; child: ChildProcess }, ca: string, bod
   };
 }
 
-export async function runWebhookBench(): Promise<Record<string, number>> {
+/** A folder with what `podid webhook` is started with (serving certificate and key, admission key); returns it and the CA's PEM. */
+export async function webhookFiles(): Promise<{ dir: string; ca: string }> {
   const { createCertificateAuthority } = await import("../src/shared/pki.ts");
   const dir = mkdtempSync(join(tmpdir(), "podid-webhook-bench-"));
   const ca = createCertificateAuthority("podid webhook bench CA");
@@ -224,18 +234,23 @@ export async function runWebhookBench(): Promise<Record<string, number>> {
   writeFileSync(join(dir, "tls.crt"), leaf.certPem);
   writeFileSync(join(dir, "tls.key"), leaf.keyPem);
   writeFileSync(join(dir, "keys"), "bench-admission-key-0123456789abcdef0123\n");
+  return { dir, ca: ca.certPem };
+}
+
+export async function runWebhookBench(): Promise<Record<string, number>> {
+  const { dir, ca } = await webhookFiles();
   const body = JSON.stringify(benchReview());
   const cluster = await startCluster(dir);
-  const hook = await startWebhook(dir, ca.certPem);
+  const hook = await startWebhook(dir, ca);
   const bare = await startChild("bare", dir);
   try {
     // The answer must be a patch (the mark was written), or the benchmark measures nothing.
-    const probePool = new Pool(hook.url, { connect: { ca: ca.certPem, servername: SERVER_NAME } });
+    const probePool = new Pool(hook.url, { connect: { ca: ca, servername: SERVER_NAME } });
     const probe = await probePool.request({ path: MUTATE, method: "POST", headers: { "content-type": "application/json" }, body });
     const answer = (await probe.body.json()) as { response?: { patch?: string } };
     await probePool.close();
     if (answer.response?.patch === undefined) throw new Error(`bench: the webhook did not patch the pod: ${JSON.stringify(answer)}`);
-    const figures = await compareServers(contender(hook, ca.certPem, body), contender(bare, ca.certPem, body));
+    const figures = await compareServers(contender(hook, ca, body), contender(bare, ca, body));
     const results = { ...figures, review_bytes: Buffer.byteLength(body), bindings: BINDINGS };
     console.log(
       `webhook: ${results.rps} req/s (bare ${results.bare_rps}, ratio ${results.ratio_to_bare}); at 1000 req/s p50 ${results.p50_ms} ms, p99 ${results.p99_ms} ms (bare p99 ${results.bare_p99_ms} ms); ${results.review_bytes}-byte reviews, ${BINDINGS} bindings`,
