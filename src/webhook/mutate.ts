@@ -2,7 +2,10 @@
 // patch is the diff (fast-json-patch). Everything is checked by name before it is added, so
 // reinvocation (reinvocationPolicy: IfNeeded) changes nothing the second time. The copy is
 // copy-on-write (only the objects on changed paths are new), which keeps both the copy and
-// the diff cheap: fast-json-patch skips subtrees that are the same object.
+// the diff cheap: fast-json-patch skips subtrees that are the same object. The patch is
+// diffed over the pod's mutation view (below), not the whole pod: the same operations without
+// walking what the mutation never touches; and remembered per view and plan, since the pods of
+// one ReplicaSet or Job all get the same one.
 import fastJsonPatch, { type Operation } from "fast-json-patch";
 import { ADMISSION_MARK_ANNOTATION, DEFAULTS, ENV, NMI_MODE_ANNOTATION, SIDECAR, SIDECAR_PORT, type NmiMode } from "../model/constants.ts";
 import { isObject, type Obj } from "../model/read.ts";
@@ -21,6 +24,8 @@ interface EnvVar {
   value?: string;
   valueFrom?: unknown;
 }
+
+const CONTAINER_LISTS = ["initContainers", "containers"] as const;
 
 const HOST_IP_ENV: EnvVar = { name: SIDECAR.hostIpEnv, valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "status.hostIP" } } };
 
@@ -87,7 +92,7 @@ export function mutatePod(pod: Obj, plan: MutationPlan): Obj {
   annotations[NMI_MODE_ANNOTATION] = plan.nmiMode;
   const spec: Obj = (out.spec = isObject(pod.spec) ? { ...pod.spec } : {});
   const env = appEnv(plan);
-  for (const key of ["initContainers", "containers"] as const) {
+  for (const key of CONTAINER_LISTS) {
     const list = spec[key];
     if (!Array.isArray(list)) continue;
     spec[key] = list.map((c: unknown) => {
@@ -104,6 +109,59 @@ export function mutatePod(pod: Obj, plan: MutationPlan): Obj {
   return out;
 }
 
-export function podPatch(pod: Obj, plan: MutationPlan): Operation[] {
-  return fastJsonPatch.compare(pod, mutatePod(pod, plan));
+/** The listed keys of `o` that it has, in its order (the diff lists operations in key order). */
+const pick = (o: Obj, keys: readonly string[]): Obj => {
+  const out: Obj = {};
+  for (const k of Object.keys(o)) if (keys.includes(k)) out[k] = o[k];
+  return out;
+};
+
+/**
+ * The pod as mutatePod sees it in `mode`: metadata.annotations, the containers' names and env,
+ * and in sidecar mode the volumes' names; every other field dropped, keys and array indices
+ * kept. mutatePod reads and writes nothing else, so diffing the view and its mutation gives
+ * the operations, paths included, that diffing the whole pod and its mutation gives (a
+ * property test holds the two to it), without walking a spec's and each container's dozen
+ * untouched fields. A field mutatePod starts reading must be added here.
+ */
+export function mutationView(pod: Obj, mode: NmiMode): Obj {
+  const view = pick(pod, ["metadata", "spec"]);
+  if (isObject(view.metadata)) view.metadata = pick(view.metadata, ["annotations"]);
+  if (isObject(view.spec)) {
+    const spec = (view.spec = pick(view.spec, mode === "sidecar" ? [...CONTAINER_LISTS, "volumes"] : CONTAINER_LISTS));
+    for (const key of CONTAINER_LISTS) {
+      const list = spec[key];
+      if (Array.isArray(list)) spec[key] = list.map((c: unknown) => (isObject(c) ? pick(c, ["name", "env"]) : c));
+    }
+    if (Array.isArray(spec.volumes)) spec.volumes = spec.volumes.map((v: unknown) => (isObject(v) ? pick(v, ["name"]) : v));
+  }
+  return view;
+}
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === "object" && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
+}
+
+// Every pod of a ReplicaSet or Job has the same view (the ServiceAccount plugin's randomly
+// named token volume is in the view only in sidecar mode) and the same plan, so the webhook
+// would compute the same patch for each: patches are remembered by their whole input, the
+// plan and the view as JSON, and shared frozen. Bounded; cleared when full.
+const PATCH_CACHE_MAX = 1_000;
+const patches = new Map<string, readonly Operation[]>();
+
+/** The JSON Patch that mutatePod makes of `pod` under `plan` (frozen: it may be shared). */
+export function podPatch(pod: Obj, plan: MutationPlan): readonly Operation[] {
+  const view = mutationView(pod, plan.nmiMode);
+  const key = JSON.stringify([plan.mark ?? null, plan.nmiMode, plan.clientID ?? null, plan.sidecarImage, view]);
+  let ops = patches.get(key);
+  if (ops === undefined) {
+    ops = deepFreeze(fastJsonPatch.compare(view, mutatePod(view, plan)));
+    if (patches.size >= PATCH_CACHE_MAX) patches.clear();
+    patches.set(key, ops);
+  }
+  return ops;
 }

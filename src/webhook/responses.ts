@@ -38,10 +38,21 @@ export function denied(uid: string, message: string, code = 403, warnings?: read
   return withWarnings({ uid, allowed: false, status: { code, reason: REASONS[code] ?? "Forbidden", message } }, warnings);
 }
 
+// A frozen patch (podPatch shares them between pods) is encoded once.
+const encodedPatches = new WeakMap<readonly Operation[], string>();
+function encodePatch(ops: readonly Operation[]): string {
+  let patch = encodedPatches.get(ops);
+  if (patch === undefined) {
+    patch = Buffer.from(JSON.stringify(ops)).toString("base64");
+    if (Object.isFrozen(ops)) encodedPatches.set(ops, patch);
+  }
+  return patch;
+}
+
 /** Allowed with a JSON Patch; an empty patch is left out (the apiserver needs none). */
 export function patched(uid: string, ops: readonly Operation[], warnings?: readonly string[]): AdmissionResponse {
   if (ops.length === 0) return allowed(uid, warnings);
-  return withWarnings({ uid, allowed: true, patchType: "JSONPatch", patch: Buffer.from(JSON.stringify(ops)).toString("base64") }, warnings);
+  return withWarnings({ uid, allowed: true, patchType: "JSONPatch", patch: encodePatch(ops) }, warnings);
 }
 
 /** The webhook could not decide (bad request, internal error): not allowed, with why. */

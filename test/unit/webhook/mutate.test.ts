@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
-import { ADMISSION_MARK_ANNOTATION, NMI_MODE_ANNOTATION, SIDECAR } from "../../../src/model/constants.ts";
+import fc from "fast-check";
+import fastJsonPatch from "fast-json-patch";
+import { ADMISSION_MARK_ANNOTATION, ENV, NMI_MODE_ANNOTATION, SIDECAR } from "../../../src/model/constants.ts";
 import { mutatePod, podPatch, type MutationPlan } from "../../../src/webhook/mutate.ts";
+import { patched } from "../../../src/webhook/responses.ts";
 import { rsPod } from "./fixtures.ts";
 
 type Obj = Record<string, unknown>;
@@ -68,5 +71,68 @@ describe("webhook: pod mutation", () => {
     const annotated = rsPod();
     (annotated.metadata as Obj).annotations = { other: "1" };
     assert.ok(podPatch(annotated, daemonset).some((o) => o.path === "/metadata/annotations/aadpodidentity.k8s.io~1admission-mark"));
+  });
+
+  describe("the patch diffed over the mutation view, remembered per input", () => {
+    // Pods with what mutatePod looks at (marks, our env names, the sidecar's names, nulls and
+    // odd shapes) among fields it must leave alone.
+    const name = fc.constantFrom("app", "worker", SIDECAR.containerName, "init");
+    const envName = fc.constantFrom("LOG_LEVEL", ENV.clientId, ENV.podIdentityAuthorityHost, SIDECAR.hostIpEnv, "OTHER");
+    const envVar = fc.oneof(fc.record({ name: envName, value: fc.string({ maxLength: 5 }) }), fc.constant(null), fc.constant("x"));
+    const container = fc.oneof(
+      fc.record({ name, image: fc.constant("img"), env: fc.option(fc.array(envVar, { maxLength: 4 }), { nil: undefined }), ports: fc.constant([{ containerPort: 80 }]) }, { requiredKeys: ["name"] }),
+      fc.constant(null),
+    );
+    const volume = fc.record({ name: fc.constantFrom("data", SIDECAR.tokenVolumeName, "kube-api-access-x7k2p"), emptyDir: fc.constant({}) });
+    const annotations = fc.option(fc.dictionary(fc.constantFrom(ADMISSION_MARK_ANNOTATION, NMI_MODE_ANNOTATION, "a/b", "c~d"), fc.string({ maxLength: 4 })), { nil: undefined });
+    const pod = fc.record(
+      {
+        metadata: fc.record({ generateName: fc.constant("p-"), labels: fc.constant({ app: "x" }), annotations }, { requiredKeys: ["generateName"] }),
+        spec: fc.record(
+          {
+            containers: fc.array(container, { maxLength: 3 }),
+            initContainers: fc.array(container, { maxLength: 2 }),
+            volumes: fc.oneof(fc.array(volume, { maxLength: 3 }), fc.constant(null)),
+            serviceAccountName: fc.constant("sa"),
+            hostNetwork: fc.boolean(),
+          },
+          { requiredKeys: [] },
+        ),
+      },
+      { requiredKeys: ["metadata"] },
+    ).map((p) => JSON.parse(JSON.stringify(p)) as Obj); // as the webhook gets pods: parsed JSON, no undefined
+    const plan: fc.Arbitrary<MutationPlan> = fc.record(
+      { mark: fc.constantFrom("v1.k.m1", "v1.k.m2"), nmiMode: fc.constantFrom("daemonset" as const, "sidecar" as const), clientID: fc.constantFrom("c1", "c2"), sidecarImage: fc.constant("podid:test") },
+      { requiredKeys: ["nmiMode", "sidecarImage"] },
+    );
+
+    it("gives exactly the operations of diffing the whole pod with its mutated copy", () => {
+      fc.assert(
+        fc.property(pod, plan, (p, pl) => {
+          assert.deepEqual(podPatch(p, pl), fastJsonPatch.compare(p, mutatePod(p, pl)));
+        }),
+        { numRuns: 2000 },
+      );
+    });
+
+    it("remembers a patch for the same pod template and plan, never for a different one", () => {
+      const first = podPatch(rsPod(), daemonset);
+      assert.equal(podPatch(rsPod(), daemonset), first, "a second pod of the template shares the first one's patch");
+      assert.ok(Object.isFrozen(first) && Object.isFrozen(first[0]), "shared patches are frozen");
+      const otherMark = podPatch(rsPod(), { ...daemonset, mark: "v1.k.other" });
+      assert.ok(otherMark.some((o) => o.op === "add" && JSON.stringify(o).includes("v1.k.other")));
+      const moreEnv = rsPod();
+      spec(moreEnv).containers[0]!.env = [{ name: ENV.clientId, value: "mine" }];
+      assert.ok(!podPatch(moreEnv, daemonset).some((o) => JSON.stringify(o).includes('"c"')), "the user's AZURE_CLIENT_ID is kept: no stale patch");
+      const inSidecarMode = rsPod();
+      assert.deepEqual(podPatch(inSidecarMode, sidecar), fastJsonPatch.compare(inSidecarMode, mutatePod(inSidecarMode, sidecar)));
+    });
+
+    it("encodes a shared patch as an unshared one would be", () => {
+      const ops = podPatch(rsPod(), daemonset);
+      const fresh = structuredClone<typeof ops>(ops);
+      assert.equal(patched("u1", ops).patch, patched("u2", fresh).patch);
+      assert.equal(patched("u3", ops).patch, Buffer.from(JSON.stringify(ops)).toString("base64"));
+    });
   });
 });
