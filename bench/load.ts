@@ -67,8 +67,7 @@ const PACED_CONNECTIONS = 32;
 /**
  * Evenly spaced requests at `rate`/s: `count` of them, each one's latency (ms from its
  * scheduled send time) written to `into` when given. Nothing per request outlives its answer
- * (no array of promises), so the load process's heap stays flat and it never needs a
- * mark-compact in the middle of a run.
+ * (no array of promises), so what the load process keeps does not grow with the run.
  */
 function pace(pool: Pool, request: Dispatcher.RequestOptions, rate: number, count: number, into?: Float64Array): Promise<void> {
   const interval = 1000 / rate;
@@ -77,20 +76,20 @@ function pace(pool: Pool, request: Dispatcher.RequestOptions, rate: number, coun
   let answered = 0;
   return new Promise((resolve, reject) => {
     const send = (i: number, scheduled: number): void => {
-      pool.request(request).then(
-        async (res) => {
+      pool
+        .request(request)
+        .then(async (res) => {
           await res.body.text();
           if (res.statusCode !== 200) throw new Error(`bench: status ${res.statusCode}`);
           if (into !== undefined) into[i] = performance.now() - scheduled;
           if (++answered === count) resolve();
-        },
-      ).catch(reject);
+        })
+        .catch(reject);
     };
     const tick = (): void => {
       const now = performance.now();
       for (; next < count && t0 + next * interval <= now; next++) send(next, t0 + next * interval);
-      if (next >= count) return;
-      setImmediate(tick);
+      if (next < count) setImmediate(tick);
     };
     tick();
   });
