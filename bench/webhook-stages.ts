@@ -1,7 +1,7 @@
 // Where the webhook's CPU per request goes: a Fastify HTTPS server that runs the admission one
-// stage more at a time (0 fixed answer, 1 pod read + decision, 2 + HMAC mark, 3 + mutated copy
-// and diff, 4 + the base64 patch answer), loaded by autocannon from this process, with the
-// server's own CPU time per request. All five servers run at once and are loaded in turn, round
+// stage more at a time (0 fixed answer, 1 pod read + decision, 2 + HMAC mark, 3 + the patch:
+// mutation view, its key, and the remembered diff, 4 + the base64 patch answer), loaded by
+// autocannon from load processes (load.ts), with the server's own CPU time per request. All five servers run at once and are loaded in turn, round
 // after round, and each stage reports its lowest round: this machine drifts by 20% within a
 // minute, so stages measured one after the other would compare the weather, not the stages.
 // Even so, two processes running the same code differ here by up to about 15 µs per request
@@ -68,7 +68,7 @@ async function serveStage(stage: number): Promise<void> {
 
 async function main(): Promise<void> {
   const body = JSON.stringify(benchReview());
-  const names = ["fixed answer", "+ pod read and decision", "+ HMAC mark", "+ mutated copy and diff", "+ base64 patch answer"];
+  const names = ["fixed answer", "+ pod read and decision", "+ HMAC mark", "+ patch (view, remembered)", "+ base64 patch answer"];
   process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0"; // autocannon against the throwaway certificate
   const servers = await Promise.all(names.map((_, stage) => startRole(fileURLToPath(import.meta.url), ROLE_ENV, String(stage))));
   const best = names.map(() => ({ rps: 0, cpuUs: Infinity }));
