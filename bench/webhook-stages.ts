@@ -1,9 +1,10 @@
 // Where the webhook's CPU per request goes: a Fastify HTTPS server that runs the admission one
 // stage more at a time (0 fixed answer, 1 pod read + decision, 2 + HMAC mark, 3 + the patch:
 // mutation view, its key, and the remembered diff, 4 + the base64 patch answer), loaded by
-// autocannon from load processes (load.ts), with the server's own CPU time per request. All five servers run at once and are loaded in turn, round
-// after round, and each stage reports its lowest round: this machine drifts by 20% within a
-// minute, so stages measured one after the other would compare the weather, not the stages.
+// autocannon from load processes (load.ts), with the server's own CPU time per request. All
+// five servers run at once and are loaded in turn, round after round, and each stage reports
+// its lowest round: this machine drifts by 20% within a minute, so stages measured one after
+// the other would compare the weather, not the stages.
 // Even so, two processes running the same code differ here by up to about 15 µs per request
 // (JIT and GC decisions differ by run), so read only larger steps between stages.
 // Not part of `npm run bench`: run it when working on the webhook's throughput,
