@@ -149,14 +149,18 @@ function deepFreeze<T>(v: T): T {
 // Every pod of a ReplicaSet or Job has the same view (the ServiceAccount plugin's randomly
 // named token volume is in the view only in sidecar mode) and the same plan, so the webhook
 // would compute the same patch for each: patches are remembered by their whole input, the
-// plan and the view as JSON, and shared frozen. Bounded; cleared when full.
+// plan and the view as JSON, and shared frozen. Bounded in count (cleared when full) and in
+// key size: a review may carry 3 MB, and a thousand views of env vars that large would be
+// gigabytes, so larger views are diffed every time. Patches are small (what mutatePod adds).
 const PATCH_CACHE_MAX = 1_000;
+const PATCH_KEY_MAX_CHARS = 16 * 1024;
 const patches = new Map<string, readonly Operation[]>();
 
 /** The JSON Patch that mutatePod makes of `pod` under `plan` (frozen: it may be shared). */
 export function podPatch(pod: Obj, plan: MutationPlan): readonly Operation[] {
   const view = mutationView(pod, plan.nmiMode);
   const key = JSON.stringify([plan.mark ?? null, plan.nmiMode, plan.clientID ?? null, plan.sidecarImage, view]);
+  if (key.length > PATCH_KEY_MAX_CHARS) return fastJsonPatch.compare(view, mutatePod(view, plan));
   let ops = patches.get(key);
   if (ops === undefined) {
     ops = deepFreeze(fastJsonPatch.compare(view, mutatePod(view, plan)));

@@ -128,6 +128,15 @@ describe("webhook: pod mutation", () => {
       assert.deepEqual(podPatch(inSidecarMode, sidecar), fastJsonPatch.compare(inSidecarMode, mutatePod(inSidecarMode, sidecar)));
     });
 
+    it("does not remember the patch of a pod whose view is large (a 3 MB review must not pin 3 MB)", () => {
+      const big = rsPod();
+      spec(big).containers[0]!.env = [{ name: "BLOB", value: "x".repeat(64 * 1024) }];
+      const ops = podPatch(big, daemonset);
+      assert.ok(!Object.isFrozen(ops), "computed afresh, not shared");
+      assert.notEqual(podPatch(big, daemonset), ops);
+      assert.deepEqual(podPatch(big, daemonset), fastJsonPatch.compare(big, mutatePod(big, daemonset)));
+    });
+
     it("encodes a shared patch as an unshared one would be", () => {
       const ops = podPatch(rsPod(), daemonset);
       const fresh = structuredClone<typeof ops>(ops);
