@@ -136,9 +136,23 @@ const typeOk = (type: unknown, v: unknown): boolean => {
 
 const goType = (v: unknown): string => (Array.isArray(v) ? "array" : v === null ? "null" : typeof v === "number" ? (Number.isInteger(v) ? "integer" : "number") : typeof v === "object" ? "object" : typeof v);
 
+/** A number outside the schema's minimum/maximum, in the apiserver's words (`... in body should be less than or equal to 2`). */
+function checkBounds(schema: Record<string, unknown>, value: unknown, path: string, out: SchemaOutcome): void {
+  if (typeof value !== "number") return;
+  const fail = (should: string): void => void out.errors.push({ field: path, type: "FieldValueInvalid", detail: `Invalid value: ${value}: ${path} in body should be ${should}` });
+  const { maximum, minimum } = schema;
+  if (typeof maximum === "number") {
+    if (schema.exclusiveMaximum === true ? value >= maximum : value > maximum) fail(`${schema.exclusiveMaximum === true ? "less than" : "less than or equal to"} ${maximum}`);
+  }
+  if (typeof minimum === "number") {
+    if (schema.exclusiveMinimum === true ? value <= minimum : value < minimum) fail(`${schema.exclusiveMinimum === true ? "greater than" : "greater than or equal to"} ${minimum}`);
+  }
+}
+
 /**
  * Walks a value against a structural schema: fills defaults, prunes undeclared fields, and
- * collects type, required and enum errors. Mutates `value` in place (it is a private copy).
+ * collects type, required, enum and minimum/maximum errors (not pattern or lengths: podid's
+ * CRDs use none). Mutates `value` in place (it is a private copy).
  */
 function checkScalar(schema: Record<string, unknown>, value: unknown, path: string, out: SchemaOutcome): boolean {
   if (schema.type !== undefined && !typeOk(schema.type, value) && schema["x-kubernetes-int-or-string"] !== true) {
@@ -148,6 +162,7 @@ function checkScalar(schema: Record<string, unknown>, value: unknown, path: stri
   if (Array.isArray(schema.enum) && !(schema.enum as unknown[]).includes(value)) {
     out.errors.push({ field: path, type: "FieldValueNotSupported", detail: `Unsupported value: ${JSON.stringify(value)}: supported values: ${(schema.enum as unknown[]).map((e) => JSON.stringify(e)).join(", ")}` });
   }
+  checkBounds(schema, value, path, out);
   return true;
 }
 

@@ -150,4 +150,12 @@ describe("podid webhook behind the API server, with kubectl", function () {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /denied the request: AzureIdentity "myapp-identity" is invalid: spec\.ClientID: expected a GUID/);
   });
+
+  it("refuses an identity type the CRD's schema does not allow before the webhook sees it", async () => {
+    const bad = { ...seedDoc("AzureIdentity"), metadata: { name: "typo-type" }, spec: { ...(seedDoc("AzureIdentity").spec as object), type: 5 } };
+    const r = await k(["apply", "-n", "team-a", "-f", "-"], JSON.stringify(bad));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^The AzureIdentity "typo-type" is invalid: spec\.type: Invalid value: 5: spec\.type in body should be less than or equal to 2$/m);
+    assert.doesNotMatch(r.stderr, /denied the request/);
+  });
 });

@@ -72,4 +72,14 @@ describe("playground kube CRDs", () => {
     const bad = applySchema(schema, { metadata: {}, spec: { size: "huge", count: "3" } });
     assert.deepEqual(bad.errors.map((e) => `${e.field} ${e.type}`), ["spec.size FieldValueNotSupported", "spec.count FieldValueInvalid", "spec.name FieldValueRequired"]);
   });
+
+  it("refuses numbers outside minimum/maximum as the apiserver words it", () => {
+    const schema = { type: "object", properties: { spec: { type: "object", properties: { type: { type: "integer", minimum: 0, maximum: 2 }, ratio: { type: "number", minimum: 0, exclusiveMinimum: true, maximum: 1, exclusiveMaximum: true } } } } };
+    const errors = (spec: Record<string, unknown>) => applySchema(schema, { metadata: {}, spec }).errors.map((e) => `${e.field}: ${e.detail}`);
+    assert.deepEqual(errors({ type: 2, ratio: 0.5 }), []);
+    assert.deepEqual(errors({ type: 5 }), ["spec.type: Invalid value: 5: spec.type in body should be less than or equal to 2"]);
+    assert.deepEqual(errors({ type: -1 }), ["spec.type: Invalid value: -1: spec.type in body should be greater than or equal to 0"]);
+    assert.deepEqual(errors({ ratio: 1 }), ["spec.ratio: Invalid value: 1: spec.ratio in body should be less than 1"]);
+    assert.deepEqual(errors({ ratio: 0 }), ["spec.ratio: Invalid value: 0: spec.ratio in body should be greater than 0"]);
+  });
 });
