@@ -6,7 +6,10 @@
 // after the other, compares the weather. This runs three processes of each build against the
 // same API server (1,000 bindings) and loads them in turn, closed loop, round after round,
 // each turn in a different order; it prints each process's median and each build's median
-// over all its runs. Not part of `npm run bench`: run it when working on the webhook's cost.
+// over all its runs. Its absolute figures run 20-40% above `npm run bench`'s (each process
+// idles while the five others are loaded, and V8 shrinks an idle process's young generation,
+// to regrow it under load): read the ratio. Not part of `npm run bench`: run it when working
+// on the webhook's cost.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
