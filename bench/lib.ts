@@ -4,13 +4,13 @@
 // overallRate sends bursts, which would measure the bursts instead of the server).
 import { spawn, type ChildProcess } from "node:child_process";
 import type autocannon from "autocannon";
-import { closedLoop, type Latency, type Throughput } from "./load.ts";
+import { closedLoop, nodeFlags, type Latency, type Throughput } from "./load.ts";
 
 export { closedLoop, pacedLatency, type Latency, type Throughput } from "./load.ts";
 
 /** Extra node flags for the server children, e.g. `PODID_BENCH_NODE_FLAGS="--cpu-prof --trace-gc"`
  * (NODE_OPTIONS refuses both): how a server's profile or garbage collections are looked at. */
-export const childFlags = (process.env.PODID_BENCH_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f !== "");
+export const childFlags = nodeFlags(process.env.PODID_BENCH_NODE_FLAGS);
 const CHILD_ENV = "PODID_BENCH_CHILD";
 // A server child stopped by its parent exits normally, so that --cpu-prof writes its profile.
 if (process.env[CHILD_ENV] === "1") process.once("SIGTERM", () => process.exit(0));
@@ -38,7 +38,7 @@ export function startRole(script: string, roleEnv: string, role: string, args: s
 }
 
 const round = (x: number, d = 3): number => Math.round(x * 10 ** d) / 10 ** d;
-const median = (xs: number[]): number => {
+export const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;

@@ -35,13 +35,18 @@ export interface PacedJob {
 type Job = { kind: "closed"; opts: autocannon.Options; pid?: number } | ({ kind: "paced" } & PacedJob);
 
 const JOB_ENV = "PODID_BENCH_LOAD_JOB";
+
+/** Node flags from a whitespace-separated text (an environment variable, say). */
+export function nodeFlags(text: string | undefined): string[] {
+  return (text ?? "").split(/\s+/).filter((f) => f !== "");
+}
 /**
  * A load process allocates little that lives, yet V8 sized its old generation to that little
  * and ran a mark-compact every second: 10-15 ms in which no answer was read, which made every
  * request in flight look 10-15 ms slow (each such stall lined up with one in --trace-gc). With
  * room to grow, a run needs none. PODID_BENCH_LOAD_FLAGS adds flags (--trace-gc, say).
  */
-const loadFlags = ["--initial-old-space-size=512", ...(process.env.PODID_BENCH_LOAD_FLAGS ?? "").split(/\s+/).filter((f) => f !== "")];
+const loadFlags = ["--initial-old-space-size=512", ...nodeFlags(process.env.PODID_BENCH_LOAD_FLAGS)];
 
 /** User + system CPU time of process `pid` in ms, from /proc (Linux): the server's own cost. */
 function processCpuMs(pid: number): number {

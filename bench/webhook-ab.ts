@@ -14,11 +14,10 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { closedLoop } from "./lib.ts";
-import { benchReview, buildCli, startCluster, startWebhook, webhookFiles } from "./webhook.ts";
+import { closedLoop, median } from "./lib.ts";
+import { nodeFlags } from "./load.ts";
+import { benchReview, buildCli, MUTATE, ROOT, startCluster, startWebhook, webhookFiles } from "./webhook.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const PROCESSES = 3;
 const ROUNDS = 4;
 const SECONDS = 3;
@@ -38,18 +37,13 @@ function buildRevision(rev: string, label: string): string {
   }
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
 async function main(): Promise<void> {
   const [specA, specB = "."] = process.argv.slice(2);
   if (specA === undefined) throw new Error("usage: npx tsx bench/webhook-ab.ts <git-rev>[+<node flags>] [<git-rev>|.][+<node flags>]");
   const builds = [specA, specB].map((spec, i) => {
     const [rev, ...flags] = spec.split("+");
     const label = i === 0 ? "a" : "b";
-    return { label, spec, cli: buildRevision(rev!, label), flags: flags.join("+").split(/\s+/).filter((f) => f !== "") };
+    return { label, spec, cli: buildRevision(rev!, label), flags: nodeFlags(flags.join("+")) };
   });
   const { dir, ca } = await webhookFiles();
   const body = JSON.stringify(benchReview());
@@ -63,18 +57,19 @@ async function main(): Promise<void> {
         servers.push({ build: b, url: s.url, pid: s.child.pid!, kill: () => s.child.kill(), runs: [] });
       }
     const load = { method: "POST" as const, headers: { "content-type": "application/json" }, body, duration: SECONDS };
-    for (const s of servers) await closedLoop({ ...load, url: `${s.url}/mutate/pods`, duration: 1 }); // warm-up
+    for (const s of servers) await closedLoop({ ...load, url: s.url + MUTATE, duration: 1 }); // warm-up
     for (let round = 0; round < ROUNDS; round++)
       for (let i = 0; i < servers.length; i++) {
         const s = servers[(i + round) % servers.length]!;
-        s.runs.push((await closedLoop({ ...load, url: `${s.url}/mutate/pods` }, s.pid)).cpuUs);
+        s.runs.push((await closedLoop({ ...load, url: s.url + MUTATE }, s.pid)).cpuUs);
       }
-    for (const [b, build] of builds.entries()) {
+    const perBuild = builds.map((build, b) => {
       const mine = servers.filter((s) => s.build === b);
-      console.log(`${build.label} (${build.spec}): ${median(mine.flatMap((s) => s.runs)).toFixed(1)} µs server CPU per review; processes: ${mine.map((s) => median(s.runs).toFixed(1)).join(", ")}`);
-    }
-    const [a, bb] = builds.map((_, b) => median(servers.filter((s) => s.build === b).flatMap((s) => s.runs)));
-    console.log(`b/a: ${(bb! / a!).toFixed(3)}`);
+      const all = median(mine.flatMap((s) => s.runs));
+      console.log(`${build.label} (${build.spec}): ${all.toFixed(1)} µs server CPU per review; processes: ${mine.map((s) => median(s.runs).toFixed(1)).join(", ")}`);
+      return all;
+    });
+    console.log(`b/a: ${(perBuild[1]! / perBuild[0]!).toFixed(3)}`);
   } finally {
     for (const s of servers) s.kill();
     await cluster.stop();

@@ -18,7 +18,7 @@ import { Pool } from "undici";
 import { childFlags, compareServers, pacedLatency, startRole, type Contender } from "./lib.ts";
 
 const ROLE_ENV = "PODID_WEBHOOK_BENCH_ROLE";
-const MUTATE = "/mutate/pods";
+export const MUTATE = "/mutate/pods";
 const SERVER_NAME = "podid-webhook.podid-system.svc";
 const BINDINGS = 1000;
 
@@ -105,7 +105,8 @@ export function benchReview(): Record<string, unknown> {
   };
 }
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** This checkout. */
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /**
  * Compiles podid's src/ (of `srcRoot`, this checkout by default) with tsc into `out`, a folder
@@ -245,7 +246,7 @@ export async function runWebhookBench(): Promise<Record<string, number>> {
   const bare = await startChild("bare", dir);
   try {
     // The answer must be a patch (the mark was written), or the benchmark measures nothing.
-    const probePool = new Pool(hook.url, { connect: { ca: ca, servername: SERVER_NAME } });
+    const probePool = new Pool(hook.url, { connect: { ca, servername: SERVER_NAME } });
     const probe = await probePool.request({ path: MUTATE, method: "POST", headers: { "content-type": "application/json" }, body });
     const answer = (await probe.body.json()) as { response?: { patch?: string } };
     await probePool.close();

@@ -26,6 +26,7 @@ interface EnvVar {
 }
 
 const CONTAINER_LISTS = ["initContainers", "containers"] as const;
+const SIDECAR_SPEC_FIELDS = [...CONTAINER_LISTS, "volumes"] as const;
 
 const HOST_IP_ENV: EnvVar = { name: SIDECAR.hostIpEnv, valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "status.hostIP" } } };
 
@@ -128,7 +129,7 @@ export function mutationView(pod: Obj, mode: NmiMode): Obj {
   const view = pick(pod, ["metadata", "spec"]);
   if (isObject(view.metadata)) view.metadata = pick(view.metadata, ["annotations"]);
   if (isObject(view.spec)) {
-    const spec = (view.spec = pick(view.spec, mode === "sidecar" ? [...CONTAINER_LISTS, "volumes"] : CONTAINER_LISTS));
+    const spec = (view.spec = pick(view.spec, mode === "sidecar" ? SIDECAR_SPEC_FIELDS : CONTAINER_LISTS));
     for (const key of CONTAINER_LISTS) {
       const list = spec[key];
       if (Array.isArray(list)) spec[key] = list.map((c: unknown) => (isObject(c) ? pick(c, ["name", "env"]) : c));
@@ -160,10 +161,11 @@ const patches = new Map<string, readonly Operation[]>();
 export function podPatch(pod: Obj, plan: MutationPlan): readonly Operation[] {
   const view = mutationView(pod, plan.nmiMode);
   const key = JSON.stringify([plan.mark ?? null, plan.nmiMode, plan.clientID ?? null, plan.sidecarImage, view]);
-  if (key.length > PATCH_KEY_MAX_CHARS) return fastJsonPatch.compare(view, mutatePod(view, plan));
+  const diff = (): Operation[] => fastJsonPatch.compare(view, mutatePod(view, plan));
+  if (key.length > PATCH_KEY_MAX_CHARS) return diff();
   let ops = patches.get(key);
   if (ops === undefined) {
-    ops = deepFreeze(fastJsonPatch.compare(view, mutatePod(view, plan)));
+    ops = deepFreeze(diff());
     if (patches.size >= PATCH_CACHE_MAX) patches.clear();
     patches.set(key, ops);
   }

@@ -142,10 +142,12 @@ function checkBounds(schema: Record<string, unknown>, value: unknown, path: stri
   const fail = (should: string): void => void out.errors.push({ field: path, type: "FieldValueInvalid", detail: `Invalid value: ${value}: ${path} in body should be ${should}` });
   const { maximum, minimum } = schema;
   if (typeof maximum === "number") {
-    if (schema.exclusiveMaximum === true ? value >= maximum : value > maximum) fail(`${schema.exclusiveMaximum === true ? "less than" : "less than or equal to"} ${maximum}`);
+    const exclusive = schema.exclusiveMaximum === true;
+    if (exclusive ? value >= maximum : value > maximum) fail(`${exclusive ? "less than" : "less than or equal to"} ${maximum}`);
   }
   if (typeof minimum === "number") {
-    if (schema.exclusiveMinimum === true ? value <= minimum : value < minimum) fail(`${schema.exclusiveMinimum === true ? "greater than" : "greater than or equal to"} ${minimum}`);
+    const exclusive = schema.exclusiveMinimum === true;
+    if (exclusive ? value <= minimum : value < minimum) fail(`${exclusive ? "greater than" : "greater than or equal to"} ${minimum}`);
   }
 }
 
