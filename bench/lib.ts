@@ -16,7 +16,13 @@ const CHILD_ENV = "PODID_BENCH_CHILD";
 if (process.env[CHILD_ENV] === "1") process.once("SIGTERM", () => process.exit(0));
 
 /** Starts `script` in a child process with `roleEnv=role`; it prints `READY <url>` once it serves. */
-export function startRole(script: string, roleEnv: string, role: string, args: string[] = [], env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess }> {
+export function startRole(
+  script: string,
+  roleEnv: string,
+  role: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [...childFlags, "--import", "tsx", script, ...args], {
     env: { ...process.env, ...env, [roleEnv]: role, [CHILD_ENV]: "1", PODID_LOG_LEVEL: "silent" },
     stdio: ["ignore", "pipe", "inherit"],
@@ -29,7 +35,9 @@ export function startRole(script: string, roleEnv: string, role: string, args: s
       if (m === null) return;
       // What the server prints after READY (--trace-gc, say) goes to stderr, prefixed by role.
       child.stdout.off("data", onData);
-      child.stdout.on("data", (more: Buffer) => process.stderr.write(more.toString().replace(/^(?=.)/gm, `[${role}] `)));
+      child.stdout.on("data", (more: Buffer) =>
+        process.stderr.write(more.toString().replace(/^(?=.)/gm, `[${role}] `)),
+      );
       resolve({ url: m[1]!, child });
     };
     child.stdout.on("data", onData);
@@ -74,7 +82,11 @@ export interface Contender {
  * neighbours come and go: one round can be off by 20%, and interleaving puts both servers
  * through the same weather.
  */
-export async function compareServers(server: Contender, bare: Contender, o: { rounds?: number; rate?: number; seconds?: number } = {}): Promise<ServerFigures> {
+export async function compareServers(
+  server: Contender,
+  bare: Contender,
+  o: { rounds?: number; rate?: number; seconds?: number } = {},
+): Promise<ServerFigures> {
   const rounds = o.rounds ?? 5;
   const rate = o.rate ?? 1000;
   const seconds = o.seconds ?? 5;

@@ -60,12 +60,14 @@ function processCpuMs(pid: number): number {
 async function closed(opts: autocannon.Options, pid: number | undefined): Promise<Throughput> {
   const before = pid !== undefined ? processCpuMs(pid) : 0;
   const r = await autocannon({ connections: 16, pipelining: 1, duration: 5, ...opts });
-  if (r.non2xx > 0 || r.errors > 0) throw new Error(`bench: ${r.non2xx} non-2xx answers, ${r.errors} errors from ${String(opts.url)}`);
+  if (r.non2xx > 0 || r.errors > 0)
+    throw new Error(`bench: ${r.non2xx} non-2xx answers, ${r.errors} errors from ${String(opts.url)}`);
   const cpuUs = pid !== undefined ? ((processCpuMs(pid) - before) * 1000) / Math.max(r.requests.total, 1) : 0;
   return { rps: r.requests.average, cpuUs };
 }
 
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const percentile = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
 const PACED_CONNECTIONS = 32;
 
@@ -74,7 +76,13 @@ const PACED_CONNECTIONS = 32;
  * scheduled send time) written to `into` when given. Nothing per request outlives its answer
  * (no array of promises), so what the load process keeps does not grow with the run.
  */
-function pace(pool: Pool, request: Dispatcher.RequestOptions, rate: number, count: number, into?: Float64Array): Promise<void> {
+function pace(
+  pool: Pool,
+  request: Dispatcher.RequestOptions,
+  rate: number,
+  count: number,
+  into?: Float64Array,
+): Promise<void> {
   const interval = 1000 / rate;
   const t0 = performance.now() + 1;
   let next = 0;
@@ -111,7 +119,12 @@ function pace(pool: Pool, request: Dispatcher.RequestOptions, rate: number, coun
  */
 async function paced(job: PacedJob): Promise<Latency> {
   const { origin, connect, request, rate, seconds } = job;
-  const pool = new Pool(origin, { connections: PACED_CONNECTIONS, keepAliveTimeout: 120_000, keepAliveMaxTimeout: 120_000, ...(connect !== undefined ? { connect } : {}) });
+  const pool = new Pool(origin, {
+    connections: PACED_CONNECTIONS,
+    keepAliveTimeout: 120_000,
+    keepAliveMaxTimeout: 120_000,
+    ...(connect !== undefined ? { connect } : {}),
+  });
   await Promise.all(Array.from({ length: PACED_CONNECTIONS }, async () => (await pool.request(request)).body.text()));
   await pace(pool, request, rate, rate);
   const latencies = new Float64Array(rate * seconds);
@@ -133,14 +146,16 @@ function inLoadProcess<T>(job: Job): Promise<T> {
   return new Promise((resolve, reject) => {
     child.once("error", reject);
     child.once("exit", (code) => {
-      if (code !== 0 || result === undefined) reject(new Error(`bench: load process (${job.kind}) exited with ${code}`));
+      if (code !== 0 || result === undefined)
+        reject(new Error(`bench: load process (${job.kind}) exited with ${code}`));
       else resolve(result);
     });
   });
 }
 
 /** A closed-loop run from a load process; with `pid`, also that server's CPU time per request. */
-export const closedLoop = (opts: autocannon.Options, pid?: number): Promise<Throughput> => inLoadProcess({ kind: "closed", opts, ...(pid !== undefined ? { pid } : {}) });
+export const closedLoop = (opts: autocannon.Options, pid?: number): Promise<Throughput> =>
+  inLoadProcess({ kind: "closed", opts, ...(pid !== undefined ? { pid } : {}) });
 /** A paced run from a load process. */
 export const pacedLatency = (job: PacedJob): Promise<Latency> => inLoadProcess({ kind: "paced", ...job });
 

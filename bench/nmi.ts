@@ -14,7 +14,13 @@ import { compareServers, pacedLatency, startRole, type Contender } from "./lib.t
 
 const ROLE_ENV = "PODID_NMI_BENCH_ROLE";
 const TOKEN_QUERY = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com";
-const CANNED = JSON.stringify({ access_token: "x".repeat(1200), expires_on: "9999999999", expires_in: "3599", resource: "https://storage.azure.com", token_type: "Bearer" });
+const CANNED = JSON.stringify({
+  access_token: "x".repeat(1200),
+  expires_on: "9999999999",
+  expires_in: "3599",
+  resource: "https://storage.azure.com",
+  token_type: "Bearer",
+});
 
 async function serveNmi(): Promise<void> {
   const { buildNmiApp } = await import("../src/nmi/app.ts");
@@ -22,7 +28,8 @@ async function serveNmi(): Promise<void> {
   const { ImdsClient } = await import("../src/nmi/token-sources.ts");
   const { TokenService } = await import("../src/nmi/tokens.ts");
   const { TokenCache } = await import("../src/nmi/token-cache.ts");
-  const { KEYS, NODE, admit, assigned, binding, identity, MemoryView, pod } = await import("../test/unit/nmi/fixtures.ts");
+  const { KEYS, NODE, admit, assigned, binding, identity, MemoryView, pod } =
+    await import("../test/unit/nmi/fixtures.ts");
   const view = new MemoryView();
   const id = identity("bench", "bench", "11111111-1111-4111-8111-111111111111");
   view.ids.push(id);
@@ -52,7 +59,13 @@ const startChild = (role: string, env: Record<string, string> = {}): Promise<{ u
 const contender = (server: { url: string; child: ChildProcess }): Contender => ({
   pid: server.child.pid!,
   closedLoop: { url: server.url + TOKEN_QUERY, headers: { Metadata: "true" } },
-  paced: (rate, seconds) => pacedLatency({ origin: server.url, request: { path: TOKEN_QUERY, method: "GET", headers: { Metadata: "true" } }, rate, seconds }),
+  paced: (rate, seconds) =>
+    pacedLatency({
+      origin: server.url,
+      request: { path: TOKEN_QUERY, method: "GET", headers: { Metadata: "true" } },
+      rate,
+      seconds,
+    }),
 });
 
 /** A stand-in for the node's IMDS that counts token calls and answers slowly. */
@@ -62,18 +75,33 @@ async function countingImds(): Promise<{ url: string; calls: () => number; close
     if (req.url?.startsWith("/metadata/identity/oauth2/token") === true) calls++;
     setTimeout(() => {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ access_token: "upstream-token", expires_on: String(Math.floor(Date.now() / 1000) + 3600), resource: "r", token_type: "Bearer" }));
+      res.end(
+        JSON.stringify({
+          access_token: "upstream-token",
+          expires_on: String(Math.floor(Date.now() / 1000) + 3600),
+          resource: "r",
+          token_type: "Bearer",
+        }),
+      );
     }, 200);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls: () => calls, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls: () => calls,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
 }
 
 async function coldConcurrent(url: string, n: number): Promise<void> {
   const pool = new Pool(url, { connections: 250, pipelining: 4 });
   const path = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fcold.example.com";
   const statuses = await Promise.all(
-    Array.from({ length: n }, () => pool.request({ path, method: "GET", headers: { Metadata: "true" } }).then(async (r) => (await r.body.text(), r.statusCode))),
+    Array.from({ length: n }, () =>
+      pool
+        .request({ path, method: "GET", headers: { Metadata: "true" } })
+        .then(async (r) => (await r.body.text(), r.statusCode)),
+    ),
   );
   await pool.close();
   const bad = statuses.filter((s) => s !== 200).length;
@@ -92,8 +120,14 @@ export async function runNmiBench(): Promise<Record<string, number>> {
     const upstreamCalls = imds.calls() - before;
     // Then the cached path; the same schedule against the bare server shows how much of the
     // tail is the machine.
-    const results = { ...(await compareServers(contender(nmi), contender(bare))), cold_concurrent_requests: cold, upstream_calls: upstreamCalls };
-    console.log(`nmi: ${results.rps} req/s (bare ${results.bare_rps}, ratio ${results.ratio_to_bare}); at 1000 req/s p50 ${results.p50_ms} ms, p99 ${results.p99_ms} ms (bare p99 ${results.bare_p99_ms} ms); ${cold} concurrent cold requests -> ${upstreamCalls} upstream call(s)`);
+    const results = {
+      ...(await compareServers(contender(nmi), contender(bare))),
+      cold_concurrent_requests: cold,
+      upstream_calls: upstreamCalls,
+    };
+    console.log(
+      `nmi: ${results.rps} req/s (bare ${results.bare_rps}, ratio ${results.ratio_to_bare}); at 1000 req/s p50 ${results.p50_ms} ms, p99 ${results.p99_ms} ms (bare p99 ${results.bare_p99_ms} ms); ${cold} concurrent cold requests -> ${upstreamCalls} upstream call(s)`,
+    );
     return results;
   } finally {
     nmi.child.kill();

@@ -22,7 +22,13 @@
 //   AzureAssignedIdentities after one reconcile) in the caches.
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import type { AzureAssignedIdentity, AzureIdentity, AzureIdentityBinding, AzurePodIdentityException, AzurePodIdentityPolicy } from "../src/model/types.ts";
+import type {
+  AzureAssignedIdentity,
+  AzureIdentity,
+  AzureIdentityBinding,
+  AzurePodIdentityException,
+  AzurePodIdentityPolicy,
+} from "../src/model/types.ts";
 import { createCertificateAuthority } from "../src/shared/pki.ts";
 import { silentLogger } from "../src/shared/log.ts";
 import { startAzure, type PlaygroundCloud } from "../src/playground/azure/index.ts";
@@ -46,7 +52,8 @@ const ID_RG = "bench-identities";
 const NS_COUNT = 10;
 
 function benchCloud(): PlaygroundCloud {
-  const guid = (tag: string, n: number): string => `${tag}${String(n).padStart(4, "0")}-0000-4000-8000-${String(n).padStart(12, "0")}`;
+  const guid = (tag: string, n: number): string =>
+    `${tag}${String(n).padStart(4, "0")}-0000-4000-8000-${String(n).padStart(12, "0")}`;
   return {
     tenantId: guid("7e11", 1),
     subscriptionId: guid("50b5", 1),
@@ -56,15 +63,30 @@ function benchCloud(): PlaygroundCloud {
       name: `aks-pool${s}-vmss`,
       resourceGroup: RG,
       orchestrationMode: "Uniform" as const,
-      instances: Array.from({ length: NODES_PER_SET }, (_, i) => ({ instanceId: String(i), computerName: `aks-pool${s}-vmss${String(i).padStart(6, "0")}` })),
+      instances: Array.from({ length: NODES_PER_SET }, (_, i) => ({
+        instanceId: String(i),
+        computerName: `aks-pool${s}-vmss${String(i).padStart(6, "0")}`,
+      })),
       identities: ["kubelet"],
     })),
     vms: [],
     identities: [
       { name: "kubelet", resourceGroup: RG, clientId: guid("c11e", 999), principalId: guid("9a1d", 999) },
-      ...Array.from({ length: IDENTITIES }, (_, i) => ({ name: `id-${i}`, resourceGroup: ID_RG, clientId: guid("c11e", i), principalId: guid("9a1d", i) })),
+      ...Array.from({ length: IDENTITIES }, (_, i) => ({
+        name: `id-${i}`,
+        resourceGroup: ID_RG,
+        clientId: guid("c11e", i),
+        principalId: guid("9a1d", i),
+      })),
     ],
-    servicePrincipals: [{ name: "bench-reconciler", clientId: guid("5e1f", 1), objectId: guid("0b1e", 1), secret: "bench-secret-0123456789" }],
+    servicePrincipals: [
+      {
+        name: "bench-reconciler",
+        clientId: guid("5e1f", 1),
+        objectId: guid("0b1e", 1),
+        secret: "bench-secret-0123456789",
+      },
+    ],
   };
 }
 
@@ -75,21 +97,45 @@ interface World {
   controller: Controller;
 }
 
-const meta = (name: string, namespace?: string) => ({ name, ...(namespace !== undefined ? { namespace } : {}), labels: {}, annotations: {} });
+const meta = (name: string, namespace?: string) => ({
+  name,
+  ...(namespace !== undefined ? { namespace } : {}),
+  labels: {},
+  annotations: {},
+});
 
 function rawPod(name: string, ns: string, selector: string, node: string): unknown {
   // A realistic pod as the API server sends it; the cache keeps parsePod's slim view.
   return {
     apiVersion: "v1",
     kind: "Pod",
-    metadata: { name, namespace: ns, uid: `${name}-uid-0000-0000-000000000000`, labels: { app: selector, aadpodidbinding: selector, "pod-template-hash": "5d8f7c9b6d" }, annotations: { "kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z" } },
+    metadata: {
+      name,
+      namespace: ns,
+      uid: `${name}-uid-0000-0000-000000000000`,
+      labels: { app: selector, aadpodidbinding: selector, "pod-template-hash": "5d8f7c9b6d" },
+      annotations: { "kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z" },
+    },
     spec: {
       nodeName: node,
       serviceAccountName: "default",
-      containers: [{ name: "app", image: "mcr.microsoft.com/azure-cli:2.60.0", resources: { requests: { cpu: "10m", memory: "32Mi" } }, env: [{ name: "AZURE_CLIENT_ID", value: "x" }] }],
-      tolerations: [{ key: "node.kubernetes.io/not-ready", operator: "Exists", effect: "NoExecute", tolerationSeconds: 300 }],
+      containers: [
+        {
+          name: "app",
+          image: "mcr.microsoft.com/azure-cli:2.60.0",
+          resources: { requests: { cpu: "10m", memory: "32Mi" } },
+          env: [{ name: "AZURE_CLIENT_ID", value: "x" }],
+        },
+      ],
+      tolerations: [
+        { key: "node.kubernetes.io/not-ready", operator: "Exists", effect: "NoExecute", tolerationSeconds: 300 },
+      ],
     },
-    status: { phase: "Running", podIP: "10.244.0.10", conditions: [{ type: "PodScheduled", status: "True", lastTransitionTime: new Date().toISOString() }] },
+    status: {
+      phase: "Running",
+      podIP: "10.244.0.10",
+      conditions: [{ type: "PodScheduled", status: "True", lastTransitionTime: new Date().toISOString() }],
+    },
   };
 }
 
@@ -112,7 +158,10 @@ function makeWorld(cloud: PlaygroundCloud, arm: VmIdentityClient): World {
   };
   for (const ss of cloud.scaleSets) {
     for (const inst of ss.instances) {
-      nodes.put({ name: inst.computerName, providerID: `azure:///subscriptions/${cloud.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachineScaleSets/${ss.name}/virtualMachines/${inst.instanceId}` });
+      nodes.put({
+        name: inst.computerName,
+        providerID: `azure:///subscriptions/${cloud.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachineScaleSets/${ss.name}/virtualMachines/${inst.instanceId}`,
+      });
     }
   }
   for (let n = 0; n < NS_COUNT; n++) namespaces.put({ name: `team-${n}`, labels: {} });
@@ -120,7 +169,12 @@ function makeWorld(cloud: PlaygroundCloud, arm: VmIdentityClient): World {
   for (let n = 0; n < NS_COUNT; n++) {
     for (let i = 0; i < IDENTITIES; i++) {
       const ns = `team-${n}`;
-      identities.put({ metadata: meta(`id-${i}`, ns), type: 0, resourceID: identityId(cloud.subscriptionId, ID_RG, `id-${i}`), clientID: cloud.identities[i + 1]!.clientId });
+      identities.put({
+        metadata: meta(`id-${i}`, ns),
+        type: 0,
+        resourceID: identityId(cloud.subscriptionId, ID_RG, `id-${i}`),
+        clientID: cloud.identities[i + 1]!.clientId,
+      });
       bindings.put({ metadata: meta(`id-${i}-binding`, ns), azureIdentity: `id-${i}`, selector: `id-${i}` });
     }
   }
@@ -145,12 +199,26 @@ function placePod(w: World, cloud: PlaygroundCloud, i: number, k: number, shift:
   if (parsed.ok) w.pods.put(parsed.value);
 }
 
-function placePods(w: World, cloud: PlaygroundCloud, identities: number[], shift: number, prefix: string, perIdentity: number): void {
+function placePods(
+  w: World,
+  cloud: PlaygroundCloud,
+  identities: number[],
+  shift: number,
+  prefix: string,
+  perIdentity: number,
+): void {
   for (const i of identities) for (let k = 0; k < perIdentity; k++) placePod(w, cloud, i, k, shift, prefix);
 }
 
 /** placePods, as one step per pod (for bursts). */
-function podSteps(w: World, cloud: PlaygroundCloud, identities: number[], shift: number, prefix: string, perIdentity: number): Array<() => void> {
+function podSteps(
+  w: World,
+  cloud: PlaygroundCloud,
+  identities: number[],
+  shift: number,
+  prefix: string,
+  perIdentity: number,
+): Array<() => void> {
   const steps: Array<() => void> = [];
   for (const i of identities) {
     for (let k = 0; k < perIdentity; k++) steps.push(() => placePod(w, cloud, i, k, shift, prefix));
@@ -182,7 +250,11 @@ async function writesRun(): Promise<{ writes: number; minimum: number; steady: n
   const pg = await startAzure({ cloud, ca, lroDurationMs: 0 });
   try {
     const sp = cloud.servicePrincipals[0]!;
-    const credential = new ClientSecretCredential(pg.tenantId, sp.clientId, sp.secret!, { authorityHost: pg.authorityHost, disableInstanceDiscovery: true, tlsOptions: { ca: pg.caPem } });
+    const credential = new ClientSecretCredential(pg.tenantId, sp.clientId, sp.secret!, {
+      authorityHost: pg.authorityHost,
+      disableInstanceDiscovery: true,
+      tlsOptions: { ca: pg.caPem },
+    });
     const arm = createArmVmIdentityClient({ credential, endpoint: pg.armUrl, caPem: pg.caPem, pollIntervalMs: 10 });
     const w = makeWorld(cloud, arm);
     const all = Array.from({ length: IDENTITIES }, (_, i) => i);
@@ -216,7 +288,10 @@ async function writesRun(): Promise<{ writes: number; minimum: number; steady: n
     // 10% churn: the pods of 5 identities move to the next scale set.
     pg.calls.reset();
     const leaving = w.pods.list().filter((p) => CHURNED.some((i) => p.labels.aadpodidbinding === `id-${i}`));
-    await burst([...leaving.map((p) => () => w.pods.delete(p.name, p.namespace)), ...podSteps(w, cloud, CHURNED, 1, "moved", PER_IDENTITY)]);
+    await burst([
+      ...leaving.map((p) => () => w.pods.delete(p.name, p.namespace)),
+      ...podSteps(w, cloud, CHURNED, 1, "moved", PER_IDENTITY),
+    ]);
     const churnWrites = pg.calls.armWrites();
     const churnMinimum = SCALE_SETS; // each set gains some identities and loses others
 
@@ -234,7 +309,11 @@ async function writesRun(): Promise<{ writes: number; minimum: number; steady: n
 
 function memoryArmFor(cloud: PlaygroundCloud): MemoryArm {
   const arm = new MemoryArm();
-  for (const ss of cloud.scaleSets) arm.set(`/subscriptions/${cloud.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachineScaleSets/${ss.name}`, [identityId(cloud.subscriptionId, RG, "kubelet")]);
+  for (const ss of cloud.scaleSets)
+    arm.set(
+      `/subscriptions/${cloud.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachineScaleSets/${ss.name}`,
+      [identityId(cloud.subscriptionId, RG, "kubelet")],
+    );
   return arm;
 }
 
@@ -244,7 +323,8 @@ async function cpuRun(): Promise<{ cpuMs: number; heapMb2k: number }> {
   const all = Array.from({ length: IDENTITIES }, (_, i) => i);
   placePods(w, cloud, all, 0, "p", PER_IDENTITY);
   let cpu = await cpuMs(() => w.controller.reconcile());
-  for (const p of w.pods.list()) if (CHURNED.some((i) => p.labels.aadpodidbinding === `id-${i}`)) w.pods.delete(p.name, p.namespace);
+  for (const p of w.pods.list())
+    if (CHURNED.some((i) => p.labels.aadpodidbinding === `id-${i}`)) w.pods.delete(p.name, p.namespace);
   placePods(w, cloud, CHURNED, 1, "moved", PER_IDENTITY);
   cpu += await cpuMs(() => w.controller.reconcile());
   gc();
@@ -257,12 +337,20 @@ async function scaleRun(): Promise<{ heapMb: number; baselineMb: number; cpuMs: 
   const cloud = benchCloud();
   const w = makeWorld(cloud, memoryArmFor(cloud));
   const perIdentity = 150_000 / IDENTITIES;
-  placePods(w, cloud, Array.from({ length: IDENTITIES }, (_, i) => i), 0, "s", perIdentity);
+  placePods(
+    w,
+    cloud,
+    Array.from({ length: IDENTITIES }, (_, i) => i),
+    0,
+    "s",
+    perIdentity,
+  );
   const cpu = await cpuMs(() => w.controller.reconcile());
   const steadyCpu = await cpuMs(() => w.controller.reconcile());
   gc();
   const heapMb = process.memoryUsage().heapUsed / 2 ** 20;
-  if (w.pods.size !== 150_000 || w.assigned.size !== 150_000) throw new Error(`scale run: expected 150000 pods and assignments, got ${w.pods.size} and ${w.assigned.size}`);
+  if (w.pods.size !== 150_000 || w.assigned.size !== 150_000)
+    throw new Error(`scale run: expected 150000 pods and assignments, got ${w.pods.size} and ${w.assigned.size}`);
   return { heapMb, baselineMb, cpuMs: cpu, steadyCpuMs: steadyCpu };
 }
 

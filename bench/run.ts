@@ -27,7 +27,8 @@ for (const name of names) {
   console.log(`\n== ${name} ==`);
   try {
     const figures = await (await load())();
-    for (const [k, v] of Object.entries(figures)) console.log(`${k.padEnd(28)} ${Number.isInteger(v) ? v : v.toFixed(3)}`);
+    for (const [k, v] of Object.entries(figures))
+      console.log(`${k.padEnd(28)} ${Number.isInteger(v) ? v : v.toFixed(3)}`);
     writeFileSync(join(outDir, `${name}.json`), JSON.stringify(figures, null, 2) + "\n");
   } catch (err) {
     failed = true;

@@ -28,7 +28,10 @@ function buildRevision(rev: string, label: string): string {
   if (rev === ".") return buildCli(out);
   const src = mkdtempSync(join(tmpdir(), "podid-ab-"));
   try {
-    execFileSync("sh", ["-c", `git -C "${ROOT}" archive "${rev}" src tsconfig.json tsconfig.build.json package.json | tar -x -C "${src}"`]);
+    execFileSync("sh", [
+      "-c",
+      `git -C "${ROOT}" archive "${rev}" src tsconfig.json tsconfig.build.json package.json | tar -x -C "${src}"`,
+    ]);
     symlinkSync(join(ROOT, "node_modules"), join(src, "node_modules"));
     mkdirSync(out, { recursive: true });
     return buildCli(out, src);
@@ -39,7 +42,8 @@ function buildRevision(rev: string, label: string): string {
 
 async function main(): Promise<void> {
   const [specA, specB = "."] = process.argv.slice(2);
-  if (specA === undefined) throw new Error("usage: npx tsx bench/webhook-ab.ts <git-rev>[+<node flags>] [<git-rev>|.][+<node flags>]");
+  if (specA === undefined)
+    throw new Error("usage: npx tsx bench/webhook-ab.ts <git-rev>[+<node flags>] [<git-rev>|.][+<node flags>]");
   const builds = [specA, specB].map((spec, i) => {
     const [rev, ...flags] = spec.split("+");
     const label = i === 0 ? "a" : "b";
@@ -66,7 +70,9 @@ async function main(): Promise<void> {
     const perBuild = builds.map((build, b) => {
       const mine = servers.filter((s) => s.build === b);
       const all = median(mine.flatMap((s) => s.runs));
-      console.log(`${build.label} (${build.spec}): ${all.toFixed(1)} µs server CPU per review; processes: ${mine.map((s) => median(s.runs).toFixed(1)).join(", ")}`);
+      console.log(
+        `${build.label} (${build.spec}): ${all.toFixed(1)} µs server CPU per review; processes: ${mine.map((s) => median(s.runs).toFixed(1)).join(", ")}`,
+      );
       return all;
     });
     console.log(`b/a: ${(perBuild[1]! / perBuild[0]!).toFixed(3)}`);

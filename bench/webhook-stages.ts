@@ -18,7 +18,8 @@ const ROLE_ENV = "PODID_WEBHOOK_STAGE";
 async function serveStage(stage: number): Promise<void> {
   const { default: Fastify } = await import("fastify");
   const { memoryState } = await import("../src/webhook/state.ts");
-  const { parseAdmissionKeys, decidePod, podSelector, signAdmissionMark, claimsFor } = await import("../src/policy/index.ts");
+  const { parseAdmissionKeys, decidePod, podSelector, signAdmissionMark, claimsFor } =
+    await import("../src/policy/index.ts");
   const { createCertificateAuthority } = await import("../src/shared/pki.ts");
   const { parseAzureIdentity, parseAzureIdentityBinding } = await import("../src/model/parse.ts");
   const { decodeReview } = await import("../src/webhook/review.ts");
@@ -31,8 +32,22 @@ async function serveStage(stage: number): Promise<void> {
   const bindings: Binding[] = [];
   for (let i = 0; i < 1000; i++) {
     const ns = `team-${i}`;
-    const id = parseAzureIdentity({ apiVersion: "aadpodidentity.k8s.io/v1", kind: "AzureIdentity", metadata: { name: `identity-${i}`, namespace: ns }, spec: { type: 0, ResourceID: `/subscriptions/0b8f1c2a-3d4e-4f50-8a6b-7c8d9e0f1a2b/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-${i}`, ClientID: "5c7a9e1b-2d3f-4a6b-8c9d-0e1f2a3b4c5d" } });
-    const b = parseAzureIdentityBinding({ apiVersion: "aadpodidentity.k8s.io/v1", kind: "AzureIdentityBinding", metadata: { name: `binding-${i}`, namespace: ns }, spec: { AzureIdentity: `identity-${i}`, Selector: `selector-${i}` } });
+    const id = parseAzureIdentity({
+      apiVersion: "aadpodidentity.k8s.io/v1",
+      kind: "AzureIdentity",
+      metadata: { name: `identity-${i}`, namespace: ns },
+      spec: {
+        type: 0,
+        ResourceID: `/subscriptions/0b8f1c2a-3d4e-4f50-8a6b-7c8d9e0f1a2b/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-${i}`,
+        ClientID: "5c7a9e1b-2d3f-4a6b-8c9d-0e1f2a3b4c5d",
+      },
+    });
+    const b = parseAzureIdentityBinding({
+      apiVersion: "aadpodidentity.k8s.io/v1",
+      kind: "AzureIdentityBinding",
+      metadata: { name: `binding-${i}`, namespace: ns },
+      spec: { AzureIdentity: `identity-${i}`, Selector: `selector-${i}` },
+    });
     if (!id.ok || !b.ok) throw new Error("bench fixtures do not parse");
     identities.push(id.value);
     bindings.push(b.value);
@@ -55,7 +70,12 @@ async function serveStage(stage: number): Promise<void> {
       if (stage >= 2) {
         const mark = signAdmissionMark(keys, claimsFor(ns, v.value.serviceAccountName, sel, dec.identities));
         if (stage >= 3) {
-          const ops = podPatch(r.object as Record<string, unknown>, { nmiMode: "daemonset", sidecarImage: "x", mark, clientID: dec.identities[0]?.clientID });
+          const ops = podPatch(r.object as Record<string, unknown>, {
+            nmiMode: "daemonset",
+            sidecarImage: "x",
+            mark,
+            clientID: dec.identities[0]?.clientID,
+          });
           if (stage >= 4) response = patched(r.uid, ops);
         }
       }
@@ -69,18 +89,31 @@ async function serveStage(stage: number): Promise<void> {
 
 async function main(): Promise<void> {
   const body = JSON.stringify(benchReview());
-  const names = ["fixed answer", "+ pod read and decision", "+ HMAC mark", "+ patch (view, remembered)", "+ base64 patch answer"];
+  const names = [
+    "fixed answer",
+    "+ pod read and decision",
+    "+ HMAC mark",
+    "+ patch (view, remembered)",
+    "+ base64 patch answer",
+  ];
   process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0"; // autocannon against the throwaway certificate
-  const servers = await Promise.all(names.map((_, stage) => startRole(fileURLToPath(import.meta.url), ROLE_ENV, String(stage))));
+  const servers = await Promise.all(
+    names.map((_, stage) => startRole(fileURLToPath(import.meta.url), ROLE_ENV, String(stage))),
+  );
   const best = names.map(() => ({ rps: 0, cpuUs: Infinity }));
   try {
     for (let round = 0; round < 3; round++)
       for (const [stage, { url, child }] of servers.entries()) {
-        const r = await closedLoop({ url: `${url}/s`, method: "POST", headers: { "content-type": "application/json" }, body, duration: 3 }, child.pid);
+        const r = await closedLoop(
+          { url: `${url}/s`, method: "POST", headers: { "content-type": "application/json" }, body, duration: 3 },
+          child.pid,
+        );
         best[stage] = { rps: Math.max(best[stage]!.rps, r.rps), cpuUs: Math.min(best[stage]!.cpuUs, r.cpuUs) };
       }
     for (const [stage, name] of names.entries())
-      console.log(`stage ${stage} ${name.padEnd(26)} ${Math.round(best[stage]!.rps)} req/s, ${best[stage]!.cpuUs.toFixed(1)} µs server CPU per request`);
+      console.log(
+        `stage ${stage} ${name.padEnd(26)} ${Math.round(best[stage]!.rps)} req/s, ${best[stage]!.cpuUs.toFixed(1)} µs server CPU per request`,
+      );
   } finally {
     for (const s of servers) s.child.kill();
   }

@@ -30,20 +30,43 @@ export function benchReview(): Record<string, unknown> {
     metadata: {
       generateName: "orders-api-7d9c5b8f6-",
       namespace: "team-500",
-      labels: { app: "orders-api", "app.kubernetes.io/name": "orders-api", "app.kubernetes.io/version": "2.14.3", "pod-template-hash": "7d9c5b8f6", aadpodidbinding: "selector-500" },
+      labels: {
+        app: "orders-api",
+        "app.kubernetes.io/name": "orders-api",
+        "app.kubernetes.io/version": "2.14.3",
+        "pod-template-hash": "7d9c5b8f6",
+        aadpodidbinding: "selector-500",
+      },
       annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": "9090" },
-      ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: "orders-api-7d9c5b8f6", uid: "6f1d0a3e-9b8c-4d7e-a6f5-0e1d2c3b4a59", controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [
+        {
+          apiVersion: "apps/v1",
+          kind: "ReplicaSet",
+          name: "orders-api-7d9c5b8f6",
+          uid: "6f1d0a3e-9b8c-4d7e-a6f5-0e1d2c3b4a59",
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
     },
     spec: {
       serviceAccountName: "orders-api",
       terminationGracePeriodSeconds: 30,
-      securityContext: { runAsNonRoot: true, runAsUser: 10001, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 10001,
+        fsGroup: 10001,
+        seccompProfile: { type: "RuntimeDefault" },
+      },
       containers: [
         {
           name: "orders-api",
           image: "myregistry.azurecr.io/orders/orders-api:2.14.3",
           args: ["--config=/etc/orders/config.yaml", "--listen=:8080"],
-          ports: [{ name: "http", containerPort: 8080, protocol: "TCP" }, { name: "metrics", containerPort: 9090, protocol: "TCP" }],
+          ports: [
+            { name: "http", containerPort: 8080, protocol: "TCP" },
+            { name: "metrics", containerPort: 9090, protocol: "TCP" },
+          ],
           env: [
             { name: "ASPNETCORE_ENVIRONMENT", value: "Production" },
             { name: "STORAGE_ACCOUNT", value: "ordersprodstorage" },
@@ -51,13 +74,31 @@ export function benchReview(): Record<string, unknown> {
             { name: "POD_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.name" } } },
           ],
           resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { cpu: "1", memory: "512Mi" } },
-          readinessProbe: { httpGet: { path: "/healthz/ready", port: "http", scheme: "HTTP" }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 },
-          livenessProbe: { httpGet: { path: "/healthz/live", port: "http", scheme: "HTTP" }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
+          readinessProbe: {
+            httpGet: { path: "/healthz/ready", port: "http", scheme: "HTTP" },
+            periodSeconds: 5,
+            timeoutSeconds: 2,
+            failureThreshold: 3,
+          },
+          livenessProbe: {
+            httpGet: { path: "/healthz/live", port: "http", scheme: "HTTP" },
+            periodSeconds: 10,
+            timeoutSeconds: 2,
+            failureThreshold: 3,
+          },
           volumeMounts: [
             { name: "config", mountPath: "/etc/orders", readOnly: true },
-            { name: "kube-api-access-x7k2p", mountPath: "/var/run/secrets/kubernetes.io/serviceaccount", readOnly: true },
+            {
+              name: "kube-api-access-x7k2p",
+              mountPath: "/var/run/secrets/kubernetes.io/serviceaccount",
+              readOnly: true,
+            },
           ],
-          securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ["ALL"] },
+          },
           terminationMessagePath: "/dev/termination-log",
           terminationMessagePolicy: "File",
           imagePullPolicy: "IfNotPresent",
@@ -72,7 +113,11 @@ export function benchReview(): Record<string, unknown> {
             sources: [
               { serviceAccountToken: { expirationSeconds: 3607, path: "token" } },
               { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
-              { downwardAPI: { items: [{ path: "namespace", fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } }] } },
+              {
+                downwardAPI: {
+                  items: [{ path: "namespace", fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } }],
+                },
+              },
             ],
           },
         },
@@ -96,7 +141,11 @@ export function benchReview(): Record<string, unknown> {
       requestResource: { group: "", version: "v1", resource: "pods" },
       namespace: "team-500",
       operation: "CREATE",
-      userInfo: { username: "system:serviceaccount:kube-system:replicaset-controller", uid: "a1b2c3d4-0000-4000-8000-000000000001", groups: ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"] },
+      userInfo: {
+        username: "system:serviceaccount:kube-system:replicaset-controller",
+        uid: "a1b2c3d4-0000-4000-8000-000000000001",
+        groups: ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"],
+      },
       object: pod,
       oldObject: null,
       dryRun: false,
@@ -114,7 +163,17 @@ export const ROOT = fileURLToPath(new URL("..", import.meta.url));
  * Returns the CLI's path.
  */
 export function buildCli(out = join(ROOT, "node_modules", ".cache", "podid-bench", "dist"), srcRoot = ROOT): string {
-  const build = spawnSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(srcRoot, "tsconfig.build.json"), "--outDir", out], { encoding: "utf8" });
+  const build = spawnSync(
+    process.execPath,
+    [
+      join(ROOT, "node_modules", "typescript", "bin", "tsc"),
+      "-p",
+      join(srcRoot, "tsconfig.build.json"),
+      "--outDir",
+      out,
+    ],
+    { encoding: "utf8" },
+  );
   if (build.status !== 0) throw new Error(`bench: building podid failed:\n${build.stdout}${build.stderr}`);
   return join(out, "cli.js");
 }
@@ -124,11 +183,33 @@ export function buildCli(out = join(ROOT, "node_modules", ".cache", "podid-bench
  * flags, informer caches listed from the API server this process runs, HTTPS, handlers, HMAC
  * mark and JSON patch.
  */
-export async function startWebhook(dir: string, ca: string, cli = buildCli(), nodeFlags = childFlags): Promise<{ url: string; child: ChildProcess }> {
+export async function startWebhook(
+  dir: string,
+  ca: string,
+  cli = buildCli(),
+  nodeFlags = childFlags,
+): Promise<{ url: string; child: ChildProcess }> {
   const { freePort } = await import("../src/playground/free-port.ts");
   const port = await freePort();
-  const args = ["webhook", "--kubeconfig", join(dir, "kubeconfig"), "--host", "127.0.0.1", "--port", String(port), "--tls-cert-file", join(dir, "tls.crt"), "--tls-key-file", join(dir, "tls.key"), "--admission-key-file", join(dir, "keys")];
-  const child = spawn(process.execPath, [...nodeFlags, cli, ...args], { env: { ...process.env, PODID_LOG_LEVEL: "warn" }, stdio: ["ignore", "inherit", "inherit"] });
+  const args = [
+    "webhook",
+    "--kubeconfig",
+    join(dir, "kubeconfig"),
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--tls-cert-file",
+    join(dir, "tls.crt"),
+    "--tls-key-file",
+    join(dir, "tls.key"),
+    "--admission-key-file",
+    join(dir, "keys"),
+  ];
+  const child = spawn(process.execPath, [...nodeFlags, cli, ...args], {
+    env: { ...process.env, PODID_LOG_LEVEL: "warn" },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   const url = `https://127.0.0.1:${port}`;
   const pool = new Pool(url, { connect: { ca, servername: SERVER_NAME } });
   try {
@@ -161,7 +242,11 @@ export async function startCluster(dir: string): Promise<{ stop(): Promise<void>
   kc.loadFromString(api.kubeconfigYaml());
   const crdDir = fileURLToPath(new URL("../config/crd/", import.meta.url));
   for (const f of readdirSync(crdDir).filter((x) => x.endsWith(".yaml") && x !== "kustomization.yaml"))
-    await kubeRequest(kc, { method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body: parse(readFileSync(join(crdDir, f), "utf8")) as unknown });
+    await kubeRequest(kc, {
+      method: "POST",
+      path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+      body: parse(readFileSync(join(crdDir, f), "utf8")) as unknown,
+    });
   const g = "/apis/aadpodidentity.k8s.io/v1";
   for (let i = 0; i < 100; i++) {
     try {
@@ -175,17 +260,32 @@ export async function startCluster(dir: string): Promise<{ stop(): Promise<void>
     const ns = `team-${i}`;
     const hex = i.toString(16).padStart(12, "0");
     return [
-      ["/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: { team: String(i) } } }],
+      [
+        "/api/v1/namespaces",
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: { team: String(i) } } },
+      ],
       [
         `${g}/namespaces/${ns}/azureidentities`,
         {
           apiVersion: "aadpodidentity.k8s.io/v1",
           kind: "AzureIdentity",
           metadata: { name: `identity-${i}`, namespace: ns },
-          spec: { type: 0, ResourceID: `/subscriptions/0b8f1c2a-3d4e-4f50-8a6b-7c8d9e0f1a2b/resourcegroups/rg-${i}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/identity-${i}`, ClientID: `5c7a9e1b-2d3f-4a6b-8c9d-${hex}` },
+          spec: {
+            type: 0,
+            ResourceID: `/subscriptions/0b8f1c2a-3d4e-4f50-8a6b-7c8d9e0f1a2b/resourcegroups/rg-${i}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/identity-${i}`,
+            ClientID: `5c7a9e1b-2d3f-4a6b-8c9d-${hex}`,
+          },
         },
       ],
-      [`${g}/namespaces/${ns}/azureidentitybindings`, { apiVersion: "aadpodidentity.k8s.io/v1", kind: "AzureIdentityBinding", metadata: { name: `binding-${i}`, namespace: ns }, spec: { AzureIdentity: `identity-${i}`, Selector: `selector-${i}` } }],
+      [
+        `${g}/namespaces/${ns}/azureidentitybindings`,
+        {
+          apiVersion: "aadpodidentity.k8s.io/v1",
+          kind: "AzureIdentityBinding",
+          metadata: { name: `binding-${i}`, namespace: ns },
+          spec: { AzureIdentity: `identity-${i}`, Selector: `selector-${i}` },
+        },
+      ],
     ];
   };
   const batch = 25;
@@ -200,21 +300,31 @@ export async function startCluster(dir: string): Promise<{ stop(): Promise<void>
 
 async function serveBare(dir: string): Promise<void> {
   const { readFileSync } = await import("node:fs");
-  const server = https.createServer({ cert: readFileSync(join(dir, "tls.crt")), key: readFileSync(join(dir, "tls.key")) }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const review = JSON.parse(Buffer.concat(chunks).toString()) as { request: { uid: string } };
-      res.writeHead(200, { "content-type": "application/json; charset=utf-8" });
-      res.end(JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid: review.request.uid, allowed: true } }));
-    });
-  });
+  const server = https.createServer(
+    { cert: readFileSync(join(dir, "tls.crt")), key: readFileSync(join(dir, "tls.key")) },
+    (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const review = JSON.parse(Buffer.concat(chunks).toString()) as { request: { uid: string } };
+        res.writeHead(200, { "content-type": "application/json; charset=utf-8" });
+        res.end(
+          JSON.stringify({
+            apiVersion: "admission.k8s.io/v1",
+            kind: "AdmissionReview",
+            response: { uid: review.request.uid, allowed: true },
+          }),
+        );
+      });
+    },
+  );
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   process.stdout.write(`READY https://127.0.0.1:${(server.address() as AddressInfo).port}\n`);
 }
 
-const startChild = (role: string, dir: string): Promise<{ url: string; child: ChildProcess }> => startRole(fileURLToPath(import.meta.url), ROLE_ENV, role, [dir]);
+const startChild = (role: string, dir: string): Promise<{ url: string; child: ChildProcess }> =>
+  startRole(fileURLToPath(import.meta.url), ROLE_ENV, role, [dir]);
 
 /** A server as the comparison drives it: closed loop with autocannon, paced through undici. */
 function contender(server: { url: string; child: ChildProcess }, ca: string, body: string): Contender {
@@ -222,7 +332,14 @@ function contender(server: { url: string; child: ChildProcess }, ca: string, bod
   return {
     pid: server.child.pid!,
     closedLoop: { url: server.url + MUTATE, method: "POST", headers, body },
-    paced: (rate, seconds) => pacedLatency({ origin: server.url, connect: { ca, servername: SERVER_NAME }, request: { path: MUTATE, method: "POST", headers, body }, rate, seconds }),
+    paced: (rate, seconds) =>
+      pacedLatency({
+        origin: server.url,
+        connect: { ca, servername: SERVER_NAME },
+        request: { path: MUTATE, method: "POST", headers, body },
+        rate,
+        seconds,
+      }),
   };
 }
 
@@ -247,10 +364,16 @@ export async function runWebhookBench(): Promise<Record<string, number>> {
   try {
     // The answer must be a patch (the mark was written), or the benchmark measures nothing.
     const probePool = new Pool(hook.url, { connect: { ca, servername: SERVER_NAME } });
-    const probe = await probePool.request({ path: MUTATE, method: "POST", headers: { "content-type": "application/json" }, body });
+    const probe = await probePool.request({
+      path: MUTATE,
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
     const answer = (await probe.body.json()) as { response?: { patch?: string } };
     await probePool.close();
-    if (answer.response?.patch === undefined) throw new Error(`bench: the webhook did not patch the pod: ${JSON.stringify(answer)}`);
+    if (answer.response?.patch === undefined)
+      throw new Error(`bench: the webhook did not patch the pod: ${JSON.stringify(answer)}`);
     const figures = await compareServers(contender(hook, ca, body), contender(bare, ca, body));
     const results = { ...figures, review_bytes: Buffer.byteLength(body), bindings: BINDINGS };
     console.log(

@@ -20,6 +20,8 @@ if (tsx !== undefined) {
 } else if (existsSync(built)) {
   await import(pathToFileURL(built).href);
 } else {
-  process.stderr.write(`podid: found neither ${source} with tsx installed nor ${built}; run \`npm install\` (and \`npm run build\` for dist/)\n`);
+  process.stderr.write(
+    `podid: found neither ${source} with tsx installed nor ${built}; run \`npm install\` (and \`npm run build\` for dist/)\n`,
+  );
   process.exit(1);
 }

@@ -15,15 +15,17 @@ export function doctorCommand(): Command {
     .option("--admission-key-file <file>", "admission keys shared by the webhook and the NMI, to verify the pod's mark")
     .option("-o, --output <format>", "text or json", "text")
     .action(async (ref: string, o: { kubeconfig?: string; admissionKeyFile?: string; output: string }) => {
-      if (o.output !== "text" && o.output !== "json") throw new Error(`--output: expected text or json, got "${o.output}"`);
+      if (o.output !== "text" && o.output !== "json")
+        throw new Error(`--output: expected text or json, got "${o.output}"`);
       const pod = parsePodRef(ref);
       // Loaded when the command runs (see cli.ts: a program loads only its own modules).
-      const [{ loadKubeConfig }, { loadAdmissionKeys }, { diagnose, renderDiagnosis }, { gatherDoctorInput }] = await Promise.all([
-        import("../kube/config.ts"),
-        import("../policy/index.ts"),
-        import("./diagnose.ts"),
-        import("./gather.ts"),
-      ]);
+      const [{ loadKubeConfig }, { loadAdmissionKeys }, { diagnose, renderDiagnosis }, { gatherDoctorInput }] =
+        await Promise.all([
+          import("../kube/config.ts"),
+          import("../policy/index.ts"),
+          import("./diagnose.ts"),
+          import("./gather.ts"),
+        ]);
       const keys = o.admissionKeyFile !== undefined ? loadAdmissionKeys(o.admissionKeyFile) : undefined;
       const input = await gatherDoctorInput(loadKubeConfig(o.kubeconfig), pod.namespace, pod.name, keys);
       const d = diagnose(input);

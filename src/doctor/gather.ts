@@ -27,7 +27,9 @@ const strMap = (v: unknown): Record<string, string> =>
 
 async function listKind<T>(kc: KubeConfig, kind: PodidKind, parse: (o: unknown) => Parsed<T>, namespace?: string) {
   const k = KINDS[kind];
-  const list = await kubeRequest<RawList>(kc, { path: resourcePath({ group: GROUP, version: VERSION, plural: k.plural, namespace }) });
+  const list = await kubeRequest<RawList>(kc, {
+    path: resourcePath({ group: GROUP, version: VERSION, plural: k.plural, namespace }),
+  });
   const ok: T[] = [];
   const invalid: DoctorInput["invalid"] = [];
   for (const item of list.items) {
@@ -61,16 +63,25 @@ export function readDoctorPod(raw: unknown): DoctorPod {
   };
 }
 
-export async function gatherDoctorInput(kc: KubeConfig, namespace: string, name: string, keys?: AdmissionKeys): Promise<DoctorInput> {
+export async function gatherDoctorInput(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  keys?: AdmissionKeys,
+): Promise<DoctorInput> {
   let rawPod: unknown;
   try {
-    rawPod = await kubeRequest(kc, { path: resourcePath({ group: "", version: "v1", plural: "pods", namespace, name }) });
+    rawPod = await kubeRequest(kc, {
+      path: resourcePath({ group: "", version: "v1", plural: "pods", namespace, name }),
+    });
   } catch (e) {
     if (isNotFound(e)) throw new Error(`pod "${name}" not found in namespace "${namespace}"`, { cause: e });
     throw e;
   }
   const pod = readDoctorPod(rawPod);
-  const ns = rec(await kubeRequest(kc, { path: resourcePath({ group: "", version: "v1", plural: "namespaces", name: namespace }) }));
+  const ns = rec(
+    await kubeRequest(kc, { path: resourcePath({ group: "", version: "v1", plural: "namespaces", name: namespace }) }),
+  );
   const [bindings, identities, exceptions, policies, assigned, allBindings] = await Promise.all([
     listKind(kc, "AzureIdentityBinding", parseAzureIdentityBinding, namespace),
     listKind(kc, "AzureIdentity", parseAzureIdentity, namespace),
@@ -81,12 +92,20 @@ export async function gatherDoctorInput(kc: KubeConfig, namespace: string, name:
   ]);
   const selector = podSelector(pod.labels);
   const selectorNamespaces = [
-    ...new Set(allBindings.ok.filter((b) => b.selector === selector && b.metadata.namespace !== namespace).map((b) => b.metadata.namespace ?? "")),
+    ...new Set(
+      allBindings.ok
+        .filter((b) => b.selector === selector && b.metadata.namespace !== namespace)
+        .map((b) => b.metadata.namespace ?? ""),
+    ),
   ].sort();
   let node: DoctorInput["node"];
   if (pod.nodeName !== undefined) {
     try {
-      const raw = rec(await kubeRequest(kc, { path: resourcePath({ group: "", version: "v1", plural: "nodes", name: pod.nodeName }) }));
+      const raw = rec(
+        await kubeRequest(kc, {
+          path: resourcePath({ group: "", version: "v1", plural: "nodes", name: pod.nodeName }),
+        }),
+      );
       const providerID = rec(raw.spec).providerID;
       node = { name: pod.nodeName, providerID: typeof providerID === "string" ? providerID : undefined };
     } catch (e) {
@@ -102,7 +121,11 @@ export async function gatherDoctorInput(kc: KubeConfig, namespace: string, name:
       ? { checked: false }
       : {
           checked: true,
-          result: verifyAdmissionMark(keys, pod.annotations[ADMISSION_MARK_ANNOTATION], claimsFor(namespace, pod.serviceAccountName, selector, identitiesOfSelector)),
+          result: verifyAdmissionMark(
+            keys,
+            pod.annotations[ADMISSION_MARK_ANNOTATION],
+            claimsFor(namespace, pod.serviceAccountName, selector, identitiesOfSelector),
+          ),
         };
   return {
     pod,

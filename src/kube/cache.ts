@@ -1,7 +1,13 @@
 // A typed read cache over client-node's list-watch: objects are parsed once, when they
 // arrive, and kept by namespace and by any secondary index the caller asks for (bindings by
 // selector, pods by IP). Programs read only from here on their hot paths: no API call there.
-import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from "@kubernetes/client-node";
+import {
+  ListWatch,
+  Watch,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+} from "@kubernetes/client-node";
 import { kubeRequest, resourcePath } from "./request.ts";
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; errors: Array<{ field: string; message: string }> };
@@ -113,7 +119,14 @@ export async function startInformerCache<T>(kc: KubeConfig, opts: CacheOptions<T
     listedOnce = true;
     return list;
   };
-  const lw = new ListWatch<KubernetesObject>(path, new Watch(kc), listFn, false, opts.labelSelector, opts.fieldSelector);
+  const lw = new ListWatch<KubernetesObject>(
+    path,
+    new Watch(kc),
+    listFn,
+    false,
+    opts.labelSelector,
+    opts.fieldSelector,
+  );
 
   const apply = (event: CacheEvent, raw: KubernetesObject): void => {
     const ns = raw.metadata?.namespace ?? "";
@@ -166,7 +179,9 @@ export async function startInformerCache<T>(kc: KubeConfig, opts: CacheOptions<T
     if (Date.now() > deadline) {
       stopped = true;
       await lw.stop();
-      throw new Error(`could not list ${path} from the Kubernetes API (is the server reachable and the CRD installed?)`);
+      throw new Error(
+        `could not list ${path} from the Kubernetes API (is the server reachable and the CRD installed?)`,
+      );
     }
     await sleep(100);
   }

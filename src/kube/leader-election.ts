@@ -56,7 +56,12 @@ export function startLeaderElection(kc: KubeConfig, opts: LeaderElectionOptions)
   const leaseDurationMs = opts.leaseDurationMs ?? 15_000;
   const renewDeadlineMs = opts.renewDeadlineMs ?? 10_000;
   const retryPeriodMs = opts.retryPeriodMs ?? 2_000;
-  const path = resourcePath({ group: "coordination.k8s.io", version: "v1", plural: "leases", namespace: opts.namespace });
+  const path = resourcePath({
+    group: "coordination.k8s.io",
+    version: "v1",
+    plural: "leases",
+    namespace: opts.namespace,
+  });
   const itemPath = `${path}/${encodeURIComponent(opts.name)}`;
   const stopCampaign = new AbortController();
 

@@ -78,7 +78,13 @@ function toApiError(status: number, text: string): KubeApiError {
 }
 
 /** The REST path of a resource collection: core group under /api, others under /apis. */
-export function resourcePath(r: { group: string; version: string; plural: string; namespace?: string; name?: string }): string {
+export function resourcePath(r: {
+  group: string;
+  version: string;
+  plural: string;
+  namespace?: string;
+  name?: string;
+}): string {
   const base = r.group === "" ? `/api/${r.version}` : `/apis/${r.group}/${r.version}`;
   const ns = r.namespace !== undefined ? `/namespaces/${encodeURIComponent(r.namespace)}` : "";
   const name = r.name !== undefined ? `/${encodeURIComponent(r.name)}` : "";

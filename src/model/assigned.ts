@@ -16,7 +16,7 @@ function readIdentityRef(spec: Obj, errs: Errors): AzureAssignedIdentity["spec"]
   const ref: AzureAssignedIdentity["spec"]["azureIdentityRef"] = {
     name: req(o, "name", path, errs),
     namespace: req(o, "namespace", path, errs),
-    type: (t === 1 || t === 2 ? t : 0),
+    type: t === 1 || t === 2 ? t : 0,
     clientID: (readString(o, "clientID", `${path}.clientID`, errs, false) ?? "").toLowerCase(),
   };
   const rid = readString(o, "resourceID", `${path}.resourceID`, errs, false);
@@ -59,7 +59,10 @@ export function parseAzureAssignedIdentity(obj: unknown): Parsed<AzureAssignedId
     namespace: req(b, "namespace", "spec.azureBindingRef", errs),
     selector: req(b, "selector", "spec.azureBindingRef", errs),
   };
-  const value: AzureAssignedIdentity = { metadata: meta, spec: { pod, podNamespace, podUID, nodeName, azureIdentityRef, azureBindingRef } };
+  const value: AzureAssignedIdentity = {
+    metadata: meta,
+    spec: { pod, podNamespace, podUID, nodeName, azureIdentityRef, azureBindingRef },
+  };
   const status = readStatus(top.top, errs);
   if (status !== undefined) value.status = status;
   return errs.result(value);

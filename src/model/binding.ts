@@ -19,7 +19,10 @@ export function parseAzureIdentityBinding(obj: unknown): Parsed<AzureIdentityBin
   const { meta, spec } = top;
   const azureIdentity = readString(spec, "AzureIdentity", "spec.AzureIdentity", errs, true) ?? "";
   if (azureIdentity !== "" && !OBJECT_NAME.test(azureIdentity))
-    errs.add("spec.AzureIdentity", `expected the name of an AzureIdentity (lower-case DNS name), got "${azureIdentity}"`);
+    errs.add(
+      "spec.AzureIdentity",
+      `expected the name of an AzureIdentity (lower-case DNS name), got "${azureIdentity}"`,
+    );
   const selector = readString(spec, "Selector", "spec.Selector", errs, true) ?? "";
   if (selector !== "" && !LABEL_VALUE.test(selector))
     errs.add(

@@ -12,7 +12,9 @@ const RESOURCE_ID_FORM =
 export const resourceIdKey = (resourceID: string): string => resourceID.trim().replace(/\/+$/, "").toLowerCase();
 
 /** The parts of a user-assigned identity's resource ID, or undefined when it is not one. */
-export function parseResourceId(resourceID: string): { subscriptionId: string; resourceGroup: string; name: string } | undefined {
+export function parseResourceId(
+  resourceID: string,
+): { subscriptionId: string; resourceGroup: string; name: string } | undefined {
   const m = RESOURCE_ID.exec(resourceID.trim().replace(/\/+$/, ""));
   if (m === null) return undefined;
   return { subscriptionId: m[1]!.toLowerCase(), resourceGroup: m[2]!, name: m[3]! };
@@ -24,7 +26,10 @@ function readType(spec: Obj, errs: Errors): IdentityType {
   if (v === undefined || v === null) return 0;
   const n = typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : v;
   if (n === 0 || n === 1 || n === 2) return n;
-  errs.add("spec.type", `expected 0 (user-assigned identity), 1 (service principal with secret) or 2 (service principal with certificate), got ${describe(v)}`);
+  errs.add(
+    "spec.type",
+    `expected 0 (user-assigned identity), 1 (service principal with secret) or 2 (service principal with certificate), got ${describe(v)}`,
+  );
   return 0;
 }
 

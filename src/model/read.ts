@@ -118,7 +118,12 @@ export function readMeta(obj: Obj, errs: Errors): ObjectMeta {
 }
 
 /** The top-level object and its spec (undefined when unusable); a wrong `kind`, when present, is an error. */
-export function readTop(obj: unknown, kind: string, errs: Errors, specRequired = true): { top: Obj; meta: ObjectMeta; spec: Obj } | undefined {
+export function readTop(
+  obj: unknown,
+  kind: string,
+  errs: Errors,
+  specRequired = true,
+): { top: Obj; meta: ObjectMeta; spec: Obj } | undefined {
   if (!isObject(obj)) {
     errs.add("", `expected a ${kind} object, got ${describe(obj)}`);
     return undefined;

@@ -24,7 +24,10 @@ function readRequirement(v: unknown, path: string, errs: Errors): LabelSelectorR
   }
   let list: string[] | undefined;
   if (values !== undefined && values !== null) {
-    if (!Array.isArray(values) || !values.every((x) => typeof x === "string" || typeof x === "number" || typeof x === "boolean")) {
+    if (
+      !Array.isArray(values) ||
+      !values.every((x) => typeof x === "string" || typeof x === "number" || typeof x === "boolean")
+    ) {
       errs.add(`${path}.values`, `expected a list of strings, got ${describe(values)}`);
       ok = false;
     } else list = values.map(String);

@@ -6,7 +6,15 @@ import { DEFAULTS, NMI_MODE_ANNOTATION, PATHS, SIDECAR } from "../model/constant
 import type { AdmissionKeys } from "../policy/admission-mark.ts";
 import { silentLogger, type Logger } from "../shared/log.ts";
 import { identifyByIp, identifyByToken, type CallerResult, type ReviewedToken } from "./caller.ts";
-import { errorBody, forbidden, imdsError, parseTokenRequest, tokenBody, type IdentityRequest, type ImdsError } from "./imds.ts";
+import {
+  errorBody,
+  forbidden,
+  imdsError,
+  parseTokenRequest,
+  tokenBody,
+  type IdentityRequest,
+  type ImdsError,
+} from "./imds.ts";
 import { createNmiMetrics, type NmiMetrics } from "./metrics.ts";
 import type { NmiPod } from "./pod.ts";
 import { decideServing, type ServingDecision } from "./serving.ts";
@@ -54,14 +62,25 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
   const now = deps.now ?? (() => Date.now() / 1000);
   const proxyPaths = deps.proxyPaths ?? [];
 
-  const app = Fastify({ logger: false, routerOptions: { ignoreTrailingSlash: true }, trustProxy: false, keepAliveTimeout: 65_000, return503OnClosing: true });
+  const app = Fastify({
+    logger: false,
+    routerOptions: { ignoreTrailingSlash: true },
+    trustProxy: false,
+    keepAliveTimeout: 65_000,
+    return503OnClosing: true,
+  });
 
   const finish = (started: bigint, result: Result, code: number): void => {
     metrics.requests.inc({ result, code: String(code) });
     metrics.latency.observe({ result }, Number(process.hrtime.bigint() - started) / 1e9);
   };
 
-  const sendError = (reply: FastifyReply, started: bigint, e: ImdsError, context: Record<string, unknown> = {}): FastifyReply => {
+  const sendError = (
+    reply: FastifyReply,
+    started: bigint,
+    e: ImdsError,
+    context: Record<string, unknown> = {},
+  ): FastifyReply => {
     finish(started, resultOf(e.status), e.status);
     log.info({ ...context, status: e.status, error: e.error, reason: e.description }, "token request refused");
     if (e.retryAfter !== undefined) void reply.header("retry-after", String(e.retryAfter));
@@ -77,15 +96,25 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
   async function identify(req: FastifyRequest): Promise<CallerResult> {
     const token = req.headers[SIDECAR.tokenHeader];
     if (token !== undefined) {
-      if (deps.reviewToken === undefined) return { ok: false, error: forbidden("This NMI does not accept sidecar tokens") };
-      if (typeof token !== "string" || token === "" || token.length > 16_384) return { ok: false, error: forbidden("Malformed pod token") };
+      if (deps.reviewToken === undefined)
+        return { ok: false, error: forbidden("This NMI does not accept sidecar tokens") };
+      if (typeof token !== "string" || token === "" || token.length > 16_384)
+        return { ok: false, error: forbidden("Malformed pod token") };
       let review: ReviewedToken;
       try {
         review = await deps.reviewToken(token);
       } catch (e) {
         // The API server could not say who the pod is: a retryable outage, not a refusal.
         log.warn({ err: e instanceof Error ? e.message : String(e) }, "TokenReview failed");
-        return { ok: false, error: imdsError(503, "service_unavailable", `Could not verify the pod's token with the Kubernetes API: ${e instanceof Error ? e.message : String(e)}`, 5) };
+        return {
+          ok: false,
+          error: imdsError(
+            503,
+            "service_unavailable",
+            `Could not verify the pod's token with the Kubernetes API: ${e instanceof Error ? e.message : String(e)}`,
+            5,
+          ),
+        };
       }
       const pod = review.podName !== undefined ? podFromReview(review) : [];
       return identifyByToken(pod, review, audience, deps.nodeName);
@@ -94,7 +123,12 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
     const r = identifyByIp(deps.view.podsWithIp(ip.startsWith("::ffff:") ? ip.slice(7) : ip), ip, deps.nodeName);
     if (r.ok && r.pod.annotations[NMI_MODE_ANNOTATION] === "sidecar") {
       // A sidecar-mode pod is identified by its token only: its address may be spoofed.
-      return { ok: false, error: forbidden(`Pod ${r.pod.namespace}/${r.pod.name} uses sidecar mode; ask its sidecar at its loopback address`) };
+      return {
+        ok: false,
+        error: forbidden(
+          `Pod ${r.pod.namespace}/${r.pod.name} uses sidecar mode; ask its sidecar at its loopback address`,
+        ),
+      };
     }
     return r;
   }
@@ -119,7 +153,9 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
     const key = `${pod.namespace}/${pod.name}/${pod.uid}|${requested.by}|${requested.by === "none" ? "" : requested.value}`;
     const hit = memo.get(key);
     if (hit !== undefined && hit.generation === generation && hit.keys === keys) return hit.decision;
-    const decision = decideServing(gatherServingInput(deps.view, keys, pod, requested, { nodeName: deps.nodeName, retryAfterSeconds: retryAfter }));
+    const decision = decideServing(
+      gatherServingInput(deps.view, keys, pod, requested, { nodeName: deps.nodeName, retryAfterSeconds: retryAfter }),
+    );
     if (memo.size >= MEMO_MAX) memo.clear();
     memo.set(key, { generation, keys, decision });
     return decision;
@@ -140,7 +176,8 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
         }
       });
       const current = deps.view.pod(pod.namespace, pod.name);
-      if (current === undefined || current.uid !== pod.uid) return { kind: "refuse", error: forbidden(`Pod ${pod.namespace}/${pod.name} went away while waiting`) };
+      if (current === undefined || current.uid !== pod.uid)
+        return { kind: "refuse", error: forbidden(`Pod ${pod.namespace}/${pod.name} went away while waiting`) };
       d = decide(current, requested);
     }
     return d;
@@ -170,17 +207,28 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
     } catch (err) {
       if (err instanceof UpstreamError) return sendError(reply, started, err.imds, { pod: podRef });
       log.error({ pod: podRef, err: err instanceof Error ? err.message : String(err) }, "token request failed");
-      return sendError(reply, started, imdsError(500, "internal_error", "The NMI could not answer this request; see its log"), { pod: podRef });
+      return sendError(
+        reply,
+        started,
+        imdsError(500, "internal_error", "The NMI could not answer this request; see its log"),
+        { pod: podRef },
+      );
     }
   });
 
-  app.post(PATHS.imdsToken, async (_req, reply) => sendError(reply, process.hrtime.bigint(), imdsError(405, "invalid_request", "Use GET for token requests")));
+  app.post(PATHS.imdsToken, async (_req, reply) =>
+    sendError(reply, process.hrtime.bigint(), imdsError(405, "invalid_request", "Use GET for token requests")),
+  );
 
   app.get("/metadata/*", async (req, reply) => {
     const started = process.hrtime.bigint();
     const path = req.url.split("?")[0] ?? "";
     if (!proxyPaths.some((p) => path === p || path.startsWith(p.endsWith("/") ? p : `${p}/`))) {
-      return sendError(reply, started, forbidden(`podid's NMI does not serve ${path}; only the identity token endpoint is served`));
+      return sendError(
+        reply,
+        started,
+        forbidden(`podid's NMI does not serve ${path}; only the identity token endpoint is served`),
+      );
     }
     const caller = await identify(req);
     if (!caller.ok) return sendError(reply, started, caller.error);
@@ -193,13 +241,23 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
   });
 
   app.get("/healthz", (_req, reply) => reply.send({ status: "ok" }));
-  app.get("/readyz", async (_req, reply) => (deps.view.synced() ? { status: "ready" } : reply.code(503).send({ status: "caches not synced" })));
-  app.get("/metrics", async (_req, reply) => reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get("/readyz", async (_req, reply) =>
+    deps.view.synced() ? { status: "ready" } : reply.code(503).send({ status: "caches not synced" }),
+  );
+  app.get("/metrics", async (_req, reply) =>
+    reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
 
-  app.setNotFoundHandler(async (req, reply) => reply.code(404).send(errorBody(imdsError(404, "not_found", `No such endpoint: ${req.method} ${req.url.split("?")[0]}`))));
+  app.setNotFoundHandler(async (req, reply) =>
+    reply
+      .code(404)
+      .send(errorBody(imdsError(404, "not_found", `No such endpoint: ${req.method} ${req.url.split("?")[0]}`))),
+  );
   app.setErrorHandler(async (err, _req, reply) => {
     log.error({ err: err instanceof Error ? err.message : String(err) }, "unhandled error");
-    return reply.code(500).send(errorBody(imdsError(500, "internal_error", "The NMI could not answer this request; see its log")));
+    return reply
+      .code(500)
+      .send(errorBody(imdsError(500, "internal_error", "The NMI could not answer this request; see its log")));
   });
   return app;
 }

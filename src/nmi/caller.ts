@@ -26,13 +26,26 @@ export function identifyByIp(pods: readonly NmiPod[], sourceIp: string, nodeName
   if (podNetwork.length === 1) return { ok: true, pod: podNetwork[0]! };
   if (podNetwork.length > 1) {
     const names = podNetwork.map((p) => `${p.namespace}/${p.name}`).join(", ");
-    return { ok: false, error: forbidden(`Source address ${ip} belongs to several pods on this node (${names}); refusing to guess`) };
+    return {
+      ok: false,
+      error: forbidden(`Source address ${ip} belongs to several pods on this node (${names}); refusing to guess`),
+    };
   }
   if (live.length > 0) {
-    return { ok: false, error: forbidden(`Source address ${ip} is the node's own network (hostNetwork pod or node process); podid serves only pods on the pod network`) };
+    return {
+      ok: false,
+      error: forbidden(
+        `Source address ${ip} is the node's own network (hostNetwork pod or node process); podid serves only pods on the pod network`,
+      ),
+    };
   }
   if (onNode.length > 0) {
-    return { ok: false, error: forbidden(`Source address ${ip} belongs to no running pod on this node (the pod with that address has finished or is being deleted)`) };
+    return {
+      ok: false,
+      error: forbidden(
+        `Source address ${ip} belongs to no running pod on this node (the pod with that address has finished or is being deleted)`,
+      ),
+    };
   }
   return { ok: false, error: forbidden(`Source address ${ip} belongs to no pod on node ${nodeName}`) };
 }
@@ -53,9 +66,17 @@ const SA_USER = /^system:serviceaccount:([^:]+):([^:]+)$/;
  * Sidecar mode: the pod named in a bound service-account token, if the token is valid for
  * our audience, bound to a pod, and that pod (same UID) is live on this node.
  */
-export function identifyByToken(pods: readonly NmiPod[], review: ReviewedToken, audience: string, nodeName: string): CallerResult {
+export function identifyByToken(
+  pods: readonly NmiPod[],
+  review: ReviewedToken,
+  audience: string,
+  nodeName: string,
+): CallerResult {
   if (!review.authenticated) {
-    return { ok: false, error: forbidden(`Pod token not accepted by the Kubernetes API: ${review.error ?? "not authenticated"}`) };
+    return {
+      ok: false,
+      error: forbidden(`Pod token not accepted by the Kubernetes API: ${review.error ?? "not authenticated"}`),
+    };
   }
   if (review.audiences !== undefined && !review.audiences.includes(audience)) {
     return { ok: false, error: forbidden(`Pod token is not for audience ${audience}`) };
@@ -67,16 +88,25 @@ export function identifyByToken(pods: readonly NmiPod[], review: ReviewedToken, 
   const [, namespace, serviceAccount] = m;
   const pod = pods.find((p) => p.namespace === namespace && p.name === review.podName);
   if (pod === undefined || pod.uid !== review.podUID) {
-    return { ok: false, error: forbidden(`Pod ${namespace}/${review.podName} (uid ${review.podUID}) is not on node ${nodeName}`) };
+    return {
+      ok: false,
+      error: forbidden(`Pod ${namespace}/${review.podName} (uid ${review.podUID}) is not on node ${nodeName}`),
+    };
   }
   if (pod.nodeName !== nodeName || !LIVE_PHASES.has(pod.phase) || pod.deleting) {
     return { ok: false, error: forbidden(`Pod ${namespace}/${pod.name} is not running on node ${nodeName}`) };
   }
   if (pod.serviceAccountName !== serviceAccount) {
-    return { ok: false, error: forbidden(`Pod token's service account ${serviceAccount} is not the pod's (${pod.serviceAccountName})`) };
+    return {
+      ok: false,
+      error: forbidden(`Pod token's service account ${serviceAccount} is not the pod's (${pod.serviceAccountName})`),
+    };
   }
   if (pod.hostNetwork) {
-    return { ok: false, error: forbidden(`Pod ${namespace}/${pod.name} uses hostNetwork; podid serves only pods on the pod network`) };
+    return {
+      ok: false,
+      error: forbidden(`Pod ${namespace}/${pod.name} uses hostNetwork; podid serves only pods on the pod network`),
+    };
   }
   return { ok: true, pod };
 }

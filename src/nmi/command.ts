@@ -3,33 +3,64 @@
 import { Command, Option } from "commander";
 import { DEFAULTS, SIDECAR, SIDECAR_PORT } from "../model/constants.ts";
 
-const int = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name} must be an integer 0-65535, got '${v}'`);
-  return n;
-};
+const int =
+  (name: string) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name} must be an integer 0-65535, got '${v}'`);
+    return n;
+  };
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
 
 export function nmiCommand(): Command {
   return new Command("nmi")
-    .description("Serve pods' identity tokens on the IMDS contract, only to admitted pods (DaemonSet on every node, or a per-pod sidecar)")
-    .addOption(new Option("--mode <mode>", "daemonset: node server; sidecar: per-pod forwarder").choices(["daemonset", "sidecar"]).default("daemonset"))
+    .description(
+      "Serve pods' identity tokens on the IMDS contract, only to admitted pods (DaemonSet on every node, or a per-pod sidecar)",
+    )
+    .addOption(
+      new Option("--mode <mode>", "daemonset: node server; sidecar: per-pod forwarder")
+        .choices(["daemonset", "sidecar"])
+        .default("daemonset"),
+    )
     .option("--node-name <name>", "this node's name (default $NODE_NAME)")
     .option("--host <address>", "address to listen on", "0.0.0.0")
     .option("--port <port>", `port to listen on (default ${DEFAULTS.nmiPort}; sidecar ${SIDECAR_PORT})`, int("--port"))
     .option("--imds-endpoint <url>", "the node's instance metadata service", DEFAULTS.imdsEndpoint)
     .option("--admission-key-file <file>", "admission-mark keys shared with the webhook, one per line, current first")
     .option("--kubeconfig <file>", "kubeconfig (default: in-cluster, then $KUBECONFIG)")
-    .option("--authority-host <url>", "Entra ID authority for service-principal identities", "https://login.microsoftonline.com")
+    .option(
+      "--authority-host <url>",
+      "Entra ID authority for service-principal identities",
+      "https://login.microsoftonline.com",
+    )
     .option("--authority-ca-file <file>", "extra CA (PEM) to trust for --authority-host")
-    .option("--proxy-path <path>", "also pass this IMDS path (e.g. /metadata/instance) to the node's IMDS for pods of this node; repeatable", collect, [])
-    .option("--assignment-wait <seconds>", "how long a request waits for an identity still being assigned before a 503", int("--assignment-wait"), 20)
+    .option(
+      "--proxy-path <path>",
+      "also pass this IMDS path (e.g. /metadata/instance) to the node's IMDS for pods of this node; repeatable",
+      collect,
+      [],
+    )
+    .option(
+      "--assignment-wait <seconds>",
+      "how long a request waits for an identity still being assigned before a 503",
+      int("--assignment-wait"),
+      20,
+    )
     .option("--iptables-redirect", "own the iptables chain redirecting pods' 169.254.169.254:80 to this NMI", false)
     .option("--node-ip <address>", "this node's address the redirect points at (default: --host)")
-    .option("--pod-interface <pattern>", "iptables interface pattern pod traffic arrives on (e.g. veth+); repeatable", collect, [])
+    .option(
+      "--pod-interface <pattern>",
+      "iptables interface pattern pod traffic arrives on (e.g. veth+); repeatable",
+      collect,
+      [],
+    )
     .option("--metadata-address <ip>", "the metadata address pods call", "169.254.169.254")
     .option("--nmi-endpoint <url>", `sidecar: the node NMI's URL (default $${SIDECAR.nodeEndpointEnv})`)
-    .option("--token-file <file>", "sidecar: the pod's projected service-account token", `${SIDECAR.tokenMountPath}/${SIDECAR.tokenFileName}`)
+    .option(
+      "--token-file <file>",
+      "sidecar: the pod's projected service-account token",
+      `${SIDECAR.tokenMountPath}/${SIDECAR.tokenFileName}`,
+    )
     .action(async (o: Record<string, unknown>) => {
       const mode = o.mode as "daemonset" | "sidecar";
       const { runNmi } = await import("./main.ts");

@@ -95,7 +95,10 @@ export function parseTokenRequest(query: Query, headers: Headers): ParsedTokenRe
     const v = query[name];
     const values = Array.isArray(v) ? v : v === undefined ? [] : [v];
     if (values.some((s) => s.length > MAX_PARAM_LENGTH)) {
-      return { ok: false, error: badRequest(`Query parameter '${name}' is longer than ${MAX_PARAM_LENGTH} characters`) };
+      return {
+        ok: false,
+        error: badRequest(`Query parameter '${name}' is longer than ${MAX_PARAM_LENGTH} characters`),
+      };
     }
   }
   const apiVersion = single(query, "api-version");
@@ -103,7 +106,10 @@ export function parseTokenRequest(query: Query, headers: Headers): ParsedTokenRe
     return { ok: false, error: badRequest("Required query variable 'api-version' is missing") };
   }
   if (!/^\d{4}-\d{2}-\d{2}(-preview)?$/.test(apiVersion.value)) {
-    return { ok: false, error: badRequest(`Invalid api-version '${apiVersion.value}' (expected a date such as 2018-02-01)`) };
+    return {
+      ok: false,
+      error: badRequest(`Invalid api-version '${apiVersion.value}' (expected a date such as 2018-02-01)`),
+    };
   }
   const resource = single(query, "resource");
   if (!resource.ok || resource.value === undefined || resource.value === "") {

@@ -32,12 +32,20 @@ const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const IFACE = /^[A-Za-z0-9_.:@-]{1,15}\+?$/;
 
 function checkConfig(c: RedirectConfig): void {
-  for (const [field, ip] of [["metadataIp", c.metadataIp], ["nodeIp", c.nodeIp]] as const) {
+  for (const [field, ip] of [
+    ["metadataIp", c.metadataIp],
+    ["nodeIp", c.nodeIp],
+  ] as const) {
     const m = IPV4.exec(ip);
-    if (m === null || m.slice(1).some((o) => Number(o) > 255)) throw new Error(`iptables: ${field} must be an IPv4 address, got '${ip}'`);
+    if (m === null || m.slice(1).some((o) => Number(o) > 255))
+      throw new Error(`iptables: ${field} must be an IPv4 address, got '${ip}'`);
   }
-  for (const [field, port] of [["metadataPort", c.metadataPort], ["nmiPort", c.nmiPort]] as const) {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`iptables: ${field} must be a port 1-65535, got ${port}`);
+  for (const [field, port] of [
+    ["metadataPort", c.metadataPort],
+    ["nmiPort", c.nmiPort],
+  ] as const) {
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new Error(`iptables: ${field} must be a port 1-65535, got ${port}`);
   }
   for (const i of c.podInterfaces) {
     if (!IFACE.test(i)) throw new Error(`iptables: pod interface '${i}' is not an interface name or pattern`);
@@ -50,7 +58,10 @@ export function computeRules(c: RedirectConfig): RulePlan {
   const chain = c.chain ?? NMI_CHAIN;
   const match = `-d ${c.metadataIp}/32 -p tcp -m tcp --dport ${c.metadataPort}`;
   const target = `-j DNAT --to-destination ${c.nodeIp}:${c.nmiPort}`;
-  const rules = c.podInterfaces.length === 0 ? [`-A ${chain} ${match} ${target}`] : c.podInterfaces.map((i) => `-A ${chain} -i ${i} ${match} ${target}`);
+  const rules =
+    c.podInterfaces.length === 0
+      ? [`-A ${chain} ${match} ${target}`]
+      : c.podInterfaces.map((i) => `-A ${chain} -i ${i} ${match} ${target}`);
   const restore = ["*nat", `:${chain} - [0:0]`, ...rules, "COMMIT", ""].join("\n");
   const jump = ["PREROUTING", "-m", "comment", "--comment", JUMP_COMMENT, "-j", chain];
   return { chain, restore, jump };
@@ -62,7 +73,11 @@ export interface CommandResult {
   stderr: string;
 }
 /** Runs `iptables` or `iptables-restore`; tests wrap it in `ip netns exec`. */
-export type IptablesRunner = (cmd: "iptables" | "iptables-restore", args: string[], stdin?: string) => Promise<CommandResult>;
+export type IptablesRunner = (
+  cmd: "iptables" | "iptables-restore",
+  args: string[],
+  stdin?: string,
+) => Promise<CommandResult>;
 
 export const execRunner: IptablesRunner = (cmd, args, stdin) =>
   new Promise((resolve) => {
@@ -75,7 +90,12 @@ export const execRunner: IptablesRunner = (cmd, args, stdin) =>
     child.stdin?.end(stdin ?? "");
   });
 
-async function must(run: IptablesRunner, cmd: "iptables" | "iptables-restore", args: string[], stdin?: string): Promise<void> {
+async function must(
+  run: IptablesRunner,
+  cmd: "iptables" | "iptables-restore",
+  args: string[],
+  stdin?: string,
+): Promise<void> {
   const r = await run(cmd, args, stdin);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.code}): ${r.stderr.trim()}`);
 }

@@ -3,10 +3,20 @@
 // request path; the caches do the listing and watching.
 import type { KubeConfig } from "@kubernetes/client-node";
 import { GROUP, KINDS, VERSION } from "../model/constants.ts";
-import { parseAzureAssignedIdentity, parseAzureIdentity, parseAzureIdentityBinding, parseAzurePodIdentityException } from "../model/parse.ts";
+import {
+  parseAzureAssignedIdentity,
+  parseAzureIdentity,
+  parseAzureIdentityBinding,
+  parseAzurePodIdentityException,
+} from "../model/parse.ts";
 import { startInformerCache, type InformerCache } from "../kube/cache.ts";
 import { kubeRequest, resourcePath } from "../kube/request.ts";
-import type { AzureAssignedIdentity, AzureIdentity, AzureIdentityBinding, AzurePodIdentityException } from "../model/types.ts";
+import type {
+  AzureAssignedIdentity,
+  AzureIdentity,
+  AzureIdentityBinding,
+  AzurePodIdentityException,
+} from "../model/types.ts";
 import type { Logger } from "../shared/log.ts";
 import { parseNmiPod, type NmiPod } from "./pod.ts";
 import type { SecretReader } from "./token-sources.ts";
@@ -17,9 +27,19 @@ export interface KubeView extends NmiView {
 }
 
 export async function startKubeView(kc: KubeConfig, nodeName: string, log: Logger): Promise<KubeView> {
-  const onError = (what: string) => (err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, `watch of ${what} failed; restarting`);
-  const crd = <T>(kind: keyof typeof KINDS, parse: (o: unknown) => { ok: true; value: T } | { ok: false; errors: Array<{ field: string; message: string }> }) =>
-    startInformerCache<T>(kc, { group: GROUP, version: VERSION, plural: KINDS[kind].plural, parse, onError: onError(KINDS[kind].plural) });
+  const onError = (what: string) => (err: unknown) =>
+    log.warn({ err: err instanceof Error ? err.message : String(err) }, `watch of ${what} failed; restarting`);
+  const crd = <T>(
+    kind: keyof typeof KINDS,
+    parse: (o: unknown) => { ok: true; value: T } | { ok: false; errors: Array<{ field: string; message: string }> },
+  ) =>
+    startInformerCache<T>(kc, {
+      group: GROUP,
+      version: VERSION,
+      plural: KINDS[kind].plural,
+      parse,
+      onError: onError(KINDS[kind].plural),
+    });
   const [pods, identities, bindings, exceptions, assigned] = await Promise.all([
     startInformerCache<NmiPod>(kc, {
       group: "",
@@ -60,7 +80,9 @@ export async function startKubeView(kc: KubeConfig, nodeName: string, log: Logge
 /** Reads a Secret's data, decoded, from the API (only when a token must be fetched). */
 export function kubeSecretReader(kc: KubeConfig): SecretReader {
   return async (namespace, name) => {
-    const s = await kubeRequest<{ data?: Record<string, string> }>(kc, { path: resourcePath({ group: "", version: "v1", plural: "secrets", namespace, name }) });
+    const s = await kubeRequest<{ data?: Record<string, string> }>(kc, {
+      path: resourcePath({ group: "", version: "v1", plural: "secrets", namespace, name }),
+    });
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(s.data ?? {})) out[k] = Buffer.from(v, "base64").toString("utf8");
     return out;

@@ -21,7 +21,8 @@ export class UpstreamLimiter {
   private readonly windowMs: number;
 
   constructor(private readonly opts: LimiterOptions) {
-    if (!(opts.perSecond > 0) || !(opts.concurrent > 0)) throw new Error("limiter: perSecond and concurrent must be > 0");
+    if (!(opts.perSecond > 0) || !(opts.concurrent > 0))
+      throw new Error("limiter: perSecond and concurrent must be > 0");
     this.windowMs = opts.windowMs ?? 1100;
   }
 

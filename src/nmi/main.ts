@@ -55,7 +55,10 @@ function watchKeys(file: string, log: Logger): { get(): AdmissionKeys; stop(): v
     try {
       keys = loadAdmissionKeys(file);
     } catch (err) {
-      log.error({ err: err instanceof Error ? err.message : String(err) }, "admission key file unreadable; keeping the previous keys");
+      log.error(
+        { err: err instanceof Error ? err.message : String(err) },
+        "admission key file unreadable; keeping the previous keys",
+      );
     }
   }, KEY_RELOAD_MS);
   timer.unref();
@@ -77,16 +80,26 @@ export async function runNmi(opts: NmiOptions): Promise<RunningNmi> {
   const log = opts.logger ?? createLogger("nmi");
   if (opts.mode === "sidecar") return runSidecar(opts, log);
   const nodeName = opts.nodeName ?? process.env.NODE_NAME;
-  if (nodeName === undefined || nodeName === "") throw new Error("--node-name (or NODE_NAME) is required in daemonset mode");
-  if (opts.admissionKeyFile === undefined) throw new Error("--admission-key-file is required in daemonset mode (the key shared with the webhook)");
+  if (nodeName === undefined || nodeName === "")
+    throw new Error("--node-name (or NODE_NAME) is required in daemonset mode");
+  if (opts.admissionKeyFile === undefined)
+    throw new Error("--admission-key-file is required in daemonset mode (the key shared with the webhook)");
   const keys = watchKeys(opts.admissionKeyFile, log);
   const kc = loadKubeConfig(opts.kubeconfig);
   const metrics = createNmiMetrics();
   const view = await startKubeView(kc, nodeName, log);
-  const limiter = new UpstreamLimiter({ perSecond: LIMITS.imdsRequestsPerSecond, concurrent: LIMITS.imdsConcurrentRequests });
-  const imds = new ImdsClient(opts.imdsEndpoint, limiter, (kind, outcome) => metrics.upstream.inc({ kind: `imds-${kind}`, outcome }));
+  const limiter = new UpstreamLimiter({
+    perSecond: LIMITS.imdsRequestsPerSecond,
+    concurrent: LIMITS.imdsConcurrentRequests,
+  });
+  const imds = new ImdsClient(opts.imdsEndpoint, limiter, (kind, outcome) =>
+    metrics.upstream.inc({ kind: `imds-${kind}`, outcome }),
+  );
   const readSecret = kubeSecretReader(kc);
-  const authority = { authorityHost: opts.authorityHost, ...(opts.authorityCaFile !== undefined ? { caPem: readFileSync(opts.authorityCaFile, "utf8") } : {}) };
+  const authority = {
+    authorityHost: opts.authorityHost,
+    ...(opts.authorityCaFile !== undefined ? { caPem: readFileSync(opts.authorityCaFile, "utf8") } : {}),
+  };
   const counted = (source: TokenSource): TokenSource => ({
     getToken: (resource) =>
       source.getToken(resource).then(
@@ -98,7 +111,10 @@ export async function runNmi(opts: NmiOptions): Promise<RunningNmi> {
       ),
   });
   const tokens = new TokenService(
-    (identity) => (identity.type === 0 ? imds.source(identity.clientID) : counted(servicePrincipalSource(identity, readSecret, authority))),
+    (identity) =>
+      identity.type === 0
+        ? imds.source(identity.clientID)
+        : counted(servicePrincipalSource(identity, readSecret, authority)),
     new TokenCache(),
     metrics,
   );
@@ -120,8 +136,18 @@ export async function runNmi(opts: NmiOptions): Promise<RunningNmi> {
   try {
     if (opts.iptablesRedirect) {
       const nodeIp = opts.nodeIp ?? opts.host;
-      const plan = computeRules({ metadataIp: opts.metadataAddress, metadataPort: 80, nodeIp, nmiPort: port, podInterfaces: opts.podInterfaces });
-      rules = await keepRulesApplied(plan, { intervalMs: 60_000, onError: (err) => log.error({ err: err instanceof Error ? err.message : String(err) }, "iptables re-sync failed") });
+      const plan = computeRules({
+        metadataIp: opts.metadataAddress,
+        metadataPort: 80,
+        nodeIp,
+        nmiPort: port,
+        podInterfaces: opts.podInterfaces,
+      });
+      rules = await keepRulesApplied(plan, {
+        intervalMs: 60_000,
+        onError: (err) =>
+          log.error({ err: err instanceof Error ? err.message : String(err) }, "iptables re-sync failed"),
+      });
       log.info({ chain: plan.chain, nodeIp, port }, "metadata redirect applied");
     }
   } catch (err) {

@@ -15,9 +15,24 @@ export function createNmiMetrics(): NmiMetrics {
   const registry = new Registry();
   return {
     registry,
-    requests: new Counter({ name: "podid_nmi_requests_total", help: "Token requests by result", labelNames: ["result", "code"], registers: [registry] }),
-    upstream: new Counter({ name: "podid_nmi_upstream_calls_total", help: "Calls to IMDS and Entra ID", labelNames: ["kind", "outcome"], registers: [registry] }),
-    cache: new Counter({ name: "podid_nmi_token_cache_total", help: "Token cache lookups by outcome", labelNames: ["outcome"], registers: [registry] }),
+    requests: new Counter({
+      name: "podid_nmi_requests_total",
+      help: "Token requests by result",
+      labelNames: ["result", "code"],
+      registers: [registry],
+    }),
+    upstream: new Counter({
+      name: "podid_nmi_upstream_calls_total",
+      help: "Calls to IMDS and Entra ID",
+      labelNames: ["kind", "outcome"],
+      registers: [registry],
+    }),
+    cache: new Counter({
+      name: "podid_nmi_token_cache_total",
+      help: "Token cache lookups by outcome",
+      labelNames: ["outcome"],
+      registers: [registry],
+    }),
     latency: new Histogram({
       name: "podid_nmi_request_duration_seconds",
       help: "Time to answer a token request",

@@ -39,7 +39,8 @@ function podIPs(status: Record<string, unknown>): string[] {
 }
 
 export function parseNmiPod(obj: unknown): Parsed {
-  if (!isRecord(obj) || !isRecord(obj.metadata)) return { ok: false, errors: [{ field: "metadata", message: "expected an object" }] };
+  if (!isRecord(obj) || !isRecord(obj.metadata))
+    return { ok: false, errors: [{ field: "metadata", message: "expected an object" }] };
   const md = obj.metadata;
   const spec = isRecord(obj.spec) ? obj.spec : {};
   const status = isRecord(obj.status) ? obj.status : {};

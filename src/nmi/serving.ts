@@ -32,16 +32,27 @@ export type ServingDecision =
 const refuse = (error: ImdsError): ServingDecision => ({ kind: "refuse", error });
 const describe = (i: AzureIdentity): string => `${i.metadata.name} (client ID ${i.clientID})`;
 
-function pick(requested: IdentityRequest, candidates: readonly AzureIdentity[], podRef: string): { ok: true; identity: AzureIdentity } | { ok: false; error: ImdsError } {
+function pick(
+  requested: IdentityRequest,
+  candidates: readonly AzureIdentity[],
+  podRef: string,
+): { ok: true; identity: AzureIdentity } | { ok: false; error: ImdsError } {
   const choices = candidates.map(describe).join(", ");
   switch (requested.by) {
     case "none": {
       if (candidates.length === 1) return { ok: true, identity: candidates[0]! };
-      if (candidates.length === 0) return { ok: false, error: badRequest(`Identity not found: no AzureIdentity is bound to pod ${podRef}`) };
-      return { ok: false, error: badRequest(`Pod ${podRef} has several identities; name one with client_id or msi_res_id: ${choices}`) };
+      if (candidates.length === 0)
+        return { ok: false, error: badRequest(`Identity not found: no AzureIdentity is bound to pod ${podRef}`) };
+      return {
+        ok: false,
+        error: badRequest(`Pod ${podRef} has several identities; name one with client_id or msi_res_id: ${choices}`),
+      };
     }
     case "object_id":
-      return { ok: false, error: badRequest("object_id is not supported by podid's NMI; name the identity with client_id or msi_res_id") };
+      return {
+        ok: false,
+        error: badRequest("object_id is not supported by podid's NMI; name the identity with client_id or msi_res_id"),
+      };
     case "client_id": {
       const want = requested.value.toLowerCase();
       const found = candidates.find((c) => c.clientID === want);
@@ -50,12 +61,19 @@ function pick(requested: IdentityRequest, candidates: readonly AzureIdentity[], 
     }
     case "msi_res_id": {
       const want = resourceIdKey(requested.value);
-      const found = candidates.find((c) => c.type === 0 && c.resourceID !== undefined && resourceIdKey(c.resourceID) === want);
+      const found = candidates.find(
+        (c) => c.type === 0 && c.resourceID !== undefined && resourceIdKey(c.resourceID) === want,
+      );
       if (found !== undefined) return { ok: true, identity: found };
       break;
     }
   }
-  return { ok: false, error: badRequest(`Identity not found: ${requested.by} ${requested.value} is not bound to pod ${podRef} (its identities: ${choices || "none"})`) };
+  return {
+    ok: false,
+    error: badRequest(
+      `Identity not found: ${requested.by} ${requested.value} is not bound to pod ${podRef} (its identities: ${choices || "none"})`,
+    ),
+  };
 }
 
 export function decideServing(input: ServingInput): ServingDecision {
@@ -66,26 +84,41 @@ export function decideServing(input: ServingInput): ServingDecision {
     return refuse(forbidden(`Pod ${podRef} has no aadpodidbinding label, so no identity is bound to it`));
   }
   if (!input.mark.valid) {
-    return refuse(forbidden(`Pod ${podRef} has no valid admission mark (${input.mark.reason}); it was not admitted by podid's webhook with its current bindings. Recreate the pod`));
+    return refuse(
+      forbidden(
+        `Pod ${podRef} has no valid admission mark (${input.mark.reason}); it was not admitted by podid's webhook with its current bindings. Recreate the pod`,
+      ),
+    );
   }
   const chosen = pick(input.requested, input.candidates, podRef);
   if (!chosen.ok) return refuse(chosen.error);
   const identity = chosen.identity;
   const assignment = input.assigned.find(
-    (a) => a.spec.podUID === pod.uid && a.spec.azureIdentityRef.name === identity.metadata.name && a.spec.azureIdentityRef.namespace === pod.namespace,
+    (a) =>
+      a.spec.podUID === pod.uid &&
+      a.spec.azureIdentityRef.name === identity.metadata.name &&
+      a.spec.azureIdentityRef.namespace === pod.namespace,
   );
   const notYet = (reason: string): ServingDecision => ({
     kind: "wait",
     identity,
     reason,
-    error: imdsError(503, "service_unavailable", `Identity ${describe(identity)} is not yet assigned to pod ${podRef}: ${reason}; retry later`, input.retryAfterSeconds),
+    error: imdsError(
+      503,
+      "service_unavailable",
+      `Identity ${describe(identity)} is not yet assigned to pod ${podRef}: ${reason}; retry later`,
+      input.retryAfterSeconds,
+    ),
   });
   if (assignment === undefined) return notYet("no AzureAssignedIdentity yet");
-  if (assignment.spec.nodeName !== input.nodeName) return notYet(`its assignment is for node ${assignment.spec.nodeName}`);
+  if (assignment.spec.nodeName !== input.nodeName)
+    return notYet(`its assignment is for node ${assignment.spec.nodeName}`);
   const status = assignment.status?.status;
   if (status === "Assigned") return { kind: "serve", identity, assignment };
   if (status === "Failed") {
-    const why = [assignment.status?.reason, assignment.status?.message].filter((s) => s !== undefined && s !== "").join(": ");
+    const why = [assignment.status?.reason, assignment.status?.message]
+      .filter((s) => s !== undefined && s !== "")
+      .join(": ");
     return notYet(`assignment failed${why === "" ? "" : ` (${why})`}, the reconciler retries`);
   }
   return notYet("assignment in progress");

@@ -19,7 +19,8 @@ export function fileTokenReader(path: string): () => Promise<string> {
   let cached: { mtimeMs: number; token: string } | undefined;
   return async () => {
     const s = await stat(path);
-    if (cached === undefined || cached.mtimeMs !== s.mtimeMs) cached = { mtimeMs: s.mtimeMs, token: (await readFile(path, "utf8")).trim() };
+    if (cached === undefined || cached.mtimeMs !== s.mtimeMs)
+      cached = { mtimeMs: s.mtimeMs, token: (await readFile(path, "utf8")).trim() };
     return cached.token;
   };
 }
@@ -36,7 +37,17 @@ export function buildSidecarApp(deps: SidecarDeps): FastifyInstance {
     try {
       token = await deps.readToken();
     } catch (err) {
-      return reply.code(500).send(errorBody(imdsError(500, "internal_error", `The sidecar cannot read the pod's token: ${err instanceof Error ? err.message : String(err)}`)));
+      return reply
+        .code(500)
+        .send(
+          errorBody(
+            imdsError(
+              500,
+              "internal_error",
+              `The sidecar cannot read the pod's token: ${err instanceof Error ? err.message : String(err)}`,
+            ),
+          ),
+        );
     }
     const headers: Record<string, string> = { [SIDECAR.tokenHeader]: token };
     for (const h of PASS_REQUEST_HEADERS) {
@@ -51,9 +62,23 @@ export function buildSidecarApp(deps: SidecarDeps): FastifyInstance {
       }
       return reply.code(res.status).send(await res.text());
     } catch (err) {
-      return reply.code(502).send(errorBody(imdsError(502, "upstream_unreachable", `The node's NMI at ${base} did not answer: ${err instanceof Error ? err.message : String(err)}`)));
+      return reply
+        .code(502)
+        .send(
+          errorBody(
+            imdsError(
+              502,
+              "upstream_unreachable",
+              `The node's NMI at ${base} did not answer: ${err instanceof Error ? err.message : String(err)}`,
+            ),
+          ),
+        );
     }
   });
-  app.setNotFoundHandler(async (req, reply) => reply.code(404).send(errorBody(imdsError(404, "not_found", `No such endpoint: ${req.method} ${req.url.split("?")[0]}`))));
+  app.setNotFoundHandler(async (req, reply) =>
+    reply
+      .code(404)
+      .send(errorBody(imdsError(404, "not_found", `No such endpoint: ${req.method} ${req.url.split("?")[0]}`))),
+  );
   return app;
 }

@@ -41,7 +41,11 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-export function kubeTokenReviewer(kc: KubeConfig, audience: string, opts: { ttlMs?: number; maxEntries?: number; timeoutMs?: number } = {}): TokenReviewer {
+export function kubeTokenReviewer(
+  kc: KubeConfig,
+  audience: string,
+  opts: { ttlMs?: number; maxEntries?: number; timeoutMs?: number } = {},
+): TokenReviewer {
   const api = kc.makeApiClient(AuthenticationV1Api);
   const ttl = opts.ttlMs ?? 60_000;
   const max = opts.maxEntries ?? 5_000;
@@ -51,7 +55,9 @@ export function kubeTokenReviewer(kc: KubeConfig, audience: string, opts: { ttlM
     const hit = memo.get(key);
     if (hit !== undefined && Date.now() - hit.at < ttl) return hit.review;
     const res = await within(
-      api.createTokenReview({ body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token, audiences: [audience] } } }),
+      api.createTokenReview({
+        body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token, audiences: [audience] } },
+      }),
       opts.timeoutMs ?? 5_000,
       "the TokenReview",
     );

@@ -31,10 +31,18 @@ function tokenFromImds(body: unknown, resource: string, clientId: string | undef
   const expiresIn = Number(b.expires_in ?? NaN);
   const exp = Number.isFinite(expiresOn) ? expiresOn : Date.now() / 1000 + expiresIn;
   if (typeof accessToken !== "string" || accessToken === "" || !Number.isFinite(exp)) {
-    throw new UpstreamError(imdsError(502, "bad_upstream_response", "IMDS answered without access_token and expires_on"));
+    throw new UpstreamError(
+      imdsError(502, "bad_upstream_response", "IMDS answered without access_token and expires_on"),
+    );
   }
   const nbf = Number(b.not_before ?? NaN);
-  return { accessToken, expiresOn: exp, resource: typeof b.resource === "string" ? b.resource : resource, clientId, ...(Number.isFinite(nbf) ? { notBefore: nbf } : {}) };
+  return {
+    accessToken,
+    expiresOn: exp,
+    resource: typeof b.resource === "string" ? b.resource : resource,
+    clientId,
+    ...(Number.isFinite(nbf) ? { notBefore: nbf } : {}),
+  };
 }
 
 export interface ImdsResponse {
@@ -55,10 +63,20 @@ export function imdsRefusal(res: ImdsResponse, body: unknown, clientId: string):
   const b = (typeof body === "object" && body !== null ? body : {}) as { error?: unknown; error_description?: unknown };
   const said = typeof b.error_description === "string" ? b.error_description : res.body.slice(0, 200);
   if (res.status === 400 || res.status === 404) {
-    return imdsError(503, "identity_not_ready", `The node's IMDS does not have identity ${clientId} yet (${said}); it was just assigned, retry shortly`, PROPAGATION_RETRY_SECONDS);
+    return imdsError(
+      503,
+      "identity_not_ready",
+      `The node's IMDS does not have identity ${clientId} yet (${said}); it was just assigned, retry shortly`,
+      PROPAGATION_RETRY_SECONDS,
+    );
   }
   const retry = Number(res.headers["retry-after"]);
-  return imdsError(res.status, typeof b.error === "string" ? b.error : "upstream_error", `IMDS refused the token for client ID ${clientId}: ${said}`, Number.isFinite(retry) ? retry : undefined);
+  return imdsError(
+    res.status,
+    typeof b.error === "string" ? b.error : "upstream_error",
+    `IMDS refused the token for client ID ${clientId}: ${said}`,
+    Number.isFinite(retry) ? retry : undefined,
+  );
 }
 
 /** A plain HTTP client for the node's IMDS, shared by token fetches and the exception proxy. */
@@ -88,7 +106,9 @@ export class ImdsClient {
       } catch (err) {
         this.onCall(kind, "error");
         const why = err instanceof Error ? err.message : String(err);
-        throw new UpstreamError(imdsError(502, "upstream_unreachable", `The node's IMDS at ${this.endpoint} did not answer: ${why}`));
+        throw new UpstreamError(
+          imdsError(502, "upstream_unreachable", `The node's IMDS at ${this.endpoint} did not answer: ${why}`),
+        );
       }
     });
   }
@@ -115,7 +135,12 @@ export class ImdsClient {
 export type SecretReader = (namespace: string, name: string) => Promise<Record<string, string>>;
 
 /** The keys a service-principal Secret holds (AAD Pod Identity's `clientsecret`, or a PEM). */
-export const SECRET_KEYS = { clientSecret: "clientsecret", certificate: "certificate", tlsCert: "tls.crt", tlsKey: "tls.key" } as const;
+export const SECRET_KEYS = {
+  clientSecret: "clientsecret",
+  certificate: "certificate",
+  tlsCert: "tls.crt",
+  tlsKey: "tls.key",
+} as const;
 
 /** `https://storage.azure.com` → `https://storage.azure.com/.default`, as the v2 endpoint wants. */
 export function scopeFor(resource: string): string {
@@ -128,51 +153,95 @@ export interface AuthorityOptions {
   caPem?: string;
 }
 
-function credentialFor(identity: AzureIdentity, data: Record<string, string>, authority: AuthorityOptions): TokenCredential {
+function credentialFor(
+  identity: AzureIdentity,
+  data: Record<string, string>,
+  authority: AuthorityOptions,
+): TokenCredential {
   // Instance discovery asks login.microsoftonline.com about any other authority: off.
-  const opts = { authorityHost: authority.authorityHost, disableInstanceDiscovery: true, ...(authority.caPem !== undefined ? { tlsOptions: { ca: authority.caPem } } : {}) };
+  const opts = {
+    authorityHost: authority.authorityHost,
+    disableInstanceDiscovery: true,
+    ...(authority.caPem !== undefined ? { tlsOptions: { ca: authority.caPem } } : {}),
+  };
   const tenant = identity.tenantID ?? "";
   if (identity.type === 1) {
     const secret = data[SECRET_KEYS.clientSecret];
     if (secret === undefined || secret === "") throw new Error(`the Secret has no '${SECRET_KEYS.clientSecret}' key`);
     return new ClientSecretCredential(tenant, identity.clientID, secret.trim(), opts);
   }
-  const pem = data[SECRET_KEYS.certificate] ?? (data[SECRET_KEYS.tlsCert] !== undefined ? `${data[SECRET_KEYS.tlsCert]}\n${data[SECRET_KEYS.tlsKey] ?? ""}` : undefined);
+  const pem =
+    data[SECRET_KEYS.certificate] ??
+    (data[SECRET_KEYS.tlsCert] !== undefined
+      ? `${data[SECRET_KEYS.tlsCert]}\n${data[SECRET_KEYS.tlsKey] ?? ""}`
+      : undefined);
   if (pem === undefined || !pem.includes("PRIVATE KEY")) {
-    throw new Error(`the Secret needs '${SECRET_KEYS.certificate}' (PEM certificate and private key) or '${SECRET_KEYS.tlsCert}' and '${SECRET_KEYS.tlsKey}'`);
+    throw new Error(
+      `the Secret needs '${SECRET_KEYS.certificate}' (PEM certificate and private key) or '${SECRET_KEYS.tlsCert}' and '${SECRET_KEYS.tlsKey}'`,
+    );
   }
   return new ClientCertificateCredential(tenant, identity.clientID, { certificate: pem }, opts);
 }
 
 /** A service principal's tokens; the Secret is read when a token is needed, not cached. */
-export function servicePrincipalSource(identity: AzureIdentity, readSecret: SecretReader, authority: AuthorityOptions): TokenSource {
+export function servicePrincipalSource(
+  identity: AzureIdentity,
+  readSecret: SecretReader,
+  authority: AuthorityOptions,
+): TokenSource {
   return {
     async getToken(resource) {
       const ref = identity.clientPassword;
       const where = `AzureIdentity ${identity.metadata.namespace ?? ""}/${identity.metadata.name}`;
-      if (ref === undefined) throw new UpstreamError(imdsError(500, "invalid_identity", `${where} has no clientPassword Secret`));
+      if (ref === undefined)
+        throw new UpstreamError(imdsError(500, "invalid_identity", `${where} has no clientPassword Secret`));
       // A tenant's identity may only use a Secret of its own namespace.
       if (ref.namespace !== identity.metadata.namespace) {
-        throw new UpstreamError(imdsError(403, "access_denied", `${where} refers to Secret ${ref.namespace}/${ref.name} in another namespace`));
+        throw new UpstreamError(
+          imdsError(
+            403,
+            "access_denied",
+            `${where} refers to Secret ${ref.namespace}/${ref.name} in another namespace`,
+          ),
+        );
       }
       let credential: TokenCredential;
       try {
         credential = credentialFor(identity, await readSecret(ref.namespace, ref.name), authority);
       } catch (err) {
-        throw new UpstreamError(imdsError(500, "invalid_identity", `${where}: Secret ${ref.namespace}/${ref.name}: ${err instanceof Error ? err.message : String(err)}`));
+        throw new UpstreamError(
+          imdsError(
+            500,
+            "invalid_identity",
+            `${where}: Secret ${ref.namespace}/${ref.name}: ${err instanceof Error ? err.message : String(err)}`,
+          ),
+        );
       }
       try {
         const t = await credential.getToken(scopeFor(resource));
         if (t === null) throw new Error("no token returned");
-        return { accessToken: t.token, expiresOn: Math.floor(t.expiresOnTimestamp / 1000), resource, clientId: identity.clientID };
+        return {
+          accessToken: t.token,
+          expiresOn: Math.floor(t.expiresOnTimestamp / 1000),
+          resource,
+          clientId: identity.clientID,
+        };
       } catch (err) {
         // Entra's refusals (wrong secret, unknown app: AuthenticationError with a 4xx, or
         // MSAL's AuthenticationRequiredError) are final, so answer 400 and the SDK won't retry;
         // anything else (unreachable, 5xx) is a 502 it may retry.
         const status = (err as { statusCode?: unknown }).statusCode;
-        const refused = (typeof status === "number" && status >= 400 && status < 500) || (err instanceof Error && err.name === "AuthenticationRequiredError");
+        const refused =
+          (typeof status === "number" && status >= 400 && status < 500) ||
+          (err instanceof Error && err.name === "AuthenticationRequiredError");
         const code = refused ? 400 : 502;
-        throw new UpstreamError(imdsError(code, "upstream_error", `Entra ID refused ${where}: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`));
+        throw new UpstreamError(
+          imdsError(
+            code,
+            "upstream_error",
+            `Entra ID refused ${where}: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`,
+          ),
+        );
       }
     },
   };

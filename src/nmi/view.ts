@@ -2,7 +2,12 @@
 // tests pass plain arrays), and the gathering step that turns it into the pure decision's
 // input: the pod's bound identities, the admission mark check and its assignments.
 import { ADMISSION_MARK_ANNOTATION } from "../model/constants.ts";
-import type { AzureAssignedIdentity, AzureIdentity, AzureIdentityBinding, AzurePodIdentityException } from "../model/types.ts";
+import type {
+  AzureAssignedIdentity,
+  AzureIdentity,
+  AzureIdentityBinding,
+  AzurePodIdentityException,
+} from "../model/types.ts";
 import { claimsFor, verifyAdmissionMark, type AdmissionKeys, type MarkClaims } from "../policy/admission-mark.ts";
 import { isExcepted, podSelector } from "../policy/decide.ts";
 import type { IdentityRequest } from "./imds.ts";
@@ -25,9 +30,15 @@ export interface NmiView {
 }
 
 /** The identities the pod's selector binds in its namespace, by binding, without duplicates. */
-export function boundIdentities(selector: string, bindings: readonly AzureIdentityBinding[], identities: readonly AzureIdentity[]): AzureIdentity[] {
+export function boundIdentities(
+  selector: string,
+  bindings: readonly AzureIdentityBinding[],
+  identities: readonly AzureIdentity[],
+): AzureIdentity[] {
   const names = new Set(bindings.filter((b) => b.selector === selector).map((b) => b.azureIdentity));
-  return identities.filter((i) => names.has(i.metadata.name)).sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
+  return identities
+    .filter((i) => names.has(i.metadata.name))
+    .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
 }
 
 export function markClaims(pod: NmiPod, selector: string, identities: readonly AzureIdentity[]): MarkClaims {
@@ -45,9 +56,12 @@ export function gatherServingInput(
   // The same helpers the webhook decided with, so both read a pod alike.
   const selector = podSelector(pod.labels);
   const excepted = isExcepted(pod.labels, view.exceptions(ns));
-  const candidates = selector === undefined || excepted ? [] : boundIdentities(selector, view.bindings(ns), view.identities(ns));
+  const candidates =
+    selector === undefined || excepted ? [] : boundIdentities(selector, view.bindings(ns), view.identities(ns));
   const mark =
-    selector === undefined || excepted ? { valid: false as const, reason: "not checked" } : verifyAdmissionMark(keys, pod.annotations[ADMISSION_MARK_ANNOTATION], markClaims(pod, selector, candidates));
+    selector === undefined || excepted
+      ? { valid: false as const, reason: "not checked" }
+      : verifyAdmissionMark(keys, pod.annotations[ADMISSION_MARK_ANNOTATION], markClaims(pod, selector, candidates));
   return {
     pod,
     nodeName: opts.nodeName,

@@ -39,7 +39,9 @@ function untilSignal(stop: () => Promise<void>): Promise<void> {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
       stop().then(done, (err: unknown) => {
-        process.stderr.write(`podid playground: stopping failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.stderr.write(
+          `podid playground: stopping failed: ${err instanceof Error ? err.message : String(err)}\n`,
+        );
         done();
       });
     };
@@ -51,7 +53,11 @@ function untilSignal(stop: () => Promise<void>): Promise<void> {
 async function runKubeOnly(o: Flags, port: number): Promise<void> {
   const log = createLogger("playground");
   const { startPlayground } = await import("./main.ts");
-  const pg = await startPlayground({ stateDir: o.stateDir, kube: { port, simulateKubelet: o.simulateKubelet }, logger: log });
+  const pg = await startPlayground({
+    stateDir: o.stateDir,
+    kube: { port, simulateKubelet: o.simulateKubelet },
+    logger: log,
+  });
   log.info({ endpoints: pg.endpoints, kubeconfig: pg.files.kubeconfig }, "playground running");
   out("ready");
   await untilSignal(() => pg.stop());
@@ -60,7 +66,10 @@ async function runKubeOnly(o: Flags, port: number): Promise<void> {
 async function runFull(o: Flags): Promise<void> {
   const log = createLogger("playground", process.env.PODID_LOG_LEVEL ?? "warn");
   // Loaded when the command runs (see cli.ts: a program loads only its own modules).
-  const [{ startStack }, { runStory, STORY, storySucceeded }] = await Promise.all([import("./stack.ts"), import("./story/story.ts")]);
+  const [{ startStack }, { runStory, STORY, storySucceeded }] = await Promise.all([
+    import("./stack.ts"),
+    import("./story/story.ts"),
+  ]);
   out("Starting the podid playground (everything on 127.0.0.1)...");
   const stack = await startStack({ stateDir: o.stateDir, logger: log, say: (l) => out(`  ${l}`) });
   out(`kubeconfig: ${stack.files.kubeconfig}`);
@@ -93,7 +102,8 @@ export function playgroundCommand(): Command {
     .option("--no-simulate-kubelet", "with --kube-only: leave pods unscheduled and Pending")
     .action(async (o: Flags) => {
       const port = Number(o.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: expected an integer from 0 to 65535, got "${o.port}"`);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new Error(`--port: expected an integer from 0 to 65535, got "${o.port}"`);
       if (o.kubeOnly) await runKubeOnly(o, port);
       else await runFull(o);
     });

@@ -11,7 +11,11 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import { isAlreadyExists, kubeRequest } from "../kube/request.ts";
 
-export type KObj = Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; annotations?: Record<string, string> } };
+export type KObj = Record<string, unknown> & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
+};
 
 export const CONFIG_DEFAULT = resolve(fileURLToPath(new URL("../../config/default", import.meta.url)));
 
@@ -21,7 +25,10 @@ export async function renderKustomization(dir = CONFIG_DEFAULT): Promise<KObj[]>
   try {
     ({ stdout: out } = await promisify(execFile)("kubectl", ["kustomize", dir], { maxBuffer: 32 * 1024 * 1024 }));
   } catch (e) {
-    throw new Error(`could not render ${dir} with \`kubectl kustomize\` (is kubectl on the PATH?): ${(e as Error).message}`, { cause: e });
+    throw new Error(
+      `could not render ${dir} with \`kubectl kustomize\` (is kubectl on the PATH?): ${(e as Error).message}`,
+      { cause: e },
+    );
   }
   return parseAllDocuments(out)
     .map((d) => d.toJS() as unknown)
@@ -42,11 +49,20 @@ export function planInstall(objects: KObj[], caPem: string): InstallPlan {
   const apply: KObj[] = [];
   const skipped: InstallPlan["skipped"] = [];
   for (const o of objects) {
-    if (RUN_AS_PROCESSES.has(o.kind)) skipped.push({ kind: o.kind, name: o.metadata.name, why: "run by the playground as a process" });
-    else if (o.apiVersion.startsWith(CERT_MANAGER_GROUP)) skipped.push({ kind: o.kind, name: o.metadata.name, why: "cert-manager is played by the playground's CA" });
+    if (RUN_AS_PROCESSES.has(o.kind))
+      skipped.push({ kind: o.kind, name: o.metadata.name, why: "run by the playground as a process" });
+    else if (o.apiVersion.startsWith(CERT_MANAGER_GROUP))
+      skipped.push({ kind: o.kind, name: o.metadata.name, why: "cert-manager is played by the playground's CA" });
     else apply.push(injectCaBundle(o, caPem));
   }
-  const rank = (o: KObj): number => (o.kind === "Namespace" ? 0 : o.kind === "CustomResourceDefinition" ? 1 : /WebhookConfiguration$/.test(o.kind) ? 3 : 2);
+  const rank = (o: KObj): number =>
+    o.kind === "Namespace"
+      ? 0
+      : o.kind === "CustomResourceDefinition"
+        ? 1
+        : /WebhookConfiguration$/.test(o.kind)
+          ? 3
+          : 2;
   apply.sort((a, b) => rank(a) - rank(b));
   return { apply, skipped };
 }
@@ -55,7 +71,9 @@ export function planInstall(objects: KObj[], caPem: string): InstallPlan {
 export function injectCaBundle(o: KObj, caPem: string): KObj {
   if (!/WebhookConfiguration$/.test(o.kind)) return o;
   const copy = structuredClone(o);
-  const hooks = Array.isArray(copy.webhooks) ? (copy.webhooks as Array<{ clientConfig?: Record<string, unknown> }>) : [];
+  const hooks = Array.isArray(copy.webhooks)
+    ? (copy.webhooks as Array<{ clientConfig?: Record<string, unknown> }>)
+    : [];
   for (const h of hooks) h.clientConfig = { ...h.clientConfig, caBundle: Buffer.from(caPem).toString("base64") };
   return copy;
 }
@@ -74,10 +92,12 @@ const kindKey = (apiVersion: string, kind: string): string => `${apiVersion}/${k
 function pluralsFromCrds(objects: KObj[]): Map<string, string> {
   const out = new Map<string, string>();
   for (const o of objects.filter((x) => x.kind === "CustomResourceDefinition")) {
-    const spec = o.spec as { group?: string; names?: { kind?: string; plural?: string }; versions?: Array<{ name?: string }> } | undefined;
+    const spec = o.spec as
+      { group?: string; names?: { kind?: string; plural?: string }; versions?: Array<{ name?: string }> } | undefined;
     const { group, names } = spec ?? {};
     if (group === undefined || names?.kind === undefined || names.plural === undefined) continue;
-    for (const v of spec?.versions ?? []) if (v.name !== undefined) out.set(kindKey(`${group}/${v.name}`, names.kind), names.plural);
+    for (const v of spec?.versions ?? [])
+      if (v.name !== undefined) out.set(kindKey(`${group}/${v.name}`, names.kind), names.plural);
   }
   return out;
 }
@@ -101,7 +121,12 @@ export async function servedOnly(kc: KubeConfig, plan: InstallPlan): Promise<Ins
   const served = (o: KObj): boolean => plurals.has(kindKey(o.apiVersion, o.kind));
   return {
     apply: plan.apply.filter(served),
-    skipped: [...plan.skipped, ...plan.apply.filter((o) => !served(o)).map((o) => ({ kind: o.kind, name: o.metadata.name, why: "not served by the playground's API" }))],
+    skipped: [
+      ...plan.skipped,
+      ...plan.apply
+        .filter((o) => !served(o))
+        .map((o) => ({ kind: o.kind, name: o.metadata.name, why: "not served by the playground's API" })),
+    ],
     plurals,
   };
 }
@@ -110,15 +135,21 @@ export async function servedOnly(kc: KubeConfig, plan: InstallPlan): Promise<Ins
 export async function applyObjects(kc: KubeConfig, objects: KObj[], plurals: Plurals): Promise<void> {
   for (const o of objects) {
     const plural = plurals.get(kindKey(o.apiVersion, o.kind));
-    if (plural === undefined) throw new Error(`applying ${o.kind} ${o.metadata.name}: the server does not serve ${o.apiVersion} ${o.kind}`);
+    if (plural === undefined)
+      throw new Error(`applying ${o.kind} ${o.metadata.name}: the server does not serve ${o.apiVersion} ${o.kind}`);
     const path = collectionPath(o, plural);
     try {
       await kubeRequest(kc, { method: "POST", path, body: o });
     } catch (e) {
-      if (!isAlreadyExists(e)) throw new Error(`applying ${o.kind} ${o.metadata.name}: ${(e as Error).message}`, { cause: e });
+      if (!isAlreadyExists(e))
+        throw new Error(`applying ${o.kind} ${o.metadata.name}: ${(e as Error).message}`, { cause: e });
       const current = await kubeRequest<KObj>(kc, { path: `${path}/${o.metadata.name}` });
       const rv = (current.metadata as { resourceVersion?: string }).resourceVersion;
-      await kubeRequest(kc, { method: "PUT", path: `${path}/${o.metadata.name}`, body: { ...o, metadata: { ...o.metadata, resourceVersion: rv } } });
+      await kubeRequest(kc, {
+        method: "PUT",
+        path: `${path}/${o.metadata.name}`,
+        body: { ...o, metadata: { ...o.metadata, resourceVersion: rv } },
+      });
     }
     if (o.kind === "CustomResourceDefinition") await waitEstablished(kc, o.metadata.name);
   }

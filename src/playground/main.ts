@@ -28,7 +28,11 @@ export async function startPlayground(opts: PlaygroundOptions): Promise<Playgrou
   const dir = resolve(opts.stateDir);
   mkdirSync(dir, { recursive: true });
   const kube = await startKubeApi({ ...opts.kube, logger: opts.logger });
-  const files = { kubeconfig: join(dir, "kubeconfig"), ca: join(dir, "ca.pem"), endpoints: join(dir, "endpoints.json") };
+  const files = {
+    kubeconfig: join(dir, "kubeconfig"),
+    ca: join(dir, "ca.pem"),
+    endpoints: join(dir, "endpoints.json"),
+  };
   const endpoints: Record<string, string> = { kube: kube.url };
   const writeEndpoints = (): void => writeFileSync(files.endpoints, JSON.stringify(endpoints, null, 2) + "\n");
   writeFileSync(files.kubeconfig, kube.kubeconfigYaml(), { mode: 0o600 });

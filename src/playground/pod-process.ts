@@ -33,7 +33,8 @@ export function runInPod(
       process.execPath,
       ["--import", "tsx", "--import", PRELOAD, opts.script],
       { env, timeout: opts.timeoutMs ?? 60_000, cwd: resolve(fileURLToPath(new URL("../..", import.meta.url))) },
-      (err, stdout, stderr) => done({ code: err === null ? 0 : typeof err.code === "number" ? err.code : 1, stdout, stderr }),
+      (err, stdout, stderr) =>
+        done({ code: err === null ? 0 : typeof err.code === "number" ? err.code : 1, stdout, stderr }),
     );
   });
 }

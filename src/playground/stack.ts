@@ -40,8 +40,16 @@ export interface Stack {
 function writeSecretFiles(dir: string, ca: ReturnType<typeof createCertificateAuthority>) {
   mkdirSync(join(dir, "webhook"), { recursive: true });
   const svc = `${WEBHOOK.serviceName}.${SYSTEM_NAMESPACE}.svc`;
-  const serving = ca.issue({ commonName: svc, dnsNames: [svc, `${svc}.cluster.local`, "localhost"], ipAddresses: ["127.0.0.1"] });
-  const files = { tlsCert: join(dir, "webhook", "tls.crt"), tlsKey: join(dir, "webhook", "tls.key"), admissionKey: join(dir, "admission.key") };
+  const serving = ca.issue({
+    commonName: svc,
+    dnsNames: [svc, `${svc}.cluster.local`, "localhost"],
+    ipAddresses: ["127.0.0.1"],
+  });
+  const files = {
+    tlsCert: join(dir, "webhook", "tls.crt"),
+    tlsKey: join(dir, "webhook", "tls.key"),
+    admissionKey: join(dir, "admission.key"),
+  };
   writeFileSync(files.tlsCert, serving.certPem);
   writeFileSync(files.tlsKey, serving.keyPem, { mode: 0o600 });
   const key = randomBytes(32).toString("base64url");
@@ -54,7 +62,12 @@ async function createAdmissionKeySecret(kc: KubeConfig, key: string): Promise<vo
     await kubeRequest(kc, {
       method: "POST",
       path: `/api/v1/namespaces/${SYSTEM_NAMESPACE}/secrets`,
-      body: { apiVersion: "v1", kind: "Secret", metadata: { name: WEBHOOK.admissionKeySecretName }, stringData: { keys: key + "\n" } },
+      body: {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: WEBHOOK.admissionKeySecretName },
+        stringData: { keys: key + "\n" },
+      },
     });
   } catch (e) {
     if (!isAlreadyExists(e)) throw e;
@@ -73,7 +86,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ca,
       nodes: nodesOf(cloud),
       // The apiserver reaches the webhook Service; here the Service is the webhook process.
-      webhookServiceResolver: (ns, name) => (ns === SYSTEM_NAMESPACE && name === WEBHOOK.serviceName && webhookPort !== 0 ? { host: "127.0.0.1", port: webhookPort } : undefined),
+      webhookServiceResolver: (ns, name) =>
+        ns === SYSTEM_NAMESPACE && name === WEBHOOK.serviceName && webhookPort !== 0
+          ? { host: "127.0.0.1", port: webhookPort }
+          : undefined,
     },
   });
   const cleanups: Array<() => Promise<void>> = [() => pg.stop()];
@@ -88,7 +104,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     pg.addEndpoint("entra", azure.authorityHost);
     if (azure.azurite) pg.addEndpoint("azurite", azure.azurite.blobUrl);
     for (const n of nodesOf(cloud)) pg.addEndpoint(`imds/${n.name}`, azure.imdsUrl(n.name));
-    say(`Azure stand-ins  ARM ${azure.armUrl}, Entra ID ${azure.authorityHost}, Azurite ${azure.azurite?.blobUrl ?? "-"}`);
+    say(
+      `Azure stand-ins  ARM ${azure.armUrl}, Entra ID ${azure.authorityHost}, Azurite ${azure.azurite?.blobUrl ?? "-"}`,
+    );
 
     const kc = new KubeConfig();
     kc.loadFromFile(pg.files.kubeconfig);
@@ -96,7 +114,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const install = await servedOnly(kc, planInstall(await renderKustomization(), ca.certPem));
     await applyObjects(kc, install.apply, install.plurals);
     await createAdmissionKeySecret(kc, secrets.key);
-    say(`Installed        ${install.apply.length} objects from config/default (${install.skipped.length} run as processes or played by the playground)`);
+    say(
+      `Installed        ${install.apply.length} objects from config/default (${install.skipped.length} run as processes or played by the playground)`,
+    );
 
     const logs = join(opts.stateDir, "logs");
     const programs: ProgramHandle[] = [];
@@ -108,21 +128,54 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const webhook = spawnPodid({
       name: "webhook",
       logDir: logs,
-      args: ["webhook", ...common, "--host", "127.0.0.1", "--port", String(webhookPort), "--tls-cert-file", secrets.tlsCert, "--tls-key-file", secrets.tlsKey],
+      args: [
+        "webhook",
+        ...common,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        String(webhookPort),
+        "--tls-cert-file",
+        secrets.tlsCert,
+        "--tls-key-file",
+        secrets.tlsKey,
+      ],
     });
     programs.push(webhook);
     pg.addEndpoint("webhook", `https://127.0.0.1:${webhookPort}`);
 
     const sp = cloud.servicePrincipals[0];
-    if (sp?.secret === undefined) throw new Error("the playground cloud needs a service principal with a secret for the reconciler");
+    if (sp?.secret === undefined)
+      throw new Error("the playground cloud needs a service principal with a secret for the reconciler");
     const metricsPort = await freePort();
     const reconciler = spawnPodid({
       name: "reconciler",
       logDir: logs,
-      args: ["reconciler", "--kubeconfig", pg.files.kubeconfig, "--arm-endpoint", azure.armUrl, "--ca-file", pg.files.ca, "--leader-elect",
-        "--batch-window-ms", "200", "--removal-grace-seconds", "10", "--arm-poll-interval-ms", "100", "--metrics-port", String(metricsPort)],
+      args: [
+        "reconciler",
+        "--kubeconfig",
+        pg.files.kubeconfig,
+        "--arm-endpoint",
+        azure.armUrl,
+        "--ca-file",
+        pg.files.ca,
+        "--leader-elect",
+        "--batch-window-ms",
+        "200",
+        "--removal-grace-seconds",
+        "10",
+        "--arm-poll-interval-ms",
+        "100",
+        "--metrics-port",
+        String(metricsPort),
+      ],
       // The same variables DefaultAzureCredential reads in a real cluster.
-      env: { AZURE_TENANT_ID: cloud.tenantId, AZURE_CLIENT_ID: sp.clientId, AZURE_CLIENT_SECRET: sp.secret, AZURE_AUTHORITY_HOST: azure.authorityHost },
+      env: {
+        AZURE_TENANT_ID: cloud.tenantId,
+        AZURE_CLIENT_ID: sp.clientId,
+        AZURE_CLIENT_SECRET: sp.secret,
+        AZURE_AUTHORITY_HOST: azure.authorityHost,
+      },
     });
     programs.push(reconciler);
     pg.addEndpoint("reconciler-metrics", `http://127.0.0.1:${metricsPort}/metrics`);
@@ -132,8 +185,22 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       const nmi = spawnPodid({
         name: `nmi-${node}`,
         logDir: logs,
-        args: ["nmi", ...common, "--node-name", node, "--host", ip, "--port", String(DEFAULTS.nmiPort), "--imds-endpoint", azure.imdsUrl(node),
-          "--authority-host", azure.authorityHost, "--authority-ca-file", pg.files.ca],
+        args: [
+          "nmi",
+          ...common,
+          "--node-name",
+          node,
+          "--host",
+          ip,
+          "--port",
+          String(DEFAULTS.nmiPort),
+          "--imds-endpoint",
+          azure.imdsUrl(node),
+          "--authority-host",
+          azure.authorityHost,
+          "--authority-ca-file",
+          pg.files.ca,
+        ],
       });
       programs.push(nmi);
       nmiUrls.set(node, `http://${ip}:${DEFAULTS.nmiPort}`);
@@ -142,7 +209,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
     await waitReady(webhook, `https://127.0.0.1:${webhookPort}/readyz`, ca.certPem);
     await waitReady(reconciler, `http://127.0.0.1:${metricsPort}/metrics`);
-    for (const p of programs.filter((x) => x.name.startsWith("nmi-"))) await waitReady(p, `${nmiUrls.get(p.name.slice(4))}/readyz`);
+    for (const p of programs.filter((x) => x.name.startsWith("nmi-")))
+      await waitReady(p, `${nmiUrls.get(p.name.slice(4))}/readyz`);
     say(`podid running    webhook, reconciler, ${nmiUrls.size} NMIs (logs in ${logs})`);
 
     return {

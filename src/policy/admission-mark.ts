@@ -27,7 +27,12 @@ export function claimsFor(
   selector: string,
   identities: ReadonlyArray<{ metadata: { name: string }; clientID: string }>,
 ): MarkClaims {
-  return { namespace, serviceAccountName, selector, identities: identities.map((i) => ({ name: i.metadata.name, clientID: i.clientID })) };
+  return {
+    namespace,
+    serviceAccountName,
+    selector,
+    identities: identities.map((i) => ({ name: i.metadata.name, clientID: i.clientID })),
+  };
 }
 
 export type MarkCheck = { valid: true } | { valid: false; reason: string };
@@ -41,11 +46,14 @@ export function parseAdmissionKeys(text: string, source = "admission key file"):
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter((l) => l !== "" && !l.startsWith("#"));
-  if (lines.length === 0) throw new Error(`${source}: expected at least one key (one per line, the first signs), found none`);
+  if (lines.length === 0)
+    throw new Error(`${source}: expected at least one key (one per line, the first signs), found none`);
   const keys = lines.map((l, i) => {
     const key = Buffer.from(l, "utf8");
     if (key.length < MIN_KEY_BYTES)
-      throw new Error(`${source}: key ${i + 1} is ${key.length} bytes; expected at least ${MIN_KEY_BYTES} (e.g. \`openssl rand -base64 32\`)`);
+      throw new Error(
+        `${source}: key ${i + 1} is ${key.length} bytes; expected at least ${MIN_KEY_BYTES} (e.g. \`openssl rand -base64 32\`)`,
+      );
     return key;
   });
   return { current: keys[0]!, previous: keys.slice(1) };
@@ -59,7 +67,11 @@ export function loadAdmissionKeys(file: string): AdmissionKeys {
 const keyIds = new WeakMap<Buffer, string>();
 export function keyId(key: Buffer): string {
   let id = keyIds.get(key);
-  if (id === undefined) keyIds.set(key, (id = createHash("sha256").update("podid-admission-key").update(key).digest("base64url").slice(0, 8)));
+  if (id === undefined)
+    keyIds.set(
+      key,
+      (id = createHash("sha256").update("podid-admission-key").update(key).digest("base64url").slice(0, 8)),
+    );
   return id;
 }
 
@@ -68,7 +80,13 @@ function canonical(c: MarkClaims): string {
   const ids = c.identities
     .map((i) => [i.name, i.clientID.toLowerCase()] as const)
     .sort((a, b) => (a[0] === b[0] ? (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0) : a[0] < b[0] ? -1 : 1));
-  return JSON.stringify([`podid-admission-mark-${ADMISSION_MARK_VERSION}`, c.namespace, c.serviceAccountName || "default", c.selector, ids]);
+  return JSON.stringify([
+    `podid-admission-mark-${ADMISSION_MARK_VERSION}`,
+    c.namespace,
+    c.serviceAccountName || "default",
+    c.selector,
+    ids,
+  ]);
 }
 
 // Keys are loaded once and used for every admission: derive each one's KeyObject once (an HMAC
@@ -80,7 +98,8 @@ function secretKey(key: Buffer): KeyObject {
   return k;
 }
 
-const mac = (key: Buffer, claims: MarkClaims): Buffer => createHmac("sha256", secretKey(key)).update(canonical(claims)).digest();
+const mac = (key: Buffer, claims: MarkClaims): Buffer =>
+  createHmac("sha256", secretKey(key)).update(canonical(claims)).digest();
 
 // Every pod of a ReplicaSet has the same claims, so the webhook signs the same bytes again and
 // again; remembering recent marks (per key and canonical claims: a rotated key misses) saves
@@ -103,16 +122,22 @@ export function signAdmissionMark(keys: AdmissionKeys, claims: MarkClaims): stri
 }
 
 export function verifyAdmissionMark(keys: AdmissionKeys, value: string | undefined, claims: MarkClaims): MarkCheck {
-  if (value === undefined || value === "") return { valid: false, reason: "the pod has no admission mark (it was not admitted by podid's webhook)" };
+  if (value === undefined || value === "")
+    return { valid: false, reason: "the pod has no admission mark (it was not admitted by podid's webhook)" };
   const parts = value.split(".");
   if (parts.length !== 3) return { valid: false, reason: "the admission mark is malformed" };
   const [version, id, sig] = parts as [string, string, string];
-  if (version !== ADMISSION_MARK_VERSION) return { valid: false, reason: `the admission mark has unknown version "${version.slice(0, 10)}"` };
+  if (version !== ADMISSION_MARK_VERSION)
+    return { valid: false, reason: `the admission mark has unknown version "${version.slice(0, 10)}"` };
   const key = [keys.current, ...keys.previous].find((k) => keyId(k) === id);
-  if (key === undefined) return { valid: false, reason: "the admission mark was signed with a key that is no longer accepted" };
+  if (key === undefined)
+    return { valid: false, reason: "the admission mark was signed with a key that is no longer accepted" };
   const given = Buffer.from(sig, "base64url");
   const want = mac(key, claims);
   if (given.length !== want.length || !timingSafeEqual(given, want))
-    return { valid: false, reason: "the admission mark does not match the pod's namespace, service account, selector and identities" };
+    return {
+      valid: false,
+      reason: "the admission mark does not match the pod's namespace, service account, selector and identities",
+    };
   return { valid: true };
 }

@@ -2,7 +2,12 @@
 // calls it at admission, the reconciler and the NMI call it again on what they cache, so all
 // three agree. An ordered chain: the first rule that has something to say decides.
 import { BINDING_LABEL, type NmiMode } from "../model/constants.ts";
-import type { AzureIdentity, AzureIdentityBinding, AzurePodIdentityException, AzurePodIdentityPolicy } from "../model/types.ts";
+import type {
+  AzureIdentity,
+  AzureIdentityBinding,
+  AzurePodIdentityException,
+  AzurePodIdentityPolicy,
+} from "../model/types.ts";
 import { effectivePolicy, identityViolations, type EffectivePolicy } from "./effective.ts";
 import { messages } from "./messages.ts";
 import { matchesAllLabels } from "./selector.ts";
@@ -81,7 +86,8 @@ function resolveIdentities(
   const seen = new Set<string>();
   for (const b of bindings) {
     const id = byName.get(b.azureIdentity);
-    if (id === undefined) missing.push(messages.missingIdentity(selector, input.namespace, b.metadata.name, b.azureIdentity));
+    if (id === undefined)
+      missing.push(messages.missingIdentity(selector, input.namespace, b.metadata.name, b.azureIdentity));
     else if (!seen.has(id.metadata.name)) {
       seen.add(id.metadata.name);
       identities.push(id);
@@ -105,9 +111,12 @@ export function decidePod(input: PodAdmissionInput): PodDecision {
 
   const eff = effectivePolicy(input.namespaceLabels, input.policies);
   const audit = eff.enforcement === "Audit";
-  const bindings = input.bindings.filter((b) => b.selector === selector).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  const bindings = input.bindings
+    .filter((b) => b.selector === selector)
+    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   if (bindings.length === 0) {
-    if (input.selectorBoundElsewhere) return refuse("cross-namespace", messages.crossNamespace(selector, input.namespace), !audit);
+    if (input.selectorBoundElsewhere)
+      return refuse("cross-namespace", messages.crossNamespace(selector, input.namespace), !audit);
     const msg = messages.unmatched(selector, input.namespace);
     if (eff.onUnmatchedLabel === "Warn") return { ...base("unmatched", "allow"), warnings: [msg] };
     return refuse("unmatched", msg, eff.onUnmatchedEnforced);

@@ -3,7 +3,13 @@
 // by one (an identity must pass every applicable list), so an Audit policy's list only warns
 // while an Enforce policy's list denies.
 import type { NmiMode } from "../model/constants.ts";
-import type { AllowedIdentity, AzureIdentity, AzurePodIdentityPolicy, Enforcement, OnUnmatchedLabel } from "../model/types.ts";
+import type {
+  AllowedIdentity,
+  AzureIdentity,
+  AzurePodIdentityPolicy,
+  Enforcement,
+  OnUnmatchedLabel,
+} from "../model/types.ts";
 import { globMatch, matchesLabelSelector } from "./selector.ts";
 
 export interface IdentityConstraint {
@@ -27,12 +33,21 @@ export interface EffectivePolicy {
   nmiMode?: NmiMode;
 }
 
-export function effectivePolicy(namespaceLabels: Record<string, string>, policies: readonly AzurePodIdentityPolicy[]): EffectivePolicy {
+export function effectivePolicy(
+  namespaceLabels: Record<string, string>,
+  policies: readonly AzurePodIdentityPolicy[],
+): EffectivePolicy {
   const applicable = policies
     .filter((p) => matchesLabelSelector(namespaceLabels, p.namespaceSelector))
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   if (applicable.length === 0)
-    return { policies: [], onUnmatchedLabel: "Deny", onUnmatchedEnforced: true, enforcement: "Enforce", identityConstraints: [] };
+    return {
+      policies: [],
+      onUnmatchedLabel: "Deny",
+      onUnmatchedEnforced: true,
+      enforcement: "Enforce",
+      identityConstraints: [],
+    };
   const denying = applicable.filter((p) => p.onUnmatchedLabel === "Deny");
   const eff: EffectivePolicy = {
     policies: applicable.map((p) => p.metadata.name),
@@ -50,8 +65,15 @@ export function effectivePolicy(namespaceLabels: Record<string, string>, policie
 }
 
 /** An identity matches an entry when every pattern the entry gives matches. */
-export function identityMatches(identity: Pick<AzureIdentity, "resourceID" | "clientID">, entry: AllowedIdentity): boolean {
-  if (entry.resourceID !== undefined && (identity.resourceID === undefined || !globMatch(entry.resourceID, identity.resourceID))) return false;
+export function identityMatches(
+  identity: Pick<AzureIdentity, "resourceID" | "clientID">,
+  entry: AllowedIdentity,
+): boolean {
+  if (
+    entry.resourceID !== undefined &&
+    (identity.resourceID === undefined || !globMatch(entry.resourceID, identity.resourceID))
+  )
+    return false;
   if (entry.clientID !== undefined && !globMatch(entry.clientID, identity.clientID)) return false;
   return true;
 }
@@ -63,6 +85,9 @@ export interface IdentityViolation {
 }
 
 /** The applicable policies whose allowed-identity list the identity is not on. */
-export function identityViolations(eff: EffectivePolicy, identity: Pick<AzureIdentity, "resourceID" | "clientID">): IdentityViolation[] {
+export function identityViolations(
+  eff: EffectivePolicy,
+  identity: Pick<AzureIdentity, "resourceID" | "clientID">,
+): IdentityViolation[] {
   return eff.identityConstraints.filter((c) => !c.allowed.some((a) => identityMatches(identity, a)));
 }

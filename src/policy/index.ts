@@ -1,7 +1,22 @@
 // Pure decisions shared by the webhook, the reconciler and the NMI.
 export { matchesLabelSelector, matchesAllLabels, globMatch } from "./selector.ts";
-export { effectivePolicy, identityMatches, identityViolations, type EffectivePolicy, type IdentityConstraint, type IdentityViolation } from "./effective.ts";
-export { decidePod, isExcepted, podSelector, type PodAdmissionInput, type PodDecision, type DecisionReason, type Verdict } from "./decide.ts";
+export {
+  effectivePolicy,
+  identityMatches,
+  identityViolations,
+  type EffectivePolicy,
+  type IdentityConstraint,
+  type IdentityViolation,
+} from "./effective.ts";
+export {
+  decidePod,
+  isExcepted,
+  podSelector,
+  type PodAdmissionInput,
+  type PodDecision,
+  type DecisionReason,
+  type Verdict,
+} from "./decide.ts";
 export { messages, describeAllowed, describeIdentity } from "./messages.ts";
 export {
   claimsFor,

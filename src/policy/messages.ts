@@ -15,7 +15,13 @@ export const messages = {
     `${label(selector)}: no AzureIdentityBinding with selector "${selector}" exists in namespace "${ns}". Create an AzureIdentityBinding with Selector "${selector}" in namespace "${ns}" (referencing an AzureIdentity there), or remove the label.`,
   missingIdentity: (selector: string, ns: string, binding: string, identity: string): string =>
     `${label(selector)}: AzureIdentityBinding "${binding}" in namespace "${ns}" references AzureIdentity "${identity}", which does not exist in namespace "${ns}". Create AzureIdentity "${identity}" in namespace "${ns}" or correct the binding's AzureIdentity field.`,
-  notAllowed: (selector: string, ns: string, identity: AzureIdentity, policy: string, allowed: AllowedIdentity[]): string =>
+  notAllowed: (
+    selector: string,
+    ns: string,
+    identity: AzureIdentity,
+    policy: string,
+    allowed: AllowedIdentity[],
+  ): string =>
     `${label(selector)}: AzureIdentity "${identity.metadata.name}" in namespace "${ns}" (${describeIdentity(identity)}) is not allowed in this namespace by AzurePodIdentityPolicy "${policy}", which allows ${describeAllowed(allowed)}. Use an allowed identity or ask a cluster admin to change the policy.`,
   identityNotAllowed: (identity: AzureIdentity, ns: string, policy: string, allowed: AllowedIdentity[]): string =>
     `AzureIdentity "${identity.metadata.name}" (${describeIdentity(identity)}) is not allowed in namespace "${ns}" by AzurePodIdentityPolicy "${policy}", which allows ${describeAllowed(allowed)}. Use an allowed identity or ask a cluster admin to change the policy.`,
@@ -23,12 +29,21 @@ export const messages = {
 } as const;
 
 export function describeIdentity(identity: Pick<AzureIdentity, "resourceID" | "clientID">): string {
-  return identity.resourceID !== undefined ? `resource ID ${identity.resourceID}, client ID ${identity.clientID}` : `client ID ${identity.clientID}`;
+  return identity.resourceID !== undefined
+    ? `resource ID ${identity.resourceID}, client ID ${identity.clientID}`
+    : `client ID ${identity.clientID}`;
 }
 
 export function describeAllowed(allowed: AllowedIdentity[]): string {
   if (allowed.length === 0) return "no identities";
   return allowed
-    .map((a) => [a.resourceID !== undefined ? `resourceID ${a.resourceID}` : "", a.clientID !== undefined ? `clientID ${a.clientID}` : ""].filter(Boolean).join(" and "))
+    .map((a) =>
+      [
+        a.resourceID !== undefined ? `resourceID ${a.resourceID}` : "",
+        a.clientID !== undefined ? `clientID ${a.clientID}` : "",
+      ]
+        .filter(Boolean)
+        .join(" and "),
+    )
     .join("; ");
 }

@@ -71,14 +71,19 @@ export function createArmVmIdentityClient(opts: ArmClientOptions): VmIdentityCli
     async getIdentities(t: Target) {
       const c = client(t.subscriptionId);
       const res = await call(() =>
-        t.kind === "vmss" ? c.virtualMachineScaleSets.get(t.resourceGroup, t.name) : c.virtualMachines.get(t.resourceGroup, t.name),
+        t.kind === "vmss"
+          ? c.virtualMachineScaleSets.get(t.resourceGroup, t.name)
+          : c.virtualMachines.get(t.resourceGroup, t.name),
       );
       return toState(res.identity);
     },
     async patchIdentities(t: Target, patch: IdentityPatch) {
       const c = client(t.subscriptionId);
       // `null` entries remove an identity; the SDK's serializer passes them through as is.
-      const identity = patch as unknown as { type: IdentityPatch["type"]; userAssignedIdentities?: Record<string, object> };
+      const identity = patch as unknown as {
+        type: IdentityPatch["type"];
+        userAssignedIdentities?: Record<string, object>;
+      };
       const res = await call(() =>
         t.kind === "vmss"
           ? c.virtualMachineScaleSets.beginUpdateAndWait(t.resourceGroup, t.name, { identity }, poll)

@@ -44,7 +44,12 @@ export function kubeAssignedIdentityWriter(kc: KubeConfig): AssignedIdentityWrit
       const { namespace, name } = nsName(obj);
       let created: { status?: Status } | undefined;
       try {
-        created = await kubeRequest<{ status?: Status }>(kc, { method: "POST", path: path(namespace), query, body: obj });
+        created = await kubeRequest<{ status?: Status }>(kc, {
+          method: "POST",
+          path: path(namespace),
+          query,
+          body: obj,
+        });
       } catch (e) {
         if (isAlreadyExists(e)) return; // the cache was behind; the next reconcile compares
         throw e;

@@ -27,7 +27,14 @@ import type { NamespaceInfo, NodeInfo, PodInfo } from "./kube-objects.ts";
 import type { ReconcilerMetrics } from "./metrics.ts";
 import { applyPatch, buildPatches, planTarget, type ArmIdentityState, type OwnedEntry } from "./plan.ts";
 import type { OwnershipRecord, OwnershipStore } from "./records.ts";
-import { identityKey, parseProviderId, targetFor, targetFromId, type OrchestrationMode, type Target } from "./target.ts";
+import {
+  identityKey,
+  parseProviderId,
+  targetFor,
+  targetFromId,
+  type OrchestrationMode,
+  type Target,
+} from "./target.ts";
 import { invalidIdentities, isNotFound, isThrottled, type VmIdentityClient } from "./vm-client.ts";
 
 export interface ReadCache<T> {
@@ -129,7 +136,13 @@ export class Controller {
       policies: sources.policies.list(),
       namespaces: sources.namespaces.list(),
     });
-    const result: ReconcileResult = { assignments: assignments.length, targets: 0, armWrites: 0, armReads: 0, pending: 0 };
+    const result: ReconcileResult = {
+      assignments: assignments.length,
+      targets: 0,
+      armWrites: 0,
+      armReads: 0,
+      pending: 0,
+    };
     const nodeTargets = await this.resolveNodes(assignments, result);
     const needs = desiredTargets(assignments, nodeTargets);
 
@@ -150,14 +163,19 @@ export class Controller {
       work.push(target);
     }
     result.targets = work.length;
-    await pool(work, this.deps.options.concurrency ?? 8, (t) => this.syncTarget(t, needs.get(t.key)?.identities ?? new Map<string, string>(), result));
+    await pool(work, this.deps.options.concurrency ?? 8, (t) =>
+      this.syncTarget(t, needs.get(t.key)?.identities ?? new Map<string, string>(), result),
+    );
     await this.syncAssigned(assignments, nodeTargets);
     this.deps.metrics.queueDepth.set(result.pending);
     return result;
   }
 
   /** Each node's target; a scale set's orchestration mode is read from Resource Manager once. */
-  private async resolveNodes(assignments: DesiredAssignment[], result: ReconcileResult): Promise<Map<string, NodeTarget>> {
+  private async resolveNodes(
+    assignments: DesiredAssignment[],
+    result: ReconcileResult,
+  ): Promise<Map<string, NodeTarget>> {
     const out = new Map<string, NodeTarget>();
     for (const nodeName of new Set(assignments.map((a) => a.pod.nodeName))) {
       const node = this.deps.sources.nodes.get(nodeName);
@@ -177,10 +195,17 @@ export class Controller {
         if (mode === undefined) {
           try {
             result.armReads++;
-            mode = await this.deps.arm.getOrchestrationMode(loc.value.subscriptionId, loc.value.resourceGroup, loc.value.scaleSet);
+            mode = await this.deps.arm.getOrchestrationMode(
+              loc.value.subscriptionId,
+              loc.value.resourceGroup,
+              loc.value.scaleSet,
+            );
             this.modes.set(ssKey, mode);
           } catch (e) {
-            this.deps.log.warn({ err: e, node: nodeName }, "cannot read the scale set's orchestration mode; will retry");
+            this.deps.log.warn(
+              { err: e, node: nodeName },
+              "cannot read the scale set's orchestration mode; will retry",
+            );
             continue;
           }
         }
@@ -236,7 +261,10 @@ export class Controller {
         this.backoff.failed(t.key, now);
         return;
       }
-      const until = throttled !== undefined ? this.backoff.throttled(t.key, throttled.retryAfterMs, now) : this.backoff.failed(t.key, now);
+      const until =
+        throttled !== undefined
+          ? this.backoff.throttled(t.key, throttled.retryAfterMs, now)
+          : this.backoff.failed(t.key, now);
       this.deps.log.warn({ err: e, target: t.id, retryInMs: until - now }, "target not converged; will retry");
       result.pending++;
       this.deps.wakeAt(until);
@@ -302,7 +330,13 @@ export class Controller {
    * Sends the PATCHes for one target. Returns true when Resource Manager refused an identity
    * (now in `rejected`), so the caller plans again without it.
    */
-  private async write(t: Target, before: ArmIdentityState, add: Map<string, string>, remove: Map<string, string>, result: ReconcileResult): Promise<boolean> {
+  private async write(
+    t: Target,
+    before: ArmIdentityState,
+    add: Map<string, string>,
+    remove: Map<string, string>,
+    result: ReconcileResult,
+  ): Promise<boolean> {
     let state = before;
     for (const patch of buildPatches(state, add, remove)) {
       this.checkLeading();
@@ -317,7 +351,10 @@ export class Controller {
         if (bad === undefined) throw e;
         const reason = e instanceof Error ? e.message : String(e);
         for (const k of bad) this.rejected.set(k, { reason, until: this.now() + this.deps.options.invalidRetryMs });
-        this.deps.log.warn({ target: t.id, identities: bad, reason }, "Resource Manager refused identities; assigning the others without them");
+        this.deps.log.warn(
+          { target: t.id, identities: bad, reason },
+          "Resource Manager refused identities; assigning the others without them",
+        );
         this.armCache.set(t.key, { state, at: this.now() });
         return true;
       }
@@ -366,11 +403,22 @@ export class Controller {
     if (before?.status === after.status && (before.reason ?? "") === (after.reason ?? "")) return;
     const pod = { kind: "Pod", name: a.pod.name, namespace: a.namespace, uid: a.pod.uid };
     if (after.status === "Assigned") {
-      if (a.pod.scheduledAt !== undefined) this.deps.metrics.assignmentLatency.observe(Math.max(0, this.now() - a.pod.scheduledAt) / 1000);
+      if (a.pod.scheduledAt !== undefined)
+        this.deps.metrics.assignmentLatency.observe(Math.max(0, this.now() - a.pod.scheduledAt) / 1000);
       const where = after.target !== undefined ? ` on ${after.target}` : "";
-      this.deps.events?.record(pod, "Normal", "IdentityAssigned", `identity ${a.identity.metadata.name} (${a.identity.clientID}) assigned${where}`);
+      this.deps.events?.record(
+        pod,
+        "Normal",
+        "IdentityAssigned",
+        `identity ${a.identity.metadata.name} (${a.identity.clientID}) assigned${where}`,
+      );
     } else if (after.status === "Failed") {
-      this.deps.events?.record(pod, "Warning", "IdentityAssignmentFailed", `identity ${a.identity.metadata.name}: ${after.reason ?? "Failed"}: ${after.message ?? ""}`);
+      this.deps.events?.record(
+        pod,
+        "Warning",
+        "IdentityAssignmentFailed",
+        `identity ${a.identity.metadata.name}: ${after.reason ?? "Failed"}: ${after.message ?? ""}`,
+      );
     }
   }
 }

@@ -2,9 +2,19 @@
 // same variables everywhere, so the playground and a real cluster differ only in
 // configuration), or the AKS cloud config file (/etc/kubernetes/azure.json) when named.
 import { readFileSync } from "node:fs";
-import { ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from "@azure/identity";
+import {
+  ClientSecretCredential,
+  DefaultAzureCredential,
+  ManagedIdentityCredential,
+  type TokenCredential,
+} from "@azure/identity";
 
-const KNOWN_AUTHORITIES = ["login.microsoftonline.com", "login.chinacloudapi.cn", "login.microsoftonline.us", "login.partner.microsoftonline.cn"];
+const KNOWN_AUTHORITIES = [
+  "login.microsoftonline.com",
+  "login.chinacloudapi.cn",
+  "login.microsoftonline.us",
+  "login.partner.microsoftonline.cn",
+];
 
 /**
  * MSAL asks login.microsoftonline.com to validate any authority it does not know, and no
@@ -37,7 +47,8 @@ export function parseCloudConfig(text: string, source: string): CloudConfig {
   } catch (e) {
     throw new Error(`--cloud-config ${source}: not JSON (${(e as Error).message})`, { cause: e });
   }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new Error(`--cloud-config ${source}: expected a JSON object`);
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+    throw new Error(`--cloud-config ${source}: expected a JSON object`);
   const o = raw as Record<string, unknown>;
   const str = (k: string): string | undefined => {
     const v = o[k];
@@ -46,7 +57,8 @@ export function parseCloudConfig(text: string, source: string): CloudConfig {
     return v;
   };
   const useMsi = o.useManagedIdentityExtension;
-  if (useMsi !== undefined && typeof useMsi !== "boolean") throw new Error(`--cloud-config ${source}: useManagedIdentityExtension must be true or false`);
+  if (useMsi !== undefined && typeof useMsi !== "boolean")
+    throw new Error(`--cloud-config ${source}: useManagedIdentityExtension must be true or false`);
   return {
     tenantId: str("tenantId"),
     subscriptionId: str("subscriptionId"),
@@ -75,10 +87,15 @@ export function createArmCredential(opts: CredentialOptions = {}): TokenCredenti
   const cc = opts.cloudConfig;
   if (cc === undefined) return new DefaultAzureCredential(common);
   if (cc.useManagedIdentityExtension === true || cc.aadClientId === "msi") {
-    return new ManagedIdentityCredential({ ...(cc.userAssignedIdentityID !== undefined ? { clientId: cc.userAssignedIdentityID } : {}), ...common });
+    return new ManagedIdentityCredential({
+      ...(cc.userAssignedIdentityID !== undefined ? { clientId: cc.userAssignedIdentityID } : {}),
+      ...common,
+    });
   }
   if (cc.tenantId === undefined || cc.aadClientId === undefined || cc.aadClientSecret === undefined) {
-    throw new Error("--cloud-config: expected useManagedIdentityExtension, or tenantId, aadClientId and aadClientSecret");
+    throw new Error(
+      "--cloud-config: expected useManagedIdentityExtension, or tenantId, aadClientId and aadClientSecret",
+    );
   }
   return new ClientSecretCredential(cc.tenantId, cc.aadClientId, cc.aadClientSecret, common);
 }

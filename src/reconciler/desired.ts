@@ -45,7 +45,8 @@ function disambiguate(out: DesiredAssignment[]): void {
   const count = new Map<string, number>();
   for (const a of out) count.set(`${a.namespace}/${a.name}`, (count.get(`${a.namespace}/${a.name}`) ?? 0) + 1);
   for (const a of out) {
-    if ((count.get(`${a.namespace}/${a.name}`) ?? 0) > 1) a.name = withHash(a.name, `${a.pod.name}/${a.identity.metadata.name}`);
+    if ((count.get(`${a.namespace}/${a.name}`) ?? 0) > 1)
+      a.name = withHash(a.name, `${a.pod.name}/${a.identity.metadata.name}`);
   }
 }
 
@@ -88,7 +89,13 @@ function podDecider(input: DesiredInput): (pod: PodInfo, selector: string) => Po
   const memo = new Map<string, PodDecision>();
   return (pod, selector) => {
     const exceptions = exceptionsByNs.get(pod.namespace) ?? [];
-    const key = [pod.namespace, selector, pod.serviceAccountName, pod.hostNetwork, exceptions.length > 0 ? JSON.stringify(pod.labels) : ""].join("\u0000");
+    const key = [
+      pod.namespace,
+      selector,
+      pod.serviceAccountName,
+      pod.hostNetwork,
+      exceptions.length > 0 ? JSON.stringify(pod.labels) : "",
+    ].join("\u0000");
     let decision = memo.get(key);
     if (decision === undefined) {
       const bindings = bindingsByNs.get(pod.namespace) ?? [];
@@ -146,7 +153,10 @@ export interface TargetNeeds {
 }
 
 /** The user-assigned identities each VM or scale set needs (managed identities only). */
-export function desiredTargets(assignments: DesiredAssignment[], nodeTargets: ReadonlyMap<string, NodeTarget>): Map<string, TargetNeeds> {
+export function desiredTargets(
+  assignments: DesiredAssignment[],
+  nodeTargets: ReadonlyMap<string, NodeTarget>,
+): Map<string, TargetNeeds> {
   const out = new Map<string, TargetNeeds>();
   for (const a of assignments) {
     if (a.identity.type !== 0 || a.identity.resourceID === undefined) continue;
@@ -182,13 +192,19 @@ export function assignmentStatus(a: DesiredAssignment, s: StatusInput): Assigned
   // Service principals (types 1 and 2) need nothing on the VM: the NMI uses their credentials.
   if (a.identity.type !== 0) return { status: "Assigned" };
   if (a.identity.resourceID === undefined) {
-    return { status: "Failed", reason: "MissingResourceID", message: `AzureIdentity ${a.identity.metadata.name} has type 0 but no resourceID` };
+    return {
+      status: "Failed",
+      reason: "MissingResourceID",
+      message: `AzureIdentity ${a.identity.metadata.name} has type 0 but no resourceID`,
+    };
   }
   if (s.nodeTarget === undefined) return { status: "Created" };
-  if (!s.nodeTarget.ok) return { status: "Failed", reason: "NodeNotOnAzure", message: `node ${a.pod.nodeName}: ${s.nodeTarget.error}` };
+  if (!s.nodeTarget.ok)
+    return { status: "Failed", reason: "NodeNotOnAzure", message: `node ${a.pod.nodeName}: ${s.nodeTarget.error}` };
   const key = keyOf(a.identity);
   const rejected = s.rejected.get(key);
-  if (rejected !== undefined) return { status: "Failed", reason: "InvalidIdentity", message: rejected, target: s.nodeTarget.target.id };
+  if (rejected !== undefined)
+    return { status: "Failed", reason: "InvalidIdentity", message: rejected, target: s.nodeTarget.target.id };
   if (s.onTarget?.has(key) === true) return { status: "Assigned", target: s.nodeTarget.target.id };
   return { status: "Created", target: s.nodeTarget.target.id };
 }
@@ -201,7 +217,16 @@ export function assignedIdentityObject(a: DesiredAssignment, status: AssignedSta
     metadata: {
       name: a.name,
       namespace: a.namespace,
-      ownerReferences: [{ apiVersion: "v1", kind: "Pod", name: a.pod.name, uid: a.pod.uid, controller: true, blockOwnerDeletion: false }],
+      ownerReferences: [
+        {
+          apiVersion: "v1",
+          kind: "Pod",
+          name: a.pod.name,
+          uid: a.pod.uid,
+          controller: true,
+          blockOwnerDeletion: false,
+        },
+      ],
     },
     spec: assignedSpec(a),
     status,
@@ -226,7 +251,11 @@ export function assignedSpec(a: DesiredAssignment): AzureAssignedIdentity["spec"
 }
 
 const sameStatus = (a: AssignedStatus | undefined, b: AssignedStatus): boolean =>
-  a !== undefined && a.status === b.status && (a.reason ?? "") === (b.reason ?? "") && (a.message ?? "") === (b.message ?? "") && (a.target ?? "") === (b.target ?? "");
+  a !== undefined &&
+  a.status === b.status &&
+  (a.reason ?? "") === (b.reason ?? "") &&
+  (a.message ?? "") === (b.message ?? "") &&
+  (a.target ?? "") === (b.target ?? "");
 
 function sameSpec(a: AzureAssignedIdentity["spec"], b: AzureAssignedIdentity["spec"]): boolean {
   const i = a.azureIdentityRef;

@@ -40,10 +40,20 @@ function stringMap(v: unknown): Record<string, string> {
 }
 
 function meta(obj: unknown): Parsed<{ name: string; namespace?: string; uid: string; labels: Record<string, string> }> {
-  if (!isObj(obj) || !isObj(obj.metadata)) return { ok: false, errors: [{ field: "metadata", message: "expected an object" }] };
+  if (!isObj(obj) || !isObj(obj.metadata))
+    return { ok: false, errors: [{ field: "metadata", message: "expected an object" }] };
   const name = str(obj.metadata.name);
-  if (name === undefined) return { ok: false, errors: [{ field: "metadata.name", message: "expected a non-empty string" }] };
-  return { ok: true, value: { name, namespace: str(obj.metadata.namespace), uid: str(obj.metadata.uid) ?? "", labels: stringMap(obj.metadata.labels) } };
+  if (name === undefined)
+    return { ok: false, errors: [{ field: "metadata.name", message: "expected a non-empty string" }] };
+  return {
+    ok: true,
+    value: {
+      name,
+      namespace: str(obj.metadata.namespace),
+      uid: str(obj.metadata.uid) ?? "",
+      labels: stringMap(obj.metadata.labels),
+    },
+  };
 }
 
 function scheduledAt(status: Record<string, unknown>): number | undefined {
@@ -85,7 +95,9 @@ export function parsePod(obj: unknown): Parsed<PodInfo> {
 export function parseNode(obj: unknown): Parsed<NodeInfo> {
   const m = meta(obj);
   if (!m.ok) return m;
-  const spec = isObj((obj as Record<string, unknown>).spec) ? ((obj as Record<string, unknown>).spec as Record<string, unknown>) : {};
+  const spec = isObj((obj as Record<string, unknown>).spec)
+    ? ((obj as Record<string, unknown>).spec as Record<string, unknown>)
+    : {};
   const providerID = str(spec.providerID);
   return { ok: true, value: { name: m.value.name, ...(providerID !== undefined ? { providerID } : {}) } };
 }

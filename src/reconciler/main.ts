@@ -8,14 +8,16 @@ const int =
   (flag: string, min: number) =>
   (v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${flag} expects a whole number ≥ ${min}, got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${flag} expects a whole number ≥ ${min}, got ${JSON.stringify(v)}`);
     return n;
   };
 
 function url(v: string): string {
   try {
     const u = new URL(v);
-    if (u.protocol !== "https:") throw new InvalidArgumentError(`--arm-endpoint must be https (bearer tokens are never sent in clear), got ${v}`);
+    if (u.protocol !== "https:")
+      throw new InvalidArgumentError(`--arm-endpoint must be https (bearer tokens are never sent in clear), got ${v}`);
     return v.replace(/\/+$/, "");
   } catch (e) {
     if (e instanceof InvalidArgumentError) throw e;
@@ -41,19 +43,53 @@ interface Flags {
 
 export function reconcilerCommand(): Command {
   return new Command("reconciler")
-    .description("assign user-assigned identities to the VMs and scale sets of the nodes whose pods need them (AAD Pod Identity's MIC)")
+    .description(
+      "assign user-assigned identities to the VMs and scale sets of the nodes whose pods need them (AAD Pod Identity's MIC)",
+    )
     .option("--kubeconfig <path>", "kubeconfig file (default: in-cluster, else $KUBECONFIG or ~/.kube/config)")
     .option("--arm-endpoint <url>", "Resource Manager endpoint", url, DEFAULTS.armEndpoint)
     .option("--arm-scope <scope>", "token scope for Resource Manager (default https://management.azure.com/.default)")
-    .option("--cloud-config <path>", "take the credential from AKS's cloud config file (e.g. /etc/kubernetes/azure.json) instead of the environment")
+    .option(
+      "--cloud-config <path>",
+      "take the credential from AKS's cloud config file (e.g. /etc/kubernetes/azure.json) instead of the environment",
+    )
     .option("--ca-file <path>", "extra CA certificates (PEM) to trust for Resource Manager and the authority")
     .option("--leader-elect", "elect a leader among replicas on a coordination.k8s.io Lease", false)
-    .option("--namespace <ns>", "podid's namespace (Lease and ownership records)", process.env.POD_NAMESPACE ?? SYSTEM_NAMESPACE)
-    .option("--batch-window-ms <ms>", "quiet time after the last change before a reconcile (a burst = one write per VM or scale set)", int("--batch-window-ms", 0), RECONCILER.batchWindowMs)
-    .option("--removal-grace-seconds <s>", "how long an identity stays after the last pod needing it goes", int("--removal-grace-seconds", 0), DEFAULTS.removalGraceSeconds)
-    .option("--arm-cache-seconds <s>", "how long a Resource Manager read is trusted", int("--arm-cache-seconds", 0), RECONCILER.armCacheSeconds)
-    .option("--resync-seconds <s>", "full reconcile at least this often, even without changes", int("--resync-seconds", 1), RECONCILER.resyncSeconds)
-    .option("--arm-poll-interval-ms <ms>", "poll interval for long-running PATCHes", int("--arm-poll-interval-ms", 1), 2000)
+    .option(
+      "--namespace <ns>",
+      "podid's namespace (Lease and ownership records)",
+      process.env.POD_NAMESPACE ?? SYSTEM_NAMESPACE,
+    )
+    .option(
+      "--batch-window-ms <ms>",
+      "quiet time after the last change before a reconcile (a burst = one write per VM or scale set)",
+      int("--batch-window-ms", 0),
+      RECONCILER.batchWindowMs,
+    )
+    .option(
+      "--removal-grace-seconds <s>",
+      "how long an identity stays after the last pod needing it goes",
+      int("--removal-grace-seconds", 0),
+      DEFAULTS.removalGraceSeconds,
+    )
+    .option(
+      "--arm-cache-seconds <s>",
+      "how long a Resource Manager read is trusted",
+      int("--arm-cache-seconds", 0),
+      RECONCILER.armCacheSeconds,
+    )
+    .option(
+      "--resync-seconds <s>",
+      "full reconcile at least this often, even without changes",
+      int("--resync-seconds", 1),
+      RECONCILER.resyncSeconds,
+    )
+    .option(
+      "--arm-poll-interval-ms <ms>",
+      "poll interval for long-running PATCHes",
+      int("--arm-poll-interval-ms", 1),
+      2000,
+    )
     .option("--metrics-port <port>", "port of the /metrics endpoint", int("--metrics-port", 0), RECONCILER.metricsPort)
     .action(async (flags: Flags) => {
       try {
@@ -67,7 +103,13 @@ export function reconcilerCommand(): Command {
 }
 
 async function run(flags: Flags): Promise<void> {
-  const [{ loadKubeConfig }, { createLogger }, { createArmVmIdentityClient }, { createArmCredential, loadCloudConfig }, { runReconciler }] = await Promise.all([
+  const [
+    { loadKubeConfig },
+    { createLogger },
+    { createArmVmIdentityClient },
+    { createArmCredential, loadCloudConfig },
+    { runReconciler },
+  ] = await Promise.all([
     import("../kube/config.ts"),
     import("../shared/log.ts"),
     import("./arm-client.ts"),
@@ -83,11 +125,17 @@ async function run(flags: Flags): Promise<void> {
   }
   const caPem = flags.caFile !== undefined ? readFileSync(flags.caFile, "utf8") : undefined;
   const cloudConfig = flags.cloudConfig !== undefined ? loadCloudConfig(flags.cloudConfig) : undefined;
-  const credential = createArmCredential({ ...(cloudConfig !== undefined ? { cloudConfig } : {}), ...(caPem !== undefined ? { caPem } : {}) });
+  const credential = createArmCredential({
+    ...(cloudConfig !== undefined ? { cloudConfig } : {}),
+    ...(caPem !== undefined ? { caPem } : {}),
+  });
   const arm = createArmVmIdentityClient({
     credential,
     // Azure Stack's cloud config names its own Resource Manager; an explicit flag still wins.
-    endpoint: flags.armEndpoint === DEFAULTS.armEndpoint ? (cloudConfig?.resourceManagerEndpoint?.replace(/\/+$/, "") ?? flags.armEndpoint) : flags.armEndpoint,
+    endpoint:
+      flags.armEndpoint === DEFAULTS.armEndpoint
+        ? (cloudConfig?.resourceManagerEndpoint?.replace(/\/+$/, "") ?? flags.armEndpoint)
+        : flags.armEndpoint,
     ...(flags.armScope !== undefined ? { scope: flags.armScope } : {}),
     ...(caPem !== undefined ? { caPem } : {}),
     pollIntervalMs: flags.armPollIntervalMs,

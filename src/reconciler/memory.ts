@@ -43,10 +43,13 @@ export class MemoryCache<T> implements ReadCache<T> {
   }
 }
 
-export const metaKey = (v: { metadata: { name: string; namespace?: string } }): { name: string; namespace?: string } => v.metadata;
+export const metaKey = (v: { metadata: { name: string; namespace?: string } }): { name: string; namespace?: string } =>
+  v.metadata;
 
 /** Writes AzureAssignedIdentities straight into a cache (what the informer would then show). */
-export function memoryAssignedWriter(cache: MemoryCache<AzureAssignedIdentity>): AssignedIdentityWriter & { writes: number } {
+export function memoryAssignedWriter(
+  cache: MemoryCache<AzureAssignedIdentity>,
+): AssignedIdentityWriter & { writes: number } {
   const w = {
     writes: 0,
     create(obj: Record<string, unknown>) {
@@ -99,7 +102,8 @@ export class MemoryArm implements VmIdentityClient {
   getIdentities(t: Target): Promise<ArmIdentityState> {
     this.calls.get++;
     const s = this.resources.get(t.key);
-    if (s === undefined) return Promise.reject(new ArmError(404, "ResourceNotFound", `The Resource '${t.id}' was not found.`));
+    if (s === undefined)
+      return Promise.reject(new ArmError(404, "ResourceNotFound", `The Resource '${t.id}' was not found.`));
     return Promise.resolve({ type: s.type, userAssigned: new Map(s.userAssigned) });
   }
 
@@ -108,10 +112,17 @@ export class MemoryArm implements VmIdentityClient {
     const fail = this.failNext.shift();
     if (fail !== undefined) return Promise.reject(fail);
     const s = this.resources.get(t.key);
-    if (s === undefined) return Promise.reject(new ArmError(404, "ResourceNotFound", `The Resource '${t.id}' was not found.`));
+    if (s === undefined)
+      return Promise.reject(new ArmError(404, "ResourceNotFound", `The Resource '${t.id}' was not found.`));
     for (const [id, v] of Object.entries(patch.userAssignedIdentities ?? {})) {
       if (v !== null && this.knownIdentities !== undefined && !this.knownIdentities.has(identityKey(id))) {
-        return Promise.reject(new ArmError(400, "FailedIdentityOperation", `Identity operation for resource '${t.id}' failed: Resource '${id}' was not found.`));
+        return Promise.reject(
+          new ArmError(
+            400,
+            "FailedIdentityOperation",
+            `Identity operation for resource '${t.id}' failed: Resource '${id}' was not found.`,
+          ),
+        );
       }
     }
     this.patches.push({ target: t.id, patch });

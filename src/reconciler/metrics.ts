@@ -41,7 +41,11 @@ export function createMetrics(): ReconcilerMetrics {
       help: "Targets (VMs and scale sets) with work pending: waiting for the batch, a retry or a grace period",
       registers: [registry],
     }),
-    isLeader: new Gauge({ name: "podid_reconciler_leader", help: "1 while this replica is the leader", registers: [registry] }),
+    isLeader: new Gauge({
+      name: "podid_reconciler_leader",
+      help: "1 while this replica is the leader",
+      registers: [registry],
+    }),
   };
 }
 
@@ -74,7 +78,11 @@ export function instrumentClient(client: VmIdentityClient, m: ReconcilerMetrics)
 }
 
 /** Serves GET /metrics (and /healthz) on host:port; port 0 picks a free one. */
-export async function startMetricsServer(registry: Registry, port: number, host = "0.0.0.0"): Promise<{ port: number; close(): Promise<void> }> {
+export async function startMetricsServer(
+  registry: Registry,
+  port: number,
+  host = "0.0.0.0",
+): Promise<{ port: number; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
     if (req.url === "/healthz") {
       res.writeHead(200, { "content-type": "text/plain" }).end("ok");

@@ -30,13 +30,20 @@ export const recordName = (targetKey: string): string =>
 interface ConfigMap {
   apiVersion: "v1";
   kind: "ConfigMap";
-  metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string>; resourceVersion?: string };
+  metadata: {
+    name: string;
+    namespace: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    resourceVersion?: string;
+  };
   data?: Record<string, string>;
 }
 
 export function toConfigMap(rec: OwnershipRecord, namespace: string): ConfigMap {
   const identities: Record<string, { since: string }> = {};
-  for (const e of [...rec.owned.values()].sort((a, b) => a.id.localeCompare(b.id))) identities[e.id] = { since: e.since };
+  for (const e of [...rec.owned.values()].sort((a, b) => a.id.localeCompare(b.id)))
+    identities[e.id] = { since: e.since };
   return {
     apiVersion: "v1",
     kind: "ConfigMap",
@@ -53,7 +60,8 @@ export function toConfigMap(rec: OwnershipRecord, namespace: string): ConfigMap 
 /** Reads a record back; undefined (and the reason) for a ConfigMap that is not one. */
 export function fromConfigMap(cm: ConfigMap): { ok: true; value: OwnershipRecord } | { ok: false; error: string } {
   const targetId = cm.data?.target;
-  if (targetId === undefined || targetId === "") return { ok: false, error: `ConfigMap ${cm.metadata.name}: data.target missing` };
+  if (targetId === undefined || targetId === "")
+    return { ok: false, error: `ConfigMap ${cm.metadata.name}: data.target missing` };
   let parsed: unknown;
   try {
     parsed = JSON.parse(cm.data?.identities ?? "{}");
@@ -61,17 +69,27 @@ export function fromConfigMap(cm: ConfigMap): { ok: true; value: OwnershipRecord
     return { ok: false, error: `ConfigMap ${cm.metadata.name}: data.identities is not JSON` };
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    return { ok: false, error: `ConfigMap ${cm.metadata.name}: data.identities must be an object of identity ID → {since}` };
+    return {
+      ok: false,
+      error: `ConfigMap ${cm.metadata.name}: data.identities must be an object of identity ID → {since}`,
+    };
   }
   const owned = new Map<string, OwnedEntry>();
   for (const [id, v] of Object.entries(parsed as Record<string, unknown>)) {
-    const since = typeof v === "object" && v !== null && typeof (v as { since?: unknown }).since === "string" ? (v as { since: string }).since : "";
+    const since =
+      typeof v === "object" && v !== null && typeof (v as { since?: unknown }).since === "string"
+        ? (v as { since: string }).since
+        : "";
     owned.set(identityKey(id), { id, since });
   }
   return { ok: true, value: { targetId, owned, resourceVersion: cm.metadata.resourceVersion } };
 }
 
-export function createConfigMapOwnershipStore(kc: KubeConfig, namespace: string, onInvalid?: (error: string) => void): OwnershipStore {
+export function createConfigMapOwnershipStore(
+  kc: KubeConfig,
+  namespace: string,
+  onInvalid?: (error: string) => void,
+): OwnershipStore {
   const path = resourcePath({ group: "", version: "v1", plural: "configmaps", namespace });
   return {
     async load() {
@@ -93,7 +111,11 @@ export function createConfigMapOwnershipStore(kc: KubeConfig, namespace: string,
       if (rec.owned.size === 0) {
         if (rec.resourceVersion !== undefined) {
           try {
-            await kubeRequest(kc, { method: "DELETE", path: itemPath, body: { preconditions: { resourceVersion: rec.resourceVersion } } });
+            await kubeRequest(kc, {
+              method: "DELETE",
+              path: itemPath,
+              body: { preconditions: { resourceVersion: rec.resourceVersion } },
+            });
           } catch (e) {
             if (!isNotFound(e)) throw e;
           }
@@ -103,7 +125,12 @@ export function createConfigMapOwnershipStore(kc: KubeConfig, namespace: string,
       const written =
         rec.resourceVersion === undefined
           ? await kubeRequest<ConfigMap>(kc, { method: "POST", path, query: { fieldManager: FIELD_MANAGER }, body: cm })
-          : await kubeRequest<ConfigMap>(kc, { method: "PUT", path: itemPath, query: { fieldManager: FIELD_MANAGER }, body: cm });
+          : await kubeRequest<ConfigMap>(kc, {
+              method: "PUT",
+              path: itemPath,
+              query: { fieldManager: FIELD_MANAGER },
+              body: cm,
+            });
       return { ...rec, resourceVersion: written.metadata.resourceVersion };
     },
   };

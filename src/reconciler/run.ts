@@ -57,8 +57,10 @@ type Caches = { [K in keyof Sources]: InformerCache<ReturnType<Sources[K]["list"
 
 async function startCaches(kc: KubeConfig, log: Logger): Promise<Caches> {
   const onError = (err: unknown): void => log.warn({ err }, "watch failed; restarting");
-  const crd = <T>(kind: keyof typeof KINDS, parse: (o: unknown) => { ok: true; value: T } | { ok: false; errors: Array<{ field: string; message: string }> }) =>
-    startInformerCache(kc, { group: GROUP, version: VERSION, plural: KINDS[kind].plural, parse, onError });
+  const crd = <T>(
+    kind: keyof typeof KINDS,
+    parse: (o: unknown) => { ok: true; value: T } | { ok: false; errors: Array<{ field: string; message: string }> },
+  ) => startInformerCache(kc, { group: GROUP, version: VERSION, plural: KINDS[kind].plural, parse, onError });
   const [pods, nodes, namespaces, identities, bindings, exceptions, policies, assigned] = await Promise.all([
     startInformerCache(kc, { group: "", version: "v1", plural: "pods", parse: parsePod, onError }),
     startInformerCache(kc, { group: "", version: "v1", plural: "nodes", parse: parseNode, onError }),
@@ -110,8 +112,15 @@ export async function runReconciler(
   const metrics = createMetrics();
   const identity = settings.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
   const caches = await startCaches(kc, log);
-  const server = settings.metricsPort !== undefined ? await startMetricsServer(metrics.registry, settings.metricsPort, settings.metricsHost) : undefined;
-  const events = createEventRecorder(kc, { component: "podid-reconciler", instance: identity, onError: (err) => log.debug({ err }, "event not recorded") });
+  const server =
+    settings.metricsPort !== undefined
+      ? await startMetricsServer(metrics.registry, settings.metricsPort, settings.metricsHost)
+      : undefined;
+  const events = createEventRecorder(kc, {
+    component: "podid-reconciler",
+    instance: identity,
+    onError: (err) => log.debug({ err }, "event not recorded"),
+  });
   const armClient = instrumentClient(arm, metrics);
   const waiters: Array<(r: ReconcileResult) => void> = [];
 
@@ -123,7 +132,9 @@ export async function runReconciler(
     const controller = new Controller({
       sources: caches,
       arm: armClient,
-      records: createConfigMapOwnershipStore(kc, settings.namespace, (error) => log.warn({ error }, "ignoring an invalid ownership record")),
+      records: createConfigMapOwnershipStore(kc, settings.namespace, (error) =>
+        log.warn({ error }, "ignoring an invalid ownership record"),
+      ),
       assigned: kubeAssignedIdentityWriter(kc),
       events,
       metrics,
@@ -138,7 +149,11 @@ export async function runReconciler(
         log.debug(r, "reconciled");
         for (const w of waiters.splice(0)) w(r);
       },
-      { windowMs: settings.batchWindowMs, maxDelayMs: Math.max(settings.batchWindowMs * 10, 5_000), onError: (err) => log.error({ err }, "reconcile failed; retrying") },
+      {
+        windowMs: settings.batchWindowMs,
+        maxDelayMs: Math.max(settings.batchWindowMs * 10, 5_000),
+        onError: (err) => log.error({ err }, "reconcile failed; retrying"),
+      },
     );
     const t = trigger;
     const resync = setInterval(() => t.kick(), settings.resyncMs);

@@ -29,7 +29,10 @@ export type ProviderIdResult = { ok: true; value: NodeLocation } | { ok: false; 
 
 export function parseProviderId(providerID: string | undefined): ProviderIdResult {
   if (providerID === undefined || providerID === "") {
-    return { ok: false, error: "node has no spec.providerID (expected azure:///subscriptions/.../providers/Microsoft.Compute/...)" };
+    return {
+      ok: false,
+      error: "node has no spec.providerID (expected azure:///subscriptions/.../providers/Microsoft.Compute/...)",
+    };
   }
   const m = PROVIDER_ID.exec(providerID);
   if (m === null) {
@@ -54,7 +57,8 @@ export function vmId(subscriptionId: string, resourceGroup: string, name: string
 }
 
 function makeTarget(kind: Target["kind"], subscriptionId: string, resourceGroup: string, name: string): Target {
-  const id = kind === "vmss" ? scaleSetId(subscriptionId, resourceGroup, name) : vmId(subscriptionId, resourceGroup, name);
+  const id =
+    kind === "vmss" ? scaleSetId(subscriptionId, resourceGroup, name) : vmId(subscriptionId, resourceGroup, name);
   return { kind, subscriptionId, resourceGroup, name, id, key: id.toLowerCase() };
 }
 

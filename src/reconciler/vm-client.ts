@@ -46,7 +46,8 @@ export const isTransient = (e: unknown): boolean => {
   return s === undefined || s === 0 || s >= 500;
 };
 
-const IDENTITY_ID = /\/subscriptions\/[^/\s'"]+\/resourcegroups\/[^/\s'"]+\/providers\/microsoft\.managedidentity\/userassignedidentities\/[^/\s'",;)]+/gi;
+const IDENTITY_ID =
+  /\/subscriptions\/[^/\s'"]+\/resourcegroups\/[^/\s'"]+\/providers\/microsoft\.managedidentity\/userassignedidentities\/[^/\s'",;)]+/gi;
 
 /**
  * A 4xx that names identities of the request: those identities are invalid (deleted, in

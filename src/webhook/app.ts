@@ -49,7 +49,12 @@ function parseJson(body: string): unknown {
   }
 }
 
-function answer(handler: Handler, body: unknown, ctx: HandlerContext, route: string): { status: number; payload: unknown; outcome?: Outcome } {
+function answer(
+  handler: Handler,
+  body: unknown,
+  ctx: HandlerContext,
+  route: string,
+): { status: number; payload: unknown; outcome?: Outcome } {
   const d = decodeReview(body);
   if (!d.ok) return { status: 400, payload: { error: "Bad Request", message: d.message } };
   let outcome: Outcome;
@@ -57,7 +62,11 @@ function answer(handler: Handler, body: unknown, ctx: HandlerContext, route: str
     outcome = handler(d.request, ctx);
   } catch (e) {
     ctx.log.error({ err: e, route, uid: d.request.uid }, "admission handler failed");
-    outcome = { response: errored(d.request.uid, 500, `podid webhook internal error: ${(e as Error).message}`), result: "errored", reason: "exception" };
+    outcome = {
+      response: errored(d.request.uid, 500, `podid webhook internal error: ${(e as Error).message}`),
+      result: "errored",
+      reason: "exception",
+    };
   }
   return { status: 200, payload: reviewOf(outcome.response), outcome };
 }
@@ -88,11 +97,18 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
   app.addContentTypeParser("application/json", { parseAs: "string" }, parser);
   app.addContentTypeParser("*", { parseAs: "string" }, parser);
   app.setErrorHandler((error: { statusCode?: number; message: string; code?: string }, req, reply) => {
-    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
-    const message = error.code === "FST_ERR_CTP_BODY_TOO_LARGE" ? `request body is larger than ${LIMITS.admissionBodyBytes} bytes` : error.message;
+    const status =
+      error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    const message =
+      error.code === "FST_ERR_CTP_BODY_TOO_LARGE"
+        ? `request body is larger than ${LIMITS.admissionBodyBytes} bytes`
+        : error.message;
     metrics.badRequests.inc({ route: req.routeOptions.url ?? "unknown", status: String(status) });
     if (status === 500) opts.logger.error({ err: error, url: req.url }, "request failed");
-    void reply.code(status).send({ error: status === 413 ? "Payload Too Large" : status === 500 ? "Internal Server Error" : "Bad Request", message });
+    void reply.code(status).send({
+      error: status === 413 ? "Payload Too Large" : status === 500 ? "Internal Server Error" : "Bad Request",
+      message,
+    });
   });
 
   for (const [path, handler] of ROUTES) {

@@ -32,12 +32,25 @@ export interface CacheState extends WebhookState {
 }
 
 export async function startCacheState(kc: KubeConfig, onError: (err: unknown) => void): Promise<CacheState> {
-  const crd = <T>(kind: keyof typeof KINDS, parse: (o: unknown) => Parsed<T>, indexes?: Record<string, (v: T) => string[]>): Promise<InformerCache<T>> =>
-    startInformerCache(kc, { group: GROUP, version: VERSION, plural: KINDS[kind].plural, parse, onError, ...(indexes !== undefined ? { indexes } : {}) });
+  const crd = <T>(
+    kind: keyof typeof KINDS,
+    parse: (o: unknown) => Parsed<T>,
+    indexes?: Record<string, (v: T) => string[]>,
+  ): Promise<InformerCache<T>> =>
+    startInformerCache(kc, {
+      group: GROUP,
+      version: VERSION,
+      plural: KINDS[kind].plural,
+      parse,
+      onError,
+      ...(indexes !== undefined ? { indexes } : {}),
+    });
   const [namespaces, identities, bindings, exceptions, policies] = await Promise.all([
     startInformerCache(kc, { group: "", version: "v1", plural: "namespaces", parse: parseNamespace, onError }),
     crd("AzureIdentity", parseAzureIdentity),
-    crd("AzureIdentityBinding", parseAzureIdentityBinding, { [BY_SELECTOR]: (b: AzureIdentityBinding) => [b.selector] }),
+    crd("AzureIdentityBinding", parseAzureIdentityBinding, {
+      [BY_SELECTOR]: (b: AzureIdentityBinding) => [b.selector],
+    }),
     crd("AzurePodIdentityException", parseAzurePodIdentityException),
     crd("AzurePodIdentityPolicy", parseAzurePodIdentityPolicy),
   ]);
@@ -49,7 +62,9 @@ export async function startCacheState(kc: KubeConfig, onError: (err: unknown) =>
     identities: (ns) => identities.list(ns),
     exceptions: (ns) => exceptions.list(ns),
     policies: () => policies.list(),
-    selectorNamespaces: (sel) => [...new Set(bindings.byIndex(BY_SELECTOR, sel).map((b) => b.metadata.namespace ?? ""))],
+    selectorNamespaces: (sel) => [
+      ...new Set(bindings.byIndex(BY_SELECTOR, sel).map((b) => b.metadata.namespace ?? "")),
+    ],
     async stop() {
       await Promise.all(all.map((c) => c.stop()));
     },

@@ -27,21 +27,56 @@ function tuneGarbageCollector(): void {
 
 export function webhookCommand(): Command {
   return new Command("webhook")
-    .description("Admission webhook: admit labelled pods only with a binding of their own namespace, write the admission mark, validate podid's objects and workloads")
-    .addOption(new Option("--kubeconfig <file>", "kubeconfig (default: in-cluster, then $KUBECONFIG)").env("PODID_KUBECONFIG"))
-    .addOption(new Option("--host <address>", "address to listen on").env("PODID_WEBHOOK_HOST").default("0.0.0.0"))
-    .addOption(new Option("--port <port>", "port to listen on").env("PODID_WEBHOOK_PORT").argParser(port).default(DEFAULTS.webhookPort))
-    .addOption(new Option("--tls-cert-file <file>", "serving certificate (PEM); reloaded when it changes").env("PODID_TLS_CERT_FILE"))
-    .addOption(new Option("--tls-key-file <file>", "serving key (PEM); reloaded when it changes").env("PODID_TLS_KEY_FILE"))
+    .description(
+      "Admission webhook: admit labelled pods only with a binding of their own namespace, write the admission mark, validate podid's objects and workloads",
+    )
     .addOption(
-      new Option("--admission-key-file <file>", "admission-mark keys shared with the NMI, one per line, the first signs (reloaded when it changes)")
+      new Option("--kubeconfig <file>", "kubeconfig (default: in-cluster, then $KUBECONFIG)").env("PODID_KUBECONFIG"),
+    )
+    .addOption(new Option("--host <address>", "address to listen on").env("PODID_WEBHOOK_HOST").default("0.0.0.0"))
+    .addOption(
+      new Option("--port <port>", "port to listen on")
+        .env("PODID_WEBHOOK_PORT")
+        .argParser(port)
+        .default(DEFAULTS.webhookPort),
+    )
+    .addOption(
+      new Option("--tls-cert-file <file>", "serving certificate (PEM); reloaded when it changes").env(
+        "PODID_TLS_CERT_FILE",
+      ),
+    )
+    .addOption(
+      new Option("--tls-key-file <file>", "serving key (PEM); reloaded when it changes").env("PODID_TLS_KEY_FILE"),
+    )
+    .addOption(
+      new Option(
+        "--admission-key-file <file>",
+        "admission-mark keys shared with the NMI, one per line, the first signs (reloaded when it changes)",
+      )
         .env("PODID_ADMISSION_KEY_FILE")
         .makeOptionMandatory(),
     )
-    .addOption(new Option("--self-signed", "create a CA and serving certificate (kept in a Secret) and patch the webhook configurations' caBundle").env("PODID_SELF_SIGNED").default(false))
-    .addOption(new Option("--namespace <ns>", "namespace the webhook runs in (for --self-signed)").env("POD_NAMESPACE").default(SYSTEM_NAMESPACE))
-    .addOption(new Option("--service-name <name>", "the webhook's Service (for --self-signed)").default(WEBHOOK.serviceName))
-    .addOption(new Option("--sidecar-image <image>", "image of the NMI sidecar injected in sidecar mode").env("PODID_SIDECAR_IMAGE").default(WEBHOOK.sidecarImage))
+    .addOption(
+      new Option(
+        "--self-signed",
+        "create a CA and serving certificate (kept in a Secret) and patch the webhook configurations' caBundle",
+      )
+        .env("PODID_SELF_SIGNED")
+        .default(false),
+    )
+    .addOption(
+      new Option("--namespace <ns>", "namespace the webhook runs in (for --self-signed)")
+        .env("POD_NAMESPACE")
+        .default(SYSTEM_NAMESPACE),
+    )
+    .addOption(
+      new Option("--service-name <name>", "the webhook's Service (for --self-signed)").default(WEBHOOK.serviceName),
+    )
+    .addOption(
+      new Option("--sidecar-image <image>", "image of the NMI sidecar injected in sidecar mode")
+        .env("PODID_SIDECAR_IMAGE")
+        .default(WEBHOOK.sidecarImage),
+    )
     .action(async (o: Record<string, unknown>) => {
       tuneGarbageCollector();
       const { runWebhook } = await import("./main.ts");

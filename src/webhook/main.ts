@@ -42,13 +42,21 @@ export interface RunningWebhook {
 async function tlsFiles(o: WebhookOptions, log: Logger): Promise<{ certFile: string; keyFile: string }> {
   if (o.selfSigned) {
     const kc = loadKubeConfig(o.kubeconfig);
-    const dir = o.tlsCertFile !== undefined ? join(o.tlsCertFile, "..") : mkdtempSync(join(tmpdir(), "podid-webhook-tls-"));
-    const r = await bootstrapSelfSigned(kc, { ...SELF_SIGNED_DEFAULTS, namespace: o.namespace, service: o.serviceName, dir });
+    const dir =
+      o.tlsCertFile !== undefined ? join(o.tlsCertFile, "..") : mkdtempSync(join(tmpdir(), "podid-webhook-tls-"));
+    const r = await bootstrapSelfSigned(kc, {
+      ...SELF_SIGNED_DEFAULTS,
+      namespace: o.namespace,
+      service: o.serviceName,
+      dir,
+    });
     log.info({ certFile: r.certFile }, "self-signed serving certificate ready; caBundle patched");
     return r;
   }
   if (o.tlsCertFile === undefined || o.tlsKeyFile === undefined)
-    throw new Error("--tls-cert-file and --tls-key-file are required (or --self-signed): the apiserver calls webhooks over HTTPS only");
+    throw new Error(
+      "--tls-cert-file and --tls-key-file are required (or --self-signed): the apiserver calls webhooks over HTTPS only",
+    );
   return { certFile: o.tlsCertFile, keyFile: o.tlsKeyFile };
 }
 
@@ -61,11 +69,21 @@ export async function runWebhook(o: WebhookOptions): Promise<RunningWebhook> {
 
   let cache: CacheState | undefined;
   const state: WebhookState =
-    o.state ?? (cache = await startCacheState(loadKubeConfig(o.kubeconfig), (err) => log.warn({ err }, "watch failed; restarting")));
+    o.state ??
+    (cache = await startCacheState(loadKubeConfig(o.kubeconfig), (err) =>
+      log.warn({ err }, "watch failed; restarting"),
+    ));
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "podid_webhook_" });
-  const app = buildWebhookApp({ state, keys: () => keys, logger: log, sidecarImage: o.sidecarImage, metrics: createMetrics(registry), https: tls });
+  const app = buildWebhookApp({
+    state,
+    keys: () => keys,
+    logger: log,
+    sidecarImage: o.sidecarImage,
+    metrics: createMetrics(registry),
+    https: tls,
+  });
 
   const stopKeys = watchFiles([o.admissionKeyFile], interval, () => {
     try {
@@ -99,4 +117,3 @@ export async function runWebhook(o: WebhookOptions): Promise<RunningWebhook> {
     },
   };
 }
-

@@ -15,7 +15,10 @@ export interface WebhookMetrics {
  * admission decision does. Children are made on first use, so /metrics lists only series that
  * happened; the counters' label sets are few (results x rules), so the map stays small.
  */
-export function routeMetrics(m: WebhookMetrics, route: string): {
+export function routeMetrics(
+  m: WebhookMetrics,
+  route: string,
+): {
   startTimer(): () => void;
   admitted(result: string, reason: string): void;
 } {

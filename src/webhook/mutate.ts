@@ -7,7 +7,15 @@
 // walking what the mutation never touches; and remembered per view and plan, since the pods of
 // one ReplicaSet or Job all get the same one.
 import fastJsonPatch, { type Operation } from "fast-json-patch";
-import { ADMISSION_MARK_ANNOTATION, DEFAULTS, ENV, NMI_MODE_ANNOTATION, SIDECAR, SIDECAR_PORT, type NmiMode } from "../model/constants.ts";
+import {
+  ADMISSION_MARK_ANNOTATION,
+  DEFAULTS,
+  ENV,
+  NMI_MODE_ANNOTATION,
+  SIDECAR,
+  SIDECAR_PORT,
+  type NmiMode,
+} from "../model/constants.ts";
 import { isObject, type Obj } from "../model/read.ts";
 
 export interface MutationPlan {
@@ -28,7 +36,10 @@ interface EnvVar {
 const CONTAINER_LISTS = ["initContainers", "containers"] as const;
 const SIDECAR_SPEC_FIELDS = [...CONTAINER_LISTS, "volumes"] as const;
 
-const HOST_IP_ENV: EnvVar = { name: SIDECAR.hostIpEnv, valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "status.hostIP" } } };
+const HOST_IP_ENV: EnvVar = {
+  name: SIDECAR.hostIpEnv,
+  valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "status.hostIP" } },
+};
 
 function addEnv(container: Obj, vars: EnvVar[]): void {
   const env = Array.isArray(container.env) ? [...(container.env as unknown[])] : [];
@@ -58,7 +69,15 @@ function sidecarContainer(image: string): Obj {
 const tokenVolume = (): Obj => ({
   name: SIDECAR.tokenVolumeName,
   projected: {
-    sources: [{ serviceAccountToken: { audience: DEFAULTS.sidecarTokenAudience, expirationSeconds: SIDECAR.tokenExpirationSeconds, path: SIDECAR.tokenFileName } }],
+    sources: [
+      {
+        serviceAccountToken: {
+          audience: DEFAULTS.sidecarTokenAudience,
+          expirationSeconds: SIDECAR.tokenExpirationSeconds,
+          path: SIDECAR.tokenFileName,
+        },
+      },
+    ],
   },
 });
 
@@ -74,7 +93,10 @@ function appEnv(plan: MutationPlan): EnvVar[] {
     plan.nmiMode === "sidecar"
       ? [{ name: ENV.podIdentityAuthorityHost, value: `http://127.0.0.1:${SIDECAR_PORT}` }]
       : // The host IP var must come first: $(VAR) expands only names defined earlier in the list.
-        [HOST_IP_ENV, { name: ENV.podIdentityAuthorityHost, value: `http://$(${SIDECAR.hostIpEnv}):${DEFAULTS.nmiPort}` }];
+        [
+          HOST_IP_ENV,
+          { name: ENV.podIdentityAuthorityHost, value: `http://$(${SIDECAR.hostIpEnv}):${DEFAULTS.nmiPort}` },
+        ];
   if (plan.clientID !== undefined) vars.push({ name: ENV.clientId, value: plan.clientID });
   return vars;
 }
@@ -134,7 +156,8 @@ export function mutationView(pod: Obj, mode: NmiMode): Obj {
       const list = spec[key];
       if (Array.isArray(list)) spec[key] = list.map((c: unknown) => (isObject(c) ? pick(c, ["name", "env"]) : c));
     }
-    if (Array.isArray(spec.volumes)) spec.volumes = spec.volumes.map((v: unknown) => (isObject(v) ? pick(v, ["name"]) : v));
+    if (Array.isArray(spec.volumes))
+      spec.volumes = spec.volumes.map((v: unknown) => (isObject(v) ? pick(v, ["name"]) : v));
   }
   return view;
 }

@@ -16,7 +16,8 @@ export interface PodView {
 export function readPodView(obj: unknown, path = ""): Parsed<PodView> {
   const errs = new Errors();
   const at = (f: string): string => (path === "" ? f : `${path}.${f}`);
-  if (!isObject(obj)) return { ok: false, errors: [{ field: path, message: `expected an object, got ${describe(obj)}` }] };
+  if (!isObject(obj))
+    return { ok: false, errors: [{ field: path, message: `expected an object, got ${describe(obj)}` }] };
   const meta = obj.metadata ?? {};
   const spec = obj.spec ?? {};
   if (!isObject(meta)) errs.add(at("metadata"), `expected an object, got ${describe(meta)}`);
@@ -26,16 +27,27 @@ export function readPodView(obj: unknown, path = ""): Parsed<PodView> {
     labels: readStringMap(meta.labels, at("metadata.labels"), errs, false),
     annotations: readStringMap(meta.annotations, at("metadata.annotations"), errs, false),
     // The ServiceAccount admission plugin sets it before webhooks; "default" is what it would set.
-    serviceAccountName: typeof spec.serviceAccountName === "string" && spec.serviceAccountName !== "" ? spec.serviceAccountName : "default",
+    serviceAccountName:
+      typeof spec.serviceAccountName === "string" && spec.serviceAccountName !== ""
+        ? spec.serviceAccountName
+        : "default",
     hostNetwork: spec.hostNetwork === true,
   };
   return errs.result(view);
 }
 
 /** Gathers the decision's input from the state: the pod's namespace only, plus the selector index. */
-export function podInput(state: WebhookState, namespace: string, pod: PodView, selector: string | undefined): PodAdmissionInput {
+export function podInput(
+  state: WebhookState,
+  namespace: string,
+  pod: PodView,
+  selector: string | undefined,
+): PodAdmissionInput {
   const bindings = state.bindings(namespace);
-  const elsewhere = selector !== undefined && !bindings.some((b) => b.selector === selector) && state.selectorNamespaces(selector).some((ns) => ns !== namespace);
+  const elsewhere =
+    selector !== undefined &&
+    !bindings.some((b) => b.selector === selector) &&
+    state.selectorNamespaces(selector).some((ns) => ns !== namespace);
   return {
     namespace,
     namespaceLabels: state.namespaceLabels(namespace),

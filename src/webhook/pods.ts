@@ -3,23 +3,40 @@
 // on UPDATE.
 import { ADMISSION_MARK_ANNOTATION, BINDING_LABEL } from "../model/constants.ts";
 import { formatErrors } from "../model/parse.ts";
-import { claimsFor, decidePod, podSelector, signAdmissionMark, verifyAdmissionMark, type MarkClaims, type PodDecision } from "../policy/index.ts";
+import {
+  claimsFor,
+  decidePod,
+  podSelector,
+  signAdmissionMark,
+  verifyAdmissionMark,
+  type MarkClaims,
+  type PodDecision,
+} from "../policy/index.ts";
 import { objectName, type Handler, type HandlerContext, type Outcome } from "./context.ts";
 import { podPatch } from "./mutate.ts";
 import { readPodView, podInput, type PodView } from "./pod.ts";
 import { allowed, denied, errored, patched } from "./responses.ts";
 import type { AdmissionRequest } from "./review.ts";
 
-const ok = (req: AdmissionRequest, reason: string, warnings?: string[]): Outcome => ({ response: allowed(req.uid, warnings), result: "allowed", reason });
+const ok = (req: AdmissionRequest, reason: string, warnings?: string[]): Outcome => ({
+  response: allowed(req.uid, warnings),
+  result: "allowed",
+  reason,
+});
 const no = (req: AdmissionRequest, reason: string, message: string, code = 403, warnings?: string[]): Outcome => ({
   response: denied(req.uid, message, code, warnings),
   result: "denied",
   reason,
 });
-const err = (req: AdmissionRequest, code: number, message: string): Outcome => ({ response: errored(req.uid, code, message), result: "errored", reason: "bad-request" });
+const err = (req: AdmissionRequest, code: number, message: string): Outcome => ({
+  response: errored(req.uid, code, message),
+  result: "errored",
+  reason: "bad-request",
+});
 
 function expectPod(req: AdmissionRequest, which: "object" | "oldObject"): { view: PodView } | { outcome: Outcome } {
-  if (req.kind.kind !== "Pod" || req.kind.group !== "") return { outcome: err(req, 400, `this route admits Pods, got ${req.kind.group}/${req.kind.kind}`) };
+  if (req.kind.kind !== "Pod" || req.kind.group !== "")
+    return { outcome: err(req, 400, `this route admits Pods, got ${req.kind.group}/${req.kind.kind}`) };
   const p = readPodView(req[which], which);
   if (!p.ok) return { outcome: err(req, 400, `${which} is not a valid Pod: ${formatErrors(p.errors)}`) };
   return { view: p.value };
@@ -29,13 +46,20 @@ export function markClaims(namespace: string, pod: PodView, selector: string, d:
   return claimsFor(namespace, pod.serviceAccountName, selector, d.identities);
 }
 
-function decide(ctx: HandlerContext, namespace: string, pod: PodView): { selector: string | undefined; decision: PodDecision } {
+function decide(
+  ctx: HandlerContext,
+  namespace: string,
+  pod: PodView,
+): { selector: string | undefined; decision: PodDecision } {
   const selector = podSelector(pod.labels);
   const input = podInput(ctx.state, namespace, pod, selector);
   const decision = decidePod(input);
   if (decision.reason === "cross-namespace" && selector !== undefined)
     // Admins may need to know whose selector was borrowed; the pod's author is not told.
-    ctx.log.warn({ namespace, selector, boundIn: ctx.state.selectorNamespaces(selector) }, "pod refused: selector of another namespace (cross-namespace reuse)");
+    ctx.log.warn(
+      { namespace, selector, boundIn: ctx.state.selectorNamespaces(selector) },
+      "pod refused: selector of another namespace (cross-namespace reuse)",
+    );
   return { selector, decision };
 }
 
@@ -50,9 +74,14 @@ export const mutatePodHandler: Handler = (req, ctx) => {
   // Denials and warnings come from the validating route: said once, not twice.
   if (decision.verdict !== "allow" || selector === undefined || keys === undefined) {
     const strip = podPatch(pod, { nmiMode: decision.nmiMode, sidecarImage: ctx.sidecarImage });
-    return strip.length > 0 ? { response: patched(req.uid, strip), result: "patched", reason: "mark-removed" } : ok(req, decision.reason);
+    return strip.length > 0
+      ? { response: patched(req.uid, strip), result: "patched", reason: "mark-removed" }
+      : ok(req, decision.reason);
   }
-  const mark = decision.identities.length > 0 ? signAdmissionMark(keys, markClaims(namespace, got.view, selector, decision)) : undefined;
+  const mark =
+    decision.identities.length > 0
+      ? signAdmissionMark(keys, markClaims(namespace, got.view, selector, decision))
+      : undefined;
   const plan = {
     nmiMode: decision.nmiMode,
     sidecarImage: ctx.sidecarImage,
@@ -70,11 +99,22 @@ function validateUpdate(req: AdmissionRequest, pod: PodView): Outcome {
   const after = pod.labels[BINDING_LABEL];
   const name = objectName(req, req.object);
   if (after !== undefined && after !== before) {
-    const what = before === undefined ? `adding label ${BINDING_LABEL}=${after}` : `changing label ${BINDING_LABEL} from "${before}" to "${after}"`;
-    return no(req, "label-changed", `pod "${name}" in namespace "${req.namespace ?? ""}": ${what} on an existing pod is not allowed; pod identity is decided when a pod is created. Set the label in the pod template and recreate the pod.`);
+    const what =
+      before === undefined
+        ? `adding label ${BINDING_LABEL}=${after}`
+        : `changing label ${BINDING_LABEL} from "${before}" to "${after}"`;
+    return no(
+      req,
+      "label-changed",
+      `pod "${name}" in namespace "${req.namespace ?? ""}": ${what} on an existing pod is not allowed; pod identity is decided when a pod is created. Set the label in the pod template and recreate the pod.`,
+    );
   }
   if (old.view.annotations[ADMISSION_MARK_ANNOTATION] !== pod.annotations[ADMISSION_MARK_ANNOTATION])
-    return no(req, "mark-changed", `pod "${name}" in namespace "${req.namespace ?? ""}": annotation ${ADMISSION_MARK_ANNOTATION} is written by podid's webhook at creation and cannot be added, changed or removed.`);
+    return no(
+      req,
+      "mark-changed",
+      `pod "${name}" in namespace "${req.namespace ?? ""}": annotation ${ADMISSION_MARK_ANNOTATION} is written by podid's webhook at creation and cannot be added, changed or removed.`,
+    );
   return ok(req, "update-unchanged");
 }
 
@@ -85,16 +125,26 @@ export const validatePodHandler: Handler = (req, ctx) => {
   if (req.operation === "UPDATE") return validateUpdate(req, got.view);
   const namespace = req.namespace ?? "";
   const { selector, decision } = decide(ctx, namespace, got.view);
-  if (decision.verdict === "deny") return no(req, decision.reason, decision.message ?? "denied", decision.code ?? 403, decision.warnings);
+  if (decision.verdict === "deny")
+    return no(req, decision.reason, decision.message ?? "denied", decision.code ?? 403, decision.warnings);
   if (decision.verdict === "skip" || selector === undefined) return ok(req, decision.reason);
   // Defence in depth: a pod the mutating webhook did not mark (bypassed, or a mark set by
   // hand) is refused here rather than left to fail later at the NMI.
   const keys = ctx.keys();
   if (keys !== undefined && decision.identities.length > 0) {
-    const check = verifyAdmissionMark(keys, got.view.annotations[ADMISSION_MARK_ANNOTATION], markClaims(namespace, got.view, selector, decision));
+    const check = verifyAdmissionMark(
+      keys,
+      got.view.annotations[ADMISSION_MARK_ANNOTATION],
+      markClaims(namespace, got.view, selector, decision),
+    );
     if (!check.valid)
-      return no(req, "bad-mark", `label ${BINDING_LABEL}=${selector}: ${check.reason}. Pods using an identity must pass podid's mutating webhook; do not set ${ADMISSION_MARK_ANNOTATION} yourself.`, 403, decision.warnings);
+      return no(
+        req,
+        "bad-mark",
+        `label ${BINDING_LABEL}=${selector}: ${check.reason}. Pods using an identity must pass podid's mutating webhook; do not set ${ADMISSION_MARK_ANNOTATION} yourself.`,
+        403,
+        decision.warnings,
+      );
   }
   return ok(req, decision.reason, decision.warnings);
 };
-

@@ -2,7 +2,12 @@
 // and the namespace policy's allowed identities. A binding naming an identity that is not in
 // its namespace only gets a warning: it may be created next.
 import { BINDING_LABEL, GROUP, KINDS } from "../model/constants.ts";
-import { formatErrors, parseAzureIdentity, parseAzureIdentityBinding, parseAzurePodIdentityPolicy } from "../model/parse.ts";
+import {
+  formatErrors,
+  parseAzureIdentity,
+  parseAzureIdentityBinding,
+  parseAzurePodIdentityPolicy,
+} from "../model/parse.ts";
 import { isObject } from "../model/read.ts";
 import type { AzureIdentity, Parsed } from "../model/types.ts";
 import { effectivePolicy, identityViolations, messages } from "../policy/index.ts";
@@ -19,12 +24,17 @@ const invalid = (req: AdmissionRequest, kind: string, errors: Array<{ field: str
 /** The object with its namespace filled in from the request (it may be absent on CREATE). */
 function withNamespace(req: AdmissionRequest): unknown {
   const o = req.object;
-  if (!isObject(o) || req.namespace === undefined || !isObject(o.metadata) || typeof o.metadata.namespace === "string") return o;
+  if (!isObject(o) || req.namespace === undefined || !isObject(o.metadata) || typeof o.metadata.namespace === "string")
+    return o;
   return { ...o, metadata: { ...o.metadata, namespace: req.namespace } };
 }
 
 /** The namespace policy's verdict on an identity: a denial (Enforce) or warnings (Audit). */
-function policyFindings(ctx: HandlerContext, ns: string, identity: AzureIdentity): { deny?: string; warnings: string[] } {
+function policyFindings(
+  ctx: HandlerContext,
+  ns: string,
+  identity: AzureIdentity,
+): { deny?: string; warnings: string[] } {
   const eff = effectivePolicy(ctx.state.namespaceLabels(ns), ctx.state.policies());
   const warnings: string[] = [];
   for (const v of identityViolations(eff, identity)) {
@@ -38,7 +48,8 @@ function policyFindings(ctx: HandlerContext, ns: string, identity: AzureIdentity
 function checkIdentity(req: AdmissionRequest, ctx: HandlerContext, p: Parsed<AzureIdentity>): Outcome {
   if (!p.ok) return invalid(req, "AzureIdentity", p.errors);
   const f = policyFindings(ctx, req.namespace ?? "", p.value);
-  if (f.deny !== undefined) return { response: denied(req.uid, f.deny, 403, f.warnings), result: "denied", reason: "not-allowed" };
+  if (f.deny !== undefined)
+    return { response: denied(req.uid, f.deny, 403, f.warnings), result: "denied", reason: "not-allowed" };
   return { response: allowed(req.uid, f.warnings), result: "allowed", reason: "valid" };
 }
 
@@ -57,7 +68,12 @@ const handlers: Record<string, (req: AdmissionRequest, ctx: HandlerContext) => O
     else {
       // The policy may have changed since the identity was admitted.
       const f = policyFindings(ctx, ns, identity);
-      if (f.deny !== undefined) return { response: denied(req.uid, `AzureIdentityBinding "${p.value.metadata.name}": ${f.deny}`, 403, f.warnings), result: "denied", reason: "not-allowed" };
+      if (f.deny !== undefined)
+        return {
+          response: denied(req.uid, `AzureIdentityBinding "${p.value.metadata.name}": ${f.deny}`, 403, f.warnings),
+          result: "denied",
+          reason: "not-allowed",
+        };
       warnings.push(...f.warnings);
     }
     return { response: allowed(req.uid, warnings), result: "allowed", reason: "valid" };
@@ -72,7 +88,16 @@ const handlers: Record<string, (req: AdmissionRequest, ctx: HandlerContext) => O
 export const validateResourceHandler: Handler = (req, ctx) => {
   const h = req.kind.group === GROUP ? handlers[req.kind.kind] : undefined;
   if (h === undefined)
-    return { response: errored(req.uid, 400, `this route admits AzureIdentity, AzureIdentityBinding and AzurePodIdentityPolicy, got ${req.kind.group}/${req.kind.kind}`), result: "errored", reason: "bad-request" };
-  if (req.operation !== "CREATE" && req.operation !== "UPDATE") return { response: allowed(req.uid), result: "allowed", reason: "other-operation" };
+    return {
+      response: errored(
+        req.uid,
+        400,
+        `this route admits AzureIdentity, AzureIdentityBinding and AzurePodIdentityPolicy, got ${req.kind.group}/${req.kind.kind}`,
+      ),
+      result: "errored",
+      reason: "bad-request",
+    };
+  if (req.operation !== "CREATE" && req.operation !== "UPDATE")
+    return { response: allowed(req.uid), result: "allowed", reason: "other-operation" };
   return h(req, ctx);
 };

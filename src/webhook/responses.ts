@@ -35,7 +35,10 @@ export function allowed(uid: string, warnings?: readonly string[]): AdmissionRes
 
 /** A denial kubectl prints as `Error from server (Forbidden): ... denied the request: <message>`. */
 export function denied(uid: string, message: string, code = 403, warnings?: readonly string[]): AdmissionResponse {
-  return withWarnings({ uid, allowed: false, status: { code, reason: REASONS[code] ?? "Forbidden", message } }, warnings);
+  return withWarnings(
+    { uid, allowed: false, status: { code, reason: REASONS[code] ?? "Forbidden", message } },
+    warnings,
+  );
 }
 
 // A frozen patch (podPatch shares them between pods) is encoded once.

@@ -45,19 +45,28 @@ function addOptional(request: AdmissionRequest, r: Record<string, unknown>): voi
 export function decodeReview(body: unknown): Decoded {
   if (!isObject(body)) return bad(`expected an AdmissionReview object, got ${describe(body)}`);
   if (body.apiVersion !== "admission.k8s.io/v1")
-    return bad(`expected apiVersion admission.k8s.io/v1 (set admissionReviewVersions: ["v1"]), got ${describe(body.apiVersion)}`);
+    return bad(
+      `expected apiVersion admission.k8s.io/v1 (set admissionReviewVersions: ["v1"]), got ${describe(body.apiVersion)}`,
+    );
   if (body.kind !== "AdmissionReview") return bad(`expected kind AdmissionReview, got ${describe(body.kind)}`);
   const r = body.request;
   if (!isObject(r)) return bad(`request: expected an object, got ${describe(r)}`);
-  if (typeof r.uid !== "string" || r.uid === "" || r.uid.length > 256) return bad(`request.uid: expected a non-empty string, got ${describe(r.uid)}`);
+  if (typeof r.uid !== "string" || r.uid === "" || r.uid.length > 256)
+    return bad(`request.uid: expected a non-empty string, got ${describe(r.uid)}`);
   const k = r.kind;
-  if (!isObject(k) || typeof k.kind !== "string" || typeof k.version !== "string" || (k.group !== undefined && typeof k.group !== "string"))
+  if (
+    !isObject(k) ||
+    typeof k.kind !== "string" ||
+    typeof k.version !== "string" ||
+    (k.group !== undefined && typeof k.group !== "string")
+  )
     return bad(`request.kind: expected {group, version, kind}, got ${describe(k)}`);
   const op = OPERATIONS.find((o) => o === r.operation);
-  if (op === undefined) return bad(`request.operation: expected one of ${OPERATIONS.join(", ")}, got ${describe(r.operation)}`);
+  if (op === undefined)
+    return bad(`request.operation: expected one of ${OPERATIONS.join(", ")}, got ${describe(r.operation)}`);
   const request: AdmissionRequest = {
     uid: r.uid,
-    kind: { group: (k.group) ?? "", version: k.version, kind: k.kind },
+    kind: { group: k.group ?? "", version: k.version, kind: k.kind },
     operation: op,
     dryRun: r.dryRun === true,
   };

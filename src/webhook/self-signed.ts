@@ -25,12 +25,21 @@ interface Material {
 }
 
 export function dnsNamesFor(service: string, namespace: string): string[] {
-  return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`];
+  return [
+    service,
+    `${service}.${namespace}`,
+    `${service}.${namespace}.svc`,
+    `${service}.${namespace}.svc.cluster.local`,
+  ];
 }
 
 export function issueMaterial(service: string, namespace: string, validDays = 3650): Material {
   const ca = createCertificateAuthority(`podid webhook CA (${namespace})`, validDays);
-  const leaf = ca.issue({ commonName: `${service}.${namespace}.svc`, dnsNames: dnsNamesFor(service, namespace), ipAddresses: [] });
+  const leaf = ca.issue({
+    commonName: `${service}.${namespace}.svc`,
+    dnsNames: dnsNamesFor(service, namespace),
+    ipAddresses: [],
+  });
   return { caPem: ca.certPem, certPem: leaf.certPem, keyPem: leaf.keyPem };
 }
 
@@ -42,7 +51,11 @@ async function readOrCreateSecret(kc: KubeConfig, o: SelfSignedOptions): Promise
   const read = async (): Promise<Material | undefined> => {
     try {
       const s = await kubeRequest<{ data?: Record<string, string> }>(kc, { path: `${path}/${o.secretName}` });
-      const m = { caPem: unb64(s.data?.["ca.crt"]), certPem: unb64(s.data?.["tls.crt"]), keyPem: unb64(s.data?.["tls.key"]) };
+      const m = {
+        caPem: unb64(s.data?.["ca.crt"]),
+        certPem: unb64(s.data?.["tls.crt"]),
+        keyPem: unb64(s.data?.["tls.key"]),
+      };
       return m.caPem !== "" && m.certPem !== "" && m.keyPem !== "" ? m : undefined;
     } catch (e) {
       if (isNotFound(e)) return undefined;
@@ -66,27 +79,51 @@ async function readOrCreateSecret(kc: KubeConfig, o: SelfSignedOptions): Promise
     // Another replica won the race: use its certificate.
     if (!isAlreadyExists(e)) throw e;
     const theirs = await read();
-    if (theirs === undefined) throw new Error(`secret ${o.namespace}/${o.secretName} exists but holds no ca.crt, tls.crt and tls.key`, { cause: e });
+    if (theirs === undefined)
+      throw new Error(`secret ${o.namespace}/${o.secretName} exists but holds no ca.crt, tls.crt and tls.key`, {
+        cause: e,
+      });
     return theirs;
   }
 }
 
 /** JSON Patch ops setting the caBundle of every webhook in a configuration. */
-export function caBundlePatch(config: { webhooks?: Array<{ clientConfig?: { caBundle?: string } }> }, caPem: string): Array<{ op: "add"; path: string; value: string }> {
+export function caBundlePatch(
+  config: { webhooks?: Array<{ clientConfig?: { caBundle?: string } }> },
+  caPem: string,
+): Array<{ op: "add"; path: string; value: string }> {
   const bundle = b64(caPem);
-  return (config.webhooks ?? []).flatMap((w, i) => (w.clientConfig?.caBundle === bundle ? [] : [{ op: "add" as const, path: `/webhooks/${i}/clientConfig/caBundle`, value: bundle }]));
+  return (config.webhooks ?? []).flatMap((w, i) =>
+    w.clientConfig?.caBundle === bundle
+      ? []
+      : [{ op: "add" as const, path: `/webhooks/${i}/clientConfig/caBundle`, value: bundle }],
+  );
 }
 
-async function patchCaBundle(kc: KubeConfig, kind: "mutatingwebhookconfigurations" | "validatingwebhookconfigurations", name: string, caPem: string): Promise<void> {
+async function patchCaBundle(
+  kc: KubeConfig,
+  kind: "mutatingwebhookconfigurations" | "validatingwebhookconfigurations",
+  name: string,
+  caPem: string,
+): Promise<void> {
   const path = `/apis/admissionregistration.k8s.io/v1/${kind}/${name}`;
   const config = await kubeRequest<{ webhooks?: Array<{ clientConfig?: { caBundle?: string } }> }>(kc, { path });
   const ops = caBundlePatch(config, caPem);
   if (ops.length === 0) return;
-  await kubeRequest(kc, { method: "PATCH", path, contentType: "application/json-patch+json", query: { fieldManager: FIELD_MANAGER }, body: ops });
+  await kubeRequest(kc, {
+    method: "PATCH",
+    path,
+    contentType: "application/json-patch+json",
+    query: { fieldManager: FIELD_MANAGER },
+    body: ops,
+  });
 }
 
 /** Returns the certificate and key file paths to serve with. */
-export async function bootstrapSelfSigned(kc: KubeConfig, o: SelfSignedOptions): Promise<{ certFile: string; keyFile: string; caPem: string }> {
+export async function bootstrapSelfSigned(
+  kc: KubeConfig,
+  o: SelfSignedOptions,
+): Promise<{ certFile: string; keyFile: string; caPem: string }> {
   const m = await readOrCreateSecret(kc, o);
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
   const certFile = join(o.dir, "tls.crt");

@@ -2,7 +2,12 @@
 // informer caches in production (no API call on the admission path) and from memory in tests
 // and the benchmark. Bindings are also indexed by selector across namespaces, for the
 // cross-namespace check.
-import type { AzureIdentity, AzureIdentityBinding, AzurePodIdentityException, AzurePodIdentityPolicy } from "../model/types.ts";
+import type {
+  AzureIdentity,
+  AzureIdentityBinding,
+  AzurePodIdentityException,
+  AzurePodIdentityPolicy,
+} from "../model/types.ts";
 
 export interface WebhookState {
   synced(): boolean;

@@ -21,23 +21,49 @@ export const WORKLOAD_KINDS = Object.keys(TEMPLATE_PATHS);
 
 function template(obj: unknown, path: string[]): unknown {
   let cur: unknown = obj;
-  for (const p of path) cur = isObject(cur) ? (cur)[p] : undefined;
+  for (const p of path) cur = isObject(cur) ? cur[p] : undefined;
   return cur;
 }
 
 export const validateWorkloadHandler: Handler = (req, ctx) => {
   const where = TEMPLATE_PATHS[req.kind.kind];
   if (where === undefined || where.group !== req.kind.group)
-    return { response: errored(req.uid, 400, `this route admits ${WORKLOAD_KINDS.join(", ")}, got ${req.kind.group}/${req.kind.kind}`), result: "errored", reason: "bad-request" };
-  if (req.operation !== "CREATE" && req.operation !== "UPDATE") return { response: allowed(req.uid), result: "allowed", reason: "other-operation" };
+    return {
+      response: errored(
+        req.uid,
+        400,
+        `this route admits ${WORKLOAD_KINDS.join(", ")}, got ${req.kind.group}/${req.kind.kind}`,
+      ),
+      result: "errored",
+      reason: "bad-request",
+    };
+  if (req.operation !== "CREATE" && req.operation !== "UPDATE")
+    return { response: allowed(req.uid), result: "allowed", reason: "other-operation" };
   const path = where.path.join(".");
   const view = readPodView(template(req.object, where.path) ?? {}, `object.${path}`);
-  if (!view.ok) return { response: errored(req.uid, 400, `${req.kind.kind} has an invalid pod template: ${formatErrors(view.errors)}`), result: "errored", reason: "bad-request" };
+  if (!view.ok)
+    return {
+      response: errored(req.uid, 400, `${req.kind.kind} has an invalid pod template: ${formatErrors(view.errors)}`),
+      result: "errored",
+      reason: "bad-request",
+    };
   const namespace = req.namespace ?? "";
   const selector = podSelector(view.value.labels);
   if (selector === undefined) return { response: allowed(req.uid), result: "allowed", reason: "no-label" };
   const d = decidePod(podInput(ctx.state, namespace, view.value, selector));
   const who = `${req.kind.kind} "${objectName(req, req.object)}" in namespace "${namespace}": pod template ${path}: `;
-  if (d.verdict === "deny") return { response: denied(req.uid, who + (d.message ?? "denied"), d.code ?? 403, d.warnings), result: "denied", reason: d.reason };
-  return { response: allowed(req.uid, d.warnings.map((w) => who + w)), result: "allowed", reason: d.reason };
+  if (d.verdict === "deny")
+    return {
+      response: denied(req.uid, who + (d.message ?? "denied"), d.code ?? 403, d.warnings),
+      result: "denied",
+      reason: d.reason,
+    };
+  return {
+    response: allowed(
+      req.uid,
+      d.warnings.map((w) => who + w),
+    ),
+    result: "allowed",
+    reason: d.reason,
+  };
 };

@@ -4,7 +4,13 @@
 import { ClientCertificateCredential, ClientSecretCredential } from "@azure/identity";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { createCertificateAuthority, type CertificateAuthority } from "../../src/shared/pki.ts";
-import { defaultCloud, startAzure, type AzurePlayground, type PlaygroundCloud, type StartAzureOptions } from "../../src/playground/azure/index.ts";
+import {
+  defaultCloud,
+  startAzure,
+  type AzurePlayground,
+  type PlaygroundCloud,
+  type StartAzureOptions,
+} from "../../src/playground/azure/index.ts";
 
 export interface AzureFixture {
   pg: AzurePlayground;
@@ -37,11 +43,16 @@ export function reconcilerCredential(f: AzureFixture): ClientSecretCredential {
 }
 
 export function certificateCredential(f: AzureFixture, clientId: string, pem: string): ClientCertificateCredential {
-  return new ClientCertificateCredential(f.pg.tenantId, clientId, { certificate: pem }, {
-    authorityHost: f.pg.authorityHost,
-    disableInstanceDiscovery: true,
-    tlsOptions: { ca: f.pg.caPem },
-  });
+  return new ClientCertificateCredential(
+    f.pg.tenantId,
+    clientId,
+    { certificate: pem },
+    {
+      authorityHost: f.pg.authorityHost,
+      disableInstanceDiscovery: true,
+      tlsOptions: { ca: f.pg.caPem },
+    },
+  );
 }
 
 /** A credential that hands out a fixed token (for tokens no real flow would produce: wrong audience, expired). */

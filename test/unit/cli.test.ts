@@ -22,7 +22,9 @@ buildCli();
 process.stdout.write(JSON.stringify(seen));
 `,
   );
-  return JSON.parse(execFileSync(process.execPath, ["--import", "tsx", script], { cwd: root, encoding: "utf8" })) as string[];
+  return JSON.parse(
+    execFileSync(process.execPath, ["--import", "tsx", script], { cwd: root, encoding: "utf8" }),
+  ) as string[];
 }
 
 describe("podid CLI", () => {
@@ -30,7 +32,16 @@ describe("podid CLI", () => {
     this.timeout(30_000);
     const seen = specifiersResolvedByBuildingTheCli();
     assert.ok(seen.includes("commander"), `the listing saw nothing: ${JSON.stringify(seen)}`);
-    for (const heavy of ["fastify", "@kubernetes/client-node", "@azure/identity", "@azure/arm-compute", "@azure/storage-blob", "prom-client", "fast-json-patch", "undici"])
+    for (const heavy of [
+      "fastify",
+      "@kubernetes/client-node",
+      "@azure/identity",
+      "@azure/arm-compute",
+      "@azure/storage-blob",
+      "prom-client",
+      "fast-json-patch",
+      "undici",
+    ])
       assert.ok(!seen.includes(heavy), `building the CLI loaded ${heavy}`);
   });
 });

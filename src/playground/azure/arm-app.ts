@@ -5,7 +5,13 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { KeyObject } from "node:crypto";
 import { checkArmToken } from "./arm-auth.ts";
 import { armErrors, type ArmError } from "./arm-errors.ts";
-import { renderOperation, renderScaleSet, renderScaleSetVm, renderUserAssignedIdentity, renderVm } from "./arm-render.ts";
+import {
+  renderOperation,
+  renderScaleSet,
+  renderScaleSetVm,
+  renderUserAssignedIdentity,
+  renderVm,
+} from "./arm-render.ts";
 import { parseArmPath, type ArmRoute } from "./arm-routes.ts";
 import type { ArmState, ComputeResource } from "./arm-state.ts";
 import type { CallLog } from "./calls.ts";
@@ -38,8 +44,16 @@ interface Ctx {
   origin: string;
 }
 
-const fromError = (e: ArmError): Reply => ({ status: e.status, body: e.body, ...(e.headers ? { headers: e.headers } : {}) });
-const ok = (body: unknown, headers?: Record<string, string>): Reply => ({ status: 200, body, ...(headers ? { headers } : {}) });
+const fromError = (e: ArmError): Reply => ({
+  status: e.status,
+  body: e.body,
+  ...(e.headers ? { headers: e.headers } : {}),
+});
+const ok = (body: unknown, headers?: Record<string, string>): Reply => ({
+  status: 200,
+  body,
+  ...(headers ? { headers } : {}),
+});
 
 export function buildArmApp(deps: ArmAppDeps): FastifyInstance {
   const app = serverFor(deps.https);
@@ -56,7 +70,10 @@ export function buildArmApp(deps: ArmAppDeps): FastifyInstance {
       status: result.status,
       at: deps.state.now(),
     });
-    await reply.code(result.status).headers({ "content-type": "application/json; charset=utf-8", ...result.headers }).send(JSON.stringify(result.body));
+    await reply
+      .code(result.status)
+      .headers({ "content-type": "application/json; charset=utf-8", ...result.headers })
+      .send(JSON.stringify(result.body));
   };
   app.all("/subscriptions/*", handler);
   app.setNotFoundHandler(async (req, reply) => {
@@ -78,29 +95,50 @@ function answer(deps: ArmAppDeps, req: FastifyRequest, route: ArmRoute | undefin
   const apiVersion = query["api-version"];
   if (!apiVersion) return fromError(armErrors.missingApiVersion());
   const { state } = deps;
-  const authError = checkArmToken(req.headers.authorization, deps.publicKey, state.cloud.tenantId, Math.floor(state.now() / 1000));
+  const authError = checkArmToken(
+    req.headers.authorization,
+    deps.publicKey,
+    state.cloud.tenantId,
+    Math.floor(state.now() / 1000),
+  );
   if (authError) return fromError(authError);
   if (route.sub.toLowerCase() !== state.cloud.subscriptionId.toLowerCase()) {
-    return { status: 404, body: { error: { code: "SubscriptionNotFound", message: `The subscription '${route.sub}' could not be found.` } } };
+    return {
+      status: 404,
+      body: { error: { code: "SubscriptionNotFound", message: `The subscription '${route.sub}' could not be found.` } },
+    };
   }
   const injected = deps.faults.takeInjected(req.method);
   if (injected) {
     return {
       status: injected.status,
       body: { error: { code: injected.code, message: injected.message } },
-      ...(injected.retryAfterSeconds !== undefined ? { headers: { "retry-after": String(injected.retryAfterSeconds) } } : {}),
+      ...(injected.retryAfterSeconds !== undefined
+        ? { headers: { "retry-after": String(injected.retryAfterSeconds) } }
+        : {}),
     };
   }
-  const ctx: Ctx = { deps, route, method: req.method, body: req.body, apiVersion, origin: `https://${req.headers.host ?? "127.0.0.1"}` };
+  const ctx: Ctx = {
+    deps,
+    route,
+    method: req.method,
+    body: req.body,
+    apiVersion,
+    origin: `https://${req.headers.host ?? "127.0.0.1"}`,
+  };
   if (route.kind === "operation") return getOperation(ctx, route.operationId);
   if (!state.cloud.resourceGroups.some((g) => g.toLowerCase() === route.rg.toLowerCase())) {
     return fromError(armErrors.resourceGroupNotFound(route.rg));
   }
   switch (route.kind) {
     case "scaleSets":
-      return route.name === undefined ? list(ctx, "scaleSet", route.rg) : computeResource(ctx, scaleSetId(route.sub, route.rg, route.name), route.rg, route.name);
+      return route.name === undefined
+        ? list(ctx, "scaleSet", route.rg)
+        : computeResource(ctx, scaleSetId(route.sub, route.rg, route.name), route.rg, route.name);
     case "vms":
-      return route.name === undefined ? list(ctx, "vm", route.rg) : computeResource(ctx, vmId(route.sub, route.rg, route.name), route.rg, route.name);
+      return route.name === undefined
+        ? list(ctx, "vm", route.rg)
+        : computeResource(ctx, vmId(route.sub, route.rg, route.name), route.rg, route.name);
     case "scaleSetVms":
       return scaleSetVms(ctx, route);
     case "identities":
@@ -136,7 +174,9 @@ function targetOf(deps: ArmAppDeps, route: ArmRoute | undefined): string {
     case "vms":
       return route.name === undefined ? "" : idKey(vmId(route.sub, route.rg, route.name));
     case "scaleSetVms":
-      return idKey(`${scaleSetId(route.sub, route.rg, route.scaleSet)}/virtualMachines${route.instanceId === undefined ? "" : `/${route.instanceId}`}`);
+      return idKey(
+        `${scaleSetId(route.sub, route.rg, route.scaleSet)}/virtualMachines${route.instanceId === undefined ? "" : `/${route.instanceId}`}`,
+      );
     case "identities":
       return route.name === undefined ? "" : idKey(identityId(route.sub, route.rg, route.name));
   }
@@ -155,7 +195,9 @@ function render(ctx: Ctx, r: ComputeResource): unknown {
 function list(ctx: Ctx, kind: "scaleSet" | "vm", rg: string): Reply {
   if (ctx.method !== "GET") return fromError(armErrors.methodNotAllowed(ctx.method));
   ctx.deps.state.settle();
-  const value = [...ctx.deps.state.resources.values()].filter((r) => r.kind === kind && r.resourceGroup.toLowerCase() === rg.toLowerCase()).map((r) => render(ctx, r));
+  const value = [...ctx.deps.state.resources.values()]
+    .filter((r) => r.kind === kind && r.resourceGroup.toLowerCase() === rg.toLowerCase())
+    .map((r) => render(ctx, r));
   return ok({ value });
 }
 
@@ -218,14 +260,17 @@ function parseTags(tags: unknown): Record<string, string> | undefined | null {
   if (tags === undefined) return undefined;
   if (typeof tags !== "object" || tags === null || Array.isArray(tags)) return null;
   const entries = Object.entries(tags as Record<string, unknown>);
-  return entries.every(([, v]) => typeof v === "string") ? (Object.fromEntries(entries) as Record<string, string>) : null;
+  return entries.every(([, v]) => typeof v === "string")
+    ? (Object.fromEntries(entries) as Record<string, string>)
+    : null;
 }
 
 function scaleSetVms(ctx: Ctx, route: Extract<ArmRoute, { kind: "scaleSetVms" }>): Reply {
   if (ctx.method !== "GET") return fromError(armErrors.methodNotAllowed(ctx.method));
   const { state } = ctx.deps;
   const ss = state.get(scaleSetId(route.sub, route.rg, route.scaleSet));
-  if (!ss || ss.kind !== "scaleSet") return fromError(armErrors.resourceNotFound(RESOURCE_TYPES.scaleSet, route.scaleSet, route.rg));
+  if (!ss || ss.kind !== "scaleSet")
+    return fromError(armErrors.resourceNotFound(RESOURCE_TYPES.scaleSet, route.scaleSet, route.rg));
   if (ss.orchestrationMode !== "Uniform") {
     // Flexible scale sets list their members as ordinary VMs.
     return route.instanceId === undefined ? ok({ value: [] }) : fromError(armErrors.entityNotFound());
@@ -241,9 +286,13 @@ function identities(ctx: Ctx, route: Extract<ArmRoute, { kind: "identities" }>):
   if (ctx.method !== "GET") return fromError(armErrors.methodNotAllowed(ctx.method));
   const { state } = ctx.deps;
   if (route.name === undefined) {
-    const value = [...state.identities.values()].filter((i) => i.resourceGroup.toLowerCase() === route.rg.toLowerCase()).map((i) => renderUserAssignedIdentity(state, i));
+    const value = [...state.identities.values()]
+      .filter((i) => i.resourceGroup.toLowerCase() === route.rg.toLowerCase())
+      .map((i) => renderUserAssignedIdentity(state, i));
     return ok({ value });
   }
   const i = state.lookupIdentity(identityId(route.sub, route.rg, route.name));
-  return i ? ok(renderUserAssignedIdentity(state, i)) : fromError(armErrors.resourceNotFound(RESOURCE_TYPES.identity, route.name, route.rg));
+  return i
+    ? ok(renderUserAssignedIdentity(state, i))
+    : fromError(armErrors.resourceNotFound(RESOURCE_TYPES.identity, route.name, route.rg));
 }

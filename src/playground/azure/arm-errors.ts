@@ -3,7 +3,12 @@
 // that branch on `RestError.code` see the same values here as in Azure.
 
 export interface ArmErrorBody {
-  error: { code: string; message: string; target?: string; details?: Array<{ code: string; target?: string; message: string }> };
+  error: {
+    code: string;
+    message: string;
+    target?: string;
+    details?: Array<{ code: string; target?: string; message: string }>;
+  };
 }
 
 export interface ArmError {
@@ -19,7 +24,10 @@ function armError(status: number, code: string, message: string, extra: Partial<
 export const armErrors = {
   missingToken: (): ArmError => ({
     ...armError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."),
-    headers: { "www-authenticate": 'Bearer error="invalid_token", error_description="The authentication failed because of missing \'Authorization\' header."' },
+    headers: {
+      "www-authenticate":
+        'Bearer error="invalid_token", error_description="The authentication failed because of missing \'Authorization\' header."',
+    },
   }),
   invalidToken: (why: string): ArmError => ({
     ...armError(401, "InvalidAuthenticationToken", `The access token is invalid. ${why}`),
@@ -31,13 +39,24 @@ export const armErrors = {
       "InvalidAuthenticationTokenAudience",
       `The access token has been obtained for wrong audience or resource '${aud}'. It should exactly match with one of the allowed audiences ${allowed.map((a) => `'${a}'`).join(",")}.`,
     ),
-    headers: { "www-authenticate": 'Bearer error="invalid_token", error_description="The access token has been obtained for wrong audience or resource."' },
+    headers: {
+      "www-authenticate":
+        'Bearer error="invalid_token", error_description="The access token has been obtained for wrong audience or resource."',
+    },
   }),
   expiredToken: (exp: Date, now: Date): ArmError => ({
-    ...armError(401, "ExpiredAuthenticationToken", `The access token expiry UTC time '${exp.toUTCString()}' is earlier than current UTC time '${now.toUTCString()}'.`),
-    headers: { "www-authenticate": 'Bearer error="invalid_token", error_description="The access token expiry UTC time is earlier than current UTC time."' },
+    ...armError(
+      401,
+      "ExpiredAuthenticationToken",
+      `The access token expiry UTC time '${exp.toUTCString()}' is earlier than current UTC time '${now.toUTCString()}'.`,
+    ),
+    headers: {
+      "www-authenticate":
+        'Bearer error="invalid_token", error_description="The access token expiry UTC time is earlier than current UTC time."',
+    },
   }),
-  resourceGroupNotFound: (rg: string): ArmError => armError(404, "ResourceGroupNotFound", `Resource group '${rg}' could not be found.`),
+  resourceGroupNotFound: (rg: string): ArmError =>
+    armError(404, "ResourceGroupNotFound", `Resource group '${rg}' could not be found.`),
   resourceNotFound: (type: string, name: string, rg: string): ArmError =>
     armError(
       404,
@@ -46,17 +65,36 @@ export const armErrors = {
     ),
   entityNotFound: (): ArmError => armError(404, "NotFound", "The entity was not found in this Azure location."),
   missingApiVersion: (): ArmError =>
-    armError(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."),
+    armError(
+      400,
+      "MissingApiVersionParameter",
+      "The api-version query parameter (?api-version=) is required for all requests.",
+    ),
   invalidBody: (message: string, target?: string): ArmError =>
-    armError(400, "InvalidRequestContent", `The request content was invalid and could not be deserialized: ${message}`, target ? { target } : {}),
-  invalidParameter: (message: string, target: string): ArmError => armError(400, "InvalidParameter", message, { target }),
+    armError(
+      400,
+      "InvalidRequestContent",
+      `The request content was invalid and could not be deserialized: ${message}`,
+      target ? { target } : {},
+    ),
+  invalidParameter: (message: string, target: string): ArmError =>
+    armError(400, "InvalidParameter", message, { target }),
   identityNotFound: (resourceId: string, identity: string): ArmError =>
-    failedIdentityOperation(resourceId, "NotFound", JSON.stringify({ error: { code: "NotFound", message: `Resource '${identity}' was not found.` } })),
+    failedIdentityOperation(
+      resourceId,
+      "NotFound",
+      JSON.stringify({ error: { code: "NotFound", message: `Resource '${identity}' was not found.` } }),
+    ),
   tooManyIdentities: (resourceId: string, count: number, limit: number): ArmError =>
     failedIdentityOperation(
       resourceId,
       "BadRequest",
-      JSON.stringify({ error: { code: "BadRequest", message: `User Assigned Identities Number '${count}' Assign exceed limit '${limit}' in one request.` } }),
+      JSON.stringify({
+        error: {
+          code: "BadRequest",
+          message: `User Assigned Identities Number '${count}' Assign exceed limit '${limit}' in one request.`,
+        },
+      }),
     ),
   conflict: (): ArmError =>
     armError(
@@ -64,22 +102,31 @@ export const armErrors = {
       "Conflict",
       "The request failed due to conflict with a concurrent request. To resolve it, please refer to https://aka.ms/activitylog to get more details on the conflicting requests.",
     ),
-  throttled: (group: string, retryAfterSeconds: number, window: { start: Date; end: Date; allowed: number; measured: number }): ArmError => ({
-    ...armError(429, "OperationNotAllowed", "The server rejected the request because too many requests have been received for this subscription.", {
-      details: [
-        {
-          code: "TooManyRequests",
-          target: group,
-          message: JSON.stringify({
-            operationGroup: group,
-            startTime: window.start.toISOString(),
-            endTime: window.end.toISOString(),
-            allowedRequestCount: window.allowed,
-            measuredRequestCount: window.measured,
-          }),
-        },
-      ],
-    }),
+  throttled: (
+    group: string,
+    retryAfterSeconds: number,
+    window: { start: Date; end: Date; allowed: number; measured: number },
+  ): ArmError => ({
+    ...armError(
+      429,
+      "OperationNotAllowed",
+      "The server rejected the request because too many requests have been received for this subscription.",
+      {
+        details: [
+          {
+            code: "TooManyRequests",
+            target: group,
+            message: JSON.stringify({
+              operationGroup: group,
+              startTime: window.start.toISOString(),
+              endTime: window.end.toISOString(),
+              allowedRequestCount: window.allowed,
+              measuredRequestCount: window.measured,
+            }),
+          },
+        ],
+      },
+    ),
     headers: { "retry-after": String(retryAfterSeconds) },
   }),
   methodNotAllowed: (method: string): ArmError =>

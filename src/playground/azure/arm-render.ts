@@ -5,7 +5,11 @@ import { armEchoedIdentityKey, idKey, scaleSetVmId } from "./ids.ts";
 import type { ArmState, ComputeResource, IdentityRecord } from "./arm-state.ts";
 import { IDENTITY_TYPES, RESOURCE_TYPES } from "./names.ts";
 
-function renderIdentity(state: ArmState, r: ComputeResource, ids: AssignedIdentities): Record<string, unknown> | undefined {
+function renderIdentity(
+  state: ArmState,
+  r: ComputeResource,
+  ids: AssignedIdentities,
+): Record<string, unknown> | undefined {
   const type = identityTypeOf(ids);
   if (type === IDENTITY_TYPES.none) return undefined;
   const body: Record<string, unknown> = { type };
@@ -41,7 +45,9 @@ export function renderScaleSet(state: ArmState, r: ComputeResource): Record<stri
       orchestrationMode: r.orchestrationMode,
       uniqueId: r.uniqueId,
       timeCreated: r.createdAt,
-      ...(uniform ? { upgradePolicy: { mode: "Manual" }, overprovision: false, singlePlacementGroup: true } : { platformFaultDomainCount: 1 }),
+      ...(uniform
+        ? { upgradePolicy: { mode: "Manual" }, overprovision: false, singlePlacementGroup: true }
+        : { platformFaultDomainCount: 1 }),
     },
   };
 }
@@ -61,7 +67,11 @@ export function renderVm(state: ArmState, r: ComputeResource): Record<string, un
 }
 
 /** A uniform scale set's instance; its identities are the scale set's. */
-export function renderScaleSetVm(state: ArmState, ss: ComputeResource, instanceId: string): Record<string, unknown> | undefined {
+export function renderScaleSetVm(
+  state: ArmState,
+  ss: ComputeResource,
+  instanceId: string,
+): Record<string, unknown> | undefined {
   const inst = ss.instances?.find((i) => i.instanceId === instanceId);
   if (!inst) return undefined;
   return {
@@ -88,12 +98,22 @@ export function renderUserAssignedIdentity(state: ArmState, i: IdentityRecord): 
     type: RESOURCE_TYPES.identity,
     location: state.cloud.location,
     tags: {},
-    properties: { tenantId: state.cloud.tenantId, principalId: i.principalId, clientId: i.clientId, isolationScope: "None" },
+    properties: {
+      tenantId: state.cloud.tenantId,
+      principalId: i.principalId,
+      clientId: i.clientId,
+      isolationScope: "None",
+    },
   };
 }
 
 /** The body an `Azure-AsyncOperation` URL answers. */
-export function renderOperation(op: { id: string; startedAt: number; completesAt: number; done: boolean }): Record<string, unknown> {
+export function renderOperation(op: {
+  id: string;
+  startedAt: number;
+  completesAt: number;
+  done: boolean;
+}): Record<string, unknown> {
   return {
     name: op.id,
     startTime: new Date(op.startedAt).toISOString(),

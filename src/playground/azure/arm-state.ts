@@ -3,7 +3,13 @@
 // become effective (visible to IMDS) only when its operation completes, as on a real VM.
 // Operations complete lazily: every read settles those whose time has come, so no timers run.
 import { randomUUID } from "node:crypto";
-import { flexibleVmName, type CloudIdentity, type CloudScaleSetInstance, type OrchestrationMode, type PlaygroundCloud } from "./cloud.ts";
+import {
+  flexibleVmName,
+  type CloudIdentity,
+  type CloudScaleSetInstance,
+  type OrchestrationMode,
+  type PlaygroundCloud,
+} from "./cloud.ts";
 import { identityId, idKey, scaleSetId, scaleSetVmId, vmId } from "./ids.ts";
 import type { AssignedIdentities } from "./identity-change.ts";
 import { takeToken, type Bucket, type ThrottleConfig, type TakeResult } from "./throttle.ts";
@@ -89,21 +95,42 @@ export class ArmState {
     for (const ss of cloud.scaleSets) {
       const ssId = scaleSetId(sub, ss.resourceGroup, ss.name);
       const ids = this.#initial(ss.identities, ss.systemAssigned);
-      this.#add({ kind: "scaleSet", id: ssId, name: ss.name, resourceGroup: ss.resourceGroup, orchestrationMode: ss.orchestrationMode, instances: ss.instances }, ids);
+      this.#add(
+        {
+          kind: "scaleSet",
+          id: ssId,
+          name: ss.name,
+          resourceGroup: ss.resourceGroup,
+          orchestrationMode: ss.orchestrationMode,
+          instances: ss.instances,
+        },
+        ids,
+      );
       for (const inst of ss.instances) {
         if (ss.orchestrationMode === "Uniform") {
-          this.#bind(inst.computerName, idKey(ssId), scaleSetVmId(sub, ss.resourceGroup, ss.name, inst.instanceId), ss.name);
+          this.#bind(
+            inst.computerName,
+            idKey(ssId),
+            scaleSetVmId(sub, ss.resourceGroup, ss.name, inst.instanceId),
+            ss.name,
+          );
           continue;
         }
         const name = flexibleVmName(ss, inst);
         const id = vmId(sub, ss.resourceGroup, name);
-        this.#add({ kind: "vm", id, name, resourceGroup: ss.resourceGroup, computerName: inst.computerName, scaleSetId: ssId }, this.#initial(ss.identities, ss.systemAssigned));
+        this.#add(
+          { kind: "vm", id, name, resourceGroup: ss.resourceGroup, computerName: inst.computerName, scaleSetId: ssId },
+          this.#initial(ss.identities, ss.systemAssigned),
+        );
         this.#bind(inst.computerName, idKey(id), id, ss.name);
       }
     }
     for (const vm of cloud.vms) {
       const id = vmId(sub, vm.resourceGroup, vm.name);
-      this.#add({ kind: "vm", id, name: vm.name, resourceGroup: vm.resourceGroup, computerName: vm.computerName }, this.#initial(vm.identities, vm.systemAssigned));
+      this.#add(
+        { kind: "vm", id, name: vm.name, resourceGroup: vm.resourceGroup, computerName: vm.computerName },
+        this.#initial(vm.identities, vm.systemAssigned),
+      );
       this.#bind(vm.computerName, idKey(id), id, undefined);
     }
   }
@@ -118,7 +145,13 @@ export class ArmState {
     return { system: system ?? false, userAssigned };
   }
 
-  #add(r: Pick<ComputeResource, "kind" | "id" | "name" | "resourceGroup" | "orchestrationMode" | "instances" | "computerName" | "scaleSetId">, ids: AssignedIdentities): void {
+  #add(
+    r: Pick<
+      ComputeResource,
+      "kind" | "id" | "name" | "resourceGroup" | "orchestrationMode" | "instances" | "computerName" | "scaleSetId"
+    >,
+    ids: AssignedIdentities,
+  ): void {
     this.resources.set(idKey(r.id), {
       ...r,
       location: this.cloud.location,
@@ -134,7 +167,13 @@ export class ArmState {
 
   #bind(computerName: string, resourceKey: string, vmResourceId: string, scaleSetName: string | undefined): void {
     const nodeName = computerName.toLowerCase();
-    this.nodes.set(nodeName, { nodeName, resourceKey, vmResourceId, computerName, ...(scaleSetName ? { scaleSetName } : {}) });
+    this.nodes.set(nodeName, {
+      nodeName,
+      resourceKey,
+      vmResourceId,
+      computerName,
+      ...(scaleSetName ? { scaleSetName } : {}),
+    });
   }
 
   /** Completes every operation whose time has come. Cheap when nothing is in flight. */
@@ -183,7 +222,14 @@ export class ArmState {
   write(r: ComputeResource, next: AssignedIdentities, tags: Record<string, string> | undefined): Operation {
     if (r.operation && !r.operation.done) this.#complete(r.operation); // superseded (conflicts switched off)
     const now = this.now();
-    const op: Operation = { id: randomUUID(), resourceKey: idKey(r.id), startedAt: now, completesAt: now + this.lroDurationMs, done: false, next };
+    const op: Operation = {
+      id: randomUUID(),
+      resourceKey: idKey(r.id),
+      startedAt: now,
+      completesAt: now + this.lroDurationMs,
+      done: false,
+      next,
+    };
     r.identities = next;
     if (tags) r.tags = tags;
     if (this.lroDurationMs <= 0) {

@@ -51,7 +51,10 @@ function installExitHook(): void {
   });
 }
 
-export async function startAzurite(ca: CertificateAuthority, opts: { timeoutMs?: number } = {}): Promise<AzuriteHandle> {
+export async function startAzurite(
+  ca: CertificateAuthority,
+  opts: { timeoutMs?: number } = {},
+): Promise<AzuriteHandle> {
   const dir = mkdtempSync(join(tmpdir(), "podid-azurite-"));
   const leaf = ca.issue({ commonName: "azurite", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
   writeFileSync(join(dir, "cert.pem"), leaf.certPem);
@@ -74,11 +77,16 @@ async function launch(dir: string, port: number, timeoutMs: number): Promise<Azu
   installExitHook();
   const args = [
     azuriteMain(),
-    "--blobHost", "127.0.0.1",
-    "--blobPort", String(port),
-    "--cert", join(dir, "cert.pem"),
-    "--key", join(dir, "key.pem"),
-    "--oauth", "basic",
+    "--blobHost",
+    "127.0.0.1",
+    "--blobPort",
+    String(port),
+    "--cert",
+    join(dir, "cert.pem"),
+    "--key",
+    join(dir, "key.pem"),
+    "--oauth",
+    "basic",
     "--inMemoryPersistence",
     "--disableTelemetry",
     "--skipApiVersionCheck",
@@ -86,10 +94,16 @@ async function launch(dir: string, port: number, timeoutMs: number): Promise<Azu
   const child = spawn(process.execPath, ["-e", GUARD, ...args], { stdio: ["pipe", "pipe", "pipe"], cwd: dir });
   live.add(child);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  exited.then(() => live.delete(child), () => undefined);
+  exited.then(
+    () => live.delete(child),
+    () => undefined,
+  );
   let output = "";
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`azurite did not start within ${timeoutMs} ms: ${output.slice(-500)}`)), timeoutMs);
+    const timer = setTimeout(
+      () => fail(new Error(`azurite did not start within ${timeoutMs} ms: ${output.slice(-500)}`)),
+      timeoutMs,
+    );
     const fail = (e: Error): void => {
       clearTimeout(timer);
       // SIGTERM, not SIGKILL: the guard must live long enough to take Azurite down with it.
@@ -106,7 +120,9 @@ async function launch(dir: string, port: number, timeoutMs: number): Promise<Azu
     };
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);
-    child.once("exit", (code) => fail(new Error(`azurite exited (code ${code}) before serving: ${output.slice(-500)}`)));
+    child.once("exit", (code) =>
+      fail(new Error(`azurite exited (code ${code}) before serving: ${output.slice(-500)}`)),
+    );
   });
   // Keep draining output so Azurite never blocks on a full pipe; nothing is kept.
   child.stdout.removeAllListeners("data").resume();

@@ -8,7 +8,8 @@ import { decodeJwt } from "./tokens.ts";
 
 const SKEW_SECONDS = 300;
 
-const normaliseB64 = (s: string): string => Buffer.from(s.replace(/-/g, "+").replace(/_/g, "/"), "base64").toString("base64url");
+const normaliseB64 = (s: string): string =>
+  Buffer.from(s.replace(/-/g, "+").replace(/_/g, "/"), "base64").toString("base64url");
 
 export function checkClientAssertion(
   assertion: string,
@@ -20,12 +21,19 @@ export function checkClientAssertion(
   if (!jwt) return entraErrors.badAssertion("The assertion is not a JWT.");
   const s256 = typeof jwt.header["x5t#S256"] === "string" ? normaliseB64(jwt.header["x5t#S256"]) : undefined;
   const s1 = typeof jwt.header.x5t === "string" ? normaliseB64(jwt.header.x5t) : undefined;
-  const cert = sp.certificates.find((c) => (s256 !== undefined && c.sha256 === s256) || (s1 !== undefined && c.sha1 === s1));
+  const cert = sp.certificates.find(
+    (c) => (s256 !== undefined && c.sha256 === s256) || (s1 !== undefined && c.sha1 === s1),
+  );
   if (!cert) return entraErrors.unknownCertificate(sp.clientId);
   const data = Buffer.from(jwt.signingInput);
   let good: boolean;
   if (jwt.header.alg === "PS256") {
-    good = verify("sha256", data, { key: cert.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, jwt.signature);
+    good = verify(
+      "sha256",
+      data,
+      { key: cert.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
+      jwt.signature,
+    );
   } else if (jwt.header.alg === "RS256") {
     good = verify("sha256", data, cert.publicKey, jwt.signature);
   } else {
@@ -33,7 +41,8 @@ export function checkClientAssertion(
   }
   if (!good) return entraErrors.badAssertion("The signature does not match the registered certificate.");
   const c = jwt.claims;
-  if (String(c.iss).toLowerCase() !== sp.clientId || String(c.sub).toLowerCase() !== sp.clientId) return entraErrors.assertionSubject();
+  if (String(c.iss).toLowerCase() !== sp.clientId || String(c.sub).toLowerCase() !== sp.clientId)
+    return entraErrors.assertionSubject();
   const aud = typeof c.aud === "string" ? c.aud : "";
   if (!tokenEndpoints.includes(aud)) return entraErrors.assertionAudience(aud);
   if (typeof c.exp !== "number" || c.exp <= nowSeconds) return entraErrors.assertionExpired();

@@ -94,11 +94,15 @@ export function defaultCloud(): PlaygroundCloud {
         name: "aks-flexpool-87654321-vmss",
         resourceGroup: NODE_RG,
         orchestrationMode: "Flexible",
-        instances: [{ instanceId: "0", computerName: "aks-flexpool-87654321-vmss000000", vmName: "aks-flexpool-87654321-vmss_0" }],
+        instances: [
+          { instanceId: "0", computerName: "aks-flexpool-87654321-vmss000000", vmName: "aks-flexpool-87654321-vmss_0" },
+        ],
         identities: [kubelet],
       },
     ],
-    vms: [{ name: "aks-standalone-0", resourceGroup: NODE_RG, computerName: "aks-standalone-0", identities: [kubelet] }],
+    vms: [
+      { name: "aks-standalone-0", resourceGroup: NODE_RG, computerName: "aks-standalone-0", identities: [kubelet] },
+    ],
     identities: [
       identity(kubelet, NODE_RG, 1),
       identity("demo-reader", IDENTITY_RG, 2),
@@ -143,7 +147,10 @@ export function nodesOf(cloud: PlaygroundCloud): PlaygroundNode[] {
     }
   }
   for (const vm of cloud.vms) {
-    nodes.push({ name: vm.computerName.toLowerCase(), providerID: `azure://${vmId(cloud.subscriptionId, vm.resourceGroup, vm.name)}` });
+    nodes.push({
+      name: vm.computerName.toLowerCase(),
+      providerID: `azure://${vmId(cloud.subscriptionId, vm.resourceGroup, vm.name)}`,
+    });
   }
   return nodes;
 }
@@ -164,14 +171,26 @@ const cloudShape = z.object({
       systemAssigned: z.boolean().optional(),
     }),
   ),
-  vms: z.array(z.object({ name, resourceGroup: name, computerName: name, identities: z.array(name).optional(), systemAssigned: z.boolean().optional() })),
+  vms: z.array(
+    z.object({
+      name,
+      resourceGroup: name,
+      computerName: name,
+      identities: z.array(name).optional(),
+      systemAssigned: z.boolean().optional(),
+    }),
+  ),
   identities: z.array(z.object({ name, resourceGroup: name, clientId: z.string(), principalId: z.string() })),
-  servicePrincipals: z.array(z.object({ name, clientId: z.string(), objectId: z.string(), secret: z.string().optional() })),
+  servicePrincipals: z.array(
+    z.object({ name, clientId: z.string(), objectId: z.string(), secret: z.string().optional() }),
+  ),
 });
 
 /** `a.b[0].c` from a zod issue path. */
 function fieldOf(path: ReadonlyArray<PropertyKey>): string {
-  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${String(p)}`)).join("") || "(cloud)";
+  return (
+    path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${String(p)}`)).join("") || "(cloud)"
+  );
 }
 
 /** Problems with a cloud description, each naming the field and what was expected; empty when valid. */
@@ -185,21 +204,25 @@ function checkCloud(cloud: PlaygroundCloud): string[] {
   const errors: string[] = [];
   const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
   if (!guid.test(cloud.tenantId)) errors.push(`tenantId: expected a GUID, got ${JSON.stringify(cloud.tenantId)}`);
-  if (!guid.test(cloud.subscriptionId)) errors.push(`subscriptionId: expected a GUID, got ${JSON.stringify(cloud.subscriptionId)}`);
+  if (!guid.test(cloud.subscriptionId))
+    errors.push(`subscriptionId: expected a GUID, got ${JSON.stringify(cloud.subscriptionId)}`);
   const groups = new Set(cloud.resourceGroups.map((g) => g.toLowerCase()));
   const identityNames = new Set(cloud.identities.map((i) => i.name.toLowerCase()));
   const checkGroup = (field: string, rg: string): void => {
-    if (!groups.has(rg.toLowerCase())) errors.push(`${field}.resourceGroup: ${JSON.stringify(rg)} is not in resourceGroups`);
+    if (!groups.has(rg.toLowerCase()))
+      errors.push(`${field}.resourceGroup: ${JSON.stringify(rg)} is not in resourceGroups`);
   };
   const checkIdentities = (field: string, names: string[] | undefined): void => {
     for (const n of names ?? []) {
-      if (!identityNames.has(n.toLowerCase())) errors.push(`${field}.identities: ${JSON.stringify(n)} is not in identities`);
+      if (!identityNames.has(n.toLowerCase()))
+        errors.push(`${field}.identities: ${JSON.stringify(n)} is not in identities`);
     }
   };
   const nodeNames = new Set<string>();
   const checkNode = (field: string, computerName: string): void => {
     const n = computerName.toLowerCase();
-    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(n)) errors.push(`${field}.computerName: ${JSON.stringify(computerName)} is not a valid node name`);
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(n))
+      errors.push(`${field}.computerName: ${JSON.stringify(computerName)} is not a valid node name`);
     if (nodeNames.has(n)) errors.push(`${field}.computerName: ${JSON.stringify(computerName)} is used twice`);
     nodeNames.add(n);
   };
@@ -208,7 +231,9 @@ function checkCloud(cloud: PlaygroundCloud): string[] {
     checkGroup(f, ss.resourceGroup);
     checkIdentities(f, ss.identities);
     if (ss.orchestrationMode !== "Uniform" && ss.orchestrationMode !== "Flexible") {
-      errors.push(`${f}.orchestrationMode: expected "Uniform" or "Flexible", got ${JSON.stringify(ss.orchestrationMode)}`);
+      errors.push(
+        `${f}.orchestrationMode: expected "Uniform" or "Flexible", got ${JSON.stringify(ss.orchestrationMode)}`,
+      );
     }
     ss.instances.forEach((inst, j) => checkNode(`${f}.instances[${j}]`, inst.computerName));
   });
@@ -219,11 +244,14 @@ function checkCloud(cloud: PlaygroundCloud): string[] {
   });
   cloud.identities.forEach((id, i) => {
     checkGroup(`identities[${i}]`, id.resourceGroup);
-    if (!guid.test(id.clientId)) errors.push(`identities[${i}].clientId: expected a GUID, got ${JSON.stringify(id.clientId)}`);
-    if (!guid.test(id.principalId)) errors.push(`identities[${i}].principalId: expected a GUID, got ${JSON.stringify(id.principalId)}`);
+    if (!guid.test(id.clientId))
+      errors.push(`identities[${i}].clientId: expected a GUID, got ${JSON.stringify(id.clientId)}`);
+    if (!guid.test(id.principalId))
+      errors.push(`identities[${i}].principalId: expected a GUID, got ${JSON.stringify(id.principalId)}`);
   });
   cloud.servicePrincipals.forEach((sp, i) => {
-    if (!guid.test(sp.clientId)) errors.push(`servicePrincipals[${i}].clientId: expected a GUID, got ${JSON.stringify(sp.clientId)}`);
+    if (!guid.test(sp.clientId))
+      errors.push(`servicePrincipals[${i}].clientId: expected a GUID, got ${JSON.stringify(sp.clientId)}`);
   });
   return errors;
 }

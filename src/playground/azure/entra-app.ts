@@ -30,82 +30,110 @@ export function buildEntraApp(deps: EntraAppDeps): FastifyInstance {
   const origin = (req: FastifyRequest): string => `https://${req.headers.host ?? "127.0.0.1"}`;
   const knownTenant = (t: string): boolean => t.toLowerCase() === deps.tenantId.toLowerCase();
   const record = (req: FastifyRequest, operation: string, status: number, target: string): void =>
-    deps.calls.record({ service: "entra", method: req.method, resource: operation, operation, target, status, at: deps.now() });
-  const sendError = async (req: FastifyRequest, reply: FastifyReply, e: EntraError, op: string, target = ""): Promise<void> => {
+    deps.calls.record({
+      service: "entra",
+      method: req.method,
+      resource: operation,
+      operation,
+      target,
+      status,
+      at: deps.now(),
+    });
+  const sendError = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    e: EntraError,
+    op: string,
+    target = "",
+  ): Promise<void> => {
     record(req, op, e.status, target);
     await reply.code(e.status).send(e.body);
   };
 
-  const openid = (version: "v1" | "v2") => async (req: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply): Promise<void> => {
-    const { tenant } = req.params;
-    if (!knownTenant(tenant)) return sendError(req, reply, entraErrors.tenantNotFound(tenant), "openid");
-    const base = `${origin(req)}/${deps.tenantId}`;
-    const v = version === "v2" ? "/v2.0" : "";
-    record(req, "openid", 200, "");
-    await reply.send({
-      issuer: version === "v2" ? `${base}/v2.0` : `https://sts.windows.net/${deps.tenantId}/`,
-      token_endpoint: `${base}/oauth2${v}/token`,
-      authorization_endpoint: `${base}/oauth2${v}/authorize`,
-      jwks_uri: `${base}/discovery${v}/keys`,
-      token_endpoint_auth_methods_supported: ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-      response_types_supported: ["code", "id_token", "code id_token", "id_token token"],
-      subject_types_supported: ["pairwise"],
-      id_token_signing_alg_values_supported: ["RS256"],
-      scopes_supported: ["openid", "profile", "email", "offline_access"],
-      tenant_region_scope: "EU",
-      cloud_instance_name: "microsoftonline.com",
-    });
-  };
+  const openid =
+    (version: "v1" | "v2") =>
+    async (req: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply): Promise<void> => {
+      const { tenant } = req.params;
+      if (!knownTenant(tenant)) return sendError(req, reply, entraErrors.tenantNotFound(tenant), "openid");
+      const base = `${origin(req)}/${deps.tenantId}`;
+      const v = version === "v2" ? "/v2.0" : "";
+      record(req, "openid", 200, "");
+      await reply.send({
+        issuer: version === "v2" ? `${base}/v2.0` : `https://sts.windows.net/${deps.tenantId}/`,
+        token_endpoint: `${base}/oauth2${v}/token`,
+        authorization_endpoint: `${base}/oauth2${v}/authorize`,
+        jwks_uri: `${base}/discovery${v}/keys`,
+        token_endpoint_auth_methods_supported: ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        response_types_supported: ["code", "id_token", "code id_token", "id_token token"],
+        subject_types_supported: ["pairwise"],
+        id_token_signing_alg_values_supported: ["RS256"],
+        scopes_supported: ["openid", "profile", "email", "offline_access"],
+        tenant_region_scope: "EU",
+        cloud_instance_name: "microsoftonline.com",
+      });
+    };
 
   const jwks = async (req: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply): Promise<void> => {
     record(req, "jwks", 200, "");
     await reply.send({ keys: [deps.key.jwk] });
   };
 
-  const token = (version: "v1" | "v2") => async (req: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply): Promise<void> => {
-    const { tenant } = req.params;
-    if (!knownTenant(tenant)) return sendError(req, reply, entraErrors.tenantNotFound(tenant), "token");
-    const form = (typeof req.body === "object" && req.body !== null ? req.body : {}) as Record<string, string | undefined>;
-    const clientId = form.client_id ?? "";
-    const fail = (e: EntraError): Promise<void> => sendError(req, reply, e, "token", clientId);
-    if (form.grant_type !== "client_credentials") return fail(form.grant_type ? entraErrors.unsupportedGrant(form.grant_type) : entraErrors.missingParameter("grant_type"));
-    if (!clientId) return fail(entraErrors.missingParameter("client_id"));
-    const audience = version === "v2" ? audienceOfScope(form.scope) : form.resource;
-    if (audience === undefined) return fail(version === "v2" ? entraErrors.invalidScope(form.scope ?? "") : entraErrors.missingParameter("resource"));
-    const sp = deps.principals.lookup(clientId);
-    if (!sp) return fail(entraErrors.unknownApp(clientId, tenant));
-    const nowSeconds = Math.floor(deps.now() / 1000);
-    let method: "1" | "2";
-    if (form.client_assertion !== undefined) {
-      if (form.client_assertion_type !== JWT_BEARER) return fail(entraErrors.missingParameter("client_assertion_type"));
-      const base = `${origin(req)}/${tenant}`;
-      const endpoints = [`${base}/oauth2/v2.0/token`, `${base}/oauth2/token`];
-      const err = checkClientAssertion(form.client_assertion, sp, endpoints, nowSeconds);
-      if (err) return fail(err);
-      method = "2";
-    } else if (form.client_secret !== undefined) {
-      if (!sp.secrets.includes(form.client_secret)) return fail(entraErrors.invalidSecret(sp.clientId));
-      method = "1";
-    } else {
-      return fail(entraErrors.noCredential());
-    }
-    const minted = mintAccessToken({
-      key: deps.key,
-      tenantId: deps.tenantId,
-      audience,
-      subject: { clientId: sp.clientId, objectId: sp.objectId, authMethod: method },
-      nowSeconds,
-      lifetimeSeconds: ENTRA.tokenLifetimeSeconds,
-    });
-    record(req, "token", 200, clientId);
-    await reply.send({
-      token_type: "Bearer",
-      expires_in: ENTRA.tokenLifetimeSeconds,
-      ext_expires_in: ENTRA.tokenLifetimeSeconds,
-      ...(version === "v1" ? { expires_on: String(minted.expiresOn), resource: audience } : {}),
-      access_token: minted.token,
-    });
-  };
+  const token =
+    (version: "v1" | "v2") =>
+    async (req: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply): Promise<void> => {
+      const { tenant } = req.params;
+      if (!knownTenant(tenant)) return sendError(req, reply, entraErrors.tenantNotFound(tenant), "token");
+      const form = (typeof req.body === "object" && req.body !== null ? req.body : {}) as Record<
+        string,
+        string | undefined
+      >;
+      const clientId = form.client_id ?? "";
+      const fail = (e: EntraError): Promise<void> => sendError(req, reply, e, "token", clientId);
+      if (form.grant_type !== "client_credentials")
+        return fail(
+          form.grant_type ? entraErrors.unsupportedGrant(form.grant_type) : entraErrors.missingParameter("grant_type"),
+        );
+      if (!clientId) return fail(entraErrors.missingParameter("client_id"));
+      const audience = version === "v2" ? audienceOfScope(form.scope) : form.resource;
+      if (audience === undefined)
+        return fail(
+          version === "v2" ? entraErrors.invalidScope(form.scope ?? "") : entraErrors.missingParameter("resource"),
+        );
+      const sp = deps.principals.lookup(clientId);
+      if (!sp) return fail(entraErrors.unknownApp(clientId, tenant));
+      const nowSeconds = Math.floor(deps.now() / 1000);
+      let method: "1" | "2";
+      if (form.client_assertion !== undefined) {
+        if (form.client_assertion_type !== JWT_BEARER)
+          return fail(entraErrors.missingParameter("client_assertion_type"));
+        const base = `${origin(req)}/${tenant}`;
+        const endpoints = [`${base}/oauth2/v2.0/token`, `${base}/oauth2/token`];
+        const err = checkClientAssertion(form.client_assertion, sp, endpoints, nowSeconds);
+        if (err) return fail(err);
+        method = "2";
+      } else if (form.client_secret !== undefined) {
+        if (!sp.secrets.includes(form.client_secret)) return fail(entraErrors.invalidSecret(sp.clientId));
+        method = "1";
+      } else {
+        return fail(entraErrors.noCredential());
+      }
+      const minted = mintAccessToken({
+        key: deps.key,
+        tenantId: deps.tenantId,
+        audience,
+        subject: { clientId: sp.clientId, objectId: sp.objectId, authMethod: method },
+        nowSeconds,
+        lifetimeSeconds: ENTRA.tokenLifetimeSeconds,
+      });
+      record(req, "token", 200, clientId);
+      await reply.send({
+        token_type: "Bearer",
+        expires_in: ENTRA.tokenLifetimeSeconds,
+        ext_expires_in: ENTRA.tokenLifetimeSeconds,
+        ...(version === "v1" ? { expires_on: String(minted.expiresOn), resource: audience } : {}),
+        access_token: minted.token,
+      });
+    };
 
   app.get("/:tenant/v2.0/.well-known/openid-configuration", openid("v2"));
   app.get("/:tenant/.well-known/openid-configuration", openid("v1"));
@@ -118,7 +146,9 @@ export function buildEntraApp(deps: EntraAppDeps): FastifyInstance {
 
 /** `https://storage.azure.com/.default` → `https://storage.azure.com`; undefined unless exactly one `/.default` scope. */
 export function audienceOfScope(scope: string | undefined): string | undefined {
-  const scopes = (scope ?? "").split(" ").filter((s) => s !== "" && !["openid", "profile", "offline_access"].includes(s));
+  const scopes = (scope ?? "")
+    .split(" ")
+    .filter((s) => s !== "" && !["openid", "profile", "offline_access"].includes(s));
   if (scopes.length !== 1 || !scopes[0]!.endsWith("/.default")) return undefined;
   const resource = scopes[0]!.slice(0, -"/.default".length);
   return resource === "" ? undefined : resource;

@@ -27,7 +27,12 @@ function entraError(status: number, error: string, code: number, text: string): 
 
 export const entraErrors = {
   tenantNotFound: (tenant: string): EntraError =>
-    entraError(400, "invalid_request", 90002, `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`),
+    entraError(
+      400,
+      "invalid_request",
+      90002,
+      `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`,
+    ),
   unsupportedGrant: (grant: string): EntraError =>
     entraError(400, "unsupported_grant_type", 70003, `The app requested an unsupported grant type '${grant}'.`),
   missingParameter: (name: string): EntraError =>
@@ -54,13 +59,35 @@ export const entraErrors = {
       `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
     ),
   noCredential: (): EntraError =>
-    entraError(401, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."),
+    entraError(
+      401,
+      "invalid_client",
+      7000218,
+      "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+    ),
   unknownCertificate: (clientId: string): EntraError =>
-    entraError(401, "invalid_client", 700027, `The certificate with identifier used to sign the client assertion is not registered on application '${clientId}'.`),
-  badAssertion: (why: string): EntraError => entraError(401, "invalid_client", 700027, `Client assertion failed signature validation. ${why}`),
+    entraError(
+      401,
+      "invalid_client",
+      700027,
+      `The certificate with identifier used to sign the client assertion is not registered on application '${clientId}'.`,
+    ),
+  badAssertion: (why: string): EntraError =>
+    entraError(401, "invalid_client", 700027, `Client assertion failed signature validation. ${why}`),
   assertionAudience: (aud: string): EntraError =>
-    entraError(401, "invalid_client", 700212, `No matching federated identity record found for presented assertion audience '${aud}'.`),
+    entraError(
+      401,
+      "invalid_client",
+      700212,
+      `No matching federated identity record found for presented assertion audience '${aud}'.`,
+    ),
   assertionSubject: (): EntraError =>
-    entraError(401, "invalid_client", 700021, "Client assertion application identifier doesn't match 'client_id' parameter."),
-  assertionExpired: (): EntraError => entraError(401, "invalid_client", 700024, "Client assertion is not within its valid time range."),
+    entraError(
+      401,
+      "invalid_client",
+      700021,
+      "Client assertion application identifier doesn't match 'client_id' parameter.",
+    ),
+  assertionExpired: (): EntraError =>
+    entraError(401, "invalid_client", 700024, "Client assertion is not within its valid time range."),
 };

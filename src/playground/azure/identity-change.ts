@@ -64,11 +64,17 @@ function parseRequest(request: unknown): ParsedRequest | ArmError {
   const entries: Array<[string, "add" | "remove"]> = [];
   if (uai !== undefined && uai !== null) {
     if (typeof uai !== "object" || Array.isArray(uai)) {
-      return armErrors.invalidBody("identity.userAssignedIdentities must be an object keyed by identity resource ID", "identity.userAssignedIdentities");
+      return armErrors.invalidBody(
+        "identity.userAssignedIdentities must be an object keyed by identity resource ID",
+        "identity.userAssignedIdentities",
+      );
     }
     for (const [id, value] of Object.entries(uai as Record<string, unknown>)) {
       if (value !== null && (typeof value !== "object" || Array.isArray(value))) {
-        return armErrors.invalidBody(`identity.userAssignedIdentities['${id}'] must be an object or null`, "identity.userAssignedIdentities");
+        return armErrors.invalidBody(
+          `identity.userAssignedIdentities['${id}'] must be an object or null`,
+          "identity.userAssignedIdentities",
+        );
       }
       entries.push([id, value === null ? "remove" : "add"]);
     }
@@ -127,7 +133,10 @@ export function decideIdentityChange(input: IdentityChangeInput): IdentityChange
   if (type !== undefined && hasUserType(type) && users.size === 0) {
     return {
       ok: false,
-      error: armErrors.invalidParameter(`The identity ids must not be null or empty for '${IDENTITY_TYPES.user}' identity type.`, "identity.userAssignedIdentities"),
+      error: armErrors.invalidParameter(
+        `The identity ids must not be null or empty for '${IDENTITY_TYPES.user}' identity type.`,
+        "identity.userAssignedIdentities",
+      ),
     };
   }
   const system = type === undefined ? input.current.system : hasSystemType(type);

@@ -34,7 +34,8 @@ export function armEchoedIdentityKey(id: string): string {
   return id.replace(/\/resourceGroups\//i, "/resourcegroups/");
 }
 
-const IDENTITY_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\/([^/]+)$/i;
+const IDENTITY_ID =
+  /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\/([^/]+)$/i;
 
 export interface IdentityRef {
   subscriptionId: string;

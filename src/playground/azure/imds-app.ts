@@ -25,7 +25,10 @@ export interface ImdsAppDeps {
 
 const NEWEST_VERSIONS = ["2023-07-01", "2021-12-13", "2021-02-01"];
 
-const bad = (description: string): { error: string; error_description: string } => ({ error: "invalid_request", error_description: description });
+const bad = (description: string): { error: string; error_description: string } => ({
+  error: "invalid_request",
+  error_description: description,
+});
 
 /** The identities a node's IMDS can hand out right now. */
 export function nodeIdentities(state: ArmState, node: NodeBinding): NodeIdentities {
@@ -43,17 +46,42 @@ export function buildImdsApp(deps: ImdsAppDeps): FastifyInstance {
   const app = Fastify({ logger: false });
   const limiter = new ImdsLimiter(LIMITS.imdsRequestsPerSecond, LIMITS.imdsConcurrentRequests);
   const record = (req: FastifyRequest, resource: string, status: number, target: string): void =>
-    deps.calls.record({ service: "imds", method: req.method, resource, operation: resource, target, status, at: deps.state.now() });
+    deps.calls.record({
+      service: "imds",
+      method: req.method,
+      resource,
+      operation: resource,
+      target,
+      status,
+      at: deps.state.now(),
+    });
 
   const token = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const send = async (status: number, body: unknown, headers: Record<string, string> = {}, clientId = ""): Promise<void> => {
+    const send = async (
+      status: number,
+      body: unknown,
+      headers: Record<string, string> = {},
+      clientId = "",
+    ): Promise<void> => {
       record(req, "token", status, clientId || deps.node.nodeName);
-      await reply.code(status).headers({ "content-type": "application/json; charset=utf-8", server: "IMDS/150.870.65.1854", ...headers }).send(JSON.stringify(body));
+      await reply
+        .code(status)
+        .headers({ "content-type": "application/json; charset=utf-8", server: "IMDS/150.870.65.1854", ...headers })
+        .send(JSON.stringify(body));
     };
-    if (req.headers["x-forwarded-for"] !== undefined) return send(400, bad("Request contains X-Forwarded-For header; requests through a proxy are not allowed"));
-    if (String(req.headers.metadata).toLowerCase() !== "true") return send(400, bad("Required metadata header not specified"));
+    if (req.headers["x-forwarded-for"] !== undefined)
+      return send(400, bad("Request contains X-Forwarded-For header; requests through a proxy are not allowed"));
+    if (String(req.headers.metadata).toLowerCase() !== "true")
+      return send(400, bad("Required metadata header not specified"));
     if (deps.faults.imdsRateLimit && !limiter.tryAcquire(Date.now())) {
-      return send(429, { error: "too_many_requests", error_description: "Too many requests. IMDS allows 20 requests per second and 5 concurrent requests per VM." }, { "retry-after": "1" });
+      return send(
+        429,
+        {
+          error: "too_many_requests",
+          error_description: "Too many requests. IMDS allows 20 requests per second and 5 concurrent requests per VM.",
+        },
+        { "retry-after": "1" },
+      );
     }
     const acquired = deps.faults.imdsRateLimit;
     try {
@@ -98,11 +126,17 @@ export function buildImdsApp(deps: ImdsAppDeps): FastifyInstance {
       record(req, "instance", status, deps.node.nodeName);
       await reply.code(status).header("content-type", "application/json; charset=utf-8").send(JSON.stringify(body));
     };
-    if (req.headers["x-forwarded-for"] !== undefined) return send(400, { error: "Bad request. X-Forwarded-For header is not allowed." });
-    if (String(req.headers.metadata).toLowerCase() !== "true") return send(400, { error: "Bad request. Required metadata header not specified" });
+    if (req.headers["x-forwarded-for"] !== undefined)
+      return send(400, { error: "Bad request. X-Forwarded-For header is not allowed." });
+    if (String(req.headers.metadata).toLowerCase() !== "true")
+      return send(400, { error: "Bad request. Required metadata header not specified" });
     const q = req.query as Record<string, string | undefined>;
     if (!q["api-version"]) {
-      return send(400, { error: "Bad request. api-version was not specified in the request. For more information refer to aka.ms/azureimds", "newest-versions": NEWEST_VERSIONS });
+      return send(400, {
+        error:
+          "Bad request. api-version was not specified in the request. For more information refer to aka.ms/azureimds",
+        "newest-versions": NEWEST_VERSIONS,
+      });
     }
     await send(200, instanceDocument(deps.state, deps.node));
   };
@@ -118,7 +152,10 @@ function instanceDocument(state: ArmState, node: NodeBinding): Record<string, un
     compute: {
       azEnvironment: "AzurePublicCloud",
       location: state.cloud.location,
-      name: node.scaleSetName && r?.kind === "scaleSet" ? `${node.scaleSetName}_${node.vmResourceId.split("/").pop()}` : (r?.name ?? node.computerName),
+      name:
+        node.scaleSetName && r?.kind === "scaleSet"
+          ? `${node.scaleSetName}_${node.vmResourceId.split("/").pop()}`
+          : (r?.name ?? node.computerName),
       osProfile: { computerName: node.computerName },
       osType: "Linux",
       resourceGroupName: r?.resourceGroup ?? "",

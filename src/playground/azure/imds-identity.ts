@@ -30,7 +30,8 @@ export function resolveImdsIdentity(ids: NodeIdentities, sel: ImdsSelector): Imd
     subject: { clientId: u.clientId, objectId: u.principalId, resourceId: mirid(u.id), authMethod: "2" },
   });
   const selectors = [sel.clientId, sel.objectId, sel.resourceId].filter((s) => s !== undefined && s !== "");
-  if (selectors.length > 1) return { ok: false, description: "Only one of client_id, object_id or msi_res_id may be specified" };
+  if (selectors.length > 1)
+    return { ok: false, description: "Only one of client_id, object_id or msi_res_id may be specified" };
   if (sel.clientId) {
     const want = sel.clientId.toLowerCase();
     if (ids.system?.clientId.toLowerCase() === want) return systemSubject(ids.system);
@@ -54,5 +55,8 @@ export function resolveImdsIdentity(ids: NodeIdentities, sel: ImdsSelector): Imd
 }
 
 function systemSubject(s: NonNullable<NodeIdentities["system"]>): ImdsIdentityResult {
-  return { ok: true, subject: { clientId: s.clientId, objectId: s.principalId, resourceId: mirid(s.resourceId), authMethod: "2" } };
+  return {
+    ok: true,
+    subject: { clientId: s.clientId, objectId: s.principalId, resourceId: mirid(s.resourceId), authMethod: "2" },
+  };
 }

@@ -77,7 +77,8 @@ async function listen(app: FastifyInstance): Promise<number> {
 export async function startAzure(opts: StartAzureOptions): Promise<AzurePlayground> {
   const problems = validateCloud(opts.cloud);
   if (problems.length > 0) throw new Error(`startAzure: invalid cloud:\n  ${problems.join("\n  ")}`);
-  if (opts.lroDurationMs !== undefined && !(opts.lroDurationMs >= 0)) throw new Error("startAzure: lroDurationMs must be a number >= 0");
+  if (opts.lroDurationMs !== undefined && !(opts.lroDurationMs >= 0))
+    throw new Error("startAzure: lroDurationMs must be a number >= 0");
   const now = opts.now ?? Date.now;
   const key = createSigningKey();
   const calls = new CallLog();
@@ -85,13 +86,25 @@ export async function startAzure(opts: StartAzureOptions): Promise<AzurePlaygrou
   const state = new ArmState(opts.cloud, {
     now,
     lroDurationMs: opts.lroDurationMs ?? STAND_IN_DEFAULTS.lroDurationMs,
-    throttle: opts.throttle ?? { burst: STAND_IN_DEFAULTS.throttleBurst, refillPerMinute: STAND_IN_DEFAULTS.throttleRefillPerMinute },
+    throttle: opts.throttle ?? {
+      burst: STAND_IN_DEFAULTS.throttleBurst,
+      refillPerMinute: STAND_IN_DEFAULTS.throttleRefillPerMinute,
+    },
   });
   const principals = new ServicePrincipals();
   for (const sp of opts.cloud.servicePrincipals) {
-    principals.register({ name: sp.name, clientId: sp.clientId, objectId: sp.objectId, ...(sp.secret ? { secret: sp.secret } : {}) });
+    principals.register({
+      name: sp.name,
+      clientId: sp.clientId,
+      objectId: sp.objectId,
+      ...(sp.secret ? { secret: sp.secret } : {}),
+    });
   }
-  const serving = opts.ca.issue({ commonName: "podid playground azure", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
+  const serving = opts.ca.issue({
+    commonName: "podid playground azure",
+    dnsNames: ["localhost"],
+    ipAddresses: ["127.0.0.1"],
+  });
   const https = { key: serving.keyPem, cert: serving.certPem };
   const apps: FastifyInstance[] = [];
   const imdsPorts = new Map<string, number>();
@@ -107,7 +120,14 @@ export async function startAzure(opts: StartAzureOptions): Promise<AzurePlaygrou
     apps.push(entra);
     const entraPort = await listen(entra);
     for (const node of state.nodes.values()) {
-      const imds = buildImdsApp({ state, node, calls, faults, key, ...(opts.imdsLatencyMs ? { latencyMs: opts.imdsLatencyMs } : {}) });
+      const imds = buildImdsApp({
+        state,
+        node,
+        calls,
+        faults,
+        key,
+        ...(opts.imdsLatencyMs ? { latencyMs: opts.imdsLatencyMs } : {}),
+      });
       apps.push(imds);
       imdsPorts.set(node.nodeName, await listen(imds));
     }
@@ -119,10 +139,15 @@ export async function startAzure(opts: StartAzureOptions): Promise<AzurePlaygrou
       subscriptionId: opts.cloud.subscriptionId,
       imdsUrl: (nodeName) => {
         const port = imdsPorts.get(nodeName.toLowerCase());
-        if (port === undefined) throw new Error(`imdsUrl: no node named ${JSON.stringify(nodeName)}; nodes: ${[...imdsPorts.keys()].join(", ")}`);
+        if (port === undefined)
+          throw new Error(
+            `imdsUrl: no node named ${JSON.stringify(nodeName)}; nodes: ${[...imdsPorts.keys()].join(", ")}`,
+          );
         return `http://127.0.0.1:${port}`;
       },
-      ...(azurite ? { azurite: { blobUrl: azurite.blobUrl, accountName: azurite.accountName, accountKey: azurite.accountKey } } : {}),
+      ...(azurite
+        ? { azurite: { blobUrl: azurite.blobUrl, accountName: azurite.accountName, accountKey: azurite.accountKey } }
+        : {}),
       caPem: opts.ca.certPem,
       faults,
       calls,
@@ -135,7 +160,10 @@ export async function startAzure(opts: StartAzureOptions): Promise<AzurePlaygrou
         const node = state.nodes.get(nodeName.toLowerCase());
         if (!node) throw new Error(`nodeIdentities: no node named ${JSON.stringify(nodeName)}`);
         const ids = nodeIdentities(state, node);
-        return [...(ids.system ? [ids.system] : []), ...ids.user].map((i) => ({ clientId: i.clientId, principalId: i.principalId }));
+        return [...(ids.system ? [ids.system] : []), ...ids.user].map((i) => ({
+          clientId: i.clientId,
+          principalId: i.principalId,
+        }));
       },
       mintToken: (audience, subject, lifetimeSeconds = 3600, nowSeconds = Math.floor(now() / 1000)) =>
         mintAccessToken({ key, tenantId: opts.cloud.tenantId, audience, subject, nowSeconds, lifetimeSeconds }),

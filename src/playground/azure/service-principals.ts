@@ -42,7 +42,10 @@ export class ServicePrincipals {
       try {
         sp.certificates.push(certificateInfo(o.certificatePem));
       } catch (e) {
-        throw new Error(`servicePrincipals.register: certificatePem is not a PEM certificate (${(e as Error).message})`, { cause: e });
+        throw new Error(
+          `servicePrincipals.register: certificatePem is not a PEM certificate (${(e as Error).message})`,
+          { cause: e },
+        );
       }
     }
     this.#byClientId.set(clientId, sp);

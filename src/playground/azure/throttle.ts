@@ -29,7 +29,11 @@ export function takeToken(previous: Bucket | undefined, now: number, cfg: Thrott
   const measured = (full ? 0 : base.measured) + 1;
   const windowStart = full ? now : base.windowStart;
   if (tokens >= 1) {
-    return { bucket: { tokens: tokens - 1, updatedAt: now, measured, windowStart }, allowed: true, retryAfterSeconds: 0 };
+    return {
+      bucket: { tokens: tokens - 1, updatedAt: now, measured, windowStart },
+      allowed: true,
+      retryAfterSeconds: 0,
+    };
   }
   const waitMs = perMs > 0 ? (1 - tokens) / perMs : 3_600_000;
   return {

@@ -1,7 +1,15 @@
 // Access tokens for the stand-ins: v1-shaped JWTs (issuer https://sts.windows.net/<tenant>/),
 // RS256-signed with one playground key whose public half the Entra stand-in publishes as JWKS.
 // Azurite checks issuer, audience and times but not the signature; the ARM stand-in checks all.
-import { createHash, createPublicKey, generateKeyPairSync, randomUUID, sign, verify, type KeyObject } from "node:crypto";
+import {
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  randomUUID,
+  sign,
+  verify,
+  type KeyObject,
+} from "node:crypto";
 import { STS_ISSUER_PREFIX } from "./names.ts";
 
 export interface SigningKey {
@@ -40,7 +48,8 @@ export function decodeJwt(token: string): DecodedJwt | undefined {
   try {
     const header = JSON.parse(Buffer.from(parts[0]!, "base64url").toString("utf8")) as unknown;
     const claims = JSON.parse(Buffer.from(parts[1]!, "base64url").toString("utf8")) as unknown;
-    if (typeof header !== "object" || header === null || typeof claims !== "object" || claims === null) return undefined;
+    if (typeof header !== "object" || header === null || typeof claims !== "object" || claims === null)
+      return undefined;
     return {
       header: header as Record<string, unknown>,
       claims: claims as Record<string, unknown>,
@@ -101,10 +110,14 @@ export function mintAccessToken(o: MintOptions): MintedToken {
     ver: "1.0",
   };
   if (o.subject.resourceId !== undefined) claims.xms_mirid = o.subject.resourceId;
-  return { token: signJwt({ alg: "RS256", typ: "JWT", kid: o.key.kid, x5t: o.key.kid }, claims, o.key.privateKey), expiresOn: exp };
+  return {
+    token: signJwt({ alg: "RS256", typ: "JWT", kid: o.key.kid, x5t: o.key.kid }, claims, o.key.privateKey),
+    expiresOn: exp,
+  };
 }
 
-export type VerifyResult = { ok: true; claims: Record<string, unknown> } | { ok: false; reason: "malformed" | "signature" };
+export type VerifyResult =
+  { ok: true; claims: Record<string, unknown> } | { ok: false; reason: "malformed" | "signature" };
 
 /** Checks an RS256 token's signature against the playground key. Claims are the caller's to judge. */
 export function verifyAccessToken(token: string, publicKey: KeyObject): VerifyResult {

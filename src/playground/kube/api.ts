@@ -12,10 +12,40 @@ import { applyPatchOfType } from "./patch.ts";
 import type { Registry } from "./resources.ts";
 import { toScale } from "./scale.ts";
 import { parseFieldSelector, parseLabelSelector, pinnedField } from "./selectors.ts";
-import { ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notFound, type FieldError } from "./status.ts";
+import {
+  ApiError,
+  alreadyExists,
+  badRequest,
+  conflict,
+  forbidden,
+  invalid,
+  notFound,
+  type FieldError,
+} from "./status.ts";
 import type { Store } from "./store.ts";
-import { applyDefaults, decodeError, generateSuffix, prepareForCreate, specChanged, validateLabels, validateName, validateObject, validateUpdate } from "./strategy.ts";
-import { apiVersionOf, canonicalJson, clone, getPath, isKObject, isRecord, resourceKey, type KObject, type ResourceDef, type UserInfo } from "./types.ts";
+import {
+  applyDefaults,
+  decodeError,
+  generateSuffix,
+  prepareForCreate,
+  specChanged,
+  validateLabels,
+  validateName,
+  validateObject,
+  validateUpdate,
+} from "./strategy.ts";
+import {
+  apiVersionOf,
+  canonicalJson,
+  clone,
+  getPath,
+  isKObject,
+  isRecord,
+  resourceKey,
+  type KObject,
+  type ResourceDef,
+  type UserInfo,
+} from "./types.ts";
 
 export interface RequestCtx {
   user: UserInfo;
@@ -104,7 +134,9 @@ export class KubeApi {
     if (q.limit === undefined || q.limit <= 0) return { items, resourceVersion: rv };
     // Pages in key order (namespace/name), as etcd returns them; later pages skip what came before.
     const after = q.continue !== undefined && q.continue !== "" ? decodeContinue(q.continue) : undefined;
-    const keyed = items.map((o) => ({ k: `${o.metadata.namespace ?? ""}/${o.metadata.name}`, o })).filter((e) => after === undefined || e.k > after);
+    const keyed = items
+      .map((o) => ({ k: `${o.metadata.namespace ?? ""}/${o.metadata.name}`, o }))
+      .filter((e) => after === undefined || e.k > after);
     keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
     const page = keyed.slice(0, q.limit);
     const rest = keyed.length - page.length;
@@ -120,10 +152,14 @@ export class KubeApi {
     if (!isRecord(o.metadata)) o.metadata = {};
     const apiVersion = apiVersionOf(def);
     if (o.apiVersion !== undefined && o.apiVersion !== apiVersion) {
-      throw badRequest(`the API version in the data (${String(o.apiVersion)}) does not match the expected API version (${apiVersion})`);
+      throw badRequest(
+        `the API version in the data (${String(o.apiVersion)}) does not match the expected API version (${apiVersion})`,
+      );
     }
     if (o.kind !== undefined && o.kind !== def.kind) {
-      throw badRequest(`${String(o.kind)} in version "${def.version}" cannot be handled as a ${def.kind}: the kind in the data (${String(o.kind)}) does not match the expected kind (${def.kind})`);
+      throw badRequest(
+        `${String(o.kind)} in version "${def.version}" cannot be handled as a ${def.kind}: the kind in the data (${String(o.kind)}) does not match the expected kind (${def.kind})`,
+      );
     }
     o.apiVersion = apiVersion;
     o.kind = def.kind;
@@ -136,7 +172,8 @@ export class KubeApi {
       delete o.metadata.namespace;
     }
     const decodeErr = decodeError(def, o);
-    if (decodeErr !== undefined) throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: ${decodeErr}`);
+    if (decodeErr !== undefined)
+      throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: ${decodeErr}`);
     return o;
   }
 
@@ -147,7 +184,9 @@ export class KubeApi {
     const out = applySchema(def.schema, o);
     if (out.unknown.length > 0) {
       if (ctx.fieldValidation === "Strict") {
-        throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${out.unknown.map((u) => `unknown field "${u}"`).join(", ")}`);
+        throw badRequest(
+          `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${out.unknown.map((u) => `unknown field "${u}"`).join(", ")}`,
+        );
       }
       if (ctx.fieldValidation !== "Ignore") warnings.push(...out.unknown.map((u) => `unknown field "${u}"`));
     }
@@ -159,15 +198,31 @@ export class KubeApi {
     const n = this.store.get(this.nsDef, "", ns);
     if (n === undefined) throw notFound(this.nsDef, ns);
     if (n.metadata.deletionTimestamp !== undefined) {
-      throw forbidden(`${resourceKey(def)} "${name}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`, {
-        name: ns,
-        kind: "namespaces",
-        causes: [{ reason: "NamespaceTerminating", message: `namespace ${ns} is being terminated`, field: "metadata.namespace" }],
-      });
+      throw forbidden(
+        `${resourceKey(def)} "${name}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`,
+        {
+          name: ns,
+          kind: "namespaces",
+          causes: [
+            {
+              reason: "NamespaceTerminating",
+              message: `namespace ${ns} is being terminated`,
+              field: "metadata.namespace",
+            },
+          ],
+        },
+      );
     }
   }
 
-  private attrs(def: ResourceDef, op: Operation, ns: string, name: string, ctx: RequestCtx, extra: Partial<AdmissionAttributes>): AdmissionAttributes {
+  private attrs(
+    def: ResourceDef,
+    op: Operation,
+    ns: string,
+    name: string,
+    ctx: RequestCtx,
+    extra: Partial<AdmissionAttributes>,
+  ): AdmissionAttributes {
     const optionsKind = op === "DELETE" ? "DeleteOptions" : op === "CREATE" ? "CreateOptions" : "UpdateOptions";
     const options: Record<string, unknown> = { kind: optionsKind, apiVersion: "meta.k8s.io/v1" };
     if (ctx.dryRun === true) options.dryRun = ["All"];
@@ -188,18 +243,36 @@ export class KubeApi {
   }
 
   /** UPDATE attributes; a `scale` write is reviewed as an autoscaling/v1 Scale, as the real server does. */
-  private updateAttrs(def: ResourceDef, ns: string, name: string, ctx: RequestCtx, subresource: string, next: KObject, old: KObject): AdmissionAttributes {
+  private updateAttrs(
+    def: ResourceDef,
+    ns: string,
+    name: string,
+    ctx: RequestCtx,
+    subresource: string,
+    next: KObject,
+    old: KObject,
+  ): AdmissionAttributes {
     if (subresource === "scale") {
       const kind = { group: "autoscaling", version: "v1", kind: "Scale" };
-      return this.attrs(def, "UPDATE", ns, name, ctx, { subresource, kind, object: toScale(next), oldObject: toScale(old) });
+      return this.attrs(def, "UPDATE", ns, name, ctx, {
+        subresource,
+        kind,
+        object: toScale(next),
+        oldObject: toScale(old),
+      });
     }
     return this.attrs(def, "UPDATE", ns, name, ctx, { subresource, object: next, oldObject: old });
   }
 
   private validateAll(def: ResourceDef, o: KObject, old?: KObject): void {
     const decodeErr = decodeError(def, o);
-    if (decodeErr !== undefined) throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: ${decodeErr}`);
-    const errs: FieldError[] = [...validateName(def, o.metadata.name!), ...validateLabels(o.metadata.labels), ...validateObject(def, o)];
+    if (decodeErr !== undefined)
+      throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: ${decodeErr}`);
+    const errs: FieldError[] = [
+      ...validateName(def, o.metadata.name!),
+      ...validateLabels(o.metadata.labels),
+      ...validateObject(def, o),
+    ];
     if (old !== undefined) errs.push(...validateUpdate(def, old, o));
     if (resourceKey(def) === "customresourcedefinitions.apiextensions.k8s.io") errs.push(...validateCrd(o));
     if (errs.length > 0) throw invalid(def, o.metadata.name!, errs);
@@ -217,7 +290,13 @@ export class KubeApi {
     if (def.namespaced) o.metadata.namespace = ns;
     if ((o.metadata.name ?? "") === "") {
       if ((o.metadata.generateName ?? "") === "") {
-        throw invalid(def, "", [{ field: "metadata.name", type: "FieldValueRequired", detail: "Required value: name or generateName is required" }]);
+        throw invalid(def, "", [
+          {
+            field: "metadata.name",
+            type: "FieldValueRequired",
+            detail: "Required value: name or generateName is required",
+          },
+        ]);
       }
       o.metadata.name = `${o.metadata.generateName}${generateSuffix()}`;
     }
@@ -240,7 +319,14 @@ export class KubeApi {
     return { object: this.store.put(def, o), warnings };
   }
 
-  async update(def: ResourceDef, ns: string, name: string, body: unknown, ctx: RequestCtx, subresource = ""): Promise<WriteResult> {
+  async update(
+    def: ResourceDef,
+    ns: string,
+    name: string,
+    body: unknown,
+    ctx: RequestCtx,
+    subresource = "",
+  ): Promise<WriteResult> {
     const old = this.get(def, ns, name);
     const o = this.decode(def, body, ns);
     if (o.metadata.name !== undefined && o.metadata.name !== name) {
@@ -248,12 +334,26 @@ export class KubeApi {
     }
     o.metadata.name = name;
     if (def.requireResourceVersionOnUpdate && (o.metadata.resourceVersion ?? "") === "") {
-      throw invalid(def, name, [{ field: "metadata.resourceVersion", type: "FieldValueInvalid", detail: "Invalid value: 0x0: must be specified for an update" }]);
+      throw invalid(def, name, [
+        {
+          field: "metadata.resourceVersion",
+          type: "FieldValueInvalid",
+          detail: "Invalid value: 0x0: must be specified for an update",
+        },
+      ]);
     }
     return this.commitUpdate(def, old, o, ctx, subresource);
   }
 
-  async patch(def: ResourceDef, ns: string, name: string, contentType: string, body: unknown, ctx: RequestCtx, subresource = ""): Promise<WriteResult> {
+  async patch(
+    def: ResourceDef,
+    ns: string,
+    name: string,
+    contentType: string,
+    body: unknown,
+    ctx: RequestCtx,
+    subresource = "",
+  ): Promise<WriteResult> {
     const old = this.get(def, ns, name);
     const patched = applyPatchOfType(contentType, old, body, def.strategicMerge);
     if (!isKObject(patched)) throw badRequest("the patch removed the object's metadata");
@@ -266,11 +366,20 @@ export class KubeApi {
   private compose(def: ResourceDef, old: KObject, o: KObject, subresource: string): KObject {
     let next: KObject;
     if (subresource === "status") next = { ...clone(old), status: o.status };
-    else if (def.subresources.includes("status") && resourceKey(def) !== "namespaces") next = { ...o, status: clone(old.status) };
+    else if (def.subresources.includes("status") && resourceKey(def) !== "namespaces")
+      next = { ...o, status: clone(old.status) };
     else next = o;
     if (next.status === undefined) delete next.status;
     if (subresource !== "status") next.metadata = { ...o.metadata };
-    const keep = ["uid", "creationTimestamp", "namespace", "name", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] as const;
+    const keep = [
+      "uid",
+      "creationTimestamp",
+      "namespace",
+      "name",
+      "deletionTimestamp",
+      "deletionGracePeriodSeconds",
+      "generation",
+    ] as const;
     for (const k of keep) {
       if (old.metadata[k] === undefined) delete next.metadata[k];
       else next.metadata[k] = old.metadata[k] as never;
@@ -284,7 +393,13 @@ export class KubeApi {
     return next;
   }
 
-  private async commitUpdate(def: ResourceDef, old: KObject, o: KObject, ctx: RequestCtx, subresource: string): Promise<WriteResult> {
+  private async commitUpdate(
+    def: ResourceDef,
+    old: KObject,
+    o: KObject,
+    ctx: RequestCtx,
+    subresource: string,
+  ): Promise<WriteResult> {
     const name = old.metadata.name!;
     const ns = old.metadata.namespace ?? "";
     const rv = o.metadata.resourceVersion ?? "";
@@ -314,13 +429,24 @@ export class KubeApi {
     const old = this.get(def, ns, name);
     const pre = opts.preconditions;
     if (pre?.uid !== undefined && pre.uid !== old.metadata.uid) {
-      throw conflict(def, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`);
+      throw conflict(
+        def,
+        name,
+        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`,
+      );
     }
     if (pre?.resourceVersion !== undefined && pre.resourceVersion !== old.metadata.resourceVersion) {
-      throw conflict(def, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in meta: ${old.metadata.resourceVersion}`);
+      throw conflict(
+        def,
+        name,
+        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in meta: ${old.metadata.resourceVersion}`,
+      );
     }
     if (resourceKey(def) === "namespaces" && PROTECTED_NAMESPACES.has(name)) {
-      throw forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`, { name, kind: "namespaces" });
+      throw forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`, {
+        name,
+        kind: "namespaces",
+      });
     }
     const dry = ctx.dryRun === true || opts.dryRun === true;
     const deleteAttrs = this.attrs(def, "DELETE", ns, name, { ...ctx, dryRun: dry }, { oldObject: old });

@@ -14,7 +14,8 @@ export function humanDuration(ms: number): string {
   const hours = Math.floor(minutes / 60);
   if (hours < 8) return minutes % 60 === 0 ? `${hours}h` : `${hours}h${minutes % 60}m`;
   if (hours < 48) return `${hours}h`;
-  if (hours < 24 * 8) return hours % 24 === 0 ? `${Math.floor(hours / 24)}d` : `${Math.floor(hours / 24)}d${hours % 24}h`;
+  if (hours < 24 * 8)
+    return hours % 24 === 0 ? `${Math.floor(hours / 24)}d` : `${Math.floor(hours / 24)}d${hours % 24}h`;
   if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24)}d`;
   const years = Math.floor(hours / 24 / 365);
   const days = Math.floor(hours / 24) % 365;
@@ -32,7 +33,12 @@ const ageColumn: PrinterColumn = {
   compute: (o, now) => age(o.metadata.creationTimestamp, now),
 };
 
-const col = (name: string, type: string, compute: (o: KObject, now: number) => unknown, priority = 0): PrinterColumn => ({
+const col = (
+  name: string,
+  type: string,
+  compute: (o: KObject, now: number) => unknown,
+  priority = 0,
+): PrinterColumn => ({
   name,
   type,
   priority,
@@ -61,7 +67,10 @@ function podReady(o: KObject): string {
 function podRestarts(o: KObject): number {
   const statuses = getPath(o, "status.containerStatuses");
   if (!Array.isArray(statuses)) return 0;
-  return statuses.reduce((n: number, s) => n + (isRecord(s) && typeof s.restartCount === "number" ? s.restartCount : 0), 0);
+  return statuses.reduce(
+    (n: number, s) => n + (isRecord(s) && typeof s.restartCount === "number" ? s.restartCount : 0),
+    0,
+  );
 }
 
 function podStatus(o: KObject): string {
@@ -110,7 +119,11 @@ const BUILTIN: Record<string, PrinterColumn[]> = {
     col("Container-Runtime", "string", (o) => str(o, "status.nodeInfo.containerRuntimeVersion", "<unknown>"), 1),
   ],
   configmaps: [col("Data", "integer", (o) => count(o.data) + count(o.binaryData)), ageColumn],
-  secrets: [col("Type", "string", (o) => str(o, "type", "Opaque")), col("Data", "integer", (o) => count(o.data)), ageColumn],
+  secrets: [
+    col("Type", "string", (o) => str(o, "type", "Opaque")),
+    col("Data", "integer", (o) => count(o.data)),
+    ageColumn,
+  ],
   serviceaccounts: [col("Secrets", "integer", (o) => count(o.secrets)), ageColumn],
   services: [
     col("Type", "string", (o) => str(o, "spec.type", "ClusterIP")),
@@ -118,7 +131,9 @@ const BUILTIN: Record<string, PrinterColumn[]> = {
     col("External-IP", "string", () => "<none>"),
     col("Port(s)", "string", (o) => {
       const ports = getPath(o, "spec.ports");
-      return Array.isArray(ports) ? ports.map((p) => (isRecord(p) ? `${String(p.port)}/${text(p.protocol) || "TCP"}` : "")).join(",") : "<none>";
+      return Array.isArray(ports)
+        ? ports.map((p) => (isRecord(p) ? `${String(p.port)}/${text(p.protocol) || "TCP"}` : "")).join(",")
+        : "<none>";
     }),
     ageColumn,
   ],
@@ -126,7 +141,11 @@ const BUILTIN: Record<string, PrinterColumn[]> = {
     col("Last Seen", "string", (o, now) => age(o.lastTimestamp ?? o.eventTime ?? o.metadata.creationTimestamp, now)),
     col("Type", "string", (o) => str(o, "type", "")),
     col("Reason", "string", (o) => str(o, "reason", "")),
-    col("Object", "string", (o) => `${str(o, "involvedObject.kind", "").toLowerCase()}/${str(o, "involvedObject.name", "")}`),
+    col(
+      "Object",
+      "string",
+      (o) => `${str(o, "involvedObject.kind", "").toLowerCase()}/${str(o, "involvedObject.name", "")}`,
+    ),
     col("Message", "string", (o) => str(o, "message", "")),
   ],
   "deployments.apps": [
@@ -143,12 +162,16 @@ const BUILTIN: Record<string, PrinterColumn[]> = {
     col("Ready", "integer", (o) => num(o, "status.readyReplicas")),
     ageColumn,
   ],
-  "customresourcedefinitions.apiextensions.k8s.io": [
-    col("Created At", "date", (o) => o.metadata.creationTimestamp),
-  ],
+  "customresourcedefinitions.apiextensions.k8s.io": [col("Created At", "date", (o) => o.metadata.creationTimestamp)],
   "leases.coordination.k8s.io": [col("Holder", "string", (o) => str(o, "spec.holderIdentity", "")), ageColumn],
-  "mutatingwebhookconfigurations.admissionregistration.k8s.io": [col("Webhooks", "integer", (o) => count(o.webhooks)), ageColumn],
-  "validatingwebhookconfigurations.admissionregistration.k8s.io": [col("Webhooks", "integer", (o) => count(o.webhooks)), ageColumn],
+  "mutatingwebhookconfigurations.admissionregistration.k8s.io": [
+    col("Webhooks", "integer", (o) => count(o.webhooks)),
+    ageColumn,
+  ],
+  "validatingwebhookconfigurations.admissionregistration.k8s.io": [
+    col("Webhooks", "integer", (o) => count(o.webhooks)),
+    ageColumn,
+  ],
 };
 
 export function builtinColumns(key: string): PrinterColumn[] {

@@ -21,7 +21,11 @@ export function versionInfo(): Record<string, string> {
 }
 
 export function apiVersions(serverAddress: string): Record<string, unknown> {
-  return { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress }] };
+  return {
+    kind: "APIVersions",
+    versions: ["v1"],
+    serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress }],
+  };
 }
 
 function group(name: string, versions: string[]): Record<string, unknown> {
@@ -58,20 +62,38 @@ function resourceEntries(d: ResourceDef): Array<Record<string, unknown>> {
   };
   if (d.shortNames.length > 0) main.shortNames = d.shortNames;
   if (d.categories.length > 0) main.categories = d.categories;
-  main.storageVersionHash = createHash("sha256").update(`${apiVersionOf(d)}/${d.kind}`).digest("base64").slice(0, 11);
+  main.storageVersionHash = createHash("sha256")
+    .update(`${apiVersionOf(d)}/${d.kind}`)
+    .digest("base64")
+    .slice(0, 11);
   const subs = d.subresources.map((s) => {
     const k = SUBRESOURCE_KINDS[s] ?? { kind: "", verbs: ["get"] };
-    const e: Record<string, unknown> = { name: `${d.plural}/${s}`, singularName: "", namespaced: d.namespaced, kind: k.kind === "" ? d.kind : k.kind, verbs: k.verbs };
+    const e: Record<string, unknown> = {
+      name: `${d.plural}/${s}`,
+      singularName: "",
+      namespaced: d.namespaced,
+      kind: k.kind === "" ? d.kind : k.kind,
+      verbs: k.verbs,
+    };
     if (k.group !== undefined) Object.assign(e, { group: k.group, version: k.version });
     return e;
   });
   return [main, ...subs];
 }
 
-export function apiResourceList(reg: Registry, groupName: string, version: string): Record<string, unknown> | undefined {
+export function apiResourceList(
+  reg: Registry,
+  groupName: string,
+  version: string,
+): Record<string, unknown> | undefined {
   const defs = reg.inGroupVersion(groupName, version);
   if (defs.length === 0) return undefined;
-  return { kind: "APIResourceList", apiVersion: "v1", groupVersion: apiVersionOf({ group: groupName, version }), resources: defs.flatMap(resourceEntries) };
+  return {
+    kind: "APIResourceList",
+    apiVersion: "v1",
+    groupVersion: apiVersionOf({ group: groupName, version }),
+    resources: defs.flatMap(resourceEntries),
+  };
 }
 
 const gvPath = (g: string, v: string): string => (g === "" ? `api/${v}` : `apis/${g}/${v}`);
@@ -120,7 +142,17 @@ export function openapiDocument(reg: Registry, g: string, v: string): Record<str
       responses: { "200": { description: "OK" } },
     });
     paths[base] = { post: op("post", "create"), get: op("list", "list") };
-    paths[`${base}/{name}`] = { get: op("get", "read"), put: op("put", "replace"), patch: op("patch", "patch"), delete: op("delete", "delete") };
+    paths[`${base}/{name}`] = {
+      get: op("get", "read"),
+      put: op("put", "replace"),
+      patch: op("patch", "patch"),
+      delete: op("delete", "delete"),
+    };
   }
-  return { openapi: "3.0.0", info: { title: "Kubernetes", version: KUBELET_VERSION }, paths, components: { schemas: {} } };
+  return {
+    openapi: "3.0.0",
+    info: { title: "Kubernetes", version: KUBELET_VERSION },
+    paths,
+    components: { schemas: {} },
+  };
 }

@@ -30,7 +30,11 @@ export interface KubeApiOptions {
   /** Scheduler + kubelet simulation (pods get a node, an IP and phase Running). Default true. */
   simulateKubelet?: boolean;
   /** Where a webhook `clientConfig.service` really listens; else the service's Endpoints object is used. */
-  webhookServiceResolver?: (namespace: string, name: string, port: number) => { host: string; port: number } | undefined;
+  webhookServiceResolver?: (
+    namespace: string,
+    name: string,
+    port: number,
+  ) => { host: string; port: number } | undefined;
   /** How often watches with allowWatchBookmarks get a BOOKMARK (default 10s). */
   bookmarkIntervalMs?: number;
   /** Watch history kept per resource before old versions answer 410 Gone. */
@@ -51,16 +55,23 @@ export interface KubeApiServer {
   stop(): Promise<void>;
 }
 
-export const ADMIN_USER: UserInfo = { username: "kubernetes-admin", groups: ["system:masters", "system:authenticated"] };
+export const ADMIN_USER: UserInfo = {
+  username: "kubernetes-admin",
+  groups: ["system:masters", "system:authenticated"],
+};
 const BOOTSTRAP_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /** The address a webhook service resolves to from its Endpoints (and Service targetPort). */
-function endpointsResolver(api: KubeApi): (ns: string, name: string, port: number) => { host: string; port: number } | undefined {
+function endpointsResolver(
+  api: KubeApi,
+): (ns: string, name: string, port: number) => { host: string; port: number } | undefined {
   return (ns, name, port) => {
     const ep = api.store.get("endpoints", ns, name);
     const svc = api.store.get("services", ns, name);
     const svcPorts = getPath(svc, "spec.ports");
-    const sp: unknown = Array.isArray(svcPorts) ? (svcPorts as unknown[]).find((p) => isRecord(p) && p.port === port) : undefined;
+    const sp: unknown = Array.isArray(svcPorts)
+      ? (svcPorts as unknown[]).find((p) => isRecord(p) && p.port === port)
+      : undefined;
     const target = isRecord(sp) && typeof sp.targetPort === "number" ? sp.targetPort : port;
     const subsets = getPath(ep, "subsets");
     if (!Array.isArray(subsets)) return undefined;
@@ -94,24 +105,40 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApiSe
   const ca = opts.ca ?? createCertificateAuthority();
   const serving = ca.issue({
     commonName: "kube-apiserver",
-    dnsNames: ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"],
+    dnsNames: [
+      "localhost",
+      "kubernetes",
+      "kubernetes.default",
+      "kubernetes.default.svc",
+      "kubernetes.default.svc.cluster.local",
+    ],
     ipAddresses: [...new Set(["127.0.0.1", host])],
   });
   const adminToken = randomBytes(24).toString("hex");
   const registry = new Registry();
   const store = new Store(opts.watchHistoryLimit);
-  let resolver: (ns: string, name: string, port: number) => { host: string; port: number } | undefined = () => undefined;
-  const api = new KubeApi(registry, store, (ns, name, port) => resolver(ns, name, port), (webhook, err) =>
-    log.warn({ webhook, err: err instanceof Error ? err.message : String(err) }, "webhook call failed"),
+  let resolver: (ns: string, name: string, port: number) => { host: string; port: number } | undefined = () =>
+    undefined;
+  const api = new KubeApi(
+    registry,
+    store,
+    (ns, name, port) => resolver(ns, name, port),
+    (webhook, err) =>
+      log.warn({ webhook, err: err instanceof Error ? err.message : String(err) }, "webhook call failed"),
   );
   const fallback = endpointsResolver(api);
   resolver = (ns, name, port) => opts.webhookServiceResolver?.(ns, name, port) ?? fallback(ns, name, port);
   const tokens = new TokenApi(api, new TokenSigner());
-  const onError = (what: string, err: unknown): void => log.error({ err: err instanceof Error ? err.message : String(err) }, `${what} failed`);
+  const onError = (what: string, err: unknown): void =>
+    log.error({ err: err instanceof Error ? err.message : String(err) }, `${what} failed`);
   const stopCore = startCoreControllers(api, { caPem: ca.certPem, onError });
   bootstrap(api);
   const stopWorkloads = startWorkloadControllers(api, onError);
-  const nodes = startNodeSimulation(api, { nodes: opts.nodes ?? DEFAULT_NODES, onError, simulate: opts.simulateKubelet ?? true });
+  const nodes = startNodeSimulation(api, {
+    nodes: opts.nodes ?? DEFAULT_NODES,
+    onError,
+    simulate: opts.simulateKubelet ?? true,
+  });
 
   let url = "";
   const { app, closeWatches } = buildHttpApp(api, {
@@ -151,9 +178,16 @@ export function kubeconfigYaml(server: string, caPem: string, token: string): st
   return stringify({
     apiVersion: "v1",
     kind: "Config",
-    clusters: [{ name: "podid-playground", cluster: { server, "certificate-authority-data": Buffer.from(caPem).toString("base64") } }],
+    clusters: [
+      {
+        name: "podid-playground",
+        cluster: { server, "certificate-authority-data": Buffer.from(caPem).toString("base64") },
+      },
+    ],
     users: [{ name: "podid-admin", user: { token } }],
-    contexts: [{ name: "podid-playground", context: { cluster: "podid-playground", user: "podid-admin", namespace: "default" } }],
+    contexts: [
+      { name: "podid-playground", context: { cluster: "podid-playground", user: "podid-admin", namespace: "default" } },
+    ],
     "current-context": "podid-playground",
     preferences: {},
   });

@@ -76,7 +76,8 @@ function mergeList(field: string, target: unknown, patch: unknown[]): unknown[] 
   const out: unknown[] = [...(target as unknown[])];
   for (const item of patch) {
     if (!isRecord(item)) continue;
-    if (item.$patch === "replace") return patch.filter((p) => !(isRecord(p) && p.$patch === "replace")).map((p) => strategicMerge(undefined, p));
+    if (item.$patch === "replace")
+      return patch.filter((p) => !(isRecord(p) && p.$patch === "replace")).map((p) => strategicMerge(undefined, p));
     const idx = out.findIndex((t) => isRecord(t) && t[key] === item[key]);
     if (item.$patch === "delete") {
       if (idx >= 0) out.splice(idx, 1);
@@ -132,7 +133,12 @@ export function jsonPatch(target: unknown, ops: unknown): unknown {
 }
 
 /** Applies a PATCH body of the given content type. */
-export function applyPatchOfType(contentType: string, target: unknown, body: unknown, strategicAllowed: boolean): unknown {
+export function applyPatchOfType(
+  contentType: string,
+  target: unknown,
+  body: unknown,
+  strategicAllowed: boolean,
+): unknown {
   const type = contentType.split(";")[0]!.trim().toLowerCase();
   const accepted: string[] = [PATCH_TYPES.json, PATCH_TYPES.merge];
   if (strategicAllowed) accepted.push(PATCH_TYPES.strategic);

@@ -14,7 +14,14 @@ type Schema = Record<number, Field>;
 
 const f = (name: string, type: FieldType, repeated = false): Field => ({ name, type, repeated });
 
-const OWNER_REF: Schema = { 1: f("kind", "string"), 3: f("name", "string"), 4: f("uid", "string"), 5: f("apiVersion", "string"), 6: f("controller", "bool"), 7: f("blockOwnerDeletion", "bool") };
+const OWNER_REF: Schema = {
+  1: f("kind", "string"),
+  3: f("name", "string"),
+  4: f("uid", "string"),
+  5: f("apiVersion", "string"),
+  6: f("controller", "bool"),
+  7: f("blockOwnerDeletion", "bool"),
+};
 const META: Schema = {
   1: f("name", "string"),
   2: f("generateName", "string"),
@@ -32,7 +39,13 @@ const LABEL_SELECTOR: Schema = {
   1: f("matchLabels", "map"),
   2: f("matchExpressions", { 1: f("key", "string"), 2: f("operator", "string"), 3: f("values", "string", true) }, true),
 };
-const CONTAINER_PORT: Schema = { 1: f("name", "string"), 2: f("hostPort", "int"), 3: f("containerPort", "int"), 4: f("protocol", "string"), 5: f("hostIP", "string") };
+const CONTAINER_PORT: Schema = {
+  1: f("name", "string"),
+  2: f("hostPort", "int"),
+  3: f("containerPort", "int"),
+  4: f("protocol", "string"),
+  5: f("hostIP", "string"),
+};
 const ENV_VAR: Schema = { 1: f("name", "string"), 2: f("value", "string") };
 const CONTAINER: Schema = {
   1: f("name", "string"),
@@ -60,8 +73,19 @@ const POD_TEMPLATE: Schema = { 1: f("metadata", META), 2: f("spec", POD_SPEC) };
 
 const KINDS: Record<string, Schema> = {
   "v1/Namespace": { 1: f("metadata", META), 2: f("spec", { 1: f("finalizers", "string", true) }) },
-  "v1/ConfigMap": { 1: f("metadata", META), 2: f("data", "map"), 3: f("binaryData", "mapBytes"), 4: f("immutable", "bool") },
-  "v1/Secret": { 1: f("metadata", META), 2: f("data", "mapBytes"), 3: f("type", "string"), 4: f("stringData", "map"), 5: f("immutable", "bool") },
+  "v1/ConfigMap": {
+    1: f("metadata", META),
+    2: f("data", "map"),
+    3: f("binaryData", "mapBytes"),
+    4: f("immutable", "bool"),
+  },
+  "v1/Secret": {
+    1: f("metadata", META),
+    2: f("data", "mapBytes"),
+    3: f("type", "string"),
+    4: f("stringData", "map"),
+    5: f("immutable", "bool"),
+  },
   "v1/ServiceAccount": {
     1: f("metadata", META),
     2: f("secrets", { 1: f("kind", "string"), 2: f("namespace", "string"), 3: f("name", "string") }, true),
@@ -70,18 +94,43 @@ const KINDS: Record<string, Schema> = {
   },
   "authentication.k8s.io/v1/TokenRequest": {
     1: f("metadata", META),
-    2: f("spec", { 1: f("audiences", "string", true), 3: f("boundObjectRef", { 1: f("kind", "string"), 2: f("apiVersion", "string"), 3: f("name", "string"), 4: f("uid", "string") }), 4: f("expirationSeconds", "int") }),
+    2: f("spec", {
+      1: f("audiences", "string", true),
+      3: f("boundObjectRef", {
+        1: f("kind", "string"),
+        2: f("apiVersion", "string"),
+        3: f("name", "string"),
+        4: f("uid", "string"),
+      }),
+      4: f("expirationSeconds", "int"),
+    }),
   },
   "authorization.k8s.io/v1/SelfSubjectAccessReview": {
     1: f("metadata", META),
     2: f("spec", {
-      1: f("resourceAttributes", { 1: f("namespace", "string"), 2: f("verb", "string"), 3: f("group", "string"), 4: f("version", "string"), 5: f("resource", "string"), 6: f("subresource", "string"), 7: f("name", "string") }),
+      1: f("resourceAttributes", {
+        1: f("namespace", "string"),
+        2: f("verb", "string"),
+        3: f("group", "string"),
+        4: f("version", "string"),
+        5: f("resource", "string"),
+        6: f("subresource", "string"),
+        7: f("name", "string"),
+      }),
       2: f("nonResourceAttributes", { 1: f("path", "string"), 2: f("verb", "string") }),
     }),
   },
   "apps/v1/Deployment": {
     1: f("metadata", META),
-    2: f("spec", { 1: f("replicas", "int"), 2: f("selector", LABEL_SELECTOR), 3: f("template", POD_TEMPLATE), 4: f("strategy", { 1: f("type", "string") }), 5: f("minReadySeconds", "int"), 6: f("revisionHistoryLimit", "int"), 9: f("progressDeadlineSeconds", "int") }),
+    2: f("spec", {
+      1: f("replicas", "int"),
+      2: f("selector", LABEL_SELECTOR),
+      3: f("template", POD_TEMPLATE),
+      4: f("strategy", { 1: f("type", "string") }),
+      5: f("minReadySeconds", "int"),
+      6: f("revisionHistoryLimit", "int"),
+      9: f("progressDeadlineSeconds", "int"),
+    }),
   },
 };
 
@@ -181,7 +230,11 @@ const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
 
 /** Decodes a `application/vnd.kubernetes.protobuf` body into a JSON object. */
 export function decodeKubeProtobuf(body: Buffer): Record<string, unknown> {
-  const bad = (why: string): Error => unsupportedMediaType(`application/vnd.kubernetes.protobuf (${why})`, ["application/json", "application/vnd.kubernetes.protobuf for Namespace, ConfigMap, Secret, ServiceAccount, TokenRequest, SelfSubjectAccessReview and Deployment"]);
+  const bad = (why: string): Error =>
+    unsupportedMediaType(`application/vnd.kubernetes.protobuf (${why})`, [
+      "application/json",
+      "application/vnd.kubernetes.protobuf for Namespace, ConfigMap, Secret, ServiceAccount, TokenRequest, SelfSubjectAccessReview and Deployment",
+    ]);
   if (!body.subarray(0, 4).equals(MAGIC)) throw bad("missing the k8s protobuf header");
   let unknown: Record<string, unknown>;
   let raw: Buffer | undefined;
@@ -190,7 +243,8 @@ export function decodeKubeProtobuf(body: Buffer): Record<string, unknown> {
     unknown = {};
     while (!r.done()) {
       const tag = r.varint();
-      if (tag >> 3 === 1) unknown.typeMeta = decodeMessage(r.bytes(), { 1: f("apiVersion", "string"), 2: f("kind", "string") });
+      if (tag >> 3 === 1)
+        unknown.typeMeta = decodeMessage(r.bytes(), { 1: f("apiVersion", "string"), 2: f("kind", "string") });
       else if (tag >> 3 === 2) raw = r.bytes();
       else r.skip(tag & 7);
     }
@@ -199,7 +253,8 @@ export function decodeKubeProtobuf(body: Buffer): Record<string, unknown> {
   }
   const tm = (unknown.typeMeta ?? {}) as { apiVersion?: string; kind?: string };
   const schema = KINDS[`${tm.apiVersion}/${tm.kind}`];
-  if (schema === undefined || raw === undefined) throw bad(`kind ${tm.apiVersion}/${tm.kind} is not decoded by the playground; send JSON`);
+  if (schema === undefined || raw === undefined)
+    throw bad(`kind ${tm.apiVersion}/${tm.kind} is not decoded by the playground; send JSON`);
   try {
     return { apiVersion: tm.apiVersion, kind: tm.kind, ...decodeMessage(raw, schema) };
   } catch (err) {

@@ -25,7 +25,11 @@ function resolve(reg: Registry, group: string, version: string, rest: string[]):
   let namespace: string | undefined;
   let parts = rest;
   const nsDef = group === "" ? reg.get("", version, "namespaces") : undefined;
-  if (parts[0] === "namespaces" && parts.length >= 3 && !(parts.length === 3 && NAMESPACE_SUBRESOURCES.has(parts[2]!))) {
+  if (
+    parts[0] === "namespaces" &&
+    parts.length >= 3 &&
+    !(parts.length === 3 && NAMESPACE_SUBRESOURCES.has(parts[2]!))
+  ) {
     namespace = parts[1]!;
     parts = parts.slice(2);
   } else if (parts[0] === "namespaces" && nsDef !== undefined) {
@@ -36,11 +40,17 @@ function resolve(reg: Registry, group: string, version: string, rest: string[]):
   if (namespace !== undefined && !def.namespaced) throw pathNotFound();
   const subresource = parts[2] ?? "";
   if (subresource !== "" && !def.subresources.includes(subresource)) throw pathNotFound();
-  return { kind: "resource", req: { def, namespace: def.namespaced ? namespace : undefined, name: parts[1], subresource } };
+  return {
+    kind: "resource",
+    req: { def, namespace: def.namespaced ? namespace : undefined, name: parts[1], subresource },
+  };
 }
 
 export function route(reg: Registry, pathname: string): Route {
-  const parts = pathname.split("/").filter((p) => p !== "").map(decodeURIComponent);
+  const parts = pathname
+    .split("/")
+    .filter((p) => p !== "")
+    .map(decodeURIComponent);
   if (parts[0] === "api" && parts.length >= 2) return resolve(reg, "", parts[1]!, parts.slice(2));
   if (parts[0] === "apis" && parts.length === 2) return { kind: "group", group: parts[1]! };
   if (parts[0] === "apis" && parts.length >= 3) return resolve(reg, parts[1]!, parts[2]!, parts.slice(3));

@@ -3,7 +3,6 @@
 // spec.replicas on the main object.
 import { isRecord, text, type KObject } from "./types.ts";
 
-
 /** A metav1.LabelSelector as the string form Scale.status.selector carries. */
 export function selectorString(sel: unknown): string {
   if (!isRecord(sel)) return "";
@@ -30,15 +29,25 @@ export function toScale(o: KObject): KObject {
   return {
     kind: "Scale",
     apiVersion: "autoscaling/v1",
-    metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp },
+    metadata: {
+      name: m.name,
+      namespace: m.namespace,
+      uid: m.uid,
+      resourceVersion: m.resourceVersion,
+      creationTimestamp: m.creationTimestamp,
+    },
     spec: { replicas: typeof spec.replicas === "number" ? spec.replicas : 1 },
-    status: { replicas: typeof status.replicas === "number" ? status.replicas : 0, selector: selectorString(spec.selector) },
+    status: {
+      replicas: typeof status.replicas === "number" ? status.replicas : 0,
+      selector: selectorString(spec.selector),
+    },
   };
 }
 
 /** spec.replicas of a Scale body, or an error text naming the field. */
 export function replicasOf(scale: unknown): number | string {
   const r = isRecord(scale) && isRecord(scale.spec) ? scale.spec.replicas : undefined;
-  if (typeof r !== "number" || !Number.isInteger(r) || r < 0) return `spec.replicas: Invalid value: ${JSON.stringify(r ?? null)}: must be greater than or equal to 0`;
+  if (typeof r !== "number" || !Number.isInteger(r) || r < 0)
+    return `spec.replicas: Invalid value: ${JSON.stringify(r ?? null)}: must be greater than or equal to 0`;
   return r;
 }

@@ -30,7 +30,10 @@ function matches(r: Requirement, labels: Labels): boolean {
   }
 }
 
-const all = (reqs: Requirement[]): LabelPredicate => (labels) => reqs.every((r) => matches(r, labels));
+const all =
+  (reqs: Requirement[]): LabelPredicate =>
+  (labels) =>
+    reqs.every((r) => matches(r, labels));
 
 /** Splits on commas that are not inside parentheses. */
 function splitTerms(s: string): string[] {
@@ -68,9 +71,15 @@ function parseTerm(t: string, selector: string): Requirement {
 }
 
 function check(r: Requirement, selector: string): Requirement {
-  if (!keyRe.test(r.key)) throw badRequest(`unable to parse requirement: invalid label key "${r.key}": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (in label selector "${selector}")`);
+  if (!keyRe.test(r.key))
+    throw badRequest(
+      `unable to parse requirement: invalid label key "${r.key}": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (in label selector "${selector}")`,
+    );
   for (const v of r.values) {
-    if (!valueRe.test(v) || v.length > 63) throw badRequest(`unable to parse requirement: values[0]: Invalid value: "${v}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`);
+    if (!valueRe.test(v) || v.length > 63)
+      throw badRequest(
+        `unable to parse requirement: values[0]: Invalid value: "${v}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
+      );
   }
   return r;
 }
@@ -93,7 +102,9 @@ export function labelSelectorObject(sel: unknown): LabelPredicate {
     for (const e of sel.matchExpressions) {
       if (!isRecord(e) || typeof e.key !== "string") continue;
       const values = Array.isArray(e.values) ? e.values.map(String) : [];
-      const op = ({ In: "in", NotIn: "notin", Exists: "exists", DoesNotExist: "!" } as const)[String(e.operator) as "In"];
+      const op = ({ In: "in", NotIn: "notin", Exists: "exists", DoesNotExist: "!" } as const)[
+        String(e.operator) as "In"
+      ];
       if (op === undefined) return () => false;
       reqs.push({ key: e.key, op, values });
     }
@@ -105,8 +116,30 @@ export type FieldPredicate = (obj: KObject) => boolean;
 
 /** Field paths each resource supports in `?fieldSelector=` (the real server refuses others). */
 const FIELD_LABELS: Record<string, string[]> = {
-  pods: ["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.podIPs", "status.nominatedNodeName"],
-  events: ["involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"],
+  pods: [
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "spec.hostNetwork",
+    "status.phase",
+    "status.podIP",
+    "status.podIPs",
+    "status.nominatedNodeName",
+  ],
+  events: [
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+  ],
   secrets: ["type"],
   namespaces: ["status.phase"],
   nodes: ["spec.unschedulable"],
@@ -121,7 +154,8 @@ function fieldValue(obj: KObject, field: string): string {
     return Array.isArray(ips) && isRecord(ips[0]) ? text(ips[0].ip) : "";
   }
   const v = getPath(obj, field);
-  if (v === undefined || v === null) return field === "spec.hostNetwork" || field === "spec.unschedulable" ? "false" : "";
+  if (v === undefined || v === null)
+    return field === "spec.hostNetwork" || field === "spec.unschedulable" ? "false" : "";
   return text(v);
 }
 

@@ -42,7 +42,15 @@ export class ApiError extends Error {
   }
 
   toStatus(): Status {
-    const s: Status = { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: this.message, reason: this.reason, code: this.code };
+    const s: Status = {
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      message: this.message,
+      reason: this.reason,
+      code: this.code,
+    };
     if (this.reason === "") delete s.reason;
     if (this.details !== undefined) s.details = this.details;
     return s;
@@ -51,7 +59,8 @@ export class ApiError extends Error {
 
 type Res = Pick<ResourceDef, "group" | "plural" | "kind">;
 
-const details = (r: Res, name: string): StatusDetails => (r.group === "" ? { name, kind: r.plural } : { name, group: r.group, kind: r.plural });
+const details = (r: Res, name: string): StatusDetails =>
+  r.group === "" ? { name, kind: r.plural } : { name, group: r.group, kind: r.plural };
 
 export const notFound = (r: Res, name: string): ApiError =>
   new ApiError(404, "NotFound", `${resourceKey(r)} "${name}" not found`, details(r, name));
@@ -59,13 +68,27 @@ export const notFound = (r: Res, name: string): ApiError =>
 export const alreadyExists = (r: Res, name: string): ApiError =>
   new ApiError(409, "AlreadyExists", `${resourceKey(r)} "${name}" already exists`, details(r, name));
 
-export const conflict = (r: Res, name: string, why = "the object has been modified; please apply your changes to the latest version and try again"): ApiError =>
-  new ApiError(409, "Conflict", `Operation cannot be fulfilled on ${resourceKey(r)} "${name}": ${why}`, details(r, name));
+export const conflict = (
+  r: Res,
+  name: string,
+  why = "the object has been modified; please apply your changes to the latest version and try again",
+): ApiError =>
+  new ApiError(
+    409,
+    "Conflict",
+    `Operation cannot be fulfilled on ${resourceKey(r)} "${name}": ${why}`,
+    details(r, name),
+  );
 
 export interface FieldError {
   field: string;
   /** FieldValueRequired, FieldValueInvalid, FieldValueForbidden, FieldValueNotSupported... */
-  type: "FieldValueRequired" | "FieldValueInvalid" | "FieldValueForbidden" | "FieldValueNotSupported" | "FieldValueDuplicate";
+  type:
+    | "FieldValueRequired"
+    | "FieldValueInvalid"
+    | "FieldValueForbidden"
+    | "FieldValueNotSupported"
+    | "FieldValueDuplicate";
   /** The rendered detail, e.g. `Required value: name or generateName is required`. */
   detail: string;
 }
@@ -88,12 +111,18 @@ export const badRequest = (message: string): ApiError => new ApiError(400, "BadR
 export const forbidden = (message: string, d?: StatusDetails): ApiError => new ApiError(403, "Forbidden", message, d);
 export const methodNotAllowed = (): ApiError =>
   new ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
-export const pathNotFound = (): ApiError => new ApiError(404, "NotFound", "the server could not find the requested resource", {});
+export const pathNotFound = (): ApiError =>
+  new ApiError(404, "NotFound", "the server could not find the requested resource", {});
 export const gone = (requested: number, oldest: number): ApiError =>
   new ApiError(410, "Expired", `too old resource version: ${requested} (${oldest})`);
 export const unauthorized = (): ApiError => new ApiError(401, "Unauthorized", "Unauthorized");
 export const internalError = (message: string, causes?: StatusCause[]): ApiError =>
-  new ApiError(500, "InternalError", `Internal error occurred: ${message}`, causes !== undefined ? { causes } : undefined);
+  new ApiError(
+    500,
+    "InternalError",
+    `Internal error occurred: ${message}`,
+    causes !== undefined ? { causes } : undefined,
+  );
 export const tooLarge = (limit: number): ApiError =>
   new ApiError(413, "RequestEntityTooLarge", `Request entity too large: limit is ${limit}`);
 export const unsupportedMediaType = (contentType: string, accepted: string[]): ApiError =>

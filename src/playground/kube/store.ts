@@ -27,7 +27,6 @@ export interface Watcher extends WatchFilter {
   close?(): void;
 }
 
-
 /** Watch history keeps serialised objects only (a third of an object's memory), parsed on replay. */
 interface HistoryEntry {
   type: EventType;
@@ -72,7 +71,9 @@ export class Store {
   }
 
   get(def: ResourceDef | string, ns: string, name: string): KObject | undefined {
-    return this.coll(typeof def === "string" ? def : resourceKey(def)).byNamespace.get(ns)?.get(name);
+    return this.coll(typeof def === "string" ? def : resourceKey(def))
+      .byNamespace.get(ns)
+      ?.get(name);
   }
 
   /** Stored objects (shared: callers must not mutate them). */
@@ -99,7 +100,9 @@ export class Store {
   }
 
   dependentsOf(uid: string): StoredRef[] {
-    return [...(this.dependents.get(uid) ?? [])].map((s) => this.byUid.get(s)).filter((r): r is StoredRef => r !== undefined);
+    return [...(this.dependents.get(uid) ?? [])]
+      .map((s) => this.byUid.get(s))
+      .filter((r): r is StoredRef => r !== undefined);
   }
 
   /** Stores a new or changed object under the next resourceVersion and tells the watchers. */
@@ -160,7 +163,12 @@ export class Store {
   }
 
   private record(resource: string, c: Collection, ev: StoreEvent): void {
-    c.history.push({ type: ev.type, rv: ev.rv, json: objectJson(ev.object), oldJson: ev.old !== undefined ? objectJson(ev.old) : undefined });
+    c.history.push({
+      type: ev.type,
+      rv: ev.rv,
+      json: objectJson(ev.object),
+      oldJson: ev.old !== undefined ? objectJson(ev.old) : undefined,
+    });
     if (c.history.length > this.historyLimit) {
       const drop = Math.floor(this.historyLimit / 2);
       c.compactedRv = c.history[drop - 1]!.rv;
@@ -183,7 +191,8 @@ export class Store {
   watch(def: ResourceDef, w: Watcher, fromRv: number | undefined): { stop: () => void } | { tooOld: number } {
     const c = this.coll(resourceKey(def));
     if (fromRv === undefined) {
-      for (const o of this.list(def, w.namespace)) deliver(w, { type: "ADDED", rv: Number(o.metadata.resourceVersion), object: o });
+      for (const o of this.list(def, w.namespace))
+        deliver(w, { type: "ADDED", rv: Number(o.metadata.resourceVersion), object: o });
     } else {
       if (fromRv < c.compactedRv) return { tooOld: c.compactedRv + 1 };
       for (let i = firstAfter(c.history, fromRv); i < c.history.length; i++) deliver(w, replayed(c.history[i]!));
@@ -246,7 +255,10 @@ function replayed(e: HistoryEntry): StoreEvent {
   return ev;
 }
 
-const jsonFor = (type: EventType, object: KObject): (() => string) => () => `{"type":"${type}","object":${objectJson(object)}}\n`;
+const jsonFor =
+  (type: EventType, object: KObject): (() => string) =>
+  () =>
+    `{"type":"${type}","object":${objectJson(object)}}\n`;
 
 function passes(w: WatchFilter, o: KObject | undefined): boolean {
   if (o === undefined) return false;
@@ -274,4 +286,3 @@ function deliver(w: Watcher, ev: StoreEvent): void {
     w.send("DELETED", o, jsonFor("DELETED", o));
   }
 }
-

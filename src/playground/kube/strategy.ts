@@ -4,7 +4,16 @@
 import { randomBytes } from "node:crypto";
 import { labelSelectorObject } from "./selectors.ts";
 import type { FieldError } from "./status.ts";
-import { asArray, canonicalJson, getPath, isRecord, resourceKey, text, type KObject, type ResourceDef } from "./types.ts";
+import {
+  asArray,
+  canonicalJson,
+  getPath,
+  isRecord,
+  resourceKey,
+  text,
+  type KObject,
+  type ResourceDef,
+} from "./types.ts";
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -49,7 +58,8 @@ function defaultPodSpec(spec: unknown): void {
   spec.terminationGracePeriodSeconds ??= 30;
   spec.securityContext ??= {};
   spec.enableServiceLinks ??= true;
-  if (spec.serviceAccountName === undefined && typeof spec.serviceAccount === "string") spec.serviceAccountName = spec.serviceAccount;
+  if (spec.serviceAccountName === undefined && typeof spec.serviceAccount === "string")
+    spec.serviceAccountName = spec.serviceAccount;
   spec.serviceAccountName ??= "default";
   spec.serviceAccount = spec.serviceAccountName;
   for (const list of ["containers", "initContainers"]) {
@@ -135,11 +145,14 @@ export function prepareForCreate(def: ResourceDef, o: KObject): void {
 
 function validatePod(o: KObject): FieldError[] {
   const cs = getPath(o, "spec.containers");
-  if (!Array.isArray(cs) || cs.length === 0) return [{ field: "spec.containers", type: "FieldValueRequired", detail: "Required value" }];
+  if (!Array.isArray(cs) || cs.length === 0)
+    return [{ field: "spec.containers", type: "FieldValueRequired", detail: "Required value" }];
   const errs: FieldError[] = [];
   cs.forEach((c, i) => {
-    if (!isRecord(c) || typeof c.name !== "string" || c.name === "") errs.push({ field: `spec.containers[${i}].name`, type: "FieldValueRequired", detail: "Required value" });
-    if (!isRecord(c) || typeof c.image !== "string" || c.image === "") errs.push({ field: `spec.containers[${i}].image`, type: "FieldValueRequired", detail: "Required value" });
+    if (!isRecord(c) || typeof c.name !== "string" || c.name === "")
+      errs.push({ field: `spec.containers[${i}].name`, type: "FieldValueRequired", detail: "Required value" });
+    if (!isRecord(c) || typeof c.image !== "string" || c.image === "")
+      errs.push({ field: `spec.containers[${i}].image`, type: "FieldValueRequired", detail: "Required value" });
   });
   return errs;
 }
@@ -150,7 +163,13 @@ function validateSelectorWorkload(o: KObject): FieldError[] {
   const labels = getPath(o, "spec.template.metadata.labels");
   const tl = isRecord(labels) ? (labels as Record<string, string>) : {};
   if (!labelSelectorObject(sel)(tl)) {
-    return [{ field: "spec.template.metadata.labels", type: "FieldValueInvalid", detail: `Invalid value: ${JSON.stringify(tl)}: \`selector\` does not match template \`labels\`` }];
+    return [
+      {
+        field: "spec.template.metadata.labels",
+        type: "FieldValueInvalid",
+        detail: `Invalid value: ${JSON.stringify(tl)}: \`selector\` does not match template \`labels\``,
+      },
+    ];
   }
   return [];
 }
@@ -158,28 +177,56 @@ function validateSelectorWorkload(o: KObject): FieldError[] {
 function validateWebhooks(o: KObject): FieldError[] {
   const hooks = o.webhooks;
   if (hooks === undefined) return [];
-  if (!Array.isArray(hooks)) return [{ field: "webhooks", type: "FieldValueInvalid", detail: "Invalid value: must be a list" }];
+  if (!Array.isArray(hooks))
+    return [{ field: "webhooks", type: "FieldValueInvalid", detail: "Invalid value: must be a list" }];
   const errs: FieldError[] = [];
   hooks.forEach((w, i) => {
     const at = `webhooks[${i}]`;
-    if (!isRecord(w)) return errs.push({ field: at, type: "FieldValueInvalid", detail: "Invalid value: must be an object" });
+    if (!isRecord(w))
+      return errs.push({ field: at, type: "FieldValueInvalid", detail: "Invalid value: must be an object" });
     if (typeof w.name !== "string" || w.name.split(".").length < 3) {
-      errs.push({ field: `${at}.name`, type: "FieldValueInvalid", detail: `Invalid value: "${String(w.name)}": should be a domain with at least three segments separated by dots` });
+      errs.push({
+        field: `${at}.name`,
+        type: "FieldValueInvalid",
+        detail: `Invalid value: "${String(w.name)}": should be a domain with at least three segments separated by dots`,
+      });
     }
     if (!["None", "NoneOnDryRun"].includes(String(w.sideEffects))) {
-      errs.push(w.sideEffects === undefined
-        ? { field: `${at}.sideEffects`, type: "FieldValueRequired", detail: "Required value: must specify one of None, NoneOnDryRun" }
-        : { field: `${at}.sideEffects`, type: "FieldValueNotSupported", detail: `Unsupported value: "${text(w.sideEffects)}": supported values: "None", "NoneOnDryRun"` });
+      errs.push(
+        w.sideEffects === undefined
+          ? {
+              field: `${at}.sideEffects`,
+              type: "FieldValueRequired",
+              detail: "Required value: must specify one of None, NoneOnDryRun",
+            }
+          : {
+              field: `${at}.sideEffects`,
+              type: "FieldValueNotSupported",
+              detail: `Unsupported value: "${text(w.sideEffects)}": supported values: "None", "NoneOnDryRun"`,
+            },
+      );
     }
     if (!Array.isArray(w.admissionReviewVersions) || !w.admissionReviewVersions.includes("v1")) {
-      errs.push({ field: `${at}.admissionReviewVersions`, type: "FieldValueInvalid", detail: "Invalid value: must include at least one of v1, v1beta1" });
+      errs.push({
+        field: `${at}.admissionReviewVersions`,
+        type: "FieldValueInvalid",
+        detail: "Invalid value: must include at least one of v1, v1beta1",
+      });
     }
     if (typeof w.timeoutSeconds === "number" && (w.timeoutSeconds < 1 || w.timeoutSeconds > 30)) {
-      errs.push({ field: `${at}.timeoutSeconds`, type: "FieldValueInvalid", detail: `Invalid value: ${w.timeoutSeconds}: the timeout value must be between 1 and 30 seconds` });
+      errs.push({
+        field: `${at}.timeoutSeconds`,
+        type: "FieldValueInvalid",
+        detail: `Invalid value: ${w.timeoutSeconds}: the timeout value must be between 1 and 30 seconds`,
+      });
     }
     const cc = w.clientConfig;
     if (!isRecord(cc) || (cc.url === undefined) === (cc.service === undefined)) {
-      errs.push({ field: `${at}.clientConfig`, type: "FieldValueRequired", detail: "Required value: exactly one of url or service is required" });
+      errs.push({
+        field: `${at}.clientConfig`,
+        type: "FieldValueRequired",
+        detail: "Required value: exactly one of url or service is required",
+      });
     }
     return undefined;
   });
@@ -200,10 +247,18 @@ export function validateLabels(labels: Record<string, string> | undefined): Fiel
     const [prefix, name] = slash >= 0 ? [k.slice(0, slash), k.slice(slash + 1)] : ["", k];
     const prefixOk = slash < 0 || (DNS1123_SUBDOMAIN.test(prefix) && prefix.length <= 253);
     if (!prefixOk || !LABEL_NAME.test(name) || name.length > 63) {
-      errs.push({ field: "metadata.labels", type: "FieldValueInvalid", detail: `Invalid value: "${k}": ${prefixOk ? LABEL_KEY_MSG : `prefix part ${SUBDOMAIN_MSG}`}` });
+      errs.push({
+        field: "metadata.labels",
+        type: "FieldValueInvalid",
+        detail: `Invalid value: "${k}": ${prefixOk ? LABEL_KEY_MSG : `prefix part ${SUBDOMAIN_MSG}`}`,
+      });
     }
     if (typeof v !== "string" || (v !== "" && (!LABEL_NAME.test(v) || v.length > 63))) {
-      errs.push({ field: "metadata.labels", type: "FieldValueInvalid", detail: `Invalid value: "${text(v)}": ${LABEL_VALUE_MSG}` });
+      errs.push({
+        field: "metadata.labels",
+        type: "FieldValueInvalid",
+        detail: `Invalid value: "${text(v)}": ${LABEL_VALUE_MSG}`,
+      });
     }
   }
   return errs;
@@ -226,10 +281,21 @@ export function validateUpdate(def: ResourceDef, old: KObject, next: KObject): F
     delete spec.terminationGracePeriodSeconds;
     return canonicalJson(spec);
   };
-  return mutable(old) === mutable(next) ? [] : [{ field: "spec", type: "FieldValueForbidden", detail: POD_UPDATE_FORBIDDEN }];
+  return mutable(old) === mutable(next)
+    ? []
+    : [{ field: "spec", type: "FieldValueForbidden", detail: POD_UPDATE_FORBIDDEN }];
 }
 
-const goKind = (v: unknown): string => (Array.isArray(v) ? "array" : v === null ? "null" : typeof v === "object" ? "object" : typeof v === "boolean" ? "bool" : typeof v);
+const goKind = (v: unknown): string =>
+  Array.isArray(v)
+    ? "array"
+    : v === null
+      ? "null"
+      : typeof v === "object"
+        ? "object"
+        : typeof v === "boolean"
+          ? "bool"
+          : typeof v;
 
 /**
  * Where a real server's typed decoding would fail (a string field holding a number, say), the
@@ -241,13 +307,18 @@ export function decodeError(def: ResourceDef, o: KObject): string | undefined {
   for (const k of ["labels", "annotations"]) {
     const map = m[k];
     if (map === undefined || map === null) continue;
-    if (!isRecord(map)) return `json: cannot unmarshal ${goKind(map)} into Go struct field ObjectMeta.metadata.${k} of type map[string]string`;
-    for (const v of Object.values(map)) if (typeof v !== "string") return `json: cannot unmarshal ${goKind(v)} into Go struct field ObjectMeta.metadata.${k} of type string`;
+    if (!isRecord(map))
+      return `json: cannot unmarshal ${goKind(map)} into Go struct field ObjectMeta.metadata.${k} of type map[string]string`;
+    for (const v of Object.values(map))
+      if (typeof v !== "string")
+        return `json: cannot unmarshal ${goKind(v)} into Go struct field ObjectMeta.metadata.${k} of type string`;
   }
   if (resourceKey(def) !== "pods") return undefined;
   for (const list of ["containers", "initContainers"]) {
     for (const c of asArray(getPath(o, ["spec", list]))) {
-      const err = isRecord(c) ? envDecodeError(list, c.env) : `json: cannot unmarshal ${goKind(c)} into Go struct field PodSpec.spec.${list} of type v1.Container`;
+      const err = isRecord(c)
+        ? envDecodeError(list, c.env)
+        : `json: cannot unmarshal ${goKind(c)} into Go struct field PodSpec.spec.${list} of type v1.Container`;
       if (err !== undefined) return err;
     }
   }
@@ -256,9 +327,11 @@ export function decodeError(def: ResourceDef, o: KObject): string | undefined {
 
 function envDecodeError(list: string, env: unknown): string | undefined {
   for (const e of asArray(env)) {
-    if (!isRecord(e)) return `json: cannot unmarshal ${goKind(e)} into Go struct field Container.spec.${list}.env of type v1.EnvVar`;
+    if (!isRecord(e))
+      return `json: cannot unmarshal ${goKind(e)} into Go struct field Container.spec.${list}.env of type v1.EnvVar`;
     for (const f of ["name", "value"]) {
-      if (e[f] !== undefined && typeof e[f] !== "string") return `json: cannot unmarshal ${goKind(e[f])} into Go struct field EnvVar.spec.${list}.env.${f} of type string`;
+      if (e[f] !== undefined && typeof e[f] !== "string")
+        return `json: cannot unmarshal ${goKind(e[f])} into Go struct field EnvVar.spec.${list}.env.${f} of type string`;
     }
   }
   return undefined;

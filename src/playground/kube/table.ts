@@ -16,7 +16,8 @@ const NAME_COLUMN = {
   name: "Name",
   type: "string",
   format: "name",
-  description: "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically.",
+  description:
+    "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically.",
   priority: 0,
 };
 
@@ -47,7 +48,8 @@ export function evalJsonPath(obj: unknown, path: string): unknown {
 }
 
 function cell(c: PrinterColumn, o: KObject, now: number): unknown {
-  const v = c.compute !== undefined ? c.compute(o, now) : c.jsonPath !== undefined ? evalJsonPath(o, c.jsonPath) : undefined;
+  const v =
+    c.compute !== undefined ? c.compute(o, now) : c.jsonPath !== undefined ? evalJsonPath(o, c.jsonPath) : undefined;
   if (v === undefined || v === null) return null;
   // A custom resource's date columns are shown as ages; built-in date cells are RFC 3339 already.
   if (c.type === "date" && c.jsonPath !== undefined) return age(v, now);
@@ -59,7 +61,13 @@ function partialMetadata(o: KObject): Record<string, unknown> {
   return { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: o.metadata };
 }
 
-export function toTable(def: ResourceDef, items: KObject[], meta: Table["metadata"], now = Date.now(), includeObject = true): Table {
+export function toTable(
+  def: ResourceDef,
+  items: KObject[],
+  meta: Table["metadata"],
+  now = Date.now(),
+  includeObject = true,
+): Table {
   const columns = def.printerColumns ?? [];
   return {
     kind: "Table",
@@ -67,7 +75,13 @@ export function toTable(def: ResourceDef, items: KObject[], meta: Table["metadat
     metadata: meta,
     columnDefinitions: [
       NAME_COLUMN,
-      ...columns.map((c) => ({ name: c.name, type: c.type, format: c.format ?? "", description: c.description ?? "", priority: c.priority ?? 0 })),
+      ...columns.map((c) => ({
+        name: c.name,
+        type: c.type,
+        format: c.format ?? "",
+        description: c.description ?? "",
+        priority: c.priority ?? 0,
+      })),
     ],
     rows: items.map((o) => ({
       cells: [o.metadata.name ?? "", ...columns.map((c) => cell(c, o, now))],

@@ -37,9 +37,16 @@ export class TokenApi {
     if (!isRecord(body) || !isRecord(body.spec)) throw badRequest("TokenReview: spec is required");
     const token = body.spec.token;
     const audiences = Array.isArray(body.spec.audiences) ? body.spec.audiences.map(String) : [];
-    const out = { kind: "TokenReview", apiVersion: "authentication.k8s.io/v1", metadata: { creationTimestamp: null }, spec: body.spec };
+    const out = {
+      kind: "TokenReview",
+      apiVersion: "authentication.k8s.io/v1",
+      metadata: { creationTimestamp: null },
+      spec: body.spec,
+    };
     if (typeof token !== "string" || token === "") {
-      throw invalid({ group: "authentication.k8s.io", plural: "tokenreviews", kind: "TokenReview" }, "", [{ field: "spec.token", type: "FieldValueRequired", detail: "Required value: token must not be empty" }]);
+      throw invalid({ group: "authentication.k8s.io", plural: "tokenreviews", kind: "TokenReview" }, "", [
+        { field: "spec.token", type: "FieldValueRequired", detail: "Required value: token must not be empty" },
+      ]);
     }
     const r = reviewToken(this.signer, token, audiences, this.live, this.nowSeconds());
     if (!r.authenticated) return { ...out, status: { user: {}, error: r.error } };
@@ -49,11 +56,26 @@ export class TokenApi {
   request(ns: string, saName: string, body: unknown, ctx: RequestCtx): Record<string, unknown> {
     const sa = this.api.get(this.saDef, ns, saName);
     const spec = isRecord(body) && isRecord(body.spec) ? body.spec : {};
-    const audiences = Array.isArray(spec.audiences) && spec.audiences.length > 0 ? spec.audiences.map(String) : [API_AUDIENCE];
+    const audiences =
+      Array.isArray(spec.audiences) && spec.audiences.length > 0 ? spec.audiences.map(String) : [API_AUDIENCE];
     const exp = typeof spec.expirationSeconds === "number" ? spec.expirationSeconds : DEFAULT_EXPIRATION;
     const trDef = { group: "authentication.k8s.io", plural: "serviceaccounts", kind: "TokenRequest" };
-    if (exp < MIN_EXPIRATION) throw invalid(trDef, saName, [{ field: "spec.expirationSeconds", type: "FieldValueInvalid", detail: `Invalid value: ${exp}: may not specify a duration less than 10 minutes` }]);
-    if (exp > MAX_EXPIRATION) throw invalid(trDef, saName, [{ field: "spec.expirationSeconds", type: "FieldValueInvalid", detail: `Invalid value: ${exp}: may not specify a duration larger than 2^32 seconds` }]);
+    if (exp < MIN_EXPIRATION)
+      throw invalid(trDef, saName, [
+        {
+          field: "spec.expirationSeconds",
+          type: "FieldValueInvalid",
+          detail: `Invalid value: ${exp}: may not specify a duration less than 10 minutes`,
+        },
+      ]);
+    if (exp > MAX_EXPIRATION)
+      throw invalid(trDef, saName, [
+        {
+          field: "spec.expirationSeconds",
+          type: "FieldValueInvalid",
+          detail: `Invalid value: ${exp}: may not specify a duration larger than 2^32 seconds`,
+        },
+      ]);
     const iat = this.nowSeconds();
     const claims: TokenClaims = {
       iss: ISSUER,
@@ -71,7 +93,12 @@ export class TokenApi {
       const pod = this.api.store.get(this.podDef, ns, name);
       if (pod === undefined) throw notFound(this.podDef, name);
       if (bound.uid !== undefined && bound.uid !== pod.metadata.uid) {
-        throw new ApiError(409, "Conflict", `Operation cannot be fulfilled on pods "${name}": the UID in the bound object reference (${text(bound.uid)}) does not match the UID in record. The object might have been deleted and then recreated`, { name, kind: "pods" });
+        throw new ApiError(
+          409,
+          "Conflict",
+          `Operation cannot be fulfilled on pods "${name}": the UID in the bound object reference (${text(bound.uid)}) does not match the UID in record. The object might have been deleted and then recreated`,
+          { name, kind: "pods" },
+        );
       }
       claims["kubernetes.io"].pod = { name, uid: pod.metadata.uid! };
     }
@@ -79,7 +106,11 @@ export class TokenApi {
     return {
       kind: "TokenRequest",
       apiVersion: "authentication.k8s.io/v1",
-      metadata: { name: saName, namespace: ns, creationTimestamp: new Date(iat * 1000).toISOString().replace(/\.\d{3}Z$/, "Z") },
+      metadata: {
+        name: saName,
+        namespace: ns,
+        creationTimestamp: new Date(iat * 1000).toISOString().replace(/\.\d{3}Z$/, "Z"),
+      },
       spec: { audiences, expirationSeconds: exp, boundObjectRef: isRecord(bound) ? bound : null },
       status: { token, expirationTimestamp: new Date((iat + exp) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z") },
     };

@@ -2,7 +2,15 @@
 // an optional pod binding (TokenRequest), and TokenReview answers that check the signature,
 // the audience, the expiry and that the service account and bound pod still exist with the
 // same uid.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, createHash, sign, verify, type KeyObject } from "node:crypto";
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  createHash,
+  sign,
+  verify,
+  type KeyObject,
+} from "node:crypto";
 import { isRecord, type UserInfo } from "./types.ts";
 
 export const API_AUDIENCE = "https://kubernetes.default.svc.cluster.local";
@@ -32,10 +40,16 @@ export class TokenSigner {
   readonly kid: string;
 
   constructor(privateKeyPem?: string) {
-    const pem = privateKeyPem ?? generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    const pem =
+      privateKeyPem ??
+      generateKeyPairSync("rsa", { modulusLength: 2048 })
+        .privateKey.export({ type: "pkcs8", format: "pem" })
+        .toString();
     this.privateKey = createPrivateKey(pem);
     this.publicKey = createPublicKey(this.privateKey);
-    this.kid = createHash("sha256").update(this.publicKey.export({ type: "spki", format: "der" })).digest("base64url");
+    this.kid = createHash("sha256")
+      .update(this.publicKey.export({ type: "spki", format: "der" }))
+      .digest("base64url");
   }
 
   sign(claims: TokenClaims): string {
@@ -73,20 +87,30 @@ export interface LiveObjects {
 }
 
 export type ReviewResult =
-  | { authenticated: true; user: UserInfo; audiences: string[] }
-  | { authenticated: false; error: string };
+  { authenticated: true; user: UserInfo; audiences: string[] } | { authenticated: false; error: string };
 
 /** TokenReview's decision for a token and the audiences the caller wants (pure, given the clock and objects). */
-export function reviewToken(signer: TokenSigner, token: string, wanted: string[], live: LiveObjects, nowSeconds: number): ReviewResult {
+export function reviewToken(
+  signer: TokenSigner,
+  token: string,
+  wanted: string[],
+  live: LiveObjects,
+  nowSeconds: number,
+): ReviewResult {
   const claims = signer.decode(token);
   if (typeof claims === "string") return { authenticated: false, error: `[${claims}]` };
   const audiences = wanted.length > 0 ? wanted : [API_AUDIENCE];
   const matched = audiences.filter((a) => claims.aud.includes(a));
   if (matched.length === 0) {
-    return { authenticated: false, error: `[invalid bearer token, token audiences ${JSON.stringify(claims.aud)} is invalid for the target audiences ${JSON.stringify(audiences)}]` };
+    return {
+      authenticated: false,
+      error: `[invalid bearer token, token audiences ${JSON.stringify(claims.aud)} is invalid for the target audiences ${JSON.stringify(audiences)}]`,
+    };
   }
-  if (nowSeconds >= claims.exp) return { authenticated: false, error: "[invalid bearer token, service account token has expired]" };
-  if (nowSeconds + 60 < claims.nbf) return { authenticated: false, error: "[invalid bearer token, token not yet valid]" };
+  if (nowSeconds >= claims.exp)
+    return { authenticated: false, error: "[invalid bearer token, service account token has expired]" };
+  if (nowSeconds + 60 < claims.nbf)
+    return { authenticated: false, error: "[invalid bearer token, token not yet valid]" };
   const k = claims["kubernetes.io"];
   if (live.serviceAccountUid(k.namespace, k.serviceaccount.name) !== k.serviceaccount.uid) {
     return { authenticated: false, error: "[invalid bearer token, service account token has been invalidated]" };
@@ -94,7 +118,10 @@ export function reviewToken(signer: TokenSigner, token: string, wanted: string[]
   const extra: Record<string, string[]> = {};
   if (k.pod !== undefined) {
     if (live.podUid(k.namespace, k.pod.name) !== k.pod.uid) {
-      return { authenticated: false, error: `[invalid bearer token, pod "${k.pod.name}" not found or its uid changed: the token has been invalidated]` };
+      return {
+        authenticated: false,
+        error: `[invalid bearer token, pod "${k.pod.name}" not found or its uid changed: the token has been invalidated]`,
+      };
     }
     extra[EXTRA_POD_NAME] = [k.pod.name];
     extra[EXTRA_POD_UID] = [k.pod.uid];

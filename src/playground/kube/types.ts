@@ -79,8 +79,10 @@ export interface ResourceDef {
   crdName?: string;
 }
 
-export const resourceKey = (r: { group: string; plural: string }): string => (r.group === "" ? r.plural : `${r.plural}.${r.group}`);
-export const apiVersionOf = (r: { group: string; version: string }): string => (r.group === "" ? r.version : `${r.group}/${r.version}`);
+export const resourceKey = (r: { group: string; plural: string }): string =>
+  r.group === "" ? r.plural : `${r.plural}.${r.group}`;
+export const apiVersionOf = (r: { group: string; version: string }): string =>
+  r.group === "" ? r.version : `${r.group}/${r.version}`;
 
 /** Who is calling, as TokenReview and AdmissionReview report it. */
 export interface UserInfo {
@@ -102,7 +104,9 @@ export function isKObject(v: unknown): v is KObject {
 export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
   if (isRecord(v)) {
-    const keys = Object.keys(v).filter((k) => v[k] !== undefined).sort();
+    const keys = Object.keys(v)
+      .filter((k) => v[k] !== undefined)
+      .sort();
     return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(",")}}`;
   }
   return JSON.stringify(v) ?? "null";
@@ -115,7 +119,11 @@ export const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? (v as unkn
 export function text(v: unknown): string {
   if (typeof v === "string") return v;
   if (v === undefined || v === null) return "";
-  return typeof v === "object" ? JSON.stringify(v) : typeof v === "number" || typeof v === "boolean" || typeof v === "bigint" ? v.toString() : typeof v;
+  return typeof v === "object"
+    ? JSON.stringify(v)
+    : typeof v === "number" || typeof v === "boolean" || typeof v === "bigint"
+      ? v.toString()
+      : typeof v;
 }
 
 /** Deep copy of JSON data (stored objects are never shared with callers). */

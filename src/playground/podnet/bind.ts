@@ -20,7 +20,8 @@ export function isLoopbackV4(ip: string): boolean {
 /** Checks the env var's value; undefined means "not a pod process". */
 export function podIpFrom(value: string | undefined): string | undefined {
   if (value === undefined || value === "") return undefined;
-  if (!isLoopbackV4(value)) throw new Error(`${POD_IP_ENV} must be an IPv4 loopback address (127.x.y.z), got '${value}'`);
+  if (!isLoopbackV4(value))
+    throw new Error(`${POD_IP_ENV} must be an IPv4 loopback address (127.x.y.z), got '${value}'`);
   return value;
 }
 
@@ -36,20 +37,29 @@ export interface ConnectOptions {
 /** Checks the ports env var: comma-separated port numbers. */
 export function podPortsFrom(value: string | undefined): Set<number> {
   const ports = new Set<number>();
-  for (const p of (value ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+  for (const p of (value ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "")) {
     const n = Number(p);
-    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${POD_LOOPBACK_PORTS_ENV} must be comma-separated ports, got '${p}'`);
+    if (!Number.isInteger(n) || n < 1 || n > 65535)
+      throw new Error(`${POD_LOOPBACK_PORTS_ENV} must be comma-separated ports, got '${p}'`);
     ports.add(n);
   }
   return ports;
 }
 
 /** The options to connect with: unchanged, or from the pod IP (and to it, for the pod's own loopback ports). */
-export function bindToPod(podIp: string, opts: ConnectOptions, podPorts: ReadonlySet<number> = new Set()): ConnectOptions {
+export function bindToPod(
+  podIp: string,
+  opts: ConnectOptions,
+  podPorts: ReadonlySet<number> = new Set(),
+): ConnectOptions {
   // undici passes `localAddress: null`; only a real value means the caller chose one.
   if (opts.path != null || opts.localAddress != null) return opts;
   const host = opts.host ?? "localhost";
-  if ((host === "localhost" || host === "127.0.0.1") && podPorts.has(Number(opts.port))) return { ...opts, host: podIp, family: 4, localAddress: podIp };
+  if ((host === "localhost" || host === "127.0.0.1") && podPorts.has(Number(opts.port)))
+    return { ...opts, host: podIp, family: 4, localAddress: podIp };
   if (host === "localhost") return { ...opts, host: "127.0.0.1", family: 4, localAddress: podIp };
   if (isLoopbackV4(host)) return { ...opts, localAddress: podIp };
   return opts;

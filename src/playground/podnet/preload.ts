@@ -19,7 +19,8 @@ if (podIp !== undefined) {
       // Internal form after net.connect's normalisation: [options, callback], tagged with a
       // private symbol, so replace the element in place rather than building a new array.
       const normalized = first as unknown[];
-      if (typeof normalized[0] === "object" && normalized[0] !== null) normalized[0] = bindToPod(podIp, normalized[0] as ConnectOptions, podPorts);
+      if (typeof normalized[0] === "object" && normalized[0] !== null)
+        normalized[0] = bindToPod(podIp, normalized[0] as ConnectOptions, podPorts);
       return original.apply(this, args);
     }
     if (typeof first === "object" && first !== null) {

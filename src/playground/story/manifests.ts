@@ -54,7 +54,13 @@ spec:
 }
 
 /** A pod that copies another team's label (and, outside admission, its mark). */
-export function borrowingPod(name: string, namespace: string, selector: string, annotations: Record<string, string> = {}, env: Array<Record<string, unknown>> = []): string {
+export function borrowingPod(
+  name: string,
+  namespace: string,
+  selector: string,
+  annotations: Record<string, string> = {},
+  env: Array<Record<string, unknown>> = [],
+): string {
   return JSON.stringify({
     apiVersion: "v1",
     kind: "Pod",

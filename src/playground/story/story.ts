@@ -25,7 +25,9 @@ export const STORY = {
   content: "Q3 revenue: up 12%. Read by application X with no secret anywhere.\n",
 } as const;
 
-type Obj = Record<string, unknown> & { metadata: { name: string; namespace?: string; uid: string; annotations?: Record<string, string> } };
+type Obj = Record<string, unknown> & {
+  metadata: { name: string; namespace?: string; uid: string; annotations?: Record<string, string> };
+};
 
 export interface StepResult {
   title: string;
@@ -57,13 +59,21 @@ interface Ctx {
 }
 
 async function runningPod(ctx: Ctx, ns: string, app: string): Promise<Obj | undefined> {
-  const list = await kubeRequest<{ items: Obj[] }>(ctx.stack.kc, { path: `/api/v1/namespaces/${ns}/pods`, query: { labelSelector: `app=${app}` } });
+  const list = await kubeRequest<{ items: Obj[] }>(ctx.stack.kc, {
+    path: `/api/v1/namespaces/${ns}/pods`,
+    query: { labelSelector: `app=${app}` },
+  });
   return list.items.find((p) => (p.status as { phase?: string; podIP?: string } | undefined)?.phase === "Running");
 }
 
 function identityOf(ctx: Ctx): { resourceId: string; clientId: string } {
-  const id = ctx.stack.cloud.identities.find((i) => i.name === STORY.identity) ?? fail(`the playground cloud has no identity ${STORY.identity}`);
-  return { resourceId: `/subscriptions/${ctx.stack.cloud.subscriptionId}/resourcegroups/${id.resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${id.name}`, clientId: id.clientId };
+  const id =
+    ctx.stack.cloud.identities.find((i) => i.name === STORY.identity) ??
+    fail(`the playground cloud has no identity ${STORY.identity}`);
+  return {
+    resourceId: `/subscriptions/${ctx.stack.cloud.subscriptionId}/resourcegroups/${id.resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${id.name}`,
+    clientId: id.clientId,
+  };
 }
 
 const steps: Array<{ title: string; run: (ctx: Ctx) => Promise<string> }> = [
@@ -72,7 +82,8 @@ const steps: Array<{ title: string; run: (ctx: Ctx) => Promise<string> }> = [
     async run(ctx) {
       for (const ns of [STORY.teamA, STORY.teamB]) {
         const r = await kubectl(ctx.kc, ["create", "namespace", ns]);
-        if (r.code !== 0 && !r.stderr.includes("AlreadyExists")) fail(`kubectl create namespace ${ns}: ${r.stderr.trim()}`);
+        if (r.code !== 0 && !r.stderr.includes("AlreadyExists"))
+          fail(`kubectl create namespace ${ns}: ${r.stderr.trim()}`);
       }
       return `namespaces ${STORY.teamA} and ${STORY.teamB}`;
     },
@@ -81,7 +92,11 @@ const steps: Array<{ title: string; run: (ctx: Ctx) => Promise<string> }> = [
     title: `Team A applies the seed's AzureIdentity and AzureIdentityBinding (kubectl apply -n ${STORY.teamA})`,
     async run(ctx) {
       const { resourceId, clientId } = identityOf(ctx);
-      const r = await kubectl(ctx.kc, ["apply", "-n", STORY.teamA, "-f", "-"], seedIdentityAndBinding({ identityName: STORY.identity, resourceId, clientId, selector: STORY.selector }));
+      const r = await kubectl(
+        ctx.kc,
+        ["apply", "-n", STORY.teamA, "-f", "-"],
+        seedIdentityAndBinding({ identityName: STORY.identity, resourceId, clientId, selector: STORY.selector }),
+      );
       if (r.code !== 0) fail(`kubectl apply failed: ${r.stderr.trim()}`);
       return r.stdout.trim().split("\n").join("; ");
     },
@@ -89,12 +104,18 @@ const steps: Array<{ title: string; run: (ctx: Ctx) => Promise<string> }> = [
   {
     title: `Team A deploys application X labelled aadpodidbinding=${STORY.selector}`,
     async run(ctx) {
-      const r = await kubectl(ctx.kc, ["apply", "-n", STORY.teamA, "-f", "-"], labelledDeployment(STORY.app, STORY.selector));
+      const r = await kubectl(
+        ctx.kc,
+        ["apply", "-n", STORY.teamA, "-f", "-"],
+        labelledDeployment(STORY.app, STORY.selector),
+      );
       if (r.code !== 0) fail(`kubectl apply failed: ${r.stderr.trim()}`);
       ctx.pod = await until("the Deployment's pod to run", () => runningPod(ctx, STORY.teamA, STORY.app));
-      const mark = ctx.pod.metadata.annotations?.[ADMISSION_MARK_ANNOTATION] ?? fail("the admitted pod carries no admission mark");
+      const mark =
+        ctx.pod.metadata.annotations?.[ADMISSION_MARK_ANNOTATION] ?? fail("the admitted pod carries no admission mark");
       const env = JSON.stringify(ctx.pod.spec);
-      if (!env.includes(ENV.podIdentityAuthorityHost)) fail(`the webhook did not inject ${ENV.podIdentityAuthorityHost}`);
+      if (!env.includes(ENV.podIdentityAuthorityHost))
+        fail(`the webhook did not inject ${ENV.podIdentityAuthorityHost}`);
       return `pod ${ctx.pod.metadata.name} admitted, marked (${mark.slice(0, 14)}...) and running on ${(ctx.pod.spec as { nodeName: string }).nodeName}`;
     },
   },
@@ -103,7 +124,9 @@ const steps: Array<{ title: string; run: (ctx: Ctx) => Promise<string> }> = [
     async run(ctx) {
       const pod = ctx.pod ?? fail("no pod from the previous step");
       const aai = await until("the AzureAssignedIdentity to be Assigned", async () => {
-        const list = await kubeRequest<{ items: Array<{ spec: { podUID: string }; status?: { status?: string; target?: string } }> }>(ctx.stack.kc, {
+        const list = await kubeRequest<{
+          items: Array<{ spec: { podUID: string }; status?: { status?: string; target?: string } }>;
+        }>(ctx.stack.kc, {
           path: `/apis/${GROUP}/${VERSION}/namespaces/${STORY.teamA}/azureassignedidentities`,
         });
         return list.items.find((a) => a.spec.podUID === pod.metadata.uid && a.status?.status === "Assigned");
@@ -123,7 +146,11 @@ const steps: Array<{ title: string; run: (ctx: Ctx) => Promise<string> }> = [
       const az = ctx.stack.azure.azurite ?? fail("Azurite is not running");
       // The storage account's owner puts the blob there, with the account key; the app never sees a key.
       const tls = { tlsOptions: { ca: ctx.stack.azure.caPem } } as Record<string, unknown>;
-      const admin = new BlobServiceClient(az.blobUrl, new StorageSharedKeyCredential(az.accountName, az.accountKey), tls);
+      const admin = new BlobServiceClient(
+        az.blobUrl,
+        new StorageSharedKeyCredential(az.accountName, az.accountKey),
+        tls,
+      );
       const container = admin.getContainerClient(STORY.container);
       await container.createIfNotExists();
       await container.getBlockBlobClient(STORY.blob).upload(STORY.content, Buffer.byteLength(STORY.content));
@@ -134,7 +161,8 @@ const steps: Array<{ title: string; run: (ctx: Ctx) => Promise<string> }> = [
         env: { STORAGE_ACCOUNT_URL: az.blobUrl, BLOB_CONTAINER: STORY.container, BLOB_NAME: STORY.blob },
       });
       if (r.code !== 0) fail(`the application failed: ${r.stderr.trim()}`);
-      if (r.stdout !== STORY.content) fail(`the application read ${JSON.stringify(r.stdout)}, expected ${JSON.stringify(STORY.content)}`);
+      if (r.stdout !== STORY.content)
+        fail(`the application read ${JSON.stringify(r.stdout)}, expected ${JSON.stringify(STORY.content)}`);
       return `it read "${STORY.content.trim()}"`;
     },
   },
@@ -144,7 +172,10 @@ const steps: Array<{ title: string; run: (ctx: Ctx) => Promise<string> }> = [
       const r = await kubectl(ctx.kc, ["create", "-f", "-"], borrowingPod("borrower", STORY.teamB, STORY.selector));
       const expected = messages.crossNamespace(STORY.selector, STORY.teamB);
       if (r.code === 0) fail("the pod was admitted");
-      const m = /^Error from server \(Forbidden\): error when creating "STDIN": admission webhook "([^"]+)" denied the request: (.*)$/m.exec(r.stderr);
+      const m =
+        /^Error from server \(Forbidden\): error when creating "STDIN": admission webhook "([^"]+)" denied the request: (.*)$/m.exec(
+          r.stderr,
+        );
       if (m === null || m[2] !== expected) fail(`unexpected rejection: ${r.stderr.trim()}`);
       return `kubectl printed: ${r.stderr.trim()}`;
     },
@@ -159,7 +190,11 @@ const steps: Array<{ title: string; run: (ctx: Ctx) => Promise<string> }> = [
         { name: SIDECAR.hostIpEnv, valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
         { name: ENV.podIdentityAuthorityHost, value: `http://$(${SIDECAR.hostIpEnv}):2579` },
       ];
-      const r = await kubectl(ctx.kc, ["create", "-f", "-"], borrowingPod("sneaky", "kube-system", STORY.selector, copied, env));
+      const r = await kubectl(
+        ctx.kc,
+        ["create", "-f", "-"],
+        borrowingPod("sneaky", "kube-system", STORY.selector, copied, env),
+      );
       if (r.code !== 0) fail(`could not create the pod in kube-system: ${r.stderr.trim()}`);
       const sneaky = await until("the sneaky pod to run", () => runningPod(ctx, "kube-system", "sneaky"));
       const az = ctx.stack.azure.azurite ?? fail("Azurite is not running");
@@ -177,7 +212,8 @@ const steps: Array<{ title: string; run: (ctx: Ctx) => Promise<string> }> = [
 ];
 
 /** True when every step ran and did what it should. */
-export const storySucceeded = (results: StepResult[]): boolean => results.length === steps.length && results.every((r) => r.ok);
+export const storySucceeded = (results: StepResult[]): boolean =>
+  results.length === steps.length && results.every((r) => r.ok);
 
 export async function runStory(stack: Stack, say: (line: string) => void): Promise<StepResult[]> {
   const ctx: Ctx = { stack, kc: stack.files.kubeconfig };

@@ -4,7 +4,12 @@
 import assert from "node:assert/strict";
 import { planInstall, renderKustomization, type KObj } from "../../../src/playground/install.ts";
 import { API_VERSION, SYSTEM_NAMESPACE, WEBHOOK } from "../../../src/model/constants.ts";
-import { parseAzureIdentity, parseAzureIdentityBinding, parseAzurePodIdentityException, parseAzurePodIdentityPolicy } from "../../../src/model/parse.ts";
+import {
+  parseAzureIdentity,
+  parseAzureIdentityBinding,
+  parseAzurePodIdentityException,
+  parseAzurePodIdentityPolicy,
+} from "../../../src/model/parse.ts";
 
 interface Validatable {
   validate(): void;
@@ -46,12 +51,27 @@ describe("config/default (the install)", function () {
 
   it("renders the whole install: CRDs, namespace, RBAC, webhook with cert-manager, reconciler, NMI", () => {
     const kinds = new Set(objects.map((o) => o.kind));
-    for (const k of ["CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment", "DaemonSet",
-      "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "Issuer", "Certificate"]) {
+    for (const k of [
+      "CustomResourceDefinition",
+      "Namespace",
+      "ServiceAccount",
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "Service",
+      "Deployment",
+      "DaemonSet",
+      "MutatingWebhookConfiguration",
+      "ValidatingWebhookConfiguration",
+      "Issuer",
+      "Certificate",
+    ]) {
       assert.ok(kinds.has(k), `config/default renders no ${k}`);
     }
     assert.equal(objects.filter((o) => o.kind === "CustomResourceDefinition").length, 5);
-    const deployments = objects.filter((o) => o.kind === "Deployment").map((o) => o.metadata.name).sort();
+    const deployments = objects
+      .filter((o) => o.kind === "Deployment")
+      .map((o) => o.metadata.name)
+      .sort();
     assert.deepEqual(deployments, ["podid-reconciler", "podid-webhook"]);
   });
 
@@ -65,11 +85,21 @@ describe("config/default (the install)", function () {
   it("points both webhook configurations at podid's Service and asks cert-manager for the CA", () => {
     for (const kind of ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]) {
       const cfg = objects.find((o) => o.kind === kind)!;
-      assert.equal(cfg.metadata.annotations?.["cert-manager.io/inject-ca-from"], `${SYSTEM_NAMESPACE}/${WEBHOOK.serviceName}`);
-      const hooks = cfg.webhooks as Array<{ clientConfig: { service: { name: string; namespace: string } }; failurePolicy: string; sideEffects: string }>;
+      assert.equal(
+        cfg.metadata.annotations?.["cert-manager.io/inject-ca-from"],
+        `${SYSTEM_NAMESPACE}/${WEBHOOK.serviceName}`,
+      );
+      const hooks = cfg.webhooks as Array<{
+        clientConfig: { service: { name: string; namespace: string } };
+        failurePolicy: string;
+        sideEffects: string;
+      }>;
       assert.ok(hooks.length > 0);
       for (const h of hooks) {
-        assert.deepEqual([h.clientConfig.service.namespace, h.clientConfig.service.name], [SYSTEM_NAMESPACE, WEBHOOK.serviceName]);
+        assert.deepEqual(
+          [h.clientConfig.service.namespace, h.clientConfig.service.name],
+          [SYSTEM_NAMESPACE, WEBHOOK.serviceName],
+        );
         assert.equal(h.failurePolicy, "Fail");
         assert.equal(h.sideEffects, "None");
       }
@@ -79,11 +109,19 @@ describe("config/default (the install)", function () {
   it("plans the playground's install from the same objects: programs run as processes, cert-manager played by the CA", () => {
     const plan = planInstall(objects, "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n");
     assert.equal(plan.apply.length + plan.skipped.length, objects.length);
-    assert.deepEqual(plan.skipped.filter((s) => s.kind === "DaemonSet").map((s) => s.name), ["podid-nmi"]);
+    assert.deepEqual(
+      plan.skipped.filter((s) => s.kind === "DaemonSet").map((s) => s.name),
+      ["podid-nmi"],
+    );
     assert.ok(plan.skipped.some((s) => s.kind === "Issuer"));
     const first = plan.apply[0]!;
     assert.equal(first.kind, "Namespace");
-    const hooks = plan.apply.filter((o) => /WebhookConfiguration$/.test(o.kind)).flatMap((o) => o.webhooks as Array<{ clientConfig: { caBundle?: string } }>);
-    assert.ok(hooks.length > 0 && hooks.every((h) => typeof h.clientConfig.caBundle === "string" && h.clientConfig.caBundle.length > 0));
+    const hooks = plan.apply
+      .filter((o) => /WebhookConfiguration$/.test(o.kind))
+      .flatMap((o) => o.webhooks as Array<{ clientConfig: { caBundle?: string } }>);
+    assert.ok(
+      hooks.length > 0 &&
+        hooks.every((h) => typeof h.clientConfig.caBundle === "string" && h.clientConfig.caBundle.length > 0),
+    );
   });
 });

@@ -61,7 +61,10 @@ describe("src/kube informer cache against the playground API", () => {
       body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "second" }, data: { color: "blue" } },
     });
     await waitFor(() => cache.get("second", "default") !== undefined, "second to arrive");
-    assert.deepEqual(cache.byIndex("color", "blue").map((c) => c.name), ["second"]);
+    assert.deepEqual(
+      cache.byIndex("color", "blue").map((c) => c.name),
+      ["second"],
+    );
 
     await kubeRequest(cluster.kc, {
       method: "PATCH",
@@ -71,11 +74,20 @@ describe("src/kube informer cache against the playground API", () => {
     });
     await waitFor(() => cache.get("second", "default")?.color === "red", "second to turn red");
     assert.deepEqual(cache.byIndex("color", "blue"), []);
-    assert.deepEqual(cache.byIndex("color", "red").map((c) => c.name).sort(), ["first", "second"]);
+    assert.deepEqual(
+      cache
+        .byIndex("color", "red")
+        .map((c) => c.name)
+        .sort(),
+      ["first", "second"],
+    );
 
     await kubeRequest(cluster.kc, { method: "DELETE", path: cmPath("default", "second") });
     await waitFor(() => cache.get("second", "default") === undefined, "second to go");
-    assert.deepEqual(cache.byIndex("color", "red").map((c) => c.name), ["first"]);
+    assert.deepEqual(
+      cache.byIndex("color", "red").map((c) => c.name),
+      ["first"],
+    );
   });
 
   it("keeps objects the parser refuses out of the cache and reports why", async () => {
@@ -103,7 +115,10 @@ describe("src/kube informer cache against the playground API", () => {
       body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "third" }, data: { color: "green" } },
     });
     await waitFor(() => cache.get("third", "team-b") !== undefined, "third to arrive");
-    assert.deepEqual(cache.list("team-b").map((c) => c.name), ["third"]);
+    assert.deepEqual(
+      cache.list("team-b").map((c) => c.name),
+      ["third"],
+    );
     assert.ok(cache.list().length >= 2);
   });
 
@@ -117,7 +132,13 @@ describe("src/kube informer cache against the playground API", () => {
 
   it("refuses to start on a resource the server does not serve, with a clear error", async () => {
     await assert.rejects(
-      startInformerCache(cluster.kc, { group: "example.com", version: "v1", plural: "widgets", parse: parseCm, syncTimeoutMs: 300 }),
+      startInformerCache(cluster.kc, {
+        group: "example.com",
+        version: "v1",
+        plural: "widgets",
+        parse: parseCm,
+        syncTimeoutMs: 300,
+      }),
       /could not list \/apis\/example\.com\/v1\/widgets/,
     );
   });

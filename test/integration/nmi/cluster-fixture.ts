@@ -5,7 +5,15 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
-import { ADMISSION_MARK_ANNOTATION, API_VERSION, BINDING_LABEL, GROUP, KINDS, NMI_MODE_ANNOTATION, VERSION } from "../../../src/model/constants.ts";
+import {
+  ADMISSION_MARK_ANNOTATION,
+  API_VERSION,
+  BINDING_LABEL,
+  GROUP,
+  KINDS,
+  NMI_MODE_ANNOTATION,
+  VERSION,
+} from "../../../src/model/constants.ts";
 import { kubeRequest, resourcePath } from "../../../src/kube/request.ts";
 import { signAdmissionMark, type AdmissionKeys } from "../../../src/policy/admission-mark.ts";
 
@@ -15,7 +23,12 @@ export async function installCrds(kc: KubeConfig): Promise<void> {
   for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")) {
     for (const doc of parseAllDocuments(readFileSync(join(dir, file), "utf8"))) {
       const body: unknown = doc.toJSON();
-      if (body !== null) await kubeRequest(kc, { method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body });
+      if (body !== null)
+        await kubeRequest(kc, {
+          method: "POST",
+          path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+          body,
+        });
     }
   }
   // Wait until every kind is served.
@@ -32,43 +45,97 @@ export async function installCrds(kc: KubeConfig): Promise<void> {
   }
 }
 
-export const create = (kc: KubeConfig, plural: string, group: string, version: string, namespace: string | undefined, body: unknown): Promise<unknown> =>
+export const create = (
+  kc: KubeConfig,
+  plural: string,
+  group: string,
+  version: string,
+  namespace: string | undefined,
+  body: unknown,
+): Promise<unknown> =>
   kubeRequest(kc, { method: "POST", path: resourcePath({ group, version, plural, namespace }), body });
 
-export async function createTenant(kc: KubeConfig, ns: string, identity: { name: string; clientID: string; resourceID: string }, selector: string): Promise<void> {
+export async function createTenant(
+  kc: KubeConfig,
+  ns: string,
+  identity: { name: string; clientID: string; resourceID: string },
+  selector: string,
+): Promise<void> {
   await create(kc, "namespaces", "", "v1", undefined, { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
   await create(kc, KINDS.AzureIdentity.plural, GROUP, VERSION, ns, {
-    apiVersion: API_VERSION, kind: "AzureIdentity", metadata: { name: identity.name, namespace: ns },
+    apiVersion: API_VERSION,
+    kind: "AzureIdentity",
+    metadata: { name: identity.name, namespace: ns },
     spec: { type: 0, resourceID: identity.resourceID, clientID: identity.clientID },
   });
   await create(kc, KINDS.AzureIdentityBinding.plural, GROUP, VERSION, ns, {
-    apiVersion: API_VERSION, kind: "AzureIdentityBinding", metadata: { name: `${identity.name}-binding`, namespace: ns },
+    apiVersion: API_VERSION,
+    kind: "AzureIdentityBinding",
+    metadata: { name: `${identity.name}-binding`, namespace: ns },
     spec: { azureIdentity: identity.name, selector },
   });
 }
 
-export interface RunningPod { name: string; namespace: string; uid: string; podIP: string; nodeName: string }
+export interface RunningPod {
+  name: string;
+  namespace: string;
+  uid: string;
+  podIP: string;
+  nodeName: string;
+}
 
 export async function createPod(
   kc: KubeConfig,
-  p: { name: string; namespace: string; nodeName: string; selector: string; keys: AdmissionKeys; identities: Array<{ name: string; clientID: string }>; sidecar?: boolean },
+  p: {
+    name: string;
+    namespace: string;
+    nodeName: string;
+    selector: string;
+    keys: AdmissionKeys;
+    identities: Array<{ name: string; clientID: string }>;
+    sidecar?: boolean;
+  },
 ): Promise<RunningPod> {
-  const mark = signAdmissionMark(p.keys, { namespace: p.namespace, serviceAccountName: "default", selector: p.selector, identities: p.identities });
+  const mark = signAdmissionMark(p.keys, {
+    namespace: p.namespace,
+    serviceAccountName: "default",
+    selector: p.selector,
+    identities: p.identities,
+  });
   await create(kc, "pods", "", "v1", p.namespace, {
-    apiVersion: "v1", kind: "Pod",
-    metadata: { name: p.name, namespace: p.namespace, labels: { [BINDING_LABEL]: p.selector }, annotations: { [ADMISSION_MARK_ANNOTATION]: mark, ...(p.sidecar === true ? { [NMI_MODE_ANNOTATION]: "sidecar" } : {}) } },
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: p.name,
+      namespace: p.namespace,
+      labels: { [BINDING_LABEL]: p.selector },
+      annotations: {
+        [ADMISSION_MARK_ANNOTATION]: mark,
+        ...(p.sidecar === true ? { [NMI_MODE_ANNOTATION]: "sidecar" } : {}),
+      },
+    },
     spec: { nodeName: p.nodeName, serviceAccountName: "default", containers: [{ name: "app", image: "app:1" }] },
   });
   return waitRunning(kc, p.namespace, p.name, p.nodeName);
 }
 
 /** An AzurePodIdentityException and a pod it applies to (no binding label, no mark). */
-export async function createExceptedPod(kc: KubeConfig, ns: string, name: string, nodeName: string): Promise<RunningPod> {
+export async function createExceptedPod(
+  kc: KubeConfig,
+  ns: string,
+  name: string,
+  nodeName: string,
+): Promise<RunningPod> {
   await create(kc, KINDS.AzurePodIdentityException.plural, GROUP, VERSION, ns, {
-    apiVersion: API_VERSION, kind: "AzurePodIdentityException", metadata: { name: `${name}-exception`, namespace: ns }, spec: { podLabels: { noaad: "true" } },
+    apiVersion: API_VERSION,
+    kind: "AzurePodIdentityException",
+    metadata: { name: `${name}-exception`, namespace: ns },
+    spec: { podLabels: { noaad: "true" } },
   });
   await create(kc, "pods", "", "v1", ns, {
-    apiVersion: "v1", kind: "Pod", metadata: { name, namespace: ns, labels: { noaad: "true" } },
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: ns, labels: { noaad: "true" } },
     spec: { nodeName, containers: [{ name: "app", image: "app:1" }] },
   });
   return waitRunning(kc, ns, name, nodeName);
@@ -76,21 +143,40 @@ export async function createExceptedPod(kc: KubeConfig, ns: string, name: string
 
 async function waitRunning(kc: KubeConfig, namespace: string, name: string, nodeName: string): Promise<RunningPod> {
   for (let i = 0; i < 200; i++) {
-    const o = await kubeRequest<{ metadata: { uid: string }; status?: { phase?: string; podIP?: string } }>(kc, { path: resourcePath({ group: "", version: "v1", plural: "pods", namespace, name }) });
-    if (o.status?.phase === "Running" && o.status.podIP !== undefined) return { name, namespace, uid: o.metadata.uid, podIP: o.status.podIP, nodeName };
+    const o = await kubeRequest<{ metadata: { uid: string }; status?: { phase?: string; podIP?: string } }>(kc, {
+      path: resourcePath({ group: "", version: "v1", plural: "pods", namespace, name }),
+    });
+    if (o.status?.phase === "Running" && o.status.podIP !== undefined)
+      return { name, namespace, uid: o.metadata.uid, podIP: o.status.podIP, nodeName };
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`pod ${namespace}/${name} did not start`);
 }
 
 /** Creates the AzureAssignedIdentity and, unless `pending`, marks it Assigned. */
-export async function assign(kc: KubeConfig, pod: RunningPod, identity: { name: string; clientID: string; resourceID: string }, selector: string, pending = false): Promise<void> {
+export async function assign(
+  kc: KubeConfig,
+  pod: RunningPod,
+  identity: { name: string; clientID: string; resourceID: string },
+  selector: string,
+  pending = false,
+): Promise<void> {
   await create(kc, KINDS.AzureAssignedIdentity.plural, GROUP, VERSION, pod.namespace, {
-    apiVersion: API_VERSION, kind: "AzureAssignedIdentity",
+    apiVersion: API_VERSION,
+    kind: "AzureAssignedIdentity",
     metadata: { name: `${pod.name}-${identity.name}`, namespace: pod.namespace },
     spec: {
-      pod: pod.name, podNamespace: pod.namespace, podUID: pod.uid, nodeName: pod.nodeName,
-      azureIdentityRef: { name: identity.name, namespace: pod.namespace, type: 0, clientID: identity.clientID, resourceID: identity.resourceID },
+      pod: pod.name,
+      podNamespace: pod.namespace,
+      podUID: pod.uid,
+      nodeName: pod.nodeName,
+      azureIdentityRef: {
+        name: identity.name,
+        namespace: pod.namespace,
+        type: 0,
+        clientID: identity.clientID,
+        resourceID: identity.resourceID,
+      },
       azureBindingRef: { name: `${identity.name}-binding`, namespace: pod.namespace, selector },
     },
   });
@@ -112,7 +198,15 @@ export async function podToken(kc: KubeConfig, pod: RunningPod, audience: string
   const r = await kubeRequest<{ status: { token: string } }>(kc, {
     method: "POST",
     path: `${resourcePath({ group: "", version: "v1", plural: "serviceaccounts", namespace: pod.namespace, name: "default" })}/token`,
-    body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { audiences: [audience], expirationSeconds: 3600, boundObjectRef: { apiVersion: "v1", kind: "Pod", name: pod.name, uid: pod.uid } } },
+    body: {
+      apiVersion: "authentication.k8s.io/v1",
+      kind: "TokenRequest",
+      spec: {
+        audiences: [audience],
+        expirationSeconds: 3600,
+        boundObjectRef: { apiVersion: "v1", kind: "Pod", name: pod.name, uid: pod.uid },
+      },
+    },
   });
   return r.status.token;
 }

@@ -34,9 +34,15 @@ describe("nmi upstream limits against the IMDS stand-in", function () {
   };
 
   it("30 concurrent cold tokens through the limiter: no 429", async () => {
-    const client = new ImdsClient(f.pg.imdsUrl(NODE), new UpstreamLimiter({ perSecond: LIMITS.imdsRequestsPerSecond, concurrent: LIMITS.imdsConcurrentRequests }));
+    const client = new ImdsClient(
+      f.pg.imdsUrl(NODE),
+      new UpstreamLimiter({ perSecond: LIMITS.imdsRequestsPerSecond, concurrent: LIMITS.imdsConcurrentRequests }),
+    );
     const results = await burst(client);
-    assert.deepEqual(results.filter((r) => r !== "ok"), []);
+    assert.deepEqual(
+      results.filter((r) => r !== "ok"),
+      [],
+    );
   });
 
   it("the same burst without limits is throttled by IMDS (the guard matters)", async () => {

@@ -27,8 +27,11 @@ describe("playground/podnet preload", () => {
       `console.log(JSON.stringify([a, b]));`,
     ].join("\n");
     const out = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, ["--import", "tsx", "--import", preload, "--input-type=module", "-e", code], { env: { ...process.env, PODID_POD_IP: "127.10.0.7" } }, (err, stdout, stderr) =>
-        err !== null ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+      execFile(
+        process.execPath,
+        ["--import", "tsx", "--import", preload, "--input-type=module", "-e", code],
+        { env: { ...process.env, PODID_POD_IP: "127.10.0.7" } },
+        (err, stdout, stderr) => (err !== null ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
       ),
     );
     assert.deepEqual(JSON.parse(out), ["127.10.0.7", "127.10.0.7"]);
@@ -41,8 +44,11 @@ describe("playground/podnet preload", () => {
     try {
       const code = `console.log(JSON.stringify(await (await fetch("http://127.0.0.1:${sidecarPort}/")).text()));`;
       const out = await new Promise<string>((resolve, reject) =>
-        execFile(process.execPath, ["--import", "tsx", "--import", preload, "--input-type=module", "-e", code], { env: { ...process.env, PODID_POD_IP: "127.10.0.7", PODID_POD_LOOPBACK_PORTS: String(sidecarPort) } }, (err, stdout, stderr) =>
-          err !== null ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+        execFile(
+          process.execPath,
+          ["--import", "tsx", "--import", preload, "--input-type=module", "-e", code],
+          { env: { ...process.env, PODID_POD_IP: "127.10.0.7", PODID_POD_LOOPBACK_PORTS: String(sidecarPort) } },
+          (err, stdout, stderr) => (err !== null ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
         ),
       );
       assert.equal(JSON.parse(out), "sidecar saw 127.10.0.7");

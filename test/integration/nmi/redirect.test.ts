@@ -12,7 +12,9 @@ import { fileURLToPath } from "node:url";
 const fixture = fileURLToPath(new URL("./fixtures/netns-nmi.ts", import.meta.url));
 const sh = (cmd: string, args: string[]): Promise<string> =>
   new Promise((resolve, reject) =>
-    execFile(cmd, args, { timeout: 30_000 }, (err, stdout, stderr) => (err !== null ? reject(new Error(`${cmd} ${args.join(" ")}: ${stderr || err.message}`)) : resolve(stdout))),
+    execFile(cmd, args, { timeout: 30_000 }, (err, stdout, stderr) =>
+      err !== null ? reject(new Error(`${cmd} ${args.join(" ")}: ${stderr || err.message}`)) : resolve(stdout),
+    ),
   );
 
 describe("nmi iptables redirect in network namespaces", function () {
@@ -34,7 +36,13 @@ describe("nmi iptables redirect in network namespaces", function () {
     await sh("ip", ["-n", nodeNs, "link", "add", nodeIf, "type", "veth", "peer", "name", podIf, "netns", podNs]);
     await sh("ip", ["-n", nodeNs, "addr", "add", `${nodeIp}/24`, "dev", nodeIf]);
     await sh("ip", ["-n", podNs, "addr", "add", `${podIp}/24`, "dev", podIf]);
-    for (const [ns, dev] of [[nodeNs, nodeIf], [nodeNs, "lo"], [podNs, podIf], [podNs, "lo"]] as const) await sh("ip", ["-n", ns, "link", "set", dev, "up"]);
+    for (const [ns, dev] of [
+      [nodeNs, nodeIf],
+      [nodeNs, "lo"],
+      [podNs, podIf],
+      [podNs, "lo"],
+    ] as const)
+      await sh("ip", ["-n", ns, "link", "set", dev, "up"]);
     await sh("ip", ["-n", podNs, "route", "add", "default", "via", nodeIp]);
     nmi = spawn("ip", ["netns", "exec", nodeNs, process.execPath, "--import", "tsx", fixture], {
       env: { ...process.env, NODE_IP: nodeIp, POD_IP: podIp, POD_IFACE: nodeIf, NMI_PORT: "2579" },
@@ -72,8 +80,23 @@ describe("nmi iptables redirect in network namespaces", function () {
       import { DefaultAzureCredential } from "@azure/identity";
       const t = await new DefaultAzureCredential().getToken("https://storage.azure.com/.default");
       console.log(JSON.stringify({ token: t.token }));`;
-    const env: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", AZURE_CLIENT_ID: "11111111-1111-4111-8111-111111111111" };
-    const stdout = await sh("ip", ["netns", "exec", podNs, "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, "--input-type=module", "-e", code]);
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/root",
+      AZURE_CLIENT_ID: "11111111-1111-4111-8111-111111111111",
+    };
+    const stdout = await sh("ip", [
+      "netns",
+      "exec",
+      podNs,
+      "env",
+      "-i",
+      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      process.execPath,
+      "--input-type=module",
+      "-e",
+      code,
+    ]);
     assert.deepEqual(JSON.parse(stdout.trim().split("\n").pop()!), { token: "redirected-token" });
     const sources = out.split("\n").filter((l) => l.startsWith("SOURCE "));
     assert.ok(sources.length >= 1, out);

@@ -16,20 +16,34 @@ import { runNmi, type NmiOptions, type RunningNmi } from "../../../src/nmi/main.
 import { silentLogger } from "../../../src/shared/log.ts";
 import { startTestAzure, type AzureFixture } from "../../helpers/azure.ts";
 import { startTestCluster, type TestCluster } from "../../helpers/cluster.ts";
-import { assign, markAssigned, createExceptedPod, createPod, createTenant, installCrds, podToken, type RunningPod } from "./cluster-fixture.ts";
+import {
+  assign,
+  markAssigned,
+  createExceptedPod,
+  createPod,
+  createTenant,
+  installCrds,
+  podToken,
+  type RunningPod,
+} from "./cluster-fixture.ts";
 import { TEST_KEYS, writeKeyFile } from "./keys.ts";
 
 const preload = fileURLToPath(new URL("../../../src/playground/podnet/preload.ts", import.meta.url));
 const NODE = "aks-nodepool1-12345678-vmss000000";
 
 /** Runs `code` as a pod process: pod IP, injected env, the playground CA trusted (as the image would). */
-function runPod(code: string, env: Record<string, string>, onStdout?: (chunk: string) => void): Promise<{ out: string; err: string; code: number }> {
+function runPod(
+  code: string,
+  env: Record<string, string>,
+  onStdout?: (chunk: string) => void,
+): Promise<{ out: string; err: string; code: number }> {
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
       ["--import", "tsx", "--import", preload, "--input-type=module", "-e", code],
       { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env }, timeout: 60_000 },
-      (err, stdout, stderr) => resolve({ out: stdout, err: stderr, code: err === null ? 0 : typeof err.code === "number" ? err.code : 1 }),
+      (err, stdout, stderr) =>
+        resolve({ out: stdout, err: stderr, code: err === null ? 0 : typeof err.code === "number" ? err.code : 1 }),
     );
     if (onStdout !== undefined) child.stdout?.on("data", (d: Buffer) => onStdout(d.toString()));
   });
@@ -66,20 +80,50 @@ describe("nmi with the real Azure SDK, as pods would ask", function () {
     await installCrds(cluster.kc);
     await createTenant(cluster.kc, "team-a", identity, "reader");
     const ids = [{ name: identity.name, clientID: identity.clientID }];
-    app = await createPod(cluster.kc, { name: "app", namespace: "team-a", nodeName: NODE, selector: "reader", keys: TEST_KEYS, identities: ids });
-    other = await createPod(cluster.kc, { name: "unbound", namespace: "team-a", nodeName: NODE, selector: "nothing", keys: TEST_KEYS, identities: [] });
+    app = await createPod(cluster.kc, {
+      name: "app",
+      namespace: "team-a",
+      nodeName: NODE,
+      selector: "reader",
+      keys: TEST_KEYS,
+      identities: ids,
+    });
+    other = await createPod(cluster.kc, {
+      name: "unbound",
+      namespace: "team-a",
+      nodeName: NODE,
+      selector: "nothing",
+      keys: TEST_KEYS,
+      identities: [],
+    });
     await assign(cluster.kc, app, identity, "reader");
     // A blob to read, written with the account key.
     const az = azure.pg.azurite!;
     const tls = { tlsOptions: { ca: azure.pg.caPem }, retryOptions: { maxTries: 1 } } as StoragePipelineOptions;
-    const container = new BlobServiceClient(az.blobUrl, new StorageSharedKeyCredential(az.accountName, az.accountKey), tls).getContainerClient("podid-nmi");
+    const container = new BlobServiceClient(
+      az.blobUrl,
+      new StorageSharedKeyCredential(az.accountName, az.accountKey),
+      tls,
+    ).getContainerClient("podid-nmi");
     await container.createIfNotExists();
     await container.getBlockBlobClient("hello.txt").upload("hello from a pod", 16);
 
     const opts: NmiOptions = {
-      mode: "daemonset", nodeName: NODE, host: cluster.api.nodeIps.get(NODE)!, port: 0, imdsEndpoint: azure.pg.imdsUrl(NODE),
-      admissionKeyFile: writeKeyFile(dir), kubeconfig: cluster.kubeconfigPath, authorityHost: azure.pg.authorityHost, proxyPaths: [],
-      assignmentWaitSeconds: 2, iptablesRedirect: false, podInterfaces: [], metadataAddress: "169.254.169.254", tokenFile: "", logger: silentLogger(),
+      mode: "daemonset",
+      nodeName: NODE,
+      host: cluster.api.nodeIps.get(NODE)!,
+      port: 0,
+      imdsEndpoint: azure.pg.imdsUrl(NODE),
+      admissionKeyFile: writeKeyFile(dir),
+      kubeconfig: cluster.kubeconfigPath,
+      authorityHost: azure.pg.authorityHost,
+      proxyPaths: [],
+      assignmentWaitSeconds: 2,
+      iptablesRedirect: false,
+      podInterfaces: [],
+      metadataAddress: "169.254.169.254",
+      tokenFile: "",
+      logger: silentLogger(),
     };
     nmi = await runNmi(opts);
   });
@@ -120,11 +164,22 @@ describe("nmi with the real Azure SDK, as pods would ask", function () {
   });
 
   it("DaemonSet mode: a pod whose identity is still being assigned waits and then gets its token", async () => {
-    const late = await createPod(cluster.kc, { name: "late", namespace: "team-a", nodeName: NODE, selector: "reader", keys: TEST_KEYS, identities: [{ name: identity.name, clientID: identity.clientID }] });
+    const late = await createPod(cluster.kc, {
+      name: "late",
+      namespace: "team-a",
+      nodeName: NODE,
+      selector: "reader",
+      keys: TEST_KEYS,
+      identities: [{ name: identity.name, clientID: identity.clientID }],
+    });
     await assign(cluster.kc, late, identity, "reader", true);
     let asked!: () => void;
     const asking = new Promise<void>((r) => (asked = r));
-    const pending = runPod(READ_BLOB("ManagedIdentityCredential"), podEnv(late, nmi.url), (chunk) => chunk.includes("asking") && asked());
+    const pending = runPod(
+      READ_BLOB("ManagedIdentityCredential"),
+      podEnv(late, nmi.url),
+      (chunk) => chunk.includes("asking") && asked(),
+    );
     // Assign only once the pod is asking, so its request is the one that waits.
     await asking;
     await new Promise((r) => setTimeout(r, 300));
@@ -135,13 +190,32 @@ describe("nmi with the real Azure SDK, as pods would ask", function () {
   });
 
   it("sidecar mode: the pod asks its sidecar, which presents the pod's token; no IP is trusted", async () => {
-    const side = await createPod(cluster.kc, { name: "side", namespace: "team-a", nodeName: NODE, selector: "reader", keys: TEST_KEYS, identities: [{ name: identity.name, clientID: identity.clientID }], sidecar: true });
+    const side = await createPod(cluster.kc, {
+      name: "side",
+      namespace: "team-a",
+      nodeName: NODE,
+      selector: "reader",
+      keys: TEST_KEYS,
+      identities: [{ name: identity.name, clientID: identity.clientID }],
+      sidecar: true,
+    });
     await assign(cluster.kc, side, identity, "reader");
     const tokenFile = join(dir, "side-token");
     writeFileSync(tokenFile, await podToken(cluster.kc, side, DEFAULTS.sidecarTokenAudience));
     const sidecar = await runNmi({
-      mode: "sidecar", host: side.podIP, port: 0, nmiEndpoint: nmi.url, tokenFile, imdsEndpoint: "", authorityHost: "", proxyPaths: [],
-      assignmentWaitSeconds: 0, iptablesRedirect: false, podInterfaces: [], metadataAddress: "", logger: silentLogger(),
+      mode: "sidecar",
+      host: side.podIP,
+      port: 0,
+      nmiEndpoint: nmi.url,
+      tokenFile,
+      imdsEndpoint: "",
+      authorityHost: "",
+      proxyPaths: [],
+      assignmentWaitSeconds: 0,
+      iptablesRedirect: false,
+      podInterfaces: [],
+      metadataAddress: "",
+      logger: silentLogger(),
     });
     try {
       const viaSidecar = await runPod(READ_BLOB("DefaultAzureCredential"), podEnv(side, sidecar.url));

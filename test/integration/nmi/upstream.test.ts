@@ -12,12 +12,20 @@ import { UpstreamLimiter } from "../../../src/nmi/limiter.ts";
 import { buildSidecarApp, fileTokenReader } from "../../../src/nmi/sidecar.ts";
 import { ImdsClient, UpstreamError } from "../../../src/nmi/token-sources.ts";
 
-interface Seen { url: string; headers: http.IncomingHttpHeaders }
+interface Seen {
+  url: string;
+  headers: http.IncomingHttpHeaders;
+}
 
-async function server(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<{ url: string; close(): Promise<void> }> {
+async function server(
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => void,
+): Promise<{ url: string; close(): Promise<void> }> {
   const s = http.createServer(handler);
   await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, close: () => new Promise((r) => s.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
+    close: () => new Promise((r) => s.close(() => r())),
+  };
 }
 
 describe("nmi ImdsClient against an IMDS-like server", () => {
@@ -42,7 +50,14 @@ describe("nmi ImdsClient against an IMDS-like server", () => {
         return;
       }
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ access_token: "at", expires_on: "2000000000", resource: u.searchParams.get("resource"), token_type: "Bearer" }));
+      res.end(
+        JSON.stringify({
+          access_token: "at",
+          expires_on: "2000000000",
+          resource: u.searchParams.get("resource"),
+          token_type: "Bearer",
+        }),
+      );
     });
   });
   after(() => imds.close());
@@ -50,10 +65,18 @@ describe("nmi ImdsClient against an IMDS-like server", () => {
   it("asks with Metadata: true and the identity's client ID, and parses IMDS's strings", async () => {
     const client = new ImdsClient(imds.url, new UpstreamLimiter({ perSecond: 20, concurrent: 5 }));
     const t = await client.source("abc").getToken("https://storage.azure.com");
-    assert.deepEqual(t, { accessToken: "at", expiresOn: 2000000000, resource: "https://storage.azure.com", clientId: "abc" });
+    assert.deepEqual(t, {
+      accessToken: "at",
+      expiresOn: 2000000000,
+      resource: "https://storage.azure.com",
+      clientId: "abc",
+    });
     const last = seen.at(-1)!;
     assert.equal(last.headers.metadata, "true");
-    assert.match(last.url, /^\/metadata\/identity\/oauth2\/token\?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com&client_id=abc$/);
+    assert.match(
+      last.url,
+      /^\/metadata\/identity\/oauth2\/token\?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com&client_id=abc$/,
+    );
   });
 
   it("carries IMDS's refusal and bad answers to the caller as IMDS errors", async () => {
@@ -61,15 +84,28 @@ describe("nmi ImdsClient against an IMDS-like server", () => {
     // "Identity not found" for an identity whose assignment is done: not yet propagated, retry.
     await assert.rejects(
       client.source("missing").getToken("r"),
-      (e: unknown) => e instanceof UpstreamError && e.imds.status === 503 && e.imds.retryAfter === 5 && /Identity not found/.test(e.imds.description),
+      (e: unknown) =>
+        e instanceof UpstreamError &&
+        e.imds.status === 503 &&
+        e.imds.retryAfter === 5 &&
+        /Identity not found/.test(e.imds.description),
     );
-    await assert.rejects(client.source("busy").getToken("r"), (e: unknown) => e instanceof UpstreamError && e.imds.status === 429 && e.imds.retryAfter === 1);
-    await assert.rejects(client.source("garbage").getToken("r"), (e: unknown) => e instanceof UpstreamError && e.imds.status === 502);
+    await assert.rejects(
+      client.source("busy").getToken("r"),
+      (e: unknown) => e instanceof UpstreamError && e.imds.status === 429 && e.imds.retryAfter === 1,
+    );
+    await assert.rejects(
+      client.source("garbage").getToken("r"),
+      (e: unknown) => e instanceof UpstreamError && e.imds.status === 502,
+    );
   });
 
   it("reports an unreachable IMDS as a 502", async () => {
     const client = new ImdsClient("http://127.0.0.1:1", new UpstreamLimiter({ perSecond: 20, concurrent: 5 }));
-    await assert.rejects(client.source("x").getToken("r"), (e: unknown) => e instanceof UpstreamError && e.imds.status === 502 && /did not answer/.test(e.imds.description));
+    await assert.rejects(
+      client.source("x").getToken("r"),
+      (e: unknown) => e instanceof UpstreamError && e.imds.status === 502 && /did not answer/.test(e.imds.description),
+    );
   });
 });
 
@@ -94,7 +130,10 @@ describe("nmi sidecar forwarder", () => {
     const file = join(dir, "token");
     writeFileSync(file, "pod-token-1\n");
     const app = buildSidecarApp({ nodeEndpoint: node.url + "/", readToken: fileTokenReader(file) });
-    const r = await app.inject({ url: "/metadata/identity/oauth2/token/?api-version=2018-02-01&resource=r", headers: { metadata: "true" } });
+    const r = await app.inject({
+      url: "/metadata/identity/oauth2/token/?api-version=2018-02-01&resource=r",
+      headers: { metadata: "true" },
+    });
     assert.equal(r.statusCode, 503);
     assert.equal(r.headers["retry-after"], "4");
     assert.equal(r.json<{ error: string }>().error, "service_unavailable");

@@ -56,7 +56,10 @@ describe("the playground story (seed walkthrough, end to end)", function () {
   });
 
   it("applies the seed's identity and binding unchanged, as kubectl reports", () => {
-    assert.match(step(2).detail, /azureidentity\.aadpodidentity\.k8s\.io\/demo-reader created; azureidentitybinding\.aadpodidentity\.k8s\.io\/myapp-azure-identity-binding created/);
+    assert.match(
+      step(2).detail,
+      /azureidentity\.aadpodidentity\.k8s\.io\/demo-reader created; azureidentitybinding\.aadpodidentity\.k8s\.io\/myapp-azure-identity-binding created/,
+    );
   });
 
   it("assigns the identity on the node's scale set in Resource Manager, with one write", () => {
@@ -74,13 +77,32 @@ describe("the playground story (seed walkthrough, end to end)", function () {
   });
 
   it("refuses a token to a pod that bypassed admission with a copied mark", () => {
-    assert.equal(step(7).detail, "the NMI refused it: the admission mark does not match the pod's namespace, service account, selector and identities");
+    assert.equal(
+      step(7).detail,
+      "the NMI refused it: the admission mark does not match the pod's namespace, service account, selector and identities",
+    );
   });
 
   it("installs every object of config/default the playground serves, custom resources of its own CRDs included", async () => {
     const skippedKinds = new Set(stack.install.skipped.map((x) => x.kind));
-    for (const k of skippedKinds) assert.ok(["Deployment", "DaemonSet", "Issuer", "Certificate", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "PodDisruptionBudget"].includes(k), `skipped ${k}`);
-    const exception = await kubeRequest<KObj>(stack.kc, { path: "/apis/aadpodidentity.k8s.io/v1/namespaces/podid-system/azurepodidentityexceptions/podid-reconciler" });
+    for (const k of skippedKinds)
+      assert.ok(
+        [
+          "Deployment",
+          "DaemonSet",
+          "Issuer",
+          "Certificate",
+          "Role",
+          "RoleBinding",
+          "ClusterRole",
+          "ClusterRoleBinding",
+          "PodDisruptionBudget",
+        ].includes(k),
+        `skipped ${k}`,
+      );
+    const exception = await kubeRequest<KObj>(stack.kc, {
+      path: "/apis/aadpodidentity.k8s.io/v1/namespaces/podid-system/azurepodidentityexceptions/podid-reconciler",
+    });
     assert.equal(exception.kind, "AzurePodIdentityException");
   });
 
@@ -93,8 +115,11 @@ describe("the playground story (seed walkthrough, end to end)", function () {
         return { ...h, clientConfig };
       });
     for (const r of rendered) {
-      const plural = r.kind === "MutatingWebhookConfiguration" ? "mutatingwebhookconfigurations" : "validatingwebhookconfigurations";
-      const live = await kubeRequest<KObj>(stack.kc, { path: `/apis/admissionregistration.k8s.io/v1/${plural}/${r.metadata.name}` });
+      const plural =
+        r.kind === "MutatingWebhookConfiguration" ? "mutatingwebhookconfigurations" : "validatingwebhookconfigurations";
+      const live = await kubeRequest<KObj>(stack.kc, {
+        path: `/apis/admissionregistration.k8s.io/v1/${plural}/${r.metadata.name}`,
+      });
       // The server adds its defaults (matchPolicy, timeoutSeconds...); everything config/ says must be there as said.
       assertSubset(strip(live), strip(r), `${r.kind} ${r.metadata.name}`);
     }
@@ -102,15 +127,32 @@ describe("the playground story (seed walkthrough, end to end)", function () {
 
   it("podid doctor explains both pods from the live cluster: the admitted one gets a token, the sneaky one does not", async () => {
     const keys = loadAdmissionKeys(stack.files.admissionKey);
-    const pods = await kubeRequest<{ items: Array<{ metadata: { name: string } }> }>(stack.kc, { path: `/api/v1/namespaces/${STORY.teamA}/pods` });
+    const pods = await kubeRequest<{ items: Array<{ metadata: { name: string } }> }>(stack.kc, {
+      path: `/api/v1/namespaces/${STORY.teamA}/pods`,
+    });
     const admitted = diagnose(await gatherDoctorInput(stack.kc, STORY.teamA, pods.items[0]!.metadata.name, keys));
     assert.equal(admitted.getsToken, true, JSON.stringify(admitted.findings, null, 2));
     assert.match(admitted.verdict, /gets tokens for "demo-reader"/);
-    assert.ok(admitted.findings.some((f) => f.check === "assignment" && f.status === "ok" && /Assigned to .*virtualMachineScaleSets/.test(f.message)));
+    assert.ok(
+      admitted.findings.some(
+        (f) => f.check === "assignment" && f.status === "ok" && /Assigned to .*virtualMachineScaleSets/.test(f.message),
+      ),
+    );
 
     const sneaky = diagnose(await gatherDoctorInput(stack.kc, "kube-system", "sneaky", keys));
     assert.equal(sneaky.getsToken, false);
-    assert.ok(sneaky.findings.some((f) => f.check === "binding" && f.status === "problem" && /bound in "team-a"/.test(f.message)));
-    assert.ok(sneaky.findings.some((f) => f.check === "admission mark" && f.status === "problem" && /does not match the pod's namespace/.test(f.message)));
+    assert.ok(
+      sneaky.findings.some(
+        (f) => f.check === "binding" && f.status === "problem" && /bound in "team-a"/.test(f.message),
+      ),
+    );
+    assert.ok(
+      sneaky.findings.some(
+        (f) =>
+          f.check === "admission mark" &&
+          f.status === "problem" &&
+          /does not match the pod's namespace/.test(f.message),
+      ),
+    );
   });
 });

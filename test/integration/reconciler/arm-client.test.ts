@@ -4,7 +4,13 @@ import assert from "node:assert/strict";
 import { createArmVmIdentityClient } from "../../../src/reconciler/arm-client.ts";
 import { buildPatches } from "../../../src/reconciler/plan.ts";
 import { identityKey, targetFor, parseProviderId, type Target } from "../../../src/reconciler/target.ts";
-import { invalidIdentities, isConflict, isNotFound, isThrottled, type VmIdentityClient } from "../../../src/reconciler/vm-client.ts";
+import {
+  invalidIdentities,
+  isConflict,
+  isNotFound,
+  isThrottled,
+  type VmIdentityClient,
+} from "../../../src/reconciler/vm-client.ts";
 import { nodesOf } from "../../../src/playground/azure/index.ts";
 import { identityId } from "../../../src/playground/azure/ids.ts";
 import { reconcilerCredential, startTestAzure, type AzureFixture, resetAzure } from "../../helpers/azure.ts";
@@ -26,7 +32,12 @@ describe("reconciler ARM adapter against the Resource Manager stand-in", () => {
 
   before(async () => {
     f = await startTestAzure({ lroDurationMs: 30 });
-    arm = createArmVmIdentityClient({ credential: reconcilerCredential(f), endpoint: f.pg.armUrl, caPem: f.pg.caPem, pollIntervalMs: 10 });
+    arm = createArmVmIdentityClient({
+      credential: reconcilerCredential(f),
+      endpoint: f.pg.armUrl,
+      caPem: f.pg.caPem,
+      pollIntervalMs: 10,
+    });
     uniform = target("aks-nodepool1-12345678-vmss000000");
     standalone = target("aks-standalone-0");
   });
@@ -36,8 +47,14 @@ describe("reconciler ARM adapter against the Resource Manager stand-in", () => {
   beforeEach(() => resetAzure(f));
 
   it("reads orchestration modes and identities", async () => {
-    assert.equal(await arm.getOrchestrationMode(f.cloud.subscriptionId, uniform.resourceGroup, "aks-nodepool1-12345678-vmss"), "Uniform");
-    assert.equal(await arm.getOrchestrationMode(f.cloud.subscriptionId, uniform.resourceGroup, "aks-flexpool-87654321-vmss"), "Flexible");
+    assert.equal(
+      await arm.getOrchestrationMode(f.cloud.subscriptionId, uniform.resourceGroup, "aks-nodepool1-12345678-vmss"),
+      "Uniform",
+    );
+    assert.equal(
+      await arm.getOrchestrationMode(f.cloud.subscriptionId, uniform.resourceGroup, "aks-flexpool-87654321-vmss"),
+      "Flexible",
+    );
     const s = await arm.getIdentities(uniform);
     assert.ok(s.userAssigned.has(identityKey(idOf("podid-playground-agentpool"))));
   });
@@ -74,16 +91,30 @@ describe("reconciler ARM adapter against the Resource Manager stand-in", () => {
   it("turns 429 into Retry-After and 409 into a conflict", async () => {
     f.pg.faults.injectArm({ status: 429, code: "OperationNotAllowed", message: "too many", retryAfterSeconds: 3 });
     const patch = { type: "UserAssigned" as const, userAssignedIdentities: { [idOf("demo-reader")]: {} } };
-    const e429 = await arm.patchIdentities(uniform, patch).then(() => undefined, (e: unknown) => e);
+    const e429 = await arm.patchIdentities(uniform, patch).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.deepEqual(isThrottled(e429), { retryAfterMs: 3000 });
     f.pg.faults.injectArm({ status: 409, code: "Conflict", message: "busy" });
-    const e409 = await arm.patchIdentities(uniform, patch).then(() => undefined, (e: unknown) => e);
+    const e409 = await arm.patchIdentities(uniform, patch).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.equal(isConflict(e409), true);
   });
 
   it("a missing VM is not found", async () => {
-    const gone = { ...standalone, name: "nope", id: standalone.id.replace(/[^/]+$/, "nope"), key: standalone.key.replace(/[^/]+$/, "nope") };
-    const err = await arm.getIdentities(gone).then(() => undefined, (e: unknown) => e);
+    const gone = {
+      ...standalone,
+      name: "nope",
+      id: standalone.id.replace(/[^/]+$/, "nope"),
+      key: standalone.key.replace(/[^/]+$/, "nope"),
+    };
+    const err = await arm.getIdentities(gone).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.equal(isNotFound(err), true);
   });
 });

@@ -12,7 +12,11 @@ import type { AzureAssignedIdentity } from "../../../src/model/types.ts";
 import { startTestCluster, type TestCluster } from "../../helpers/cluster.ts";
 import { until } from "./world.ts";
 
-const podidCrd = (): Record<string, unknown> => parse(readFileSync(new URL("../../../config/crd/azureassignedidentity.yaml", import.meta.url), "utf8")) as Record<string, unknown>;
+const podidCrd = (): Record<string, unknown> =>
+  parse(readFileSync(new URL("../../../config/crd/azureassignedidentity.yaml", import.meta.url), "utf8")) as Record<
+    string,
+    unknown
+  >;
 
 /** AAD Pod Identity's CRD had no status subresource. */
 function withoutStatusSubresource(crd: Record<string, unknown>): Record<string, unknown> {
@@ -30,7 +34,13 @@ const obj = (uid = "pod-uid-1") => ({
     podNamespace: "default",
     podUID: uid,
     nodeName: "n0",
-    azureIdentityRef: { name: "reader", namespace: "default", type: 0, clientID: "00000000-0000-4000-8000-000000000001", resourceID: "/subscriptions/s/resourceGroups/r/providers/Microsoft.ManagedIdentity/userAssignedIdentities/reader" },
+    azureIdentityRef: {
+      name: "reader",
+      namespace: "default",
+      type: 0,
+      clientID: "00000000-0000-4000-8000-000000000001",
+      resourceID: "/subscriptions/s/resourceGroups/r/providers/Microsoft.ManagedIdentity/userAssignedIdentities/reader",
+    },
     azureBindingRef: { name: "reader-binding", namespace: "default", selector: "reader" },
   },
   status: { status: "Created" },
@@ -50,7 +60,11 @@ for (const variant of [
     };
     before(async () => {
       c = await startTestCluster({ simulateKubelet: false });
-      await kubeRequest(c.kc, { method: "POST", path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body: variant.crd() });
+      await kubeRequest(c.kc, {
+        method: "POST",
+        path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        body: variant.crd(),
+      });
       await until("CRD served", () =>
         kubeRequest(c.kc, { path: `/apis/${GROUP}/v1/azureassignedidentities` }).then(
           () => true,
@@ -67,11 +81,17 @@ for (const variant of [
       await w.create(obj());
       assert.equal((await read()).status?.status, "Created");
       await w.create(obj()); // already there: no error
-      await w.patchStatus("default", "web-reader", { status: "Assigned", target: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm" });
+      await w.patchStatus("default", "web-reader", {
+        status: "Assigned",
+        target: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm",
+      });
       const assigned = await read();
       assert.equal(assigned.status?.status, "Assigned");
       assert.match(assigned.status?.target ?? "", /virtualMachines\/vm$/);
-      await w.replace({ ...obj("pod-uid-2"), status: { status: "Failed", reason: "InvalidIdentity", message: "m" } }, assigned);
+      await w.replace(
+        { ...obj("pod-uid-2"), status: { status: "Failed", reason: "InvalidIdentity", message: "m" } },
+        assigned,
+      );
       const replaced = await read();
       assert.equal(replaced.spec.podUID, "pod-uid-2");
       assert.equal(replaced.status?.reason, "InvalidIdentity");

@@ -30,7 +30,24 @@ describe("podid reconciler (the command)", function () {
     const sp = w.f.cloud.servicePrincipals[0]!;
     child = spawn(
       process.execPath,
-      ["--import", "tsx", "src/cli.ts", "reconciler", "--kubeconfig", w.c.kubeconfigPath, "--arm-endpoint", w.f.pg.armUrl, "--ca-file", caFile, "--metrics-port", "0", "--batch-window-ms", "50", "--arm-poll-interval-ms", "20"],
+      [
+        "--import",
+        "tsx",
+        "src/cli.ts",
+        "reconciler",
+        "--kubeconfig",
+        w.c.kubeconfigPath,
+        "--arm-endpoint",
+        w.f.pg.armUrl,
+        "--ca-file",
+        caFile,
+        "--metrics-port",
+        "0",
+        "--batch-window-ms",
+        "50",
+        "--arm-poll-interval-ms",
+        "20",
+      ],
       {
         env: {
           PATH: process.env.PATH,
@@ -48,7 +65,8 @@ describe("podid reconciler (the command)", function () {
     await w.addPod("cli-pod", "demo-reader", "uniform0");
     await until(
       "Assigned",
-      async () => (await w.assigned()).some((a) => a.metadata.name === "cli-pod-demo-reader" && a.status?.status === "Assigned"),
+      async () =>
+        (await w.assigned()).some((a) => a.metadata.name === "cli-pod-demo-reader" && a.status?.status === "Assigned"),
       40_000,
     ).catch((e: unknown) => {
       throw new Error(`${(e as Error).message}; reconciler stderr: ${stderr}`);

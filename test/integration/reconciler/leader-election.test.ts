@@ -43,7 +43,8 @@ describe("kube/leader-election on a coordination.k8s.io Lease", () => {
     electors.push(e);
     return e;
   };
-  const lease = (name: string) => kubeRequest<Lease>(c.kc, { path: `/apis/coordination.k8s.io/v1/namespaces/default/leases/${name}` });
+  const lease = (name: string) =>
+    kubeRequest<Lease>(c.kc, { path: `/apis/coordination.k8s.io/v1/namespaces/default/leases/${name}` });
 
   it("exactly one of two candidates leads, and the Lease names it", async () => {
     const log: string[] = [];
@@ -66,7 +67,10 @@ describe("kube/leader-election on a coordination.k8s.io Lease", () => {
     assert.equal(b.isLeader(), false, "b waits while a renews");
 
     await a.stop({ release: true });
-    assert.ok(!(await lease("failover")).spec.holderIdentity, "released: the Lease names no holder, so b need not wait for expiry");
+    assert.ok(
+      !(await lease("failover")).spec.holderIdentity,
+      "released: the Lease names no holder, so b need not wait for expiry",
+    );
     await until("b leads", () => b.isLeader());
     assert.equal((await lease("failover")).spec.holderIdentity, "b");
 
@@ -88,14 +92,13 @@ describe("kube/leader-election on a coordination.k8s.io Lease", () => {
     rec.record(pod, "Normal", "IdentityAssigned", "identity x assigned");
     rec.record(pod, "Warning", "IdentityAssignmentFailed", "identity y: InvalidIdentity");
     await rec.flush();
-    const list = await kubeRequest<{ items: Array<{ reason: string; count: number; type: string; involvedObject: { name: string } }> }>(c.kc, { path: "/api/v1/namespaces/default/events" });
+    const list = await kubeRequest<{
+      items: Array<{ reason: string; count: number; type: string; involvedObject: { name: string } }>;
+    }>(c.kc, { path: "/api/v1/namespaces/default/events" });
     const mine = list.items.filter((e) => e.involvedObject.name === "p");
-    assert.deepEqual(
-      mine.map((e) => [e.reason, e.type, e.count]).sort(),
-      [
-        ["IdentityAssigned", "Normal", 2],
-        ["IdentityAssignmentFailed", "Warning", 1],
-      ],
-    );
+    assert.deepEqual(mine.map((e) => [e.reason, e.type, e.count]).sort(), [
+      ["IdentityAssigned", "Normal", 2],
+      ["IdentityAssignmentFailed", "Warning", 1],
+    ]);
   });
 });

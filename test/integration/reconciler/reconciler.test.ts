@@ -33,18 +33,33 @@ describe("reconciler against the playground cluster and Resource Manager", funct
     assert.deepEqual(w.onTarget("uniform0"), ["demo-reader", "podid-playground-agentpool"]);
     assert.deepEqual(w.onTarget("flex"), ["demo-writer", "podid-playground-agentpool"]);
     assert.deepEqual(w.onTarget("vm"), ["demo-reader", "podid-playground-agentpool"]);
-    assert.equal(w.f.pg.calls.armWrites({ status: 200 }) + w.f.pg.calls.armWrites({ status: 201 }) + w.f.pg.calls.armWrites({ status: 202 }), 3, "one write per scale set or VM");
-    await until("IdentityAssigned event", async () => (await w.events()).some((e) => e.reason === "IdentityAssigned" && e.involvedObject.name === "p1"));
+    assert.equal(
+      w.f.pg.calls.armWrites({ status: 200 }) +
+        w.f.pg.calls.armWrites({ status: 201 }) +
+        w.f.pg.calls.armWrites({ status: 202 }),
+      3,
+      "one write per scale set or VM",
+    );
+    await until("IdentityAssigned event", async () =>
+      (await w.events()).some((e) => e.reason === "IdentityAssigned" && e.involvedObject.name === "p1"),
+    );
 
     const writes = w.f.pg.calls.armWrites();
     await r.nextReconcile();
     assert.equal(w.f.pg.calls.armWrites(), writes, "steady state: no write");
 
     for (const p of ["p1", "p2", "p3", "p4"]) await w.deletePod(p);
-    await until("identities removed after grace", () => ["uniform0", "flex", "vm"].every((n) => w.onTarget(n as "vm").join() === "podid-playground-agentpool"));
+    await until("identities removed after grace", () =>
+      ["uniform0", "flex", "vm"].every((n) => w.onTarget(n as "vm").join() === "podid-playground-agentpool"),
+    );
     assert.equal((await w.assigned()).length, 0);
     const records = async (): Promise<number> =>
-      (await kubeRequest<{ items: unknown[] }>(w.c.kc, { path: `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps`, query: { labelSelector: "aadpodidentity.k8s.io/owned-identities=true" } })).items.length;
+      (
+        await kubeRequest<{ items: unknown[] }>(w.c.kc, {
+          path: `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps`,
+          query: { labelSelector: "aadpodidentity.k8s.io/owned-identities=true" },
+        })
+      ).items.length;
     await until("ownership records gone: nothing owned any more", async () => (await records()) === 0);
     const text = await (await fetch(`http://127.0.0.1:${r.metricsPort}/metrics`)).text();
     assert.match(text, /podid_arm_requests_total\{operation="patch",result="success"\} 6/);
@@ -82,8 +97,15 @@ describe("reconciler against the playground cluster and Resource Manager", funct
     assert.equal(ghost.status?.status, "Failed");
     assert.equal(ghost.status?.reason, "InvalidIdentity");
     assert.match(ghost.status?.message ?? "", /ghost/);
-    assert.deepEqual(w.onTarget("uniform0"), ["demo-reader", "demo-writer", "other-team", "podid-playground-agentpool"]);
-    await until("IdentityAssignmentFailed event", async () => (await w.events()).some((e) => e.reason === "IdentityAssignmentFailed" && e.involvedObject.name === "p-ghost"));
+    assert.deepEqual(w.onTarget("uniform0"), [
+      "demo-reader",
+      "demo-writer",
+      "other-team",
+      "podid-playground-agentpool",
+    ]);
+    await until("IdentityAssignmentFailed event", async () =>
+      (await w.events()).some((e) => e.reason === "IdentityAssignmentFailed" && e.involvedObject.name === "p-ghost"),
+    );
   });
 
   it("leader failover mid-batch: the new leader completes the work without duplicate or lost assignments", async () => {
@@ -105,12 +127,20 @@ describe("reconciler against the playground cluster and Resource Manager", funct
     });
     assert.deepEqual(w.onTarget("uniform0"), ["demo-reader", "podid-playground-agentpool"]);
     assert.deepEqual(w.onTarget("vm"), ["demo-writer", "podid-playground-agentpool"]);
-    assert.ok(w.f.pg.calls.armWrites() <= 4, `at most one write per target per leader, got ${w.f.pg.calls.armWrites()}`);
+    assert.ok(
+      w.f.pg.calls.armWrites() <= 4,
+      `at most one write per target per leader, got ${w.f.pg.calls.armWrites()}`,
+    );
     // b knows what a added: once the pods go, b removes them (and nothing else).
     w.f.pg.setLroDuration(20);
     await w.deletePod("p1");
     await w.deletePod("p2");
-    await until("b removed a's identities", () => w.onTarget("uniform0").join() === "podid-playground-agentpool" && w.onTarget("vm").join() === "podid-playground-agentpool");
+    await until(
+      "b removed a's identities",
+      () =>
+        w.onTarget("uniform0").join() === "podid-playground-agentpool" &&
+        w.onTarget("vm").join() === "podid-playground-agentpool",
+    );
   });
 
   it("a restart keeps what users attached: pre-existing identities are neither claimed nor removed", async () => {
@@ -119,8 +149,16 @@ describe("reconciler against the playground cluster and Resource Manager", funct
     // A user attached other-team to the VM by hand before podid ran.
     const { ComputeManagementClient } = await import("@azure/arm-compute");
     const { reconcilerCredential } = await import("../../helpers/azure.ts");
-    const sdk = new ComputeManagementClient(reconcilerCredential(w.f), w.f.cloud.subscriptionId, { endpoint: w.f.pg.armUrl, tlsOptions: { ca: w.f.pg.caPem } });
-    await sdk.virtualMachines.beginUpdateAndWait("mc_podid_playground_westeurope", "aks-standalone-0", { identity: { type: "UserAssigned", userAssignedIdentities: { [w.idOf("other-team")]: {} } } }, { updateIntervalInMs: 20 });
+    const sdk = new ComputeManagementClient(reconcilerCredential(w.f), w.f.cloud.subscriptionId, {
+      endpoint: w.f.pg.armUrl,
+      tlsOptions: { ca: w.f.pg.caPem },
+    });
+    await sdk.virtualMachines.beginUpdateAndWait(
+      "mc_podid_playground_westeurope",
+      "aks-standalone-0",
+      { identity: { type: "UserAssigned", userAssignedIdentities: { [w.idOf("other-team")]: {} } } },
+      { updateIntervalInMs: 20 },
+    );
     w.f.pg.calls.reset();
 
     const r1 = await w.start();

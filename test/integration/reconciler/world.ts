@@ -30,7 +30,9 @@ function crds(): unknown[] {
   if (existsSync(CRD_DIR)) {
     const docs = readdirSync(CRD_DIR)
       .filter((f) => f.endsWith(".yaml"))
-      .flatMap((f) => parseAllDocuments(readFileSync(new URL(f, CRD_DIR), "utf8")).map((d) => d.toJS() as { kind?: string }))
+      .flatMap((f) =>
+        parseAllDocuments(readFileSync(new URL(f, CRD_DIR), "utf8")).map((d) => d.toJS() as { kind?: string }),
+      )
       .filter((d) => d?.kind === "CustomResourceDefinition");
     if (docs.length >= Object.keys(KINDS).length) return docs;
   }
@@ -55,7 +57,11 @@ function crds(): unknown[] {
   }));
 }
 
-export const until = async (what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> => {
+export const until = async (
+  what: string,
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> => {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -74,7 +80,9 @@ export interface World {
   addIdentity(name: string, resourceID?: string): Promise<void>;
   addPod(name: string, selector: string, node: keyof typeof NODES): Promise<void>;
   deletePod(name: string): Promise<void>;
-  assigned(): Promise<Array<{ metadata: { name: string }; status?: { status?: string; reason?: string; message?: string } }>>;
+  assigned(): Promise<
+    Array<{ metadata: { name: string }; status?: { status?: string; reason?: string; message?: string } }>
+  >;
   events(): Promise<Array<{ reason: string; involvedObject: { name: string }; message: string }>>;
   stop(): Promise<void>;
 }
@@ -100,8 +108,14 @@ export async function startWorld(): Promise<World> {
       return false;
     }
   });
-  for (const ns of [SYSTEM_NAMESPACE, NS]) await post("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
-  const arm = createArmVmIdentityClient({ credential: reconcilerCredential(f), endpoint: f.pg.armUrl, caPem: f.pg.caPem, pollIntervalMs: 20 });
+  for (const ns of [SYSTEM_NAMESPACE, NS])
+    await post("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
+  const arm = createArmVmIdentityClient({
+    credential: reconcilerCredential(f),
+    endpoint: f.pg.armUrl,
+    caPem: f.pg.caPem,
+    pollIntervalMs: 20,
+  });
   const sub = f.cloud.subscriptionId;
   const node = nodesOf(f.cloud);
   const targetId = (n: keyof typeof NODES): string => {
@@ -149,7 +163,11 @@ export async function startWorld(): Promise<World> {
         apiVersion: `${GROUP}/v1`,
         kind: "AzureIdentity",
         metadata: { name },
-        spec: { type: 0, ResourceID: resourceID ?? idOf(name), ClientID: i?.clientId ?? "00000000-0000-4000-8000-00000000dead" },
+        spec: {
+          type: 0,
+          ResourceID: resourceID ?? idOf(name),
+          ClientID: i?.clientId ?? "00000000-0000-4000-8000-00000000dead",
+        },
       });
       await post(`/apis/${GROUP}/v1/namespaces/${NS}/azureidentitybindings`, {
         apiVersion: `${GROUP}/v1`,
@@ -167,14 +185,22 @@ export async function startWorld(): Promise<World> {
       });
     },
     async deletePod(name) {
-      await kubeRequest(c.kc, { method: "DELETE", path: `/api/v1/namespaces/${NS}/pods/${name}`, body: { gracePeriodSeconds: 0 } });
+      await kubeRequest(c.kc, {
+        method: "DELETE",
+        path: `/api/v1/namespaces/${NS}/pods/${name}`,
+        body: { gracePeriodSeconds: 0 },
+      });
     },
     async assigned() {
-      const l = await kubeRequest<{ items: Awaited<ReturnType<World["assigned"]>> }>(c.kc, { path: `/apis/${GROUP}/v1/namespaces/${NS}/azureassignedidentities` });
+      const l = await kubeRequest<{ items: Awaited<ReturnType<World["assigned"]>> }>(c.kc, {
+        path: `/apis/${GROUP}/v1/namespaces/${NS}/azureassignedidentities`,
+      });
       return l.items;
     },
     async events() {
-      const l = await kubeRequest<{ items: Awaited<ReturnType<World["events"]>> }>(c.kc, { path: `/api/v1/namespaces/${NS}/events` });
+      const l = await kubeRequest<{ items: Awaited<ReturnType<World["events"]>> }>(c.kc, {
+        path: `/api/v1/namespaces/${NS}/events`,
+      });
       return l.items;
     },
     async stop() {

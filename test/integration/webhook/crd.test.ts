@@ -6,7 +6,12 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { startTestCluster, type TestCluster } from "../../helpers/cluster.ts";
-import { parseAzureIdentity, parseAzureIdentityBinding, parseAzurePodIdentityException, parseAzurePodIdentityPolicy } from "../../../src/model/parse.ts";
+import {
+  parseAzureIdentity,
+  parseAzureIdentityBinding,
+  parseAzurePodIdentityException,
+  parseAzurePodIdentityPolicy,
+} from "../../../src/model/parse.ts";
 import { SEED, seedDocs } from "../../fixtures/seed/index.ts";
 import { kubectl, type Run } from "./kubectl.ts";
 
@@ -34,8 +39,19 @@ describe("config/crd with kubectl", function () {
     const r = await k(["apply", "-k", CRD_DIR]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim().split("\n").length, 5);
-    const plurals = ["azureidentities", "azureidentitybindings", "azurepodidentityexceptions", "azurepodidentitypolicies", "azureassignedidentities"];
-    const w = await k(["wait", "--for=condition=Established", ...plurals.map((p) => `crd/${p}.aadpodidentity.k8s.io`), "--timeout=20s"]);
+    const plurals = [
+      "azureidentities",
+      "azureidentitybindings",
+      "azurepodidentityexceptions",
+      "azurepodidentitypolicies",
+      "azureassignedidentities",
+    ];
+    const w = await k([
+      "wait",
+      "--for=condition=Established",
+      ...plurals.map((p) => `crd/${p}.aadpodidentity.k8s.io`),
+      "--timeout=20s",
+    ]);
     assert.equal(w.code, 0, w.stderr);
   });
 
@@ -69,7 +85,12 @@ describe("config/crd with kubectl", function () {
   });
 
   it("fills in policy defaults (cluster-scoped)", async () => {
-    const pol = { apiVersion: "aadpodidentity.k8s.io/v1", kind: "AzurePodIdentityPolicy", metadata: { name: "team-a" }, spec: { namespaceSelector: { matchLabels: { team: "a" } } } };
+    const pol = {
+      apiVersion: "aadpodidentity.k8s.io/v1",
+      kind: "AzurePodIdentityPolicy",
+      metadata: { name: "team-a" },
+      spec: { namespaceSelector: { matchLabels: { team: "a" } } },
+    };
     const r = await k(["apply", "-f", "-"], JSON.stringify(pol));
     assert.equal(r.code, 0, r.stderr);
     const back = await json(["get", "azurepodidentitypolicy", "team-a"]);
@@ -99,13 +120,28 @@ describe("config/crd with kubectl", function () {
         podNamespace: "default",
         podUID: "u",
         nodeName: "n",
-        azureIdentityRef: { name: SEED.identityName, namespace: "default", type: 0, clientID: SEED.clientID, resourceID: SEED.resourceID },
+        azureIdentityRef: {
+          name: SEED.identityName,
+          namespace: "default",
+          type: 0,
+          clientID: SEED.clientID,
+          resourceID: SEED.resourceID,
+        },
         azureBindingRef: { name: SEED.bindingName, namespace: "default", selector: SEED.selector },
       },
     };
     const r = await k(["create", "-f", "-"], JSON.stringify(aai));
     assert.equal(r.code, 0, r.stderr);
-    const patch = ["patch", "azureassignedidentity", "p-myapp-identity", "-n", "default", "--subresource=status", "--type=merge", "-p"];
+    const patch = [
+      "patch",
+      "azureassignedidentity",
+      "p-myapp-identity",
+      "-n",
+      "default",
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+    ];
     const s = await k([...patch, JSON.stringify({ status: { status: "Assigned", target: "/subscriptions/x" } })]);
     assert.equal(s.code, 0, s.stderr);
     const back = await json(["get", "azureassignedidentity", "p-myapp-identity", "-n", "default"]);

@@ -19,20 +19,43 @@ interface Answer {
   body: string;
 }
 
-function post(port: number, ca: string, path: string, body: string, agent?: Agent, contentType = "application/json"): Promise<Answer> {
+function post(
+  port: number,
+  ca: string,
+  path: string,
+  body: string,
+  agent?: Agent,
+  contentType = "application/json",
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, method: "POST", ca, servername: "podid-webhook.podid-system.svc", agent, headers: { "content-type": contentType } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-    });
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        method: "POST",
+        ca,
+        servername: "podid-webhook.podid-system.svc",
+        agent,
+        headers: { "content-type": contentType },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
 }
 
 function issue(ca: CertificateAuthority, dir: string): void {
-  const leaf = ca.issue({ commonName: "podid-webhook.podid-system.svc", dnsNames: ["podid-webhook.podid-system.svc"], ipAddresses: [] });
+  const leaf = ca.issue({
+    commonName: "podid-webhook.podid-system.svc",
+    dnsNames: ["podid-webhook.podid-system.svc"],
+    ipAddresses: [],
+  });
   writeFileSync(join(dir, "tls.crt"), leaf.certPem);
   writeFileSync(join(dir, "tls.key"), leaf.keyPem);
 }
@@ -81,7 +104,9 @@ describe("podid webhook over HTTPS", function () {
     const body = review(rsPod());
     const m = await post(hook.port, ca1.certPem, PATHS.webhookMutatePods, JSON.stringify(body), agent);
     checkAnswer(body, m.status, m.body);
-    const patch = JSON.parse(Buffer.from((JSON.parse(m.body) as { response: { patch: string } }).response.patch, "base64").toString()) as Array<{ path: string }>;
+    const patch = JSON.parse(
+      Buffer.from((JSON.parse(m.body) as { response: { patch: string } }).response.patch, "base64").toString(),
+    ) as Array<{ path: string }>;
     assert.ok(patch.some((op) => op.path === "/metadata/annotations"));
     const denied = review(rsPod(), { namespace: "team-b" });
     const v = await post(hook.port, ca1.certPem, PATHS.webhookValidatePods, JSON.stringify(denied), agent);
@@ -98,7 +123,13 @@ describe("podid webhook over HTTPS", function () {
       const r = await post(hook.port, ca1.certPem, PATHS.webhookValidatePods, payload, agent, ct);
       assert.equal(r.status, 400, r.body);
     }
-    const big = await post(hook.port, ca1.certPem, PATHS.webhookValidatePods, JSON.stringify({ pad: "x".repeat(3_200_000) }), agent);
+    const big = await post(
+      hook.port,
+      ca1.certPem,
+      PATHS.webhookValidatePods,
+      JSON.stringify({ pad: "x".repeat(3_200_000) }),
+      agent,
+    );
     assert.equal(big.status, 413);
     const again = await post(hook.port, ca1.certPem, PATHS.webhookMutatePods, JSON.stringify(review(rsPod())), agent);
     assert.equal(again.status, 200);
@@ -116,8 +147,16 @@ describe("podid webhook over HTTPS", function () {
 
   it("reloads the admission keys when the file changes", async () => {
     const markOf = async (): Promise<string> => {
-      const r = await post(hook.port, ca1.certPem, PATHS.webhookMutatePods, JSON.stringify(review(rsPod({ aadpodidbinding: "myapp", other: "1" }))), agent);
-      const ops = JSON.parse(Buffer.from((JSON.parse(r.body) as { response: { patch: string } }).response.patch, "base64").toString()) as Array<{ path: string; value: Record<string, string> }>;
+      const r = await post(
+        hook.port,
+        ca1.certPem,
+        PATHS.webhookMutatePods,
+        JSON.stringify(review(rsPod({ aadpodidbinding: "myapp", other: "1" }))),
+        agent,
+      );
+      const ops = JSON.parse(
+        Buffer.from((JSON.parse(r.body) as { response: { patch: string } }).response.patch, "base64").toString(),
+      ) as Array<{ path: string; value: Record<string, string> }>;
       return ops.find((o) => o.path === "/metadata/annotations")!.value[ADMISSION_MARK_ANNOTATION]!;
     };
     const before = await markOf();

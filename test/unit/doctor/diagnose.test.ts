@@ -8,10 +8,14 @@ import { binding, exception, identity, policy } from "../policy/fixtures.ts";
 
 const VMSS_NODE = {
   name: "aks-nodepool1-0",
-  providerID: "azure:///subscriptions/0b8f1c2a-3d4e-4f50-8a6b-7c8d9e0f1a2b/resourceGroups/mc_rg/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1/virtualMachines/0",
+  providerID:
+    "azure:///subscriptions/0b8f1c2a-3d4e-4f50-8a6b-7c8d9e0f1a2b/resourceGroups/mc_rg/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1/virtualMachines/0",
 };
 
-function assigned(status: "Created" | "Assigned" | "Failed", extra: Partial<NonNullable<AzureAssignedIdentity["status"]>> = {}): AzureAssignedIdentity {
+function assigned(
+  status: "Created" | "Assigned" | "Failed",
+  extra: Partial<NonNullable<AzureAssignedIdentity["status"]>> = {},
+): AzureAssignedIdentity {
   return {
     metadata: { name: `myapp-1-${SEED.identityName}`, namespace: "team-a", labels: {}, annotations: {} },
     spec: {
@@ -19,7 +23,13 @@ function assigned(status: "Created" | "Assigned" | "Failed", extra: Partial<NonN
       podNamespace: "team-a",
       podUID: "uid-1",
       nodeName: VMSS_NODE.name,
-      azureIdentityRef: { name: SEED.identityName, namespace: "team-a", type: 0, clientID: SEED.clientID, resourceID: SEED.resourceID },
+      azureIdentityRef: {
+        name: SEED.identityName,
+        namespace: "team-a",
+        type: 0,
+        clientID: SEED.clientID,
+        resourceID: SEED.resourceID,
+      },
       azureBindingRef: { name: SEED.bindingName, namespace: "team-a", selector: SEED.selector },
     },
     status: { status, ...extra },
@@ -50,7 +60,12 @@ function healthy(o: Partial<DoctorInput> = {}, pod: Partial<DoctorInput["pod"]> 
     policies: [],
     selectorNamespaces: [],
     invalid: [],
-    assigned: [assigned("Assigned", { target: "/subscriptions/s/resourceGroups/mc_rg/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1" })],
+    assigned: [
+      assigned("Assigned", {
+        target:
+          "/subscriptions/s/resourceGroups/mc_rg/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1",
+      }),
+    ],
     node: VMSS_NODE,
     mark: { checked: true, result: { valid: true } },
     ...o,
@@ -67,7 +82,12 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { name: "everything in place", input: healthy(), getsToken: true, verdict: /gets tokens for "myapp-identity" \(client ID 5c7a9e1b/ },
+  {
+    name: "everything in place",
+    input: healthy(),
+    getsToken: true,
+    verdict: /gets tokens for "myapp-identity" \(client ID 5c7a9e1b/,
+  },
   {
     name: "no label",
     input: healthy({}, { labels: { app: "myapp" } }),
@@ -86,21 +106,37 @@ const cases: Case[] = [
     name: "selector bound only in another namespace names it for the admin",
     input: healthy({ bindings: [], identities: [], selectorNamespaces: ["team-b"] }),
     getsToken: false,
-    finding: { check: "binding", status: "problem", message: /bound in "team-b", but podid never lets a pod use another namespace's binding/ },
+    finding: {
+      check: "binding",
+      status: "problem",
+      message: /bound in "team-b", but podid never lets a pod use another namespace's binding/,
+    },
     verdict: /no token: no AzureIdentityBinding in namespace "team-a" has Selector "myapp"/,
   },
   {
     name: "binding names a missing identity",
     input: healthy({ identities: [] }),
     getsToken: false,
-    finding: { check: "identity", status: "problem", message: /AzureIdentity "myapp-identity" does not exist in namespace "team-a"/ },
+    finding: {
+      check: "identity",
+      status: "problem",
+      message: /AzureIdentity "myapp-identity" does not exist in namespace "team-a"/,
+    },
     verdict: /no token/,
   },
   {
     name: "identity not allowed by the namespace policy",
-    input: healthy({ policies: [policy("team-a-only", { matchLabels: { team: "a" } }, { allowedIdentities: [{ clientID: "00000000-*" }] })] }),
+    input: healthy({
+      policies: [
+        policy("team-a-only", { matchLabels: { team: "a" } }, { allowedIdentities: [{ clientID: "00000000-*" }] }),
+      ],
+    }),
     getsToken: false,
-    finding: { check: "policy", status: "problem", message: /not allowed in this namespace by AzurePodIdentityPolicy "team-a-only"/ },
+    finding: {
+      check: "policy",
+      status: "problem",
+      message: /not allowed in this namespace by AzurePodIdentityPolicy "team-a-only"/,
+    },
     verdict: /no token/,
   },
   {
@@ -112,7 +148,12 @@ const cases: Case[] = [
   },
   {
     name: "forged or copied mark",
-    input: healthy({ mark: { checked: true, result: { valid: false, reason: "the admission mark does not match the pod's namespace" } } }),
+    input: healthy({
+      mark: {
+        checked: true,
+        result: { valid: false, reason: "the admission mark does not match the pod's namespace" },
+      },
+    }),
     getsToken: false,
     finding: { check: "admission mark", status: "problem", message: /does not match the pod's namespace.*NMI refuses/ },
     verdict: /no token/,
@@ -133,7 +174,9 @@ const cases: Case[] = [
   },
   {
     name: "assignment failed with ARM's reason",
-    input: healthy({ assigned: [assigned("Failed", { reason: "InvalidIdentity", message: "identity does not exist" })] }),
+    input: healthy({
+      assigned: [assigned("Failed", { reason: "InvalidIdentity", message: "identity does not exist" })],
+    }),
     getsToken: false,
     finding: { check: "assignment", status: "problem", message: /failed: InvalidIdentity identity does not exist/ },
     verdict: /no token/,
@@ -183,8 +226,13 @@ describe("podid doctor: diagnose", () => {
       assert.match(d.verdict, c.verdict);
       if (c.finding !== undefined) {
         const want = c.finding;
-        const hit = d.findings.find((x) => x.check === want.check && x.status === want.status && want.message.test(x.message));
-        assert.ok(hit, `expected a ${want.status} "${want.check}" finding matching ${want.message}, got:\n${renderDiagnosis(c.input.pod, d)}`);
+        const hit = d.findings.find(
+          (x) => x.check === want.check && x.status === want.status && want.message.test(x.message),
+        );
+        assert.ok(
+          hit,
+          `expected a ${want.status} "${want.check}" finding matching ${want.message}, got:\n${renderDiagnosis(c.input.pod, d)}`,
+        );
       }
     });
   }
@@ -194,13 +242,18 @@ describe("podid doctor: diagnose", () => {
     const lines = text.trim().split("\n");
     assert.equal(lines[0], "podid doctor team-a/myapp-1");
     assert.match(lines.at(-1)!, /^Verdict: this pod gets tokens/);
-    assert.ok(lines.some((l) => /^\s+\[ok {2}\] label\s+aadpodidbinding=myapp$/.test(l)), text);
+    assert.ok(
+      lines.some((l) => /^\s+\[ok {2}\] label\s+aadpodidbinding=myapp$/.test(l)),
+      text,
+    );
   });
 });
 
 describe("podid doctor: pod reference", () => {
-  it("accepts namespace/name", () => assert.deepEqual(parsePodRef("team-a/myapp-7d9c5-x2x4q"), { namespace: "team-a", name: "myapp-7d9c5-x2x4q" }));
+  it("accepts namespace/name", () =>
+    assert.deepEqual(parsePodRef("team-a/myapp-7d9c5-x2x4q"), { namespace: "team-a", name: "myapp-7d9c5-x2x4q" }));
   for (const bad of ["myapp", "team-a/", "/myapp", "Team-A/x", "a/b/c"]) {
-    it(`refuses "${bad}" with what it expected`, () => assert.throws(() => parsePodRef(bad), /expected <namespace>\/<pod>/));
+    it(`refuses "${bad}" with what it expected`, () =>
+      assert.throws(() => parsePodRef(bad), /expected <namespace>\/<pod>/));
   }
 });

@@ -25,7 +25,12 @@ function errorFields<T>(p: Parsed<T>): string[] {
   return p.ok ? [] : p.errors.map((e) => e.field);
 }
 
-const identity = (spec: Record<string, unknown>, ns = "team-a") => ({ apiVersion: API, kind: "AzureIdentity", metadata: { name: "id", namespace: ns }, spec });
+const identity = (spec: Record<string, unknown>, ns = "team-a") => ({
+  apiVersion: API,
+  kind: "AzureIdentity",
+  metadata: { name: "id", namespace: ns },
+  spec,
+});
 
 describe("model parsers: the seed's manifests parse unchanged", () => {
   it("AzureIdentity (type 0, ResourceID, ClientID)", () => {
@@ -50,29 +55,51 @@ describe("model parsers: the seed's manifests parse unchanged", () => {
 });
 
 describe("model parsers: AzureIdentity", () => {
-  const ok: Array<{ name: string; spec: Record<string, unknown>; check: (v: ReturnType<typeof value<unknown>>) => void }> = [
-    { name: "lower-case field names", spec: { type: 0, resourceID: RID, clientID: SEED.clientID }, check: (v) => assert.equal((v as { resourceID: string }).resourceID, RID) },
+  const ok: Array<{
+    name: string;
+    spec: Record<string, unknown>;
+    check: (v: ReturnType<typeof value<unknown>>) => void;
+  }> = [
+    {
+      name: "lower-case field names",
+      spec: { type: 0, resourceID: RID, clientID: SEED.clientID },
+      check: (v) => assert.equal((v as { resourceID: string }).resourceID, RID),
+    },
     {
       name: "upper-case GUID is lower-cased",
       spec: { type: 0, ResourceID: RID, ClientID: SEED.clientID.toUpperCase() },
       check: (v) => assert.equal((v as { clientID: string }).clientID, SEED.clientID),
     },
-    { name: "missing type means 0", spec: { ResourceID: RID, ClientID: GUID }, check: (v) => assert.equal((v as { type: number }).type, 0) },
-    { name: "type as a numeric string", spec: { type: "0", ResourceID: RID, ClientID: GUID }, check: (v) => assert.equal((v as { type: number }).type, 0) },
+    {
+      name: "missing type means 0",
+      spec: { ResourceID: RID, ClientID: GUID },
+      check: (v) => assert.equal((v as { type: number }).type, 0),
+    },
+    {
+      name: "type as a numeric string",
+      spec: { type: "0", ResourceID: RID, ClientID: GUID },
+      check: (v) => assert.equal((v as { type: number }).type, 0),
+    },
     {
       name: "resource ID in other case, trailing slash dropped",
-      spec: { type: 0, ResourceID: `${RID.toUpperCase().replace("MICROSOFT.MANAGEDIDENTITY", "microsoft.managedidentity")}/`, ClientID: GUID },
+      spec: {
+        type: 0,
+        ResourceID: `${RID.toUpperCase().replace("MICROSOFT.MANAGEDIDENTITY", "microsoft.managedidentity")}/`,
+        ClientID: GUID,
+      },
       check: (v) => assert.equal(resourceIdKey((v as { resourceID: string }).resourceID), resourceIdKey(RID)),
     },
     {
       name: "type 1 with secret reference defaulting to the identity's namespace",
       spec: { type: 1, TenantID: GUID, ClientID: GUID, ClientPassword: { name: "sp-secret" } },
-      check: (v) => assert.deepEqual((v as { clientPassword: unknown }).clientPassword, { name: "sp-secret", namespace: "team-a" }),
+      check: (v) =>
+        assert.deepEqual((v as { clientPassword: unknown }).clientPassword, { name: "sp-secret", namespace: "team-a" }),
     },
     {
       name: "type 2 with certificate secret in another namespace",
       spec: { type: 2, tenantid: GUID, clientid: GUID, clientpassword: { name: "sp-cert", namespace: "certs" } },
-      check: (v) => assert.deepEqual((v as { clientPassword: unknown }).clientPassword, { name: "sp-cert", namespace: "certs" }),
+      check: (v) =>
+        assert.deepEqual((v as { clientPassword: unknown }).clientPassword, { name: "sp-cert", namespace: "certs" }),
     },
   ];
   for (const c of ok) it(`accepts ${c.name}`, () => c.check(value(parseAzureIdentity(identity(c.spec)))));
@@ -81,10 +108,29 @@ describe("model parsers: AzureIdentity", () => {
     { name: "not an object", obj: "hello", fields: [""], says: /expected a AzureIdentity object, got a string/ },
     { name: "no metadata", obj: { spec: { ResourceID: RID, ClientID: GUID } }, fields: ["metadata"] },
     { name: "no spec", obj: { metadata: { name: "x" } }, fields: ["spec"] },
-    { name: "wrong kind", obj: { kind: "Pod", metadata: { name: "x" }, spec: { ResourceID: RID, ClientID: GUID } }, fields: ["kind"] },
-    { name: "unknown type", obj: identity({ type: 3, ResourceID: RID, ClientID: GUID }), fields: ["spec.type"], says: /expected 0 .*got a number \(3\)/ },
-    { name: "ClientID not a GUID", obj: identity({ type: 0, ResourceID: RID, ClientID: "abc" }), fields: ["spec.ClientID"], says: /GUID/ },
-    { name: "ClientID missing", obj: identity({ type: 0, ResourceID: RID }), fields: ["spec.ClientID"], says: /required/ },
+    {
+      name: "wrong kind",
+      obj: { kind: "Pod", metadata: { name: "x" }, spec: { ResourceID: RID, ClientID: GUID } },
+      fields: ["kind"],
+    },
+    {
+      name: "unknown type",
+      obj: identity({ type: 3, ResourceID: RID, ClientID: GUID }),
+      fields: ["spec.type"],
+      says: /expected 0 .*got a number \(3\)/,
+    },
+    {
+      name: "ClientID not a GUID",
+      obj: identity({ type: 0, ResourceID: RID, ClientID: "abc" }),
+      fields: ["spec.ClientID"],
+      says: /GUID/,
+    },
+    {
+      name: "ClientID missing",
+      obj: identity({ type: 0, ResourceID: RID }),
+      fields: ["spec.ClientID"],
+      says: /required/,
+    },
     { name: "ResourceID missing", obj: identity({ type: 0, ClientID: GUID }), fields: ["spec.ResourceID"] },
     {
       name: "ResourceID of another resource type",
@@ -92,10 +138,27 @@ describe("model parsers: AzureIdentity", () => {
       fields: ["spec.ResourceID"],
       says: /userAssignedIdentities\/<name>/,
     },
-    { name: "ResourceID a number", obj: identity({ type: 0, ClientID: GUID, ResourceID: 5 }), fields: ["spec.ResourceID"], says: /expected a string, got a number/ },
-    { name: "type 1 without TenantID or ClientPassword", obj: identity({ type: 1, ClientID: GUID }), fields: ["spec.TenantID", "spec.ClientPassword"] },
-    { name: "type 1 with a ClientPassword string", obj: identity({ type: 1, ClientID: GUID, TenantID: GUID, ClientPassword: "hunter2" }), fields: ["spec.ClientPassword"] },
-    { name: "labels with a non-string value", obj: { ...identity({ ResourceID: RID, ClientID: GUID }), metadata: { name: "x", labels: { a: 1 } } }, fields: ["metadata.labels.a"] },
+    {
+      name: "ResourceID a number",
+      obj: identity({ type: 0, ClientID: GUID, ResourceID: 5 }),
+      fields: ["spec.ResourceID"],
+      says: /expected a string, got a number/,
+    },
+    {
+      name: "type 1 without TenantID or ClientPassword",
+      obj: identity({ type: 1, ClientID: GUID }),
+      fields: ["spec.TenantID", "spec.ClientPassword"],
+    },
+    {
+      name: "type 1 with a ClientPassword string",
+      obj: identity({ type: 1, ClientID: GUID, TenantID: GUID, ClientPassword: "hunter2" }),
+      fields: ["spec.ClientPassword"],
+    },
+    {
+      name: "labels with a non-string value",
+      obj: { ...identity({ ResourceID: RID, ClientID: GUID }), metadata: { name: "x", labels: { a: 1 } } },
+      fields: ["metadata.labels.a"],
+    },
   ];
   for (const c of bad)
     it(`refuses ${c.name}, naming the field`, () => {
@@ -108,39 +171,73 @@ describe("model parsers: AzureIdentity", () => {
 describe("model parsers: AzureIdentityBinding", () => {
   const binding = (spec: unknown) => ({ kind: "AzureIdentityBinding", metadata: { name: "b", namespace: "n" }, spec });
   it("reads lower-case spellings and nmiMode", () => {
-    const v = value(parseAzureIdentityBinding(binding({ azureIdentity: "x", selector: "a.b_c-1", nmiMode: "Sidecar" })));
+    const v = value(
+      parseAzureIdentityBinding(binding({ azureIdentity: "x", selector: "a.b_c-1", nmiMode: "Sidecar" })),
+    );
     assert.deepEqual([v.azureIdentity, v.selector, v.nmiMode], ["x", "a.b_c-1", "sidecar"]);
   });
   const bad: Array<{ name: string; spec: unknown; fields: string[] }> = [
     { name: "empty spec", spec: {}, fields: ["spec.AzureIdentity", "spec.Selector"] },
-    { name: "selector not a label value", spec: { AzureIdentity: "x", Selector: "has space" }, fields: ["spec.Selector"] },
+    {
+      name: "selector not a label value",
+      spec: { AzureIdentity: "x", Selector: "has space" },
+      fields: ["spec.Selector"],
+    },
     { name: "selector too long", spec: { AzureIdentity: "x", Selector: "a".repeat(64) }, fields: ["spec.Selector"] },
-    { name: "identity name with capitals", spec: { AzureIdentity: "My_Id", Selector: "s" }, fields: ["spec.AzureIdentity"] },
-    { name: "unknown nmiMode", spec: { AzureIdentity: "x", Selector: "s", nmiMode: "hostnetwork" }, fields: ["spec.nmiMode"] },
+    {
+      name: "identity name with capitals",
+      spec: { AzureIdentity: "My_Id", Selector: "s" },
+      fields: ["spec.AzureIdentity"],
+    },
+    {
+      name: "unknown nmiMode",
+      spec: { AzureIdentity: "x", Selector: "s", nmiMode: "hostnetwork" },
+      fields: ["spec.nmiMode"],
+    },
     { name: "spec an array", spec: [], fields: ["spec"] },
   ];
-  for (const c of bad) it(`refuses ${c.name}`, () => assert.deepEqual(errorFields(parseAzureIdentityBinding(binding(c.spec))), c.fields));
+  for (const c of bad)
+    it(`refuses ${c.name}`, () => assert.deepEqual(errorFields(parseAzureIdentityBinding(binding(c.spec))), c.fields));
 });
 
 describe("model parsers: AzurePodIdentityException", () => {
   const exc = (spec: unknown) => ({ kind: "AzurePodIdentityException", metadata: { name: "e", namespace: "n" }, spec });
   it("stringifies numbers and booleans", () =>
-    assert.deepEqual(value(parseAzurePodIdentityException(exc({ podLabels: { a: 1, b: false, c: "x" } }))).podLabels, { a: "1", b: "false", c: "x" }));
-  it("refuses an empty label set (it would except every pod)", () => assert.deepEqual(errorFields(parseAzurePodIdentityException(exc({ PodLabels: {} }))), ["spec.PodLabels"]));
-  it("refuses a nested value", () => assert.deepEqual(errorFields(parseAzurePodIdentityException(exc({ PodLabels: { a: { b: 1 } } }))), ["spec.PodLabels.a"]));
+    assert.deepEqual(value(parseAzurePodIdentityException(exc({ podLabels: { a: 1, b: false, c: "x" } }))).podLabels, {
+      a: "1",
+      b: "false",
+      c: "x",
+    }));
+  it("refuses an empty label set (it would except every pod)", () =>
+    assert.deepEqual(errorFields(parseAzurePodIdentityException(exc({ PodLabels: {} }))), ["spec.PodLabels"]));
+  it("refuses a nested value", () =>
+    assert.deepEqual(errorFields(parseAzurePodIdentityException(exc({ PodLabels: { a: { b: 1 } } }))), [
+      "spec.PodLabels.a",
+    ]));
 });
 
 describe("model parsers: AzurePodIdentityPolicy", () => {
   const pol = (spec: unknown) => ({ kind: "AzurePodIdentityPolicy", metadata: { name: "p" }, spec });
   it("applies defaults", () => {
     const v = value(parseAzurePodIdentityPolicy(pol({})));
-    assert.deepEqual(v, { metadata: { name: "p", labels: {}, annotations: {} }, namespaceSelector: {}, onUnmatchedLabel: "Deny", enforcement: "Enforce" });
+    assert.deepEqual(v, {
+      metadata: { name: "p", labels: {}, annotations: {} },
+      namespaceSelector: {},
+      onUnmatchedLabel: "Deny",
+      enforcement: "Enforce",
+    });
   });
   it("reads every field, normalising enum case", () => {
     const v = value(
       parseAzurePodIdentityPolicy(
         pol({
-          namespaceSelector: { matchLabels: { team: "a" }, matchExpressions: [{ key: "env", operator: "in", values: ["prod", "stage"] }, { key: "x", operator: "Exists" }] },
+          namespaceSelector: {
+            matchLabels: { team: "a" },
+            matchExpressions: [
+              { key: "env", operator: "in", values: ["prod", "stage"] },
+              { key: "x", operator: "Exists" },
+            ],
+          },
           allowedIdentities: [{ resourceID: "/subscriptions/*/resourcegroups/team-a/*" }, { clientID: GUID }],
           onUnmatchedLabel: "warn",
           enforcement: "AUDIT",
@@ -155,20 +252,40 @@ describe("model parsers: AzurePodIdentityPolicy", () => {
         { key: "x", operator: "Exists" },
       ],
     });
-    assert.deepEqual(v.allowedIdentities, [{ resourceID: "/subscriptions/*/resourcegroups/team-a/*" }, { clientID: GUID }]);
+    assert.deepEqual(v.allowedIdentities, [
+      { resourceID: "/subscriptions/*/resourcegroups/team-a/*" },
+      { clientID: GUID },
+    ]);
     assert.deepEqual([v.onUnmatchedLabel, v.enforcement, v.nmiMode], ["Warn", "Audit", "sidecar"]);
   });
   const bad: Array<{ name: string; spec: unknown; fields: string[] }> = [
     { name: "unknown enforcement", spec: { enforcement: "Maybe" }, fields: ["spec.enforcement"] },
     { name: "unknown onUnmatchedLabel", spec: { onUnmatchedLabel: 1 }, fields: ["spec.onUnmatchedLabel"] },
     { name: "allowedIdentities not a list", spec: { allowedIdentities: "*" }, fields: ["spec.allowedIdentities"] },
-    { name: "allowed entry with neither pattern", spec: { allowedIdentities: [{}] }, fields: ["spec.allowedIdentities[0]"] },
-    { name: "In without values", spec: { namespaceSelector: { matchExpressions: [{ key: "a", operator: "In" }] } }, fields: ["spec.namespaceSelector.matchExpressions[0].values"] },
-    { name: "Exists with values", spec: { namespaceSelector: { matchExpressions: [{ key: "a", operator: "Exists", values: ["x"] }] } }, fields: ["spec.namespaceSelector.matchExpressions[0].values"] },
-    { name: "unknown operator", spec: { namespaceSelector: { matchExpressions: [{ key: "a", operator: "Near" }] } }, fields: ["spec.namespaceSelector.matchExpressions[0].operator"] },
+    {
+      name: "allowed entry with neither pattern",
+      spec: { allowedIdentities: [{}] },
+      fields: ["spec.allowedIdentities[0]"],
+    },
+    {
+      name: "In without values",
+      spec: { namespaceSelector: { matchExpressions: [{ key: "a", operator: "In" }] } },
+      fields: ["spec.namespaceSelector.matchExpressions[0].values"],
+    },
+    {
+      name: "Exists with values",
+      spec: { namespaceSelector: { matchExpressions: [{ key: "a", operator: "Exists", values: ["x"] }] } },
+      fields: ["spec.namespaceSelector.matchExpressions[0].values"],
+    },
+    {
+      name: "unknown operator",
+      spec: { namespaceSelector: { matchExpressions: [{ key: "a", operator: "Near" }] } },
+      fields: ["spec.namespaceSelector.matchExpressions[0].operator"],
+    },
     { name: "selector a string", spec: { namespaceSelector: "team=a" }, fields: ["spec.namespaceSelector"] },
   ];
-  for (const c of bad) it(`refuses ${c.name}`, () => assert.deepEqual(errorFields(parseAzurePodIdentityPolicy(pol(c.spec))), c.fields));
+  for (const c of bad)
+    it(`refuses ${c.name}`, () => assert.deepEqual(errorFields(parseAzurePodIdentityPolicy(pol(c.spec))), c.fields));
 });
 
 describe("model parsers: AzureAssignedIdentity", () => {
@@ -177,18 +294,42 @@ describe("model parsers: AzureAssignedIdentity", () => {
     podNamespace: "team-a",
     podUID: "u1",
     nodeName: "aks-node-0",
-    azureIdentityRef: { name: "myapp-identity", namespace: "team-a", type: 0, clientID: SEED.clientID.toUpperCase(), resourceID: RID },
+    azureIdentityRef: {
+      name: "myapp-identity",
+      namespace: "team-a",
+      type: 0,
+      clientID: SEED.clientID.toUpperCase(),
+      resourceID: RID,
+    },
     azureBindingRef: { name: "b", namespace: "team-a", selector: "myapp" },
   };
   it("reads spec and status", () => {
     const v = value(
-      parseAzureAssignedIdentity({ kind: "AzureAssignedIdentity", metadata: { name: "a", namespace: "team-a" }, spec, status: { status: "Assigned", target: "/subscriptions/x/vmss" } }),
+      parseAzureAssignedIdentity({
+        kind: "AzureAssignedIdentity",
+        metadata: { name: "a", namespace: "team-a" },
+        spec,
+        status: { status: "Assigned", target: "/subscriptions/x/vmss" },
+      }),
     );
     assert.equal(v.spec.azureIdentityRef.clientID, SEED.clientID);
     assert.deepEqual(v.status, { status: "Assigned", target: "/subscriptions/x/vmss" });
   });
   it("names missing fields", () => {
-    const fields = errorFields(parseAzureAssignedIdentity({ metadata: { name: "a" }, spec: { pod: "p" }, status: { status: "Bogus" } }));
-    assert.deepEqual(fields, ["spec.podNamespace", "spec.nodeName", "spec.azureIdentityRef", "spec.azureIdentityRef.name", "spec.azureIdentityRef.namespace", "spec.azureBindingRef", "spec.azureBindingRef.name", "spec.azureBindingRef.namespace", "spec.azureBindingRef.selector", "status.status"]);
+    const fields = errorFields(
+      parseAzureAssignedIdentity({ metadata: { name: "a" }, spec: { pod: "p" }, status: { status: "Bogus" } }),
+    );
+    assert.deepEqual(fields, [
+      "spec.podNamespace",
+      "spec.nodeName",
+      "spec.azureIdentityRef",
+      "spec.azureIdentityRef.name",
+      "spec.azureIdentityRef.namespace",
+      "spec.azureBindingRef",
+      "spec.azureBindingRef.name",
+      "spec.azureBindingRef.namespace",
+      "spec.azureBindingRef.selector",
+      "status.status",
+    ]);
   });
 });

@@ -13,7 +13,15 @@ const TOKEN_PATH = "/metadata/identity/oauth2/token/";
 const RES = "https://storage.azure.com";
 const fakeTokens: TokenProvider = {
   getToken: (identity: AzureIdentity, resource: string) =>
-    Promise.resolve({ token: { accessToken: `tok:${identity.clientID}:${resource}`, expiresOn: Date.now() / 1000 + 3600, resource, clientId: identity.clientID }, outcome: "miss" as const }),
+    Promise.resolve({
+      token: {
+        accessToken: `tok:${identity.clientID}:${resource}`,
+        expiresOn: Date.now() / 1000 + 3600,
+        resource,
+        clientId: identity.clientID,
+      },
+      outcome: "miss" as const,
+    }),
 };
 
 function build(view: MemoryView, over: Partial<NmiAppDeps> = {}) {
@@ -22,15 +30,34 @@ function build(view: MemoryView, over: Partial<NmiAppDeps> = {}) {
     view,
     admissionKeys: () => KEYS,
     tokens: fakeTokens,
-    imds: { get: (url) => Promise.resolve({ status: 200, headers: { "content-type": "application/json" }, body: JSON.stringify({ access_token: "node-token", proxied: url }) }) },
+    imds: {
+      get: (url) =>
+        Promise.resolve({
+          status: 200,
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ access_token: "node-token", proxied: url }),
+        }),
+    },
     assignmentWaitMs: 100,
     retryAfterSeconds: 3,
     ...over,
   });
 }
 
-async function ask(app: ReturnType<typeof build>, ip: string, query: Record<string, string> = {}, headers: Record<string, string> = { Metadata: "true" }, url = TOKEN_PATH) {
-  const res = await app.inject({ method: "GET", url, query: { "api-version": "2018-02-01", resource: RES, ...query }, headers, remoteAddress: ip });
+async function ask(
+  app: ReturnType<typeof build>,
+  ip: string,
+  query: Record<string, string> = {},
+  headers: Record<string, string> = { Metadata: "true" },
+  url = TOKEN_PATH,
+) {
+  const res = await app.inject({
+    method: "GET",
+    url,
+    query: { "api-version": "2018-02-01", resource: RES, ...query },
+    headers,
+    remoteAddress: ip,
+  });
   return { status: res.statusCode, body: res.json<Record<string, string>>(), headers: res.headers };
 }
 
@@ -47,7 +74,15 @@ describe("nmi/app token endpoint", () => {
 
   const served: Array<[string, string, Record<string, string>, string]> = [
     ["client_id, any case", "127.10.0.5", { client_id: "11111111-1111-4111-8111-111111111111".toUpperCase() }, "1111"],
-    ["msi_res_id", "127.10.0.5", { msi_res_id: "/SUBSCRIPTIONS/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/reader" }, "1111"],
+    [
+      "msi_res_id",
+      "127.10.0.5",
+      {
+        msi_res_id:
+          "/SUBSCRIPTIONS/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/reader",
+      },
+      "1111",
+    ],
     ["the second of two identities", "127.10.0.6", { client_id: "22222222-2222-4222-8222-222222222222" }, "2222"],
     ["a pod of another namespace its own identity", "127.10.0.7", {}, "3333"],
     ["IPv4-mapped source address", "::ffff:127.10.0.5", {}, "1111"],
@@ -71,27 +106,92 @@ describe("nmi/app token endpoint", () => {
     await app.close();
   });
 
-  type Refusal = { name: string; setup?: (v: MemoryView) => void; ip: string; query?: Record<string, string>; headers?: Record<string, string>; url?: string; status: number; match: RegExp };
+  type Refusal = {
+    name: string;
+    setup?: (v: MemoryView) => void;
+    ip: string;
+    query?: Record<string, string>;
+    headers?: Record<string, string>;
+    url?: string;
+    status: number;
+    match: RegExp;
+  };
   const refusals: Refusal[] = [
-    { name: "no admission mark", setup: (v) => delete v.pod("team-a", "app")!.annotations[ADMISSION_MARK_ANNOTATION], ip: "127.10.0.5", status: 403, match: /no valid admission mark/ },
-    { name: "forged mark (another key)", setup: (v) => void admit(v, v.pod("team-a", "app")!, "reader", OTHER_KEYS), ip: "127.10.0.5", status: 403, match: /no valid admission mark/ },
+    {
+      name: "no admission mark",
+      setup: (v) => delete v.pod("team-a", "app")!.annotations[ADMISSION_MARK_ANNOTATION],
+      ip: "127.10.0.5",
+      status: 403,
+      match: /no valid admission mark/,
+    },
+    {
+      name: "forged mark (another key)",
+      setup: (v) => void admit(v, v.pod("team-a", "app")!, "reader", OTHER_KEYS),
+      ip: "127.10.0.5",
+      status: 403,
+      match: /no valid admission mark/,
+    },
     {
       name: "mark copied from another namespace",
       setup: (v) => {
         const thief = pod("thief", "team-a", "127.10.0.9", { labels: { aadpodidbinding: "reader" } });
-        thief.annotations[ADMISSION_MARK_ANNOTATION] = v.pod("team-b", "other")!.annotations[ADMISSION_MARK_ANNOTATION]!;
+        thief.annotations[ADMISSION_MARK_ANNOTATION] = v.pod("team-b", "other")!.annotations[
+          ADMISSION_MARK_ANNOTATION
+        ]!;
         v.pods.push(thief);
       },
-      ip: "127.10.0.9", status: 403, match: /no valid admission mark/,
+      ip: "127.10.0.9",
+      status: 403,
+      match: /no valid admission mark/,
     },
-    { name: "mark no longer matching the bindings (a binding added later)", setup: (v) => v.binds.push({ metadata: { name: "x", namespace: "team-a", labels: {}, annotations: {} }, azureIdentity: "writer", selector: "reader" }), ip: "127.10.0.5", status: 403, match: /no valid admission mark/ },
-    { name: "identity of another pod", ip: "127.10.0.5", query: { client_id: "22222222-2222-4222-8222-222222222222" }, status: 400, match: /Identity not found/ },
-    { name: "identity of another namespace", ip: "127.10.0.5", query: { client_id: "33333333-3333-4333-8333-333333333333" }, status: 400, match: /Identity not found/ },
-    { name: "several identities, none named", ip: "127.10.0.6", status: 400, match: /several identities.*reader.*writer/ },
-    { name: "object_id", ip: "127.10.0.5", query: { object_id: "x" }, status: 400, match: /object_id is not supported/ },
+    {
+      name: "mark no longer matching the bindings (a binding added later)",
+      setup: (v) =>
+        v.binds.push({
+          metadata: { name: "x", namespace: "team-a", labels: {}, annotations: {} },
+          azureIdentity: "writer",
+          selector: "reader",
+        }),
+      ip: "127.10.0.5",
+      status: 403,
+      match: /no valid admission mark/,
+    },
+    {
+      name: "identity of another pod",
+      ip: "127.10.0.5",
+      query: { client_id: "22222222-2222-4222-8222-222222222222" },
+      status: 400,
+      match: /Identity not found/,
+    },
+    {
+      name: "identity of another namespace",
+      ip: "127.10.0.5",
+      query: { client_id: "33333333-3333-4333-8333-333333333333" },
+      status: 400,
+      match: /Identity not found/,
+    },
+    {
+      name: "several identities, none named",
+      ip: "127.10.0.6",
+      status: 400,
+      match: /several identities.*reader.*writer/,
+    },
+    {
+      name: "object_id",
+      ip: "127.10.0.5",
+      query: { object_id: "x" },
+      status: 400,
+      match: /object_id is not supported/,
+    },
     { name: "hostNetwork caller", ip: "127.20.0.1", status: 403, match: /hostNetwork/ },
     { name: "unknown source IP", ip: "127.10.0.99", status: 403, match: /belongs to no pod/ },
-    { name: "pod without binding label", setup: (v) => v.pods.push(pod("plain", "team-a", "127.10.0.10")), ip: "127.10.0.10", status: 403, match: /no aadpodidbinding label/ },
+    {
+      name: "pod without binding label",
+      setup: (v) => v.pods.push(pod("plain", "team-a", "127.10.0.10")),
+      ip: "127.10.0.10",
+      status: 403,
+      match: /no aadpodidbinding label/,
+    },
     {
       name: "IP reused by a newer pod (the assignment is the old pod's)",
       setup: (v) => {
@@ -99,13 +199,40 @@ describe("nmi/app token endpoint", () => {
         old.phase = "Succeeded";
         v.pods.push(admit(v, pod("app-2", "team-a", "127.10.0.5"), "reader"));
       },
-      ip: "127.10.0.5", status: 503, match: /not yet assigned to pod team-a\/app-2/,
+      ip: "127.10.0.5",
+      status: 503,
+      match: /not yet assigned to pod team-a\/app-2/,
     },
-    { name: "sidecar-mode pod asking by IP", setup: (v) => (v.pod("team-a", "app")!.annotations[NMI_MODE_ANNOTATION] = "sidecar"), ip: "127.10.0.5", status: 403, match: /sidecar mode/ },
+    {
+      name: "sidecar-mode pod asking by IP",
+      setup: (v) => (v.pod("team-a", "app")!.annotations[NMI_MODE_ANNOTATION] = "sidecar"),
+      ip: "127.10.0.5",
+      status: 403,
+      match: /sidecar mode/,
+    },
     { name: "missing Metadata header", ip: "127.10.0.5", headers: {}, status: 400, match: /metadata header/ },
-    { name: "X-Forwarded-For", ip: "127.10.0.5", headers: { Metadata: "true", "X-Forwarded-For": "127.10.0.6" }, status: 400, match: /X-Forwarded-For/ },
-    { name: "instance metadata", ip: "127.10.0.5", url: "/metadata/instance", query: { "api-version": "2021-02-01" }, status: 403, match: /does not serve \/metadata\/instance/ },
-    { name: "sidecar token without a reviewer", ip: "127.10.0.5", headers: { Metadata: "true", [SIDECAR.tokenHeader]: "t" }, status: 403, match: /does not accept sidecar tokens/ },
+    {
+      name: "X-Forwarded-For",
+      ip: "127.10.0.5",
+      headers: { Metadata: "true", "X-Forwarded-For": "127.10.0.6" },
+      status: 400,
+      match: /X-Forwarded-For/,
+    },
+    {
+      name: "instance metadata",
+      ip: "127.10.0.5",
+      url: "/metadata/instance",
+      query: { "api-version": "2021-02-01" },
+      status: 403,
+      match: /does not serve \/metadata\/instance/,
+    },
+    {
+      name: "sidecar token without a reviewer",
+      ip: "127.10.0.5",
+      headers: { Metadata: "true", [SIDECAR.tokenHeader]: "t" },
+      status: 403,
+      match: /does not accept sidecar tokens/,
+    },
   ];
   for (const c of refusals) {
     it(`refuses: ${c.name}`, async () => {
@@ -161,7 +288,12 @@ describe("nmi/app token endpoint", () => {
 
 describe("nmi/app sidecar tokens", () => {
   const review = (over: Partial<ReviewedToken> = {}): ReviewedToken => ({
-    authenticated: true, username: "system:serviceaccount:team-a:default", podName: "app", podUID: "uid-team-a-app", audiences: ["podid-nmi"], ...over,
+    authenticated: true,
+    username: "system:serviceaccount:team-a:default",
+    podName: "app",
+    podUID: "uid-team-a-app",
+    audiences: ["podid-nmi"],
+    ...over,
   });
   it("identifies the pod by its reviewed token, whatever the source address", async () => {
     const v = world();
@@ -189,11 +321,21 @@ describe("nmi/app sidecar tokens", () => {
 
 describe("nmi/app when the Kubernetes API cannot review a sidecar token", () => {
   it("answers 503 with Retry-After, so the SDK retries, instead of hanging or refusing", async () => {
-    const app = build(world(), { reviewToken: () => Promise.reject(new Error("the TokenReview got no answer within 5000 ms")) });
-    const res = await app.inject({ method: "GET", url: TOKEN_PATH + "?api-version=2018-02-01&resource=" + encodeURIComponent(RES), headers: { Metadata: "true", [SIDECAR.tokenHeader]: "pod-token" }, remoteAddress: "127.10.0.5" });
+    const app = build(world(), {
+      reviewToken: () => Promise.reject(new Error("the TokenReview got no answer within 5000 ms")),
+    });
+    const res = await app.inject({
+      method: "GET",
+      url: TOKEN_PATH + "?api-version=2018-02-01&resource=" + encodeURIComponent(RES),
+      headers: { Metadata: "true", [SIDECAR.tokenHeader]: "pod-token" },
+      remoteAddress: "127.10.0.5",
+    });
     assert.equal(res.statusCode, 503);
     assert.ok(res.headers["retry-after"] !== undefined);
-    assert.match(res.json<{ error_description: string }>().error_description, /Could not verify the pod's token .*no answer within 5000 ms/);
+    assert.match(
+      res.json<{ error_description: string }>().error_description,
+      /Could not verify the pod's token .*no answer within 5000 ms/,
+    );
     await app.close();
   });
 });

@@ -5,8 +5,18 @@ import type { NmiPod } from "../../../src/nmi/pod.ts";
 import { parseNmiPod } from "../../../src/nmi/pod.ts";
 
 const pod = (over: Partial<NmiPod>): NmiPod => ({
-  name: "p", namespace: "team-a", uid: "u1", nodeName: "node-1", phase: "Running", hostNetwork: false,
-  serviceAccountName: "default", podIPs: ["127.10.0.5"], labels: {}, annotations: {}, deleting: false, ...over,
+  name: "p",
+  namespace: "team-a",
+  uid: "u1",
+  nodeName: "node-1",
+  phase: "Running",
+  hostNetwork: false,
+  serviceAccountName: "default",
+  podIPs: ["127.10.0.5"],
+  labels: {},
+  annotations: {},
+  deleting: false,
+  ...over,
 });
 
 describe("nmi/caller identifyByIp", () => {
@@ -14,11 +24,26 @@ describe("nmi/caller identifyByIp", () => {
     { name: "the one running pod", pods: [pod({})], ip: "127.10.0.5", want: "p" },
     { name: "IPv4-mapped address", pods: [pod({})], ip: "::ffff:127.10.0.5", want: "p" },
     { name: "a pending pod", pods: [pod({ phase: "Pending" })], ip: "127.10.0.5", want: "p" },
-    { name: "IP reused: the finished pod is ignored", pods: [pod({ name: "old", uid: "u0", phase: "Succeeded" }), pod({ name: "new" })], ip: "127.10.0.5", want: "new" },
+    {
+      name: "IP reused: the finished pod is ignored",
+      pods: [pod({ name: "old", uid: "u0", phase: "Succeeded" }), pod({ name: "new" })],
+      ip: "127.10.0.5",
+      want: "new",
+    },
     { name: "unknown source address", pods: [pod({})], ip: "127.10.0.9", want: /belongs to no pod/ },
     { name: "pod on another node", pods: [pod({ nodeName: "node-2" })], ip: "127.10.0.5", want: /belongs to no pod/ },
-    { name: "hostNetwork caller", pods: [pod({ hostNetwork: true, podIPs: ["127.20.0.1"] })], ip: "127.20.0.1", want: /hostNetwork/ },
-    { name: "two live pods with one IP", pods: [pod({ name: "a" }), pod({ name: "b", uid: "u2" })], ip: "127.10.0.5", want: /several pods/ },
+    {
+      name: "hostNetwork caller",
+      pods: [pod({ hostNetwork: true, podIPs: ["127.20.0.1"] })],
+      ip: "127.20.0.1",
+      want: /hostNetwork/,
+    },
+    {
+      name: "two live pods with one IP",
+      pods: [pod({ name: "a" }), pod({ name: "b", uid: "u2" })],
+      ip: "127.10.0.5",
+      want: /several pods/,
+    },
     { name: "only a finished pod", pods: [pod({ phase: "Failed" })], ip: "127.10.0.5", want: /no running pod/ },
     { name: "only a deleting pod", pods: [pod({ deleting: true })], ip: "127.10.0.5", want: /no running pod/ },
   ];
@@ -44,7 +69,13 @@ describe("nmi/caller identifyByIp", () => {
 });
 
 describe("nmi/caller identifyByToken", () => {
-  const good: ReviewedToken = { authenticated: true, username: "system:serviceaccount:team-a:default", podName: "p", podUID: "u1", audiences: ["podid-nmi"] };
+  const good: ReviewedToken = {
+    authenticated: true,
+    username: "system:serviceaccount:team-a:default",
+    podName: "p",
+    podUID: "u1",
+    audiences: ["podid-nmi"],
+  };
   const cases: Array<{ name: string; review: ReviewedToken; pods?: NmiPod[]; want: true | RegExp }> = [
     { name: "a bound token of a pod on this node", review: good, want: true },
     { name: "unauthenticated", review: { authenticated: false, error: "expired" }, want: /expired/ },
@@ -52,9 +83,17 @@ describe("nmi/caller identifyByToken", () => {
     { name: "not pod-bound", review: { ...good, podName: undefined }, want: /pod-bound/ },
     { name: "not a service account", review: { ...good, username: "alice" }, want: /pod-bound/ },
     { name: "same name, different uid (recreated pod)", review: { ...good, podUID: "u0" }, want: /not on node/ },
-    { name: "other namespace", review: { ...good, username: "system:serviceaccount:team-b:default" }, want: /not on node/ },
+    {
+      name: "other namespace",
+      review: { ...good, username: "system:serviceaccount:team-b:default" },
+      want: /not on node/,
+    },
     { name: "pod on another node", review: good, pods: [pod({ nodeName: "node-2" })], want: /not running on node/ },
-    { name: "other service account", review: { ...good, username: "system:serviceaccount:team-a:x" }, want: /service account/ },
+    {
+      name: "other service account",
+      review: { ...good, username: "system:serviceaccount:team-a:x" },
+      want: /service account/,
+    },
     { name: "hostNetwork pod", review: good, pods: [pod({ hostNetwork: true })], want: /hostNetwork/ },
   ];
   for (const c of cases) {
@@ -72,7 +111,13 @@ describe("nmi/caller identifyByToken", () => {
 describe("nmi/pod parseNmiPod", () => {
   it("reads the fields the NMI needs, with defaults", () => {
     const r = parseNmiPod({
-      metadata: { name: "p", namespace: "n", uid: "u", labels: { a: "b", n: 1 }, deletionTimestamp: "2026-01-01T00:00:00Z" },
+      metadata: {
+        name: "p",
+        namespace: "n",
+        uid: "u",
+        labels: { a: "b", n: 1 },
+        deletionTimestamp: "2026-01-01T00:00:00Z",
+      },
       spec: { nodeName: "node-1" },
       status: { podIP: "10.0.0.1", podIPs: [{ ip: "10.0.0.1" }, { ip: "fd00::1" }] },
     });

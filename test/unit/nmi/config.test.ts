@@ -7,14 +7,19 @@ import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
 import { nmiCommand } from "../../../src/nmi/command.ts";
 
-interface Container { args: string[]; securityContext: { capabilities: unknown; allowPrivilegeEscalation: boolean } }
+interface Container {
+  args: string[];
+  securityContext: { capabilities: unknown; allowPrivilegeEscalation: boolean };
+}
 interface Manifest {
   kind: string;
   spec: { template: { spec: { hostNetwork: boolean; containers: Container[] } } };
   rules: Array<{ resources: string[]; verbs: string[] }>;
 }
 const load = (file: string): Manifest[] =>
-  parseAllDocuments(readFileSync(new URL(`../../../config/nmi/${file}`, import.meta.url), "utf8")).map((d) => d.toJSON() as Manifest);
+  parseAllDocuments(readFileSync(new URL(`../../../config/nmi/${file}`, import.meta.url), "utf8")).map(
+    (d) => d.toJSON() as Manifest,
+  );
 
 describe("config/nmi", () => {
   const [ds] = load("daemonset.yaml");
@@ -40,6 +45,9 @@ describe("config/nmi", () => {
     const verbs = new Set(role.rules.flatMap((r) => r.verbs));
     assert.deepEqual([...verbs].sort(), ["create", "get", "list", "watch"]);
     const creates = role.rules.filter((r) => r.verbs.includes("create"));
-    assert.deepEqual(creates.flatMap((r) => r.resources), ["tokenreviews"]);
+    assert.deepEqual(
+      creates.flatMap((r) => r.resources),
+      ["tokenreviews"],
+    );
   });
 });

@@ -1,7 +1,12 @@
 // Shared fixtures for the NMI's unit tests: a namespace with one admitted pod, its binding,
 // identity and assignment, and an in-memory NmiView over plain arrays.
 import { ADMISSION_MARK_ANNOTATION, BINDING_LABEL } from "../../../src/model/constants.ts";
-import type { AzureAssignedIdentity, AzureIdentity, AzureIdentityBinding, AzurePodIdentityException } from "../../../src/model/types.ts";
+import type {
+  AzureAssignedIdentity,
+  AzureIdentity,
+  AzureIdentityBinding,
+  AzurePodIdentityException,
+} from "../../../src/model/types.ts";
 import { signAdmissionMark, type AdmissionKeys } from "../../../src/policy/admission-mark.ts";
 import type { NmiPod } from "../../../src/nmi/pod.ts";
 import { boundIdentities, markClaims, type NmiView } from "../../../src/nmi/view.ts";
@@ -10,17 +15,44 @@ export const NODE = "node-1";
 export const KEYS: AdmissionKeys = { current: Buffer.alloc(32, 7), previous: [] };
 export const OTHER_KEYS: AdmissionKeys = { current: Buffer.alloc(32, 9), previous: [] };
 
-export const meta = (name: string, namespace: string) => ({ name, namespace, uid: `uid-${namespace}-${name}`, labels: {}, annotations: {} });
+export const meta = (name: string, namespace: string) => ({
+  name,
+  namespace,
+  uid: `uid-${namespace}-${name}`,
+  labels: {},
+  annotations: {},
+});
 
-export function identity(name: string, namespace: string, clientID: string, over: Partial<AzureIdentity> = {}): AzureIdentity {
-  return { metadata: meta(name, namespace), type: 0, resourceID: `/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`, clientID, ...over };
+export function identity(
+  name: string,
+  namespace: string,
+  clientID: string,
+  over: Partial<AzureIdentity> = {},
+): AzureIdentity {
+  return {
+    metadata: meta(name, namespace),
+    type: 0,
+    resourceID: `/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`,
+    clientID,
+    ...over,
+  };
 }
-export const binding = (name: string, namespace: string, identityName: string, selector: string): AzureIdentityBinding => ({
+export const binding = (
+  name: string,
+  namespace: string,
+  identityName: string,
+  selector: string,
+): AzureIdentityBinding => ({
   metadata: meta(name, namespace),
   azureIdentity: identityName,
   selector,
 });
-export function assigned(pod: NmiPod, id: AzureIdentity, status: "Created" | "Assigned" | "Failed" | undefined, nodeName = NODE): AzureAssignedIdentity {
+export function assigned(
+  pod: NmiPod,
+  id: AzureIdentity,
+  status: "Created" | "Assigned" | "Failed" | undefined,
+  nodeName = NODE,
+): AzureAssignedIdentity {
   return {
     metadata: meta(`${pod.name}-${id.metadata.name}`, pod.namespace),
     spec: {
@@ -28,7 +60,13 @@ export function assigned(pod: NmiPod, id: AzureIdentity, status: "Created" | "As
       podNamespace: pod.namespace,
       podUID: pod.uid,
       nodeName,
-      azureIdentityRef: { name: id.metadata.name, namespace: pod.namespace, type: id.type, clientID: id.clientID, resourceID: id.resourceID },
+      azureIdentityRef: {
+        name: id.metadata.name,
+        namespace: pod.namespace,
+        type: id.type,
+        clientID: id.clientID,
+        resourceID: id.resourceID,
+      },
       azureBindingRef: { name: "b", namespace: pod.namespace, selector: pod.labels[BINDING_LABEL] ?? "" },
     },
     ...(status === undefined ? {} : { status: { status } }),
@@ -37,8 +75,18 @@ export function assigned(pod: NmiPod, id: AzureIdentity, status: "Created" | "As
 
 export function pod(name: string, namespace: string, ip: string, over: Partial<NmiPod> = {}): NmiPod {
   return {
-    name, namespace, uid: `uid-${namespace}-${name}`, nodeName: NODE, phase: "Running", hostNetwork: false, serviceAccountName: "default",
-    podIPs: [ip], labels: {}, annotations: {}, deleting: false, ...over,
+    name,
+    namespace,
+    uid: `uid-${namespace}-${name}`,
+    nodeName: NODE,
+    phase: "Running",
+    hostNetwork: false,
+    serviceAccountName: "default",
+    podIPs: [ip],
+    labels: {},
+    annotations: {},
+    deleting: false,
+    ...over,
   };
 }
 
@@ -84,7 +132,12 @@ export function world(): MemoryView {
   const writer = identity("writer", "team-a", "22222222-2222-4222-8222-222222222222");
   const bId = identity("b-id", "team-b", "33333333-3333-4333-8333-333333333333");
   v.ids.push(reader, writer, bId);
-  v.binds.push(binding("reader-b", "team-a", "reader", "reader"), binding("two-r", "team-a", "reader", "two"), binding("two-w", "team-a", "writer", "two"), binding("b-b", "team-b", "b-id", "b"));
+  v.binds.push(
+    binding("reader-b", "team-a", "reader", "reader"),
+    binding("two-r", "team-a", "reader", "two"),
+    binding("two-w", "team-a", "writer", "two"),
+    binding("b-b", "team-b", "b-id", "b"),
+  );
   v.excs.push({ metadata: meta("exc", "team-a"), podLabels: { noaad: "true" } });
   const app = admit(v, pod("app", "team-a", "127.10.0.5"), "reader");
   const two = admit(v, pod("two", "team-a", "127.10.0.6"), "two");
@@ -92,6 +145,11 @@ export function world(): MemoryView {
   const legacy = pod("legacy", "team-a", "127.10.0.8", { labels: { noaad: "true" } });
   const host = pod("host", "kube-system", "127.20.0.1", { hostNetwork: true });
   v.pods.push(app, two, other, legacy, host);
-  v.aais.push(assigned(app, reader, "Assigned"), assigned(two, reader, "Assigned"), assigned(two, writer, "Assigned"), assigned(other, bId, "Assigned"));
+  v.aais.push(
+    assigned(app, reader, "Assigned"),
+    assigned(two, reader, "Assigned"),
+    assigned(two, writer, "Assigned"),
+    assigned(other, bId, "Assigned"),
+  );
   return v;
 }

@@ -6,16 +6,52 @@ const ok = { Metadata: "true" };
 const q = { "api-version": "2018-02-01", resource: "https://storage.azure.com" };
 
 describe("nmi/imds parseTokenRequest", () => {
-  const refusals: Array<{ name: string; query: Record<string, string | string[]>; headers: Record<string, string>; status: number; match: RegExp }> = [
+  const refusals: Array<{
+    name: string;
+    query: Record<string, string | string[]>;
+    headers: Record<string, string>;
+    status: number;
+    match: RegExp;
+  }> = [
     { name: "missing Metadata header", query: q, headers: {}, status: 400, match: /metadata header/ },
     { name: "Metadata header not true", query: q, headers: { metadata: "yes" }, status: 400, match: /metadata header/ },
-    { name: "X-Forwarded-For", query: q, headers: { ...ok, "x-forwarded-for": "10.0.0.1" }, status: 400, match: /X-Forwarded-For/ },
+    {
+      name: "X-Forwarded-For",
+      query: q,
+      headers: { ...ok, "x-forwarded-for": "10.0.0.1" },
+      status: 400,
+      match: /X-Forwarded-For/,
+    },
     { name: "no api-version", query: { resource: "r" }, headers: ok, status: 400, match: /api-version/ },
-    { name: "bad api-version", query: { ...q, "api-version": "latest" }, headers: ok, status: 400, match: /api-version/ },
+    {
+      name: "bad api-version",
+      query: { ...q, "api-version": "latest" },
+      headers: ok,
+      status: 400,
+      match: /api-version/,
+    },
     { name: "no resource", query: { "api-version": "2018-02-01" }, headers: ok, status: 400, match: /resource/ },
-    { name: "two identity parameters", query: { ...q, client_id: "a", msi_res_id: "b" }, headers: ok, status: 400, match: /Only one/ },
-    { name: "repeated client_id", query: { ...q, client_id: ["a", "b"] }, headers: ok, status: 400, match: /at most once/ },
-    { name: "overlong resource", query: { ...q, resource: "x".repeat(3000) }, headers: ok, status: 400, match: /longer/ },
+    {
+      name: "two identity parameters",
+      query: { ...q, client_id: "a", msi_res_id: "b" },
+      headers: ok,
+      status: 400,
+      match: /Only one/,
+    },
+    {
+      name: "repeated client_id",
+      query: { ...q, client_id: ["a", "b"] },
+      headers: ok,
+      status: 400,
+      match: /at most once/,
+    },
+    {
+      name: "overlong resource",
+      query: { ...q, resource: "x".repeat(3000) },
+      headers: ok,
+      status: 400,
+      match: /longer/,
+    },
   ];
   for (const c of refusals) {
     it(`refuses: ${c.name}`, () => {
@@ -54,8 +90,14 @@ describe("nmi/imds parseTokenRequest", () => {
   it("answers in IMDS's shape with expires_on in epoch seconds", () => {
     const b = tokenBody({ accessToken: "t", expiresOn: 1000, resource: "r", clientId: "c" }, 400);
     assert.deepEqual(b, {
-      access_token: "t", expires_in: "600", expires_on: "1000", ext_expires_in: "600", not_before: "400",
-      resource: "r", token_type: "Bearer", client_id: "c",
+      access_token: "t",
+      expires_in: "600",
+      expires_on: "1000",
+      ext_expires_in: "600",
+      not_before: "400",
+      resource: "r",
+      token_type: "Bearer",
+      client_id: "c",
     });
   });
 });

@@ -1,8 +1,20 @@
 import { describe, it } from "mocha";
 import assert from "node:assert/strict";
-import { applyRules, computeRules, removeRules, type IptablesRunner, type RedirectConfig } from "../../../src/nmi/iptables.ts";
+import {
+  applyRules,
+  computeRules,
+  removeRules,
+  type IptablesRunner,
+  type RedirectConfig,
+} from "../../../src/nmi/iptables.ts";
 
-const base: RedirectConfig = { metadataIp: "169.254.169.254", metadataPort: 80, nodeIp: "10.240.0.4", nmiPort: 2579, podInterfaces: [] };
+const base: RedirectConfig = {
+  metadataIp: "169.254.169.254",
+  metadataPort: 80,
+  nodeIp: "10.240.0.4",
+  nmiPort: 2579,
+  podInterfaces: [],
+};
 
 describe("nmi/iptables computeRules", () => {
   it("declares its own chain and DNATs metadata traffic to the NMI", () => {
@@ -29,7 +41,8 @@ describe("nmi/iptables computeRules", () => {
     ["port 0", { nmiPort: 0 }, /nmiPort/],
     ["interface with spaces (would inject arguments)", { podInterfaces: ["eth0 -j ACCEPT"] }, /interface/],
   ];
-  for (const [name, over, re] of bad) it(`refuses: ${name}`, () => assert.throws(() => computeRules({ ...base, ...over }), re));
+  for (const [name, over, re] of bad)
+    it(`refuses: ${name}`, () => assert.throws(() => computeRules({ ...base, ...over }), re));
 });
 
 describe("nmi/iptables apply and remove", () => {

@@ -27,7 +27,10 @@ describe("nmi/limiter", () => {
 
   it("passes errors through and frees the slot", async () => {
     const limiter = new UpstreamLimiter({ perSecond: 100, concurrent: 1 });
-    await assert.rejects(limiter.run(() => Promise.reject(new Error("boom"))), /boom/);
+    await assert.rejects(
+      limiter.run(() => Promise.reject(new Error("boom"))),
+      /boom/,
+    );
     assert.equal(await limiter.run(() => Promise.resolve(7)), 7);
   });
 

@@ -9,26 +9,75 @@ const reader = identity("reader", "team-a", "11111111-1111-4111-8111-11111111111
 const writer = identity("writer", "team-a", "22222222-2222-4222-8222-222222222222");
 const p = pod("app", "team-a", "127.10.0.5", { labels: { aadpodidbinding: "r" } });
 const base: ServingInput = {
-  pod: p, nodeName: NODE, requested: { by: "none" }, excepted: false, selector: "r", mark: { valid: true },
-  candidates: [reader], assigned: [assigned(p, reader, "Assigned")], retryAfterSeconds: 5,
+  pod: p,
+  nodeName: NODE,
+  requested: { by: "none" },
+  excepted: false,
+  selector: "r",
+  mark: { valid: true },
+  candidates: [reader],
+  assigned: [assigned(p, reader, "Assigned")],
+  retryAfterSeconds: 5,
 };
 
 describe("nmi/serving decideServing", () => {
   const cases: Array<{ name: string; input: Partial<ServingInput>; kind: string; match?: RegExp }> = [
     { name: "the only identity", input: {}, kind: "serve" },
-    { name: "excepted pods go to IMDS before any other check", input: { excepted: true, mark: { valid: false, reason: "x" } }, kind: "proxy" },
+    {
+      name: "excepted pods go to IMDS before any other check",
+      input: { excepted: true, mark: { valid: false, reason: "x" } },
+      kind: "proxy",
+    },
     { name: "no selector", input: { selector: undefined }, kind: "refuse", match: /no aadpodidbinding label/ },
     { name: "invalid mark", input: { mark: { valid: false, reason: "bad mac" } }, kind: "refuse", match: /bad mac/ },
     { name: "no identity bound", input: { candidates: [] }, kind: "refuse", match: /no AzureIdentity is bound/ },
-    { name: "two identities, none named", input: { candidates: [reader, writer] }, kind: "refuse", match: /several identities/ },
-    { name: "named by client ID", input: { candidates: [reader, writer], requested: { by: "client_id", value: reader.clientID } }, kind: "serve" },
-    { name: "unknown client ID", input: { requested: { by: "client_id", value: "nope" } }, kind: "refuse", match: /Identity not found/ },
-    { name: "resource ID of a service principal never matches", input: { candidates: [{ ...reader, type: 1 }], requested: { by: "msi_res_id", value: reader.resourceID! } }, kind: "refuse", match: /not found/ },
+    {
+      name: "two identities, none named",
+      input: { candidates: [reader, writer] },
+      kind: "refuse",
+      match: /several identities/,
+    },
+    {
+      name: "named by client ID",
+      input: { candidates: [reader, writer], requested: { by: "client_id", value: reader.clientID } },
+      kind: "serve",
+    },
+    {
+      name: "unknown client ID",
+      input: { requested: { by: "client_id", value: "nope" } },
+      kind: "refuse",
+      match: /Identity not found/,
+    },
+    {
+      name: "resource ID of a service principal never matches",
+      input: { candidates: [{ ...reader, type: 1 }], requested: { by: "msi_res_id", value: reader.resourceID! } },
+      kind: "refuse",
+      match: /not found/,
+    },
     { name: "no assignment yet", input: { assigned: [] }, kind: "wait", match: /no AzureAssignedIdentity yet/ },
-    { name: "assignment Created", input: { assigned: [assigned(p, reader, "Created")] }, kind: "wait", match: /in progress/ },
-    { name: "assignment without status", input: { assigned: [assigned(p, reader, undefined)] }, kind: "wait", match: /in progress/ },
-    { name: "assignment for another node", input: { assigned: [assigned(p, reader, "Assigned", "node-2")] }, kind: "wait", match: /node-2/ },
-    { name: "assignment of a former pod with the same name", input: { assigned: [assigned({ ...p, uid: "old" }, reader, "Assigned")] }, kind: "wait" },
+    {
+      name: "assignment Created",
+      input: { assigned: [assigned(p, reader, "Created")] },
+      kind: "wait",
+      match: /in progress/,
+    },
+    {
+      name: "assignment without status",
+      input: { assigned: [assigned(p, reader, undefined)] },
+      kind: "wait",
+      match: /in progress/,
+    },
+    {
+      name: "assignment for another node",
+      input: { assigned: [assigned(p, reader, "Assigned", "node-2")] },
+      kind: "wait",
+      match: /node-2/,
+    },
+    {
+      name: "assignment of a former pod with the same name",
+      input: { assigned: [assigned({ ...p, uid: "old" }, reader, "Assigned")] },
+      kind: "wait",
+    },
     { name: "failed assignment", input: { assigned: [assigned(p, reader, "Failed")] }, kind: "wait", match: /failed/ },
   ];
   for (const c of cases) {
@@ -49,18 +98,41 @@ describe("nmi/serving decideServing", () => {
 
 describe("nmi/view helpers", () => {
   it("bound identities: by selector, de-duplicated, sorted by name", () => {
-    const ids = boundIdentities("s", [binding("b1", "team-a", "writer", "s"), binding("b2", "team-a", "reader", "s"), binding("b3", "team-a", "reader", "s"), binding("b4", "team-a", "x", "t")], [writer, reader]);
-    assert.deepEqual(ids.map((i) => i.metadata.name), ["reader", "writer"]);
+    const ids = boundIdentities(
+      "s",
+      [
+        binding("b1", "team-a", "writer", "s"),
+        binding("b2", "team-a", "reader", "s"),
+        binding("b3", "team-a", "reader", "s"),
+        binding("b4", "team-a", "x", "t"),
+      ],
+      [writer, reader],
+    );
+    assert.deepEqual(
+      ids.map((i) => i.metadata.name),
+      ["reader", "writer"],
+    );
   });
 });
 
 describe("nmi/token-review reviewedToken", () => {
   it("reads the pod's name and uid from the user's extra fields", () => {
     const r = reviewedToken({
-      authenticated: true, audiences: ["podid-nmi"],
-      user: { username: "system:serviceaccount:a:default", extra: { "authentication.kubernetes.io/pod-name": ["p"], "authentication.kubernetes.io/pod-uid": ["u"] } },
+      authenticated: true,
+      audiences: ["podid-nmi"],
+      user: {
+        username: "system:serviceaccount:a:default",
+        extra: { "authentication.kubernetes.io/pod-name": ["p"], "authentication.kubernetes.io/pod-uid": ["u"] },
+      },
     });
-    assert.deepEqual(r, { authenticated: true, username: "system:serviceaccount:a:default", podName: "p", podUID: "u", audiences: ["podid-nmi"], error: undefined });
+    assert.deepEqual(r, {
+      authenticated: true,
+      username: "system:serviceaccount:a:default",
+      podName: "p",
+      podUID: "u",
+      audiences: ["podid-nmi"],
+      error: undefined,
+    });
   });
   it("an empty status is not authenticated", () => {
     assert.equal(reviewedToken(undefined).authenticated, false);

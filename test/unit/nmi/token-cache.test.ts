@@ -45,7 +45,10 @@ describe("nmi/token-cache", () => {
   it("fetches again after expiry and after an upstream error", async () => {
     let now = 0;
     const cache = new TokenCache({ now: () => now });
-    await assert.rejects(cache.get("k", () => Promise.reject(new Error("upstream down"))), /upstream down/);
+    await assert.rejects(
+      cache.get("k", () => Promise.reject(new Error("upstream down"))),
+      /upstream down/,
+    );
     assert.equal(cache.size, 0);
     assert.equal((await cache.get("k", () => Promise.resolve(token(100)))).outcome, "miss");
     now = 200;

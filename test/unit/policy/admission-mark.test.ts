@@ -3,7 +3,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "mocha";
-import { loadAdmissionKeys, parseAdmissionKeys, signAdmissionMark, verifyAdmissionMark, type MarkClaims } from "../../../src/policy/index.ts";
+import {
+  loadAdmissionKeys,
+  parseAdmissionKeys,
+  signAdmissionMark,
+  verifyAdmissionMark,
+  type MarkClaims,
+} from "../../../src/policy/index.ts";
 
 const K1 = "k1-0123456789abcdef0123456789abcdef";
 const K2 = "k2-fedcba9876543210fedcba9876543210";
@@ -24,7 +30,13 @@ describe("policy: admission marks", () => {
   it("has the form v1.<key id>.<base64url mac>", () => assert.match(mark, /^v1\.[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]{43}$/));
   it("verifies with the same claims, identities in any order and client IDs in any case", () =>
     assert.deepEqual(
-      verifyAdmissionMark(keys, mark, { ...claims, identities: [{ ...claims.identities[1]!, clientID: claims.identities[1]!.clientID.toUpperCase() }, claims.identities[0]!] }),
+      verifyAdmissionMark(keys, mark, {
+        ...claims,
+        identities: [
+          { ...claims.identities[1]!, clientID: claims.identities[1]!.clientID.toUpperCase() },
+          claims.identities[0]!,
+        ],
+      }),
       { valid: true },
     ));
   it("treats an empty service account as `default`", () => {
@@ -38,7 +50,16 @@ describe("policy: admission marks", () => {
     ["another selector", { ...claims, selector: "other" }],
     ["one identity fewer", { ...claims, identities: claims.identities.slice(1) }],
     ["an extra identity", { ...claims, identities: [...claims.identities, { name: "c", clientID: "x" }] }],
-    ["another client ID", { ...claims, identities: [claims.identities[0]!, { ...claims.identities[1]!, clientID: "00000000-0000-0000-0000-000000000000" }] }],
+    [
+      "another client ID",
+      {
+        ...claims,
+        identities: [
+          claims.identities[0]!,
+          { ...claims.identities[1]!, clientID: "00000000-0000-0000-0000-000000000000" },
+        ],
+      },
+    ],
     ["namespace and selector glued differently", { ...claims, namespace: "team-am", selector: "yapp" }],
   ];
   for (const [name, c] of tampered)

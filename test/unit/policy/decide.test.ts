@@ -4,7 +4,11 @@ import { decidePod, type PodAdmissionInput, type PodDecision } from "../../../sr
 import { SEED } from "../../fixtures/seed/index.ts";
 import { binding, identity, policy, seedInput } from "./fixtures.ts";
 
-const pod = (labels: Record<string, string>, hostNetwork = false): PodAdmissionInput["pod"] => ({ labels, serviceAccountName: "default", hostNetwork });
+const pod = (labels: Record<string, string>, hostNetwork = false): PodAdmissionInput["pod"] => ({
+  labels,
+  serviceAccountName: "default",
+  hostNetwork,
+});
 const label = { aadpodidbinding: SEED.selector };
 
 interface Case {
@@ -20,9 +24,26 @@ interface Case {
 
 const cases: Case[] = [
   { name: "no label: skip", input: { pod: pod({ app: "x" }) }, verdict: "skip", reason: "no-label" },
-  { name: "empty label value: skip", input: { pod: pod({ aadpodidbinding: "" }) }, verdict: "skip", reason: "no-label" },
-  { name: "excepted pod (seed's noaad: true): skip", input: { pod: pod({ ...label, noaad: "true" }) }, verdict: "skip", reason: "excepted" },
-  { name: "seed's binding and identity in the pod's namespace: allow", input: {}, verdict: "allow", reason: "allowed", identities: [SEED.identityName], nmiMode: "daemonset" },
+  {
+    name: "empty label value: skip",
+    input: { pod: pod({ aadpodidbinding: "" }) },
+    verdict: "skip",
+    reason: "no-label",
+  },
+  {
+    name: "excepted pod (seed's noaad: true): skip",
+    input: { pod: pod({ ...label, noaad: "true" }) },
+    verdict: "skip",
+    reason: "excepted",
+  },
+  {
+    name: "seed's binding and identity in the pod's namespace: allow",
+    input: {},
+    verdict: "allow",
+    reason: "allowed",
+    identities: [SEED.identityName],
+    nmiMode: "daemonset",
+  },
   {
     name: "cross-namespace reuse: deny without naming the other namespace",
     input: { bindings: [], identities: [], selectorBoundElsewhere: true },
@@ -93,7 +114,10 @@ const cases: Case[] = [
     name: "two bindings to two identities: both, sorted",
     input: {
       bindings: [...seedInput().bindings, binding("b2", "team-a", "a-second", SEED.selector)],
-      identities: [...seedInput().identities, identity("a-second", "team-a", { clientID: "11111111-2222-3333-4444-555555555555" })],
+      identities: [
+        ...seedInput().identities,
+        identity("a-second", "team-a", { clientID: "11111111-2222-3333-4444-555555555555" }),
+      ],
     },
     verdict: "allow",
     reason: "allowed",
@@ -101,7 +125,15 @@ const cases: Case[] = [
   },
   {
     name: "identity not on the namespace policy's list: deny naming the policy",
-    input: { policies: [policy("team-a-only", { matchLabels: { team: "a" } }, { allowedIdentities: [{ resourceID: "/subscriptions/*/resourcegroups/shared/*" }] })] },
+    input: {
+      policies: [
+        policy(
+          "team-a-only",
+          { matchLabels: { team: "a" } },
+          { allowedIdentities: [{ resourceID: "/subscriptions/*/resourcegroups/shared/*" }] },
+        ),
+      ],
+    },
     verdict: "deny",
     reason: "not-allowed",
     message:
@@ -109,7 +141,9 @@ const cases: Case[] = [
   },
   {
     name: "identity on the list: allow",
-    input: { policies: [policy("p", {}, { allowedIdentities: [{ resourceID: "/subscriptions/*/resourcegroups/team-a/*" }] })] },
+    input: {
+      policies: [policy("p", {}, { allowedIdentities: [{ resourceID: "/subscriptions/*/resourcegroups/team-a/*" }] })],
+    },
     verdict: "allow",
     reason: "allowed",
   },
@@ -129,7 +163,9 @@ const cases: Case[] = [
   },
   {
     name: "sidecar from the binding",
-    input: { bindings: [binding(SEED.bindingName, "team-a", SEED.identityName, SEED.selector, { nmiMode: "sidecar" })] },
+    input: {
+      bindings: [binding(SEED.bindingName, "team-a", SEED.identityName, SEED.selector, { nmiMode: "sidecar" })],
+    },
     verdict: "allow",
     reason: "allowed",
     nmiMode: "sidecar",
@@ -162,7 +198,11 @@ describe("policy: decidePod", () => {
       } else assert.equal(d.message, undefined);
       assert.equal(d.warnings.length, c.warnings?.length ?? 0, d.warnings.join("\n"));
       c.warnings?.forEach((w, i) => assert.match(d.warnings[i]!, w));
-      if (c.identities !== undefined) assert.deepEqual(d.identities.map((i) => i.metadata.name), c.identities);
+      if (c.identities !== undefined)
+        assert.deepEqual(
+          d.identities.map((i) => i.metadata.name),
+          c.identities,
+        );
       if (c.nmiMode !== undefined) assert.equal(d.nmiMode, c.nmiMode);
       if (d.verdict !== "allow") assert.deepEqual([d.bindings, d.identities], [[], []]);
     });

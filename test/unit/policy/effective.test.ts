@@ -5,21 +5,51 @@ import { identity, policy } from "./fixtures.ts";
 
 describe("policy: effective policy (strictest wins)", () => {
   it("no policy: podid's defaults", () =>
-    assert.deepEqual(effectivePolicy({ team: "a" }, []), { policies: [], onUnmatchedLabel: "Deny", onUnmatchedEnforced: true, enforcement: "Enforce", identityConstraints: [] }));
+    assert.deepEqual(effectivePolicy({ team: "a" }, []), {
+      policies: [],
+      onUnmatchedLabel: "Deny",
+      onUnmatchedEnforced: true,
+      enforcement: "Enforce",
+      identityConstraints: [],
+    }));
 
   it("ignores policies whose selector does not match", () =>
-    assert.deepEqual(effectivePolicy({ team: "a" }, [policy("b-only", { matchLabels: { team: "b" } }, { onUnmatchedLabel: "Warn" })]).policies, []));
+    assert.deepEqual(
+      effectivePolicy({ team: "a" }, [policy("b-only", { matchLabels: { team: "b" } }, { onUnmatchedLabel: "Warn" })])
+        .policies,
+      [],
+    ));
 
-  const cases: Array<{ name: string; pols: Parameters<typeof effectivePolicy>[1]; want: Partial<ReturnType<typeof effectivePolicy>> }> = [
-    { name: "one Warn policy", pols: [policy("w", {}, { onUnmatchedLabel: "Warn" })], want: { onUnmatchedLabel: "Warn", enforcement: "Enforce" } },
+  const cases: Array<{
+    name: string;
+    pols: Parameters<typeof effectivePolicy>[1];
+    want: Partial<ReturnType<typeof effectivePolicy>>;
+  }> = [
+    {
+      name: "one Warn policy",
+      pols: [policy("w", {}, { onUnmatchedLabel: "Warn" })],
+      want: { onUnmatchedLabel: "Warn", enforcement: "Enforce" },
+    },
     {
       name: "Warn and Deny: Deny",
       pols: [policy("w", {}, { onUnmatchedLabel: "Warn" }), policy("d", { matchLabels: { team: "a" } })],
       want: { onUnmatchedLabel: "Deny", onUnmatchedEnforced: true, policies: ["d", "w"] },
     },
-    { name: "Audit only", pols: [policy("a", {}, { enforcement: "Audit" })], want: { enforcement: "Audit", onUnmatchedEnforced: false } },
-    { name: "Audit and Enforce: Enforce", pols: [policy("a", {}, { enforcement: "Audit" }), policy("e", {})], want: { enforcement: "Enforce", onUnmatchedEnforced: true } },
-    { name: "daemonset and sidecar: sidecar", pols: [policy("a", {}, { nmiMode: "daemonset" }), policy("b", {}, { nmiMode: "sidecar" })], want: { nmiMode: "sidecar" } },
+    {
+      name: "Audit only",
+      pols: [policy("a", {}, { enforcement: "Audit" })],
+      want: { enforcement: "Audit", onUnmatchedEnforced: false },
+    },
+    {
+      name: "Audit and Enforce: Enforce",
+      pols: [policy("a", {}, { enforcement: "Audit" }), policy("e", {})],
+      want: { enforcement: "Enforce", onUnmatchedEnforced: true },
+    },
+    {
+      name: "daemonset and sidecar: sidecar",
+      pols: [policy("a", {}, { nmiMode: "daemonset" }), policy("b", {}, { nmiMode: "sidecar" })],
+      want: { nmiMode: "sidecar" },
+    },
   ];
   for (const c of cases)
     it(c.name, () => {

@@ -19,9 +19,13 @@ describe("policy: label selectors", () => {
     { sel: { matchExpressions: [{ key: "zone", operator: "Exists" }] }, want: false },
     { sel: { matchExpressions: [{ key: "zone", operator: "DoesNotExist" }] }, want: true },
     { sel: { matchExpressions: [{ key: "team", operator: "DoesNotExist" }] }, want: false },
-    { sel: { matchLabels: { team: "a" }, matchExpressions: [{ key: "env", operator: "NotIn", values: ["dev"] }] }, want: true },
+    {
+      sel: { matchLabels: { team: "a" }, matchExpressions: [{ key: "env", operator: "NotIn", values: ["dev"] }] },
+      want: true,
+    },
   ];
-  for (const c of cases) it(`${JSON.stringify(c.sel)} → ${c.want}`, () => assert.equal(matchesLabelSelector(labels, c.sel), c.want));
+  for (const c of cases)
+    it(`${JSON.stringify(c.sel)} → ${c.want}`, () => assert.equal(matchesLabelSelector(labels, c.sel), c.want));
 });
 
 describe("policy: exception labels", () => {

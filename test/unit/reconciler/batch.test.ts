@@ -6,7 +6,11 @@ const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms)
 describe("reconciler/batch: batching trigger", () => {
   it("a burst of kicks makes one run", async () => {
     let runs = 0;
-    const t = new BatchTrigger(() => Promise.resolve(void runs++), { windowMs: 20, maxDelayMs: 1000, onError: () => {} });
+    const t = new BatchTrigger(() => Promise.resolve(void runs++), {
+      windowMs: 20,
+      maxDelayMs: 1000,
+      onError: () => {},
+    });
     for (let i = 0; i < 50; i++) t.kick();
     await tick(80);
     assert.equal(runs, 1);

@@ -20,11 +20,17 @@ interface Doc {
   metadata: { name: string; namespace?: string };
   spec: {
     replicas: number;
-    template: { metadata: { labels: Record<string, string> }; spec: { serviceAccountName: string; containers: Array<{ args: string[] }> } };
+    template: {
+      metadata: { labels: Record<string, string> };
+      spec: { serviceAccountName: string; containers: Array<{ args: string[] }> };
+    };
   };
   rules: Rule[];
 }
-const load = (file: string): Doc[] => parseAllDocuments(readFileSync(new URL(`../../../config/reconciler/${file}`, import.meta.url), "utf8")).map((d) => d.toJSON() as Doc);
+const load = (file: string): Doc[] =>
+  parseAllDocuments(readFileSync(new URL(`../../../config/reconciler/${file}`, import.meta.url), "utf8")).map(
+    (d) => d.toJSON() as Doc,
+  );
 
 describe("config/reconciler", () => {
   const [deployment] = load("deployment.yaml");
@@ -50,10 +56,21 @@ describe("config/reconciler", () => {
   it("ClusterRole: reads what decides desired state, writes only AzureAssignedIdentities and Events, never Secrets", () => {
     const rules = rbac.find((d) => d.kind === "ClusterRole")!.rules;
     assert.ok(!rules.some((r) => r.resources.includes("secrets")));
-    const writes = rules.filter((r) => r.verbs.some((v) => !["get", "list", "watch"].includes(v))).flatMap((r) => r.resources);
+    const writes = rules
+      .filter((r) => r.verbs.some((v) => !["get", "list", "watch"].includes(v)))
+      .flatMap((r) => r.resources);
     assert.deepEqual(writes.sort(), ["azureassignedidentities", "azureassignedidentities/status", "events"]);
     const reads = new Set(rules.filter((r) => r.verbs.includes("watch")).flatMap((r) => r.resources));
-    for (const r of ["pods", "nodes", "namespaces", "azureidentities", "azureidentitybindings", "azurepodidentityexceptions", "azurepodidentitypolicies", "azureassignedidentities"]) {
+    for (const r of [
+      "pods",
+      "nodes",
+      "namespaces",
+      "azureidentities",
+      "azureidentitybindings",
+      "azurepodidentityexceptions",
+      "azurepodidentitypolicies",
+      "azureassignedidentities",
+    ]) {
       assert.ok(reads.has(r), `watches ${r}`);
     }
   });
@@ -62,7 +79,10 @@ describe("config/reconciler", () => {
     const role = rbac.find((d) => d.kind === "Role")!;
     assert.deepEqual([...new Set(role.rules.flatMap((r) => r.resources))].sort(), ["configmaps", "leases"]);
     const named = role.rules.filter((r) => r.resourceNames !== undefined);
-    assert.deepEqual(named.flatMap((r) => r.resourceNames), [RECONCILER.leaseName]);
+    assert.deepEqual(
+      named.flatMap((r) => r.resourceNames),
+      [RECONCILER.leaseName],
+    );
   });
 
   it("the IMDS exception is valid and matches the reconciler's pods", () => {

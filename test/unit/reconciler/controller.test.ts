@@ -2,7 +2,13 @@
 // decisions (which writes, which statuses) without sockets. The integration tests run the same
 // scenarios against the loopback Kubernetes API and the Resource Manager stand-in.
 import assert from "node:assert/strict";
-import type { AzureAssignedIdentity, AzureIdentity, AzureIdentityBinding, AzurePodIdentityException, AzurePodIdentityPolicy } from "../../../src/model/types.ts";
+import type {
+  AzureAssignedIdentity,
+  AzureIdentity,
+  AzureIdentityBinding,
+  AzurePodIdentityException,
+  AzurePodIdentityPolicy,
+} from "../../../src/model/types.ts";
 import { silentLogger } from "../../../src/shared/log.ts";
 import { Controller, type Sources } from "../../../src/reconciler/controller.ts";
 import type { NamespaceInfo, NodeInfo, PodInfo } from "../../../src/reconciler/kube-objects.ts";
@@ -16,8 +22,14 @@ const SUB = "00000000-0000-0000-0000-0000000000aa";
 const RG = "mc_rg";
 const VMSS = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachineScaleSets/pool1`;
 const VM = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/solo`;
-const idId = (n: string): string => `/subscriptions/${SUB}/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${n}`;
-const meta = (name: string, namespace?: string) => ({ name, ...(namespace !== undefined ? { namespace } : {}), labels: {}, annotations: {} });
+const idId = (n: string): string =>
+  `/subscriptions/${SUB}/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${n}`;
+const meta = (name: string, namespace?: string) => ({
+  name,
+  ...(namespace !== undefined ? { namespace } : {}),
+  labels: {},
+  annotations: {},
+});
 
 function world() {
   let clock = 1_000_000;
@@ -53,13 +65,37 @@ function world() {
       wakeAt: (at) => wakes.push(at),
     });
   const addIdentity = (ns: string, name: string, type: 0 | 1 = 0) => {
-    identities.put({ metadata: meta(name, ns), type, clientID: `c-${name}`, ...(type === 0 ? { resourceID: idId(name) } : { tenantID: "t", clientPassword: { name: "s", namespace: ns } }) });
+    identities.put({
+      metadata: meta(name, ns),
+      type,
+      clientID: `c-${name}`,
+      ...(type === 0 ? { resourceID: idId(name) } : { tenantID: "t", clientPassword: { name: "s", namespace: ns } }),
+    });
     bindings.put({ metadata: meta(`${name}-binding`, ns), azureIdentity: name, selector: name });
   };
   const addPod = (ns: string, name: string, selector: string, node: string) =>
-    pods.put({ name, namespace: ns, uid: `uid-${name}`, labels: { aadpodidbinding: selector }, serviceAccountName: "default", hostNetwork: false, nodeName: node, terminated: false, scheduledAt: clock });
+    pods.put({
+      name,
+      namespace: ns,
+      uid: `uid-${name}`,
+      labels: { aadpodidbinding: selector },
+      serviceAccountName: "default",
+      hostNetwork: false,
+      nodeName: node,
+      terminated: false,
+      scheduledAt: clock,
+    });
   return {
-    sources, pods, arm, records, writer, wakes, assigned, addIdentity, addPod, newController,
+    sources,
+    pods,
+    arm,
+    records,
+    writer,
+    wakes,
+    assigned,
+    addIdentity,
+    addPod,
+    newController,
     advance: (ms: number) => (clock += ms),
     status: (ns: string, name: string) => assigned.get(name, ns)?.status,
   };
@@ -95,7 +131,11 @@ describe("reconciler/controller over memory caches", () => {
     const c = w.newController();
     await c.reconcile();
     assert.equal(w.arm.patches.length, 1);
-    assert.deepEqual(Object.keys(w.arm.patches[0]!.patch.userAssignedIdentities!), [idId("reader")], "kubelet was there already: not added, not claimed");
+    assert.deepEqual(
+      Object.keys(w.arm.patches[0]!.patch.userAssignedIdentities!),
+      [idId("reader")],
+      "kubelet was there already: not added, not claimed",
+    );
     w.pods.delete("uses-kubelet", "team-a");
     w.pods.delete("uses-reader", "team-a");
     await c.reconcile();

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import type { AzureAssignedIdentity, AzureIdentity, AzureIdentityBinding, AzurePodIdentityException, AzurePodIdentityPolicy } from "../../../src/model/types.ts";
+import type {
+  AzureAssignedIdentity,
+  AzureIdentity,
+  AzureIdentityBinding,
+  AzurePodIdentityException,
+  AzurePodIdentityPolicy,
+} from "../../../src/model/types.ts";
 import {
   assignedIdentityName,
   assignedIdentityObject,
@@ -14,11 +20,25 @@ import {
 import type { PodInfo } from "../../../src/reconciler/kube-objects.ts";
 import { identityKey, targetFromId } from "../../../src/reconciler/target.ts";
 
-const idId = (n: string): string => `/subscriptions/s/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${n}`;
-const meta = (name: string, namespace?: string) => ({ name, ...(namespace !== undefined ? { namespace } : {}), labels: {}, annotations: {} });
-const identity = (ns: string, name: string, type: 0 | 1 = 0): AzureIdentity =>
-  ({ metadata: meta(name, ns), type, clientID: `c-${name}`, ...(type === 0 ? { resourceID: idId(name) } : { tenantID: "t" }) });
-const binding = (ns: string, idName: string, selector = idName): AzureIdentityBinding => ({ metadata: meta(`${idName}-b`, ns), azureIdentity: idName, selector });
+const idId = (n: string): string =>
+  `/subscriptions/s/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${n}`;
+const meta = (name: string, namespace?: string) => ({
+  name,
+  ...(namespace !== undefined ? { namespace } : {}),
+  labels: {},
+  annotations: {},
+});
+const identity = (ns: string, name: string, type: 0 | 1 = 0): AzureIdentity => ({
+  metadata: meta(name, ns),
+  type,
+  clientID: `c-${name}`,
+  ...(type === 0 ? { resourceID: idId(name) } : { tenantID: "t" }),
+});
+const binding = (ns: string, idName: string, selector = idName): AzureIdentityBinding => ({
+  metadata: meta(`${idName}-b`, ns),
+  azureIdentity: idName,
+  selector,
+});
 const pod = (ns: string, name: string, labels: Record<string, string>, over: Partial<PodInfo> = {}): PodInfo => ({
   name,
   namespace: ns,
@@ -52,26 +72,62 @@ describe("reconciler/desired: which pods get which identities", () => {
   };
   const exception: AzurePodIdentityException = { metadata: meta("ex", "a"), podLabels: { noaad: "true" } };
   const cases: Array<{ name: string; input: Partial<DesiredInput>; expect: string[] }> = [
-    { name: "labelled, scheduled pod with a binding in its namespace", input: { pods: [pod("a", "p", { aadpodidbinding: "reader" })] }, expect: ["a/p-reader"] },
+    {
+      name: "labelled, scheduled pod with a binding in its namespace",
+      input: { pods: [pod("a", "p", { aadpodidbinding: "reader" })] },
+      expect: ["a/p-reader"],
+    },
     { name: "no label", input: { pods: [pod("a", "p", {})] }, expect: [] },
-    { name: "not scheduled yet", input: { pods: [pod("a", "p", { aadpodidbinding: "reader" }, { nodeName: undefined })] }, expect: [] },
-    { name: "finished (Succeeded or Failed)", input: { pods: [pod("a", "p", { aadpodidbinding: "reader" }, { terminated: true })] }, expect: [] },
-    { name: "selector bound only in another namespace: denied, nothing", input: { pods: [pod("a", "p", { aadpodidbinding: "writer" })] }, expect: [] },
-    { name: "host network: denied, nothing", input: { pods: [pod("a", "p", { aadpodidbinding: "reader" }, { hostNetwork: true })] }, expect: [] },
-    { name: "excepted pod: nothing", input: { exceptions: [exception], pods: [pod("a", "p", { aadpodidbinding: "reader", noaad: "true" })] }, expect: [] },
+    {
+      name: "not scheduled yet",
+      input: { pods: [pod("a", "p", { aadpodidbinding: "reader" }, { nodeName: undefined })] },
+      expect: [],
+    },
+    {
+      name: "finished (Succeeded or Failed)",
+      input: { pods: [pod("a", "p", { aadpodidbinding: "reader" }, { terminated: true })] },
+      expect: [],
+    },
+    {
+      name: "selector bound only in another namespace: denied, nothing",
+      input: { pods: [pod("a", "p", { aadpodidbinding: "writer" })] },
+      expect: [],
+    },
+    {
+      name: "host network: denied, nothing",
+      input: { pods: [pod("a", "p", { aadpodidbinding: "reader" }, { hostNetwork: true })] },
+      expect: [],
+    },
+    {
+      name: "excepted pod: nothing",
+      input: { exceptions: [exception], pods: [pod("a", "p", { aadpodidbinding: "reader", noaad: "true" })] },
+      expect: [],
+    },
     {
       name: "exception decides per pod, not per selector",
-      input: { exceptions: [exception], pods: [pod("a", "p1", { aadpodidbinding: "reader", noaad: "true" }), pod("a", "p2", { aadpodidbinding: "reader" })] },
+      input: {
+        exceptions: [exception],
+        pods: [
+          pod("a", "p1", { aadpodidbinding: "reader", noaad: "true" }),
+          pod("a", "p2", { aadpodidbinding: "reader" }),
+        ],
+      },
       expect: ["a/p2-reader"],
     },
     {
       name: "identity not allowed by an enforced namespace policy: nothing",
-      input: { policies: [policy({ allowedIdentities: [{ clientID: "c-other" }] })], pods: [pod("b", "p", { aadpodidbinding: "writer" })] },
+      input: {
+        policies: [policy({ allowedIdentities: [{ clientID: "c-other" }] })],
+        pods: [pod("b", "p", { aadpodidbinding: "writer" })],
+      },
       expect: [],
     },
     {
       name: "same policy in Audit: assigned",
-      input: { policies: [policy({ allowedIdentities: [{ clientID: "c-other" }], enforcement: "Audit" })], pods: [pod("b", "p", { aadpodidbinding: "writer" })] },
+      input: {
+        policies: [policy({ allowedIdentities: [{ clientID: "c-other" }], enforcement: "Audit" })],
+        pods: [pod("b", "p", { aadpodidbinding: "writer" })],
+      },
       expect: ["b/p-writer"],
     },
     {
@@ -101,7 +157,12 @@ describe("reconciler/desired: which pods get which identities", () => {
     const names = desiredAssignments(input).map((x) => x.name);
     assert.equal(new Set(names).size, 2);
     assert.ok(names.every((n) => /^a-b-c-[0-9a-f]{10}$/.test(n)));
-    assert.deepEqual(desiredAssignments({ ...input, pods: [...input.pods].reverse() }).map((x) => x.name).sort(), [...names].sort());
+    assert.deepEqual(
+      desiredAssignments({ ...input, pods: [...input.pods].reverse() })
+        .map((x) => x.name)
+        .sort(),
+      [...names].sort(),
+    );
   });
 
   it("names are <pod>-<identity>, shortened with a hash beyond 253 characters", () => {
@@ -114,7 +175,9 @@ describe("reconciler/desired: which pods get which identities", () => {
 });
 
 describe("reconciler/desired: targets and statuses", () => {
-  const vmss = targetFromId("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss")!;
+  const vmss = targetFromId(
+    "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss",
+  )!;
   const vm = targetFromId("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm")!;
   const nodes = new Map<string, NodeTarget>([
     ["n0", { ok: true, target: vmss }],
@@ -132,25 +195,67 @@ describe("reconciler/desired: targets and statuses", () => {
 
   it("groups identities per scale set or VM; service principals and nodes outside Azure need none", () => {
     const needs = desiredTargets(
-      [a("p0", "n0", identity("a", "reader")), a("p1", "n1", identity("a", "reader")), a("p2", "n1", identity("a", "Writer")), a("p3", "n2", identity("a", "sp", 1)), a("p4", "kind", identity("a", "x"))],
+      [
+        a("p0", "n0", identity("a", "reader")),
+        a("p1", "n1", identity("a", "reader")),
+        a("p2", "n1", identity("a", "Writer")),
+        a("p3", "n2", identity("a", "sp", 1)),
+        a("p4", "kind", identity("a", "x")),
+      ],
       nodes,
     );
     assert.deepEqual([...needs.keys()], [vmss.key]);
-    assert.deepEqual([...needs.get(vmss.key)!.identities.keys()].sort(), [identityKey(idId("reader")), identityKey(idId("Writer"))].sort());
+    assert.deepEqual(
+      [...needs.get(vmss.key)!.identities.keys()].sort(),
+      [identityKey(idId("reader")), identityKey(idId("Writer"))].sort(),
+    );
   });
 
   const rejected = new Map([[identityKey(idId("bad")), "Resource was not found"]]);
   const statusCases = [
-    { name: "on the target: Assigned with the target", a: a("p", "n0", identity("a", "reader")), on: new Set([identityKey(idId("reader"))]), expect: { status: "Assigned", target: vmss.id } },
-    { name: "not there yet: Created", a: a("p", "n0", identity("a", "reader")), on: new Set<string>(), expect: { status: "Created", target: vmss.id } },
-    { name: "target not read yet: Created", a: a("p", "n0", identity("a", "reader")), on: undefined, expect: { status: "Created", target: vmss.id } },
-    { name: "refused: Failed InvalidIdentity", a: a("p", "n0", identity("a", "bad")), on: new Set<string>(), expect: { status: "Failed", reason: "InvalidIdentity", message: "Resource was not found", target: vmss.id } },
-    { name: "node outside Azure: Failed NodeNotOnAzure", a: a("p", "kind", identity("a", "reader")), on: undefined, expect: { status: "Failed", reason: "NodeNotOnAzure", message: "node kind: not an Azure VM" } },
-    { name: "service principal: Assigned at once", a: a("p", "n0", identity("a", "sp", 1)), on: undefined, expect: { status: "Assigned" } },
+    {
+      name: "on the target: Assigned with the target",
+      a: a("p", "n0", identity("a", "reader")),
+      on: new Set([identityKey(idId("reader"))]),
+      expect: { status: "Assigned", target: vmss.id },
+    },
+    {
+      name: "not there yet: Created",
+      a: a("p", "n0", identity("a", "reader")),
+      on: new Set<string>(),
+      expect: { status: "Created", target: vmss.id },
+    },
+    {
+      name: "target not read yet: Created",
+      a: a("p", "n0", identity("a", "reader")),
+      on: undefined,
+      expect: { status: "Created", target: vmss.id },
+    },
+    {
+      name: "refused: Failed InvalidIdentity",
+      a: a("p", "n0", identity("a", "bad")),
+      on: new Set<string>(),
+      expect: { status: "Failed", reason: "InvalidIdentity", message: "Resource was not found", target: vmss.id },
+    },
+    {
+      name: "node outside Azure: Failed NodeNotOnAzure",
+      a: a("p", "kind", identity("a", "reader")),
+      on: undefined,
+      expect: { status: "Failed", reason: "NodeNotOnAzure", message: "node kind: not an Azure VM" },
+    },
+    {
+      name: "service principal: Assigned at once",
+      a: a("p", "n0", identity("a", "sp", 1)),
+      on: undefined,
+      expect: { status: "Assigned" },
+    },
   ];
   for (const c of statusCases) {
     it(`status: ${c.name}`, () => {
-      assert.deepEqual(assignmentStatus(c.a, { nodeTarget: nodes.get(c.a.pod.nodeName), onTarget: c.on, rejected }), c.expect);
+      assert.deepEqual(
+        assignmentStatus(c.a, { nodeTarget: nodes.get(c.a.pod.nodeName), onTarget: c.on, rejected }),
+        c.expect,
+      );
     });
   }
 
@@ -168,14 +273,31 @@ describe("reconciler/desired: targets and statuses", () => {
       [keep, status, create, replaced].map((d) => ({ a: d, status: { status: "Assigned" as const } })),
       [asActual(keep, "Assigned"), asActual(status, "Created"), asActual(replaced, "Assigned", "old-uid"), gone],
     );
-    assert.deepEqual(diff.create.map((d) => d.a.name), ["create-reader"]);
-    assert.deepEqual(diff.status.map((d) => d.a.name), ["status-reader"]);
-    assert.deepEqual(diff.replace.map((d) => d.a.name), ["replaced-reader"]);
-    assert.deepEqual(diff.delete.map((d) => d.metadata.name), ["gone-reader"]);
+    assert.deepEqual(
+      diff.create.map((d) => d.a.name),
+      ["create-reader"],
+    );
+    assert.deepEqual(
+      diff.status.map((d) => d.a.name),
+      ["status-reader"],
+    );
+    assert.deepEqual(
+      diff.replace.map((d) => d.a.name),
+      ["replaced-reader"],
+    );
+    assert.deepEqual(
+      diff.delete.map((d) => d.metadata.name),
+      ["gone-reader"],
+    );
   });
 
   it("the AzureAssignedIdentity is owned by its pod", () => {
-    const o = assignedIdentityObject(a("p", "n0", identity("a", "reader")), { status: "Created" }) as { metadata: { ownerReferences: Array<{ kind: string; uid: string }> } };
-    assert.deepEqual(o.metadata.ownerReferences.map((r) => [r.kind, r.uid]), [["Pod", "uid-p"]]);
+    const o = assignedIdentityObject(a("p", "n0", identity("a", "reader")), { status: "Created" }) as {
+      metadata: { ownerReferences: Array<{ kind: string; uid: string }> };
+    };
+    assert.deepEqual(
+      o.metadata.ownerReferences.map((r) => [r.kind, r.uid]),
+      [["Pod", "uid-p"]],
+    );
   });
 });

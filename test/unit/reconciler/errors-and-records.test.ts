@@ -3,7 +3,14 @@ import { toArmError } from "../../../src/reconciler/arm-client.ts";
 import { needsInstanceDiscoveryOff, parseCloudConfig } from "../../../src/reconciler/credential.ts";
 import { fromConfigMap, memoryOwnershipStore, recordName, toConfigMap } from "../../../src/reconciler/records.ts";
 import { identityKey } from "../../../src/reconciler/target.ts";
-import { ArmError, invalidIdentities, isConflict, isThrottled, isTransient, parseRetryAfter } from "../../../src/reconciler/vm-client.ts";
+import {
+  ArmError,
+  invalidIdentities,
+  isConflict,
+  isThrottled,
+  isTransient,
+  parseRetryAfter,
+} from "../../../src/reconciler/vm-client.ts";
 
 const ID = "/subscriptions/s/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities";
 
@@ -21,9 +28,25 @@ describe("reconciler/vm-client: error predicates", () => {
 
   const requested = [identityKey(`${ID}/good`), identityKey(`${ID}/Bad`)];
   const cases = [
-    { name: "400 naming one identity of the request", err: new ArmError(400, "FailedIdentityOperation", `Identity '${ID}/bad' not found.`), expect: [identityKey(`${ID}/bad`)] },
-    { name: "403 linked authorization naming it", err: new ArmError(403, "LinkedAuthorizationFailed", `The client has permission ... but not on linked scope(s) '${ID}/BAD'`), expect: [identityKey(`${ID}/bad`)] },
-    { name: "400 naming an identity outside the request", err: new ArmError(400, "X", `Identity '${ID}/other' not found.`), expect: undefined },
+    {
+      name: "400 naming one identity of the request",
+      err: new ArmError(400, "FailedIdentityOperation", `Identity '${ID}/bad' not found.`),
+      expect: [identityKey(`${ID}/bad`)],
+    },
+    {
+      name: "403 linked authorization naming it",
+      err: new ArmError(
+        403,
+        "LinkedAuthorizationFailed",
+        `The client has permission ... but not on linked scope(s) '${ID}/BAD'`,
+      ),
+      expect: [identityKey(`${ID}/bad`)],
+    },
+    {
+      name: "400 naming an identity outside the request",
+      err: new ArmError(400, "X", `Identity '${ID}/other' not found.`),
+      expect: undefined,
+    },
     { name: "400 naming no identity", err: new ArmError(400, "InvalidParameter", "bad body"), expect: undefined },
     { name: "429 is never an invalid identity", err: new ArmError(429, "X", `${ID}/bad`), expect: undefined },
     { name: "not an ArmError", err: new Error(`${ID}/bad`), expect: undefined },
@@ -38,7 +61,11 @@ describe("reconciler/vm-client: error predicates", () => {
   });
 
   it("turns an SDK RestError into an ArmError with Retry-After", () => {
-    const rest = Object.assign(new Error("Too many"), { statusCode: 429, code: "TooManyRequests", response: { headers: { get: (n: string) => (n === "retry-after" ? "2" : undefined) } } });
+    const rest = Object.assign(new Error("Too many"), {
+      statusCode: 429,
+      code: "TooManyRequests",
+      response: { headers: { get: (n: string) => (n === "retry-after" ? "2" : undefined) } },
+    });
     const e = toArmError(rest);
     assert.equal(e.statusCode, 429);
     assert.equal(e.retryAfterMs, 2000);
@@ -49,7 +76,11 @@ describe("reconciler/vm-client: error predicates", () => {
 describe("reconciler/records: ownership record ConfigMaps", () => {
   const target = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss";
   it("round-trips through a ConfigMap with a stable, valid name", () => {
-    const rec = { targetId: target, owned: new Map([[identityKey(`${ID}/A`), { id: `${ID}/A`, since: "2026-01-01T00:00:00Z" }]]), resourceVersion: "7" };
+    const rec = {
+      targetId: target,
+      owned: new Map([[identityKey(`${ID}/A`), { id: `${ID}/A`, since: "2026-01-01T00:00:00Z" }]]),
+      resourceVersion: "7",
+    };
     const cm = toConfigMap(rec, "podid-system");
     assert.equal(cm.metadata.name, recordName(target.toLowerCase()));
     assert.match(cm.metadata.name, /^[a-z0-9-]{1,63}$/);
@@ -64,7 +95,12 @@ describe("reconciler/records: ownership record ConfigMaps", () => {
   ];
   for (const c of bad) {
     it(`refuses a record with ${c.name}`, () => {
-      const r = fromConfigMap({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "x", namespace: "n" }, data: c.data });
+      const r = fromConfigMap({
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "x", namespace: "n" },
+        data: c.data,
+      });
       assert.equal(r.ok, false);
       if (!r.ok) assert.match(r.error, c.error);
     });
@@ -86,10 +122,20 @@ describe("reconciler/credential", () => {
     { host: "https://127.0.0.1:8443", off: true },
     { host: "not a url", off: true },
   ];
-  for (const a of authorities) it(`instance discovery off for ${a.host}: ${a.off}`, () => assert.equal(needsInstanceDiscoveryOff(a.host), a.off));
+  for (const a of authorities)
+    it(`instance discovery off for ${a.host}: ${a.off}`, () => assert.equal(needsInstanceDiscoveryOff(a.host), a.off));
 
   it("reads AKS's cloud config", () => {
-    const cc = parseCloudConfig(JSON.stringify({ tenantId: "t", aadClientId: "msi", aadClientSecret: "msi", useManagedIdentityExtension: true, userAssignedIdentityID: "c" }), "azure.json");
+    const cc = parseCloudConfig(
+      JSON.stringify({
+        tenantId: "t",
+        aadClientId: "msi",
+        aadClientSecret: "msi",
+        useManagedIdentityExtension: true,
+        userAssignedIdentityID: "c",
+      }),
+      "azure.json",
+    );
     assert.equal(cc.useManagedIdentityExtension, true);
     assert.equal(cc.userAssignedIdentityID, "c");
   });
@@ -99,5 +145,6 @@ describe("reconciler/credential", () => {
     { text: '{"tenantId": 5}', error: /tenantId must be a string/ },
     { text: '{"useManagedIdentityExtension": "yes"}', error: /useManagedIdentityExtension must be true or false/ },
   ];
-  for (const c of badConfigs) it(`refuses cloud config ${c.text}`, () => assert.throws(() => parseCloudConfig(c.text, "f"), c.error));
+  for (const c of badConfigs)
+    it(`refuses cloud config ${c.text}`, () => assert.throws(() => parseCloudConfig(c.text, "f"), c.error));
 });

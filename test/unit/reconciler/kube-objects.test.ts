@@ -6,7 +6,10 @@ describe("reconciler/kube-objects: slim views for the caches", () => {
     const r = parsePod({
       metadata: { name: "p", namespace: "a", uid: "u", labels: { aadpodidbinding: "x", app: "y" } },
       spec: { nodeName: "n0", serviceAccountName: "sa", hostNetwork: true, containers: [{ name: "c" }] },
-      status: { phase: "Running", conditions: [{ type: "PodScheduled", status: "True", lastTransitionTime: "2026-01-01T00:00:00Z" }] },
+      status: {
+        phase: "Running",
+        conditions: [{ type: "PodScheduled", status: "True", lastTransitionTime: "2026-01-01T00:00:00Z" }],
+      },
     });
     assert.ok(r.ok);
     assert.deepEqual(r.value, {
@@ -22,9 +25,22 @@ describe("reconciler/kube-objects: slim views for the caches", () => {
     });
   });
   const cases = [
-    { name: "unlabelled pod keeps no labels", obj: { metadata: { name: "p", namespace: "a", labels: { app: "y" } } }, check: (v: { labels: object }) => assert.deepEqual(v.labels, {}) },
-    { name: "Succeeded is terminated", obj: { metadata: { name: "p" }, status: { phase: "Succeeded" } }, check: (v: { terminated: boolean }) => assert.equal(v.terminated, true) },
-    { name: "defaults: default namespace and service account", obj: { metadata: { name: "p" } }, check: (v: { namespace: string; serviceAccountName: string }) => assert.deepEqual([v.namespace, v.serviceAccountName], ["default", "default"]) },
+    {
+      name: "unlabelled pod keeps no labels",
+      obj: { metadata: { name: "p", namespace: "a", labels: { app: "y" } } },
+      check: (v: { labels: object }) => assert.deepEqual(v.labels, {}),
+    },
+    {
+      name: "Succeeded is terminated",
+      obj: { metadata: { name: "p" }, status: { phase: "Succeeded" } },
+      check: (v: { terminated: boolean }) => assert.equal(v.terminated, true),
+    },
+    {
+      name: "defaults: default namespace and service account",
+      obj: { metadata: { name: "p" } },
+      check: (v: { namespace: string; serviceAccountName: string }) =>
+        assert.deepEqual([v.namespace, v.serviceAccountName], ["default", "default"]),
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {

@@ -1,10 +1,20 @@
 import assert from "node:assert/strict";
-import { applyPatch, buildPatches, planTarget, type ArmIdentityState, type PlanInput } from "../../../src/reconciler/plan.ts";
+import {
+  applyPatch,
+  buildPatches,
+  planTarget,
+  type ArmIdentityState,
+  type PlanInput,
+} from "../../../src/reconciler/plan.ts";
 import { identityKey } from "../../../src/reconciler/target.ts";
 
-const id = (n: string): string => `/subscriptions/s/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${n}`;
+const id = (n: string): string =>
+  `/subscriptions/s/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${n}`;
 const set = (...names: string[]): Map<string, string> => new Map(names.map((n) => [identityKey(id(n)), id(n)]));
-const state = (type: string | undefined, ...names: string[]): ArmIdentityState => ({ type, userAssigned: set(...names) });
+const state = (type: string | undefined, ...names: string[]): ArmIdentityState => ({
+  type,
+  userAssigned: set(...names),
+});
 const owned = (...names: string[]) => new Map(names.map((n) => [identityKey(id(n)), { id: id(n), since: "t" }]));
 const names = (m: ReadonlyMap<string, string>): string[] => [...m.values()].map((v) => v.split("/").pop()!).sort();
 
@@ -19,9 +29,31 @@ describe("reconciler/plan: what to add and remove on one target", () => {
     graceMs: 60_000,
     ...over,
   });
-  const cases: Array<{ name: string; input: PlanInput; add: string[]; remove: string[]; claim: string[]; release: string[]; wakeAt?: number }> = [
-    { name: "empty target, pods need a and b: add and claim both", input: base({ desired: set("a", "b") }), add: ["a", "b"], remove: [], claim: ["a", "b"], release: [] },
-    { name: "steady state: nothing to do", input: base({ desired: set("a"), actual: state("UserAssigned", "a"), owned: owned("a") }), add: [], remove: [], claim: [], release: [] },
+  const cases: Array<{
+    name: string;
+    input: PlanInput;
+    add: string[];
+    remove: string[];
+    claim: string[];
+    release: string[];
+    wakeAt?: number;
+  }> = [
+    {
+      name: "empty target, pods need a and b: add and claim both",
+      input: base({ desired: set("a", "b") }),
+      add: ["a", "b"],
+      remove: [],
+      claim: ["a", "b"],
+      release: [],
+    },
+    {
+      name: "steady state: nothing to do",
+      input: base({ desired: set("a"), actual: state("UserAssigned", "a"), owned: owned("a") }),
+      add: [],
+      remove: [],
+      claim: [],
+      release: [],
+    },
     {
       name: "identity already there by someone else: not added, not claimed",
       input: base({ desired: set("u"), actual: state("UserAssigned", "u") }),
@@ -40,7 +72,11 @@ describe("reconciler/plan: what to add and remove on one target", () => {
     },
     {
       name: "owned and unneeded within grace: kept, wake at end of grace",
-      input: base({ actual: state("UserAssigned", "a"), owned: owned("a"), unneededSince: new Map([[identityKey(id("a")), 90_000]]) }),
+      input: base({
+        actual: state("UserAssigned", "a"),
+        owned: owned("a"),
+        unneededSince: new Map([[identityKey(id("a")), 90_000]]),
+      }),
       add: [],
       remove: [],
       claim: [],
@@ -58,13 +94,24 @@ describe("reconciler/plan: what to add and remove on one target", () => {
     },
     {
       name: "owned and unneeded past grace: removed",
-      input: base({ actual: state("UserAssigned", "a", "u"), owned: owned("a"), unneededSince: new Map([[identityKey(id("a")), 10_000]]) }),
+      input: base({
+        actual: state("UserAssigned", "a", "u"),
+        owned: owned("a"),
+        unneededSince: new Map([[identityKey(id("a")), 10_000]]),
+      }),
       add: [],
       remove: ["a"],
       claim: [],
       release: [],
     },
-    { name: "zero grace removes at once", input: base({ actual: state("UserAssigned", "a"), owned: owned("a"), graceMs: 0 }), add: [], remove: ["a"], claim: [], release: [] },
+    {
+      name: "zero grace removes at once",
+      input: base({ actual: state("UserAssigned", "a"), owned: owned("a"), graceMs: 0 }),
+      add: [],
+      remove: ["a"],
+      claim: [],
+      release: [],
+    },
     {
       name: "owned, gone from the target and unneeded: released from the record",
       input: base({ owned: owned("a") }),
@@ -81,7 +128,14 @@ describe("reconciler/plan: what to add and remove on one target", () => {
       claim: [],
       release: [],
     },
-    { name: "rejected identity is left out, the rest goes on", input: base({ desired: set("a", "bad"), rejected: new Set([identityKey(id("bad"))]) }), add: ["a"], remove: [], claim: ["a"], release: [] },
+    {
+      name: "rejected identity is left out, the rest goes on",
+      input: base({ desired: set("a", "bad"), rejected: new Set([identityKey(id("bad"))]) }),
+      add: ["a"],
+      remove: [],
+      claim: ["a"],
+      release: [],
+    },
     {
       name: "case differences between the binding and ARM are the same identity",
       input: base({ desired: new Map([[identityKey(id("A")), id("A")]]), actual: state("UserAssigned", "a") }),
@@ -106,7 +160,9 @@ describe("reconciler/plan: what to add and remove on one target", () => {
 describe("reconciler/plan: PATCH bodies", () => {
   it("one PATCH with additions and removals (null) together", () => {
     const patches = buildPatches(state("UserAssigned", "old", "u"), set("new"), set("old"));
-    assert.deepEqual(patches, [{ type: "UserAssigned", userAssignedIdentities: { [id("old")]: null, [id("new")]: {} } }]);
+    assert.deepEqual(patches, [
+      { type: "UserAssigned", userAssignedIdentities: { [id("old")]: null, [id("new")]: {} } },
+    ]);
   });
 
   it("keeps a system-assigned identity in the type", () => {
@@ -116,7 +172,11 @@ describe("reconciler/plan: PATCH bodies", () => {
 
   const cases = [
     { name: "removing the last one on a plain target sets type None", type: undefined, expect: "None" },
-    { name: "removing the last one keeps SystemAssigned", type: "SystemAssigned, UserAssigned", expect: "SystemAssigned" },
+    {
+      name: "removing the last one keeps SystemAssigned",
+      type: "SystemAssigned, UserAssigned",
+      expect: "SystemAssigned",
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {

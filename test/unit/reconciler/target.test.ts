@@ -4,7 +4,14 @@ import { identityKey, parseProviderId, targetFor, targetFromId } from "../../../
 const SUB = "00000000-0000-0000-0000-000000000001";
 
 describe("reconciler/target: providerID → VM or scale set", () => {
-  const cases: Array<{ name: string; providerID: string | undefined; mode?: "Uniform" | "Flexible"; kind?: "vm" | "vmss"; target?: string; error?: RegExp }> = [
+  const cases: Array<{
+    name: string;
+    providerID: string | undefined;
+    mode?: "Uniform" | "Flexible";
+    kind?: "vm" | "vmss";
+    target?: string;
+    error?: RegExp;
+  }> = [
     {
       name: "uniform scale-set instance → the scale set",
       providerID: `azure:///subscriptions/${SUB}/resourceGroups/MC_rg/providers/Microsoft.Compute/virtualMachineScaleSets/aks-pool1-123/virtualMachines/4`,
@@ -58,13 +65,18 @@ describe("reconciler/target: providerID → VM or scale set", () => {
   }
 
   it("rebuilds a target from its ARM ID and refuses other IDs", () => {
-    const t = targetFromId(`/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss`);
+    const t = targetFromId(
+      `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss`,
+    );
     assert.equal(t?.kind, "vmss");
     assert.equal(t?.name, "ss");
     assert.equal(targetFromId("/subscriptions/x/resourceGroups/rg/providers/Microsoft.Network/foo/bar"), undefined);
   });
 
   it("identity keys ignore case and a trailing slash", () => {
-    assert.equal(identityKey("/subscriptions/S/resourceGroups/RG/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ID/"), identityKey("/subscriptions/s/resourcegroups/rg/providers/microsoft.managedidentity/userassignedidentities/id"));
+    assert.equal(
+      identityKey("/subscriptions/S/resourceGroups/RG/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ID/"),
+      identityKey("/subscriptions/s/resourcegroups/rg/providers/microsoft.managedidentity/userassignedidentities/id"),
+    );
   });
 });

@@ -38,7 +38,11 @@ function applyPatch(obj: Obj, r: AdmissionResponse): Obj {
 }
 
 /** Mutate then validate, as the apiserver does; returns the final pod and the validating answer. */
-async function admit(a: FastifyInstance, pod: Obj, namespace = "team-a"): Promise<{ pod: Obj; mutate: AdmissionResponse; validate: AdmissionResponse }> {
+async function admit(
+  a: FastifyInstance,
+  pod: Obj,
+  namespace = "team-a",
+): Promise<{ pod: Obj; mutate: AdmissionResponse; validate: AdmissionResponse }> {
   const mutate = await post(a, PATHS.webhookMutatePods, review(pod, { namespace }));
   const mutated = applyPatch(pod, mutate);
   const named = { ...mutated, metadata: { ...(mutated.metadata as Obj), name: "myapp-6d8f7c9b5-x2x9k", uid: "u-1" } };
@@ -48,7 +52,8 @@ async function admit(a: FastifyInstance, pod: Obj, namespace = "team-a"): Promis
 
 const env = (pod: Obj, container = 0): Array<{ name: string; value?: string }> =>
   (((pod.spec as Obj).containers as Obj[])[container]!.env ?? []) as Array<{ name: string; value?: string }>;
-const annotations = (pod: Obj): Record<string, string> => ((pod.metadata as Obj).annotations ?? {}) as Record<string, string>;
+const annotations = (pod: Obj): Record<string, string> =>
+  ((pod.metadata as Obj).annotations ?? {}) as Record<string, string>;
 
 describe("webhook routes (inject)", () => {
   const a = app();
@@ -61,7 +66,12 @@ describe("webhook routes (inject)", () => {
     assert.equal(validate.warnings, undefined);
     const ann = annotations(pod);
     assert.equal(ann[NMI_MODE_ANNOTATION], "daemonset");
-    const claims = { namespace: "team-a", serviceAccountName: "default", selector: SEED.selector, identities: [{ name: SEED.identityName, clientID: SEED.clientID }] };
+    const claims = {
+      namespace: "team-a",
+      serviceAccountName: "default",
+      selector: SEED.selector,
+      identities: [{ name: SEED.identityName, clientID: SEED.clientID }],
+    };
     assert.deepEqual(verifyAdmissionMark(KEYS, ann[ADMISSION_MARK_ANNOTATION], claims), { valid: true });
     assert.deepEqual(env(pod), [
       { name: "LOG_LEVEL", value: "info" },
@@ -85,7 +95,10 @@ describe("webhook routes (inject)", () => {
   });
 
   it("leaves excepted pods alone (the seed's noaad: true)", async () => {
-    const { mutate, validate } = await admit(a, rsPod({ aadpodidbinding: "myapp", noaad: "true" }, { hostNetwork: true }));
+    const { mutate, validate } = await admit(
+      a,
+      rsPod({ aadpodidbinding: "myapp", noaad: "true" }, { hostNetwork: true }),
+    );
     assert.deepEqual([mutate.patch, validate.allowed], [undefined, true]);
   });
 
@@ -114,7 +127,10 @@ describe("webhook routes (inject)", () => {
     (forged.metadata as Obj).annotations = { [ADMISSION_MARK_ANNOTATION]: "v1.abcdefgh.AAAA" };
     const r = await post(a, PATHS.webhookValidatePods, review(forged));
     assert.equal(r.allowed, false);
-    assert.match(r.status!.message, /^label aadpodidbinding=myapp: the admission mark .*do not set aadpodidentity\.k8s\.io\/admission-mark yourself\.$/);
+    assert.match(
+      r.status!.message,
+      /^label aadpodidbinding=myapp: the admission mark .*do not set aadpodidentity\.k8s\.io\/admission-mark yourself\.$/,
+    );
   });
 
   it("removes a copied mark from a pod that gets no identity", async () => {
@@ -133,7 +149,11 @@ describe("webhook routes (inject)", () => {
     };
     it("denies changing the label", async () => {
       const old = await existing();
-      const r = await post(a, PATHS.webhookValidatePods, update(old, (p) => (((p.metadata as Obj).labels as Obj).aadpodidbinding = "other")));
+      const r = await post(
+        a,
+        PATHS.webhookValidatePods,
+        update(old, (p) => (((p.metadata as Obj).labels as Obj).aadpodidbinding = "other")),
+      );
       assert.equal(r.allowed, false);
       assert.equal(
         r.status!.message,
@@ -142,17 +162,32 @@ describe("webhook routes (inject)", () => {
     });
     it("denies adding the label", async () => {
       const old = rsPod({ app: "web" });
-      const r = await post(a, PATHS.webhookValidatePods, update(old, (p) => (((p.metadata as Obj).labels as Obj).aadpodidbinding = "myapp")));
+      const r = await post(
+        a,
+        PATHS.webhookValidatePods,
+        update(old, (p) => (((p.metadata as Obj).labels as Obj).aadpodidbinding = "myapp")),
+      );
       assert.match(r.status!.message, /adding label aadpodidbinding=myapp on an existing pod is not allowed/);
     });
     it("denies touching the mark", async () => {
       const old = await existing();
-      const r = await post(a, PATHS.webhookValidatePods, update(old, (p) => delete ((p.metadata as Obj).annotations as Obj)[ADMISSION_MARK_ANNOTATION]));
-      assert.match(r.status!.message, /admission-mark is written by podid's webhook at creation and cannot be added, changed or removed/);
+      const r = await post(
+        a,
+        PATHS.webhookValidatePods,
+        update(old, (p) => delete ((p.metadata as Obj).annotations as Obj)[ADMISSION_MARK_ANNOTATION]),
+      );
+      assert.match(
+        r.status!.message,
+        /admission-mark is written by podid's webhook at creation and cannot be added, changed or removed/,
+      );
     });
     it("allows other changes", async () => {
       const old = await existing();
-      const r = await post(a, PATHS.webhookValidatePods, update(old, (p) => (((p.metadata as Obj).labels as Obj).version = "2")));
+      const r = await post(
+        a,
+        PATHS.webhookValidatePods,
+        update(old, (p) => (((p.metadata as Obj).labels as Obj).version = "2")),
+      );
       assert.equal(r.allowed, true);
     });
   });
@@ -162,19 +197,44 @@ describe("webhook routes (inject)", () => {
       const d = structuredClone(seedDoc("Deployment", ns));
       return review(d, { namespace: ns, kind: { group: "apps", version: "v1", kind: "Deployment" } });
     };
-    it("allows the seed's Deployment in the binding's namespace", async () => assert.equal((await post(a, PATHS.webhookValidateWorkloads, deployment("team-a"))).allowed, true));
+    it("allows the seed's Deployment in the binding's namespace", async () =>
+      assert.equal((await post(a, PATHS.webhookValidateWorkloads, deployment("team-a"))).allowed, true));
     it("denies it in another namespace, naming the Deployment", async () => {
       const r = await post(a, PATHS.webhookValidateWorkloads, deployment("team-b"));
       assert.equal(r.allowed, false);
-      assert.match(r.status!.message, /^Deployment "myapp" in namespace "team-b": pod template spec\.template: label aadpodidbinding=myapp: .*cross-namespace reuse/);
+      assert.match(
+        r.status!.message,
+        /^Deployment "myapp" in namespace "team-b": pod template spec\.template: label aadpodidbinding=myapp: .*cross-namespace reuse/,
+      );
     });
     it("finds a CronJob's template", async () => {
-      const cj = { apiVersion: "batch/v1", kind: "CronJob", metadata: { name: "nightly" }, spec: { schedule: "@daily", jobTemplate: { spec: { template: { metadata: { labels: { aadpodidbinding: "ghost" } }, spec: { containers: [] } } } } } };
-      const r = await post(a, PATHS.webhookValidateWorkloads, review(cj, { kind: { group: "batch", version: "v1", kind: "CronJob" } }));
-      assert.match(r.status!.message, /^CronJob "nightly" in namespace "team-a": pod template spec\.jobTemplate\.spec\.template: label aadpodidbinding=ghost: no AzureIdentityBinding/);
+      const cj = {
+        apiVersion: "batch/v1",
+        kind: "CronJob",
+        metadata: { name: "nightly" },
+        spec: {
+          schedule: "@daily",
+          jobTemplate: {
+            spec: { template: { metadata: { labels: { aadpodidbinding: "ghost" } }, spec: { containers: [] } } },
+          },
+        },
+      };
+      const r = await post(
+        a,
+        PATHS.webhookValidateWorkloads,
+        review(cj, { kind: { group: "batch", version: "v1", kind: "CronJob" } }),
+      );
+      assert.match(
+        r.status!.message,
+        /^CronJob "nightly" in namespace "team-a": pod template spec\.jobTemplate\.spec\.template: label aadpodidbinding=ghost: no AzureIdentityBinding/,
+      );
     });
     it("errors on a kind that is not a workload", async () => {
-      const r = await post(a, PATHS.webhookValidateWorkloads, review({}, { kind: { group: "", version: "v1", kind: "ConfigMap" } }));
+      const r = await post(
+        a,
+        PATHS.webhookValidateWorkloads,
+        review({}, { kind: { group: "", version: "v1", kind: "ConfigMap" } }),
+      );
       assert.deepEqual([r.allowed, r.status?.code], [false, 400]);
     });
   });
@@ -188,48 +248,109 @@ describe("webhook routes (inject)", () => {
       }
     });
     it("refuses an invalid AzureIdentity naming the field", async () => {
-      const bad = { ...seedDoc("AzureIdentity"), spec: { type: 0, ResourceID: SEED.resourceID, ClientID: "not-a-guid" } };
+      const bad = {
+        ...seedDoc("AzureIdentity"),
+        spec: { type: 0, ResourceID: SEED.resourceID, ClientID: "not-a-guid" },
+      };
       const r = await post(a, PATHS.webhookValidateResources, review(bad, { kind: res("AzureIdentity") }));
-      assert.deepEqual(r.status, { code: 422, reason: "Invalid", message: 'AzureIdentity "myapp-identity" is invalid: spec.ClientID: expected a GUID like 00000000-0000-0000-0000-000000000000, got "not-a-guid"' });
+      assert.deepEqual(r.status, {
+        code: 422,
+        reason: "Invalid",
+        message:
+          'AzureIdentity "myapp-identity" is invalid: spec.ClientID: expected a GUID like 00000000-0000-0000-0000-000000000000, got "not-a-guid"',
+      });
     });
     it("warns about a binding whose identity is missing", async () => {
-      const r = await post(a, PATHS.webhookValidateResources, review(seedDoc("AzureIdentityBinding"), { kind: res("AzureIdentityBinding"), namespace: "team-b" }));
+      const r = await post(
+        a,
+        PATHS.webhookValidateResources,
+        review(seedDoc("AzureIdentityBinding"), { kind: res("AzureIdentityBinding"), namespace: "team-b" }),
+      );
       assert.equal(r.allowed, true);
       assert.match(r.warnings?.[0] ?? "", /AzureIdentity "myapp-identity" does not exist in namespace "team-b"/);
     });
     it("applies the namespace policy to AzureIdentity (Enforce denies, Audit warns)", async () => {
       const only = { allowedIdentities: [{ resourceID: "/subscriptions/*/resourcegroups/shared/*" }] };
       const enforce = app(seedState([policy("shared-only", { matchLabels: { team: "b" } }, only)]));
-      const r = await post(enforce, PATHS.webhookValidateResources, review(seedDoc("AzureIdentity"), { kind: res("AzureIdentity"), namespace: "team-b" }));
+      const r = await post(
+        enforce,
+        PATHS.webhookValidateResources,
+        review(seedDoc("AzureIdentity"), { kind: res("AzureIdentity"), namespace: "team-b" }),
+      );
       assert.equal(r.allowed, false);
       assert.match(r.status!.message, /is not allowed in namespace "team-b" by AzurePodIdentityPolicy "shared-only"/);
       const audit = app(seedState([policy("shared-only", {}, { ...only, enforcement: "Audit" })]));
-      const w = await post(audit, PATHS.webhookValidateResources, review(seedDoc("AzureIdentity"), { kind: res("AzureIdentity"), namespace: "team-b" }));
+      const w = await post(
+        audit,
+        PATHS.webhookValidateResources,
+        review(seedDoc("AzureIdentity"), { kind: res("AzureIdentity"), namespace: "team-b" }),
+      );
       assert.equal(w.allowed, true);
       assert.match(w.warnings?.[0] ?? "", /^audit: this would be denied: /);
       await Promise.all([enforce.close(), audit.close()]);
     });
     it("applies the namespace policy to a binding's existing identity", async () => {
-      const strict = app(seedState([policy("shared-only", { matchLabels: { team: "a" } }, { allowedIdentities: [{ clientID: "ffffffff-*" }] })]));
-      const r = await post(strict, PATHS.webhookValidateResources, review(seedDoc("AzureIdentityBinding"), { kind: res("AzureIdentityBinding") }));
+      const strict = app(
+        seedState([
+          policy("shared-only", { matchLabels: { team: "a" } }, { allowedIdentities: [{ clientID: "ffffffff-*" }] }),
+        ]),
+      );
+      const r = await post(
+        strict,
+        PATHS.webhookValidateResources,
+        review(seedDoc("AzureIdentityBinding"), { kind: res("AzureIdentityBinding") }),
+      );
       assert.equal(r.allowed, false);
-      assert.match(r.status!.message, /^AzureIdentityBinding "myapp-azure-identity-binding": AzureIdentity "myapp-identity" .* is not allowed in namespace "team-a" by AzurePodIdentityPolicy "shared-only"/);
+      assert.match(
+        r.status!.message,
+        /^AzureIdentityBinding "myapp-azure-identity-binding": AzureIdentity "myapp-identity" .* is not allowed in namespace "team-a" by AzurePodIdentityPolicy "shared-only"/,
+      );
       await strict.close();
     });
     it("refuses an invalid policy", async () => {
-      const r = await post(a, PATHS.webhookValidateResources, review({ kind: "AzurePodIdentityPolicy", metadata: { name: "p" }, spec: { enforcement: "Sometimes" } }, { kind: res("AzurePodIdentityPolicy") }));
-      assert.match(r.status!.message, /^AzurePodIdentityPolicy "p" is invalid: spec\.enforcement: expected Enforce or Audit/);
+      const r = await post(
+        a,
+        PATHS.webhookValidateResources,
+        review(
+          { kind: "AzurePodIdentityPolicy", metadata: { name: "p" }, spec: { enforcement: "Sometimes" } },
+          { kind: res("AzurePodIdentityPolicy") },
+        ),
+      );
+      assert.match(
+        r.status!.message,
+        /^AzurePodIdentityPolicy "p" is invalid: spec\.enforcement: expected Enforce or Audit/,
+      );
     });
   });
 
   describe("bad input", () => {
-    const raw = async (payload: string, contentType = "application/json") => a.inject({ method: "POST", url: PATHS.webhookValidatePods, payload, headers: { "content-type": contentType } });
+    const raw = async (payload: string, contentType = "application/json") =>
+      a.inject({ method: "POST", url: PATHS.webhookValidatePods, payload, headers: { "content-type": contentType } });
     const cases: Array<[string, string, string, RegExp]> = [
       ["not JSON", "{nope", "application/json", /request body is not JSON/],
       ["JSON but not a review", "[1,2]", "application/json", /expected an AdmissionReview object, got an array/],
-      ["v1beta1 review", JSON.stringify({ apiVersion: "admission.k8s.io/v1beta1", kind: "AdmissionReview", request: {} }), "application/json", /expected apiVersion admission\.k8s\.io\/v1/],
-      ["no uid", JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { kind: { kind: "Pod", version: "v1" }, operation: "CREATE" } }), "application/json", /request\.uid/],
-      ["unknown operation", JSON.stringify({ ...review({}), request: { ...(review({}).request as Obj), operation: "EXPLODE" } }), "application/json", /request\.operation: expected one of CREATE/],
+      [
+        "v1beta1 review",
+        JSON.stringify({ apiVersion: "admission.k8s.io/v1beta1", kind: "AdmissionReview", request: {} }),
+        "application/json",
+        /expected apiVersion admission\.k8s\.io\/v1/,
+      ],
+      [
+        "no uid",
+        JSON.stringify({
+          apiVersion: "admission.k8s.io/v1",
+          kind: "AdmissionReview",
+          request: { kind: { kind: "Pod", version: "v1" }, operation: "CREATE" },
+        }),
+        "application/json",
+        /request\.uid/,
+      ],
+      [
+        "unknown operation",
+        JSON.stringify({ ...review({}), request: { ...(review({}).request as Obj), operation: "EXPLODE" } }),
+        "application/json",
+        /request\.operation: expected one of CREATE/,
+      ],
       ["text/plain", "hello", "text/plain", /not JSON/],
     ];
     for (const [name, payload, ct, msg] of cases)
@@ -254,7 +375,10 @@ describe("webhook routes (inject)", () => {
     assert.equal((await a.inject("/healthz")).statusCode, 200);
     assert.equal((await a.inject("/readyz")).statusCode, 200);
     const m = await a.inject("/metrics");
-    assert.match(m.body, /podid_webhook_admissions_total\{route="\/validate\/pods",result="denied",reason="cross-namespace"\} \d+/);
+    assert.match(
+      m.body,
+      /podid_webhook_admissions_total\{route="\/validate\/pods",result="denied",reason="cross-namespace"\} \d+/,
+    );
   });
   it("counts every admission by route, result and rule, and times each route", async () => {
     const fresh = app();
@@ -262,8 +386,14 @@ describe("webhook routes (inject)", () => {
     await post(fresh, PATHS.webhookMutatePods, review(rsPod(), { namespace: "team-b" }));
     const m = (await fresh.inject("/metrics")).body;
     const count = (re: RegExp): number => Number(re.exec(m)?.[1] ?? NaN);
-    assert.equal(count(/podid_webhook_admissions_total\{route="\/mutate\/pods",result="patched",reason="[^"]*"\} (\d+)/), 3);
-    assert.equal(count(/podid_webhook_admissions_total\{route="\/validate\/pods",result="allowed",reason="[^"]*"\} (\d+)/), 3);
+    assert.equal(
+      count(/podid_webhook_admissions_total\{route="\/mutate\/pods",result="patched",reason="[^"]*"\} (\d+)/),
+      3,
+    );
+    assert.equal(
+      count(/podid_webhook_admissions_total\{route="\/validate\/pods",result="allowed",reason="[^"]*"\} (\d+)/),
+      3,
+    );
     assert.equal(count(/podid_webhook_admission_duration_seconds_count\{route="\/mutate\/pods"\} (\d+)/), 4);
     assert.equal(count(/podid_webhook_admission_duration_seconds_count\{route="\/validate\/pods"\} (\d+)/), 3);
     await fresh.close();

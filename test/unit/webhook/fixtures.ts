@@ -1,6 +1,10 @@
 // Reviews, pods and a webhook state built from the seed's objects, for the webhook's tests.
 import { randomUUID } from "node:crypto";
-import { parseAzureIdentity, parseAzureIdentityBinding, parseAzurePodIdentityException } from "../../../src/model/parse.ts";
+import {
+  parseAzureIdentity,
+  parseAzureIdentityBinding,
+  parseAzurePodIdentityException,
+} from "../../../src/model/parse.ts";
 import type { AzurePodIdentityPolicy, Parsed } from "../../../src/model/types.ts";
 import { parseAdmissionKeys } from "../../../src/policy/index.ts";
 import { memoryState, type WebhookState } from "../../../src/webhook/state.ts";
@@ -25,14 +29,25 @@ export function seedState(policies: AzurePodIdentityPolicy[] = []): WebhookState
 }
 
 /** A ReplicaSet-made pod as the mutating webhook sees it (generateName, no name, no uid). */
-export function rsPod(labels: Record<string, string> = { app: "myapp", aadpodidbinding: "myapp" }, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function rsPod(
+  labels: Record<string, string> = { app: "myapp", aadpodidbinding: "myapp" },
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     apiVersion: "v1",
     kind: "Pod",
-    metadata: { generateName: "myapp-6d8f7c9b5-", labels, ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: "myapp-6d8f7c9b5", uid: randomUUID(), controller: true }] },
+    metadata: {
+      generateName: "myapp-6d8f7c9b5-",
+      labels,
+      ownerReferences: [
+        { apiVersion: "apps/v1", kind: "ReplicaSet", name: "myapp-6d8f7c9b5", uid: randomUUID(), controller: true },
+      ],
+    },
     spec: {
       serviceAccountName: "default",
-      containers: [{ name: "myapp", image: "mcr.microsoft.com/azure-cli:2.61.0", env: [{ name: "LOG_LEVEL", value: "info" }] }],
+      containers: [
+        { name: "myapp", image: "mcr.microsoft.com/azure-cli:2.61.0", env: [{ name: "LOG_LEVEL", value: "info" }] },
+      ],
       ...extra,
     },
   };

@@ -42,27 +42,46 @@ describe("webhook: pod mutation", () => {
       { name: "PODID_HOST_IP", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "status.hostIP" } } },
       { name: "PODID_NMI_ENDPOINT", value: "http://$(PODID_HOST_IP):2579" },
     ]);
-    assert.deepEqual(s.volumes, [{ name: "podid-nmi-token", projected: { sources: [{ serviceAccountToken: { audience: "podid-nmi", expirationSeconds: 3600, path: "token" } }] } }]);
-    for (const c of [s.containers[0]!, s.initContainers![0]!]) assert.deepEqual(c.env, [...(c.name === "myapp" ? [{ name: "LOG_LEVEL", value: "info" }] : []), { name: "AZURE_POD_IDENTITY_AUTHORITY_HOST", value: "http://127.0.0.1:2580" }]);
+    assert.deepEqual(s.volumes, [
+      {
+        name: "podid-nmi-token",
+        projected: {
+          sources: [{ serviceAccountToken: { audience: "podid-nmi", expirationSeconds: 3600, path: "token" } }],
+        },
+      },
+    ]);
+    for (const c of [s.containers[0]!, s.initContainers![0]!])
+      assert.deepEqual(c.env, [
+        ...(c.name === "myapp" ? [{ name: "LOG_LEVEL", value: "info" }] : []),
+        { name: "AZURE_POD_IDENTITY_AUTHORITY_HOST", value: "http://127.0.0.1:2580" },
+      ]);
     const ann = (out.metadata as { annotations: Record<string, string> }).annotations;
     assert.deepEqual([ann[ADMISSION_MARK_ANNOTATION], ann[NMI_MODE_ANNOTATION]], ["v1.k.m", "sidecar"]);
   });
 
   it("keeps env vars the user already set (checked by name)", () => {
     const pod = rsPod();
-    spec(pod).containers[0]!.env = [{ name: "AZURE_CLIENT_ID", value: "mine" }, { name: "AZURE_POD_IDENTITY_AUTHORITY_HOST", value: "http://proxy" }];
+    spec(pod).containers[0]!.env = [
+      { name: "AZURE_CLIENT_ID", value: "mine" },
+      { name: "AZURE_POD_IDENTITY_AUTHORITY_HOST", value: "http://proxy" },
+    ];
     const env = spec(mutatePod(pod, daemonset)).containers[0]!.env as Obj[];
-    assert.deepEqual(env.map((e) => [e.name, e.value]), [
-      ["AZURE_CLIENT_ID", "mine"],
-      ["AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://proxy"],
-      ["PODID_HOST_IP", undefined],
-    ]);
+    assert.deepEqual(
+      env.map((e) => [e.name, e.value]),
+      [
+        ["AZURE_CLIENT_ID", "mine"],
+        ["AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://proxy"],
+        ["PODID_HOST_IP", undefined],
+      ],
+    );
   });
 
   it("no mark: removes a copied one and adds nothing", () => {
     const pod = rsPod();
     (pod.metadata as Obj).annotations = { [ADMISSION_MARK_ANNOTATION]: "copied" };
-    assert.deepEqual(podPatch(pod, { nmiMode: "daemonset", sidecarImage: "x" }), [{ op: "remove", path: "/metadata/annotations" }]);
+    assert.deepEqual(podPatch(pod, { nmiMode: "daemonset", sidecarImage: "x" }), [
+      { op: "remove", path: "/metadata/annotations" },
+    ]);
   });
 
   it("escapes the annotation key in the patch path", () => {
@@ -70,39 +89,80 @@ describe("webhook: pod mutation", () => {
     assert.ok(ops.some((o) => o.op === "add" && o.path === "/metadata/annotations"));
     const annotated = rsPod();
     (annotated.metadata as Obj).annotations = { other: "1" };
-    assert.ok(podPatch(annotated, daemonset).some((o) => o.path === "/metadata/annotations/aadpodidentity.k8s.io~1admission-mark"));
+    assert.ok(
+      podPatch(annotated, daemonset).some(
+        (o) => o.path === "/metadata/annotations/aadpodidentity.k8s.io~1admission-mark",
+      ),
+    );
   });
 
   describe("the patch diffed over the mutation view, remembered per input", () => {
     // Pods with what mutatePod looks at (marks, our env names, the sidecar's names, nulls and
     // odd shapes) among fields it must leave alone.
     const name = fc.constantFrom("app", "worker", SIDECAR.containerName, "init");
-    const envName = fc.constantFrom("LOG_LEVEL", ENV.clientId, ENV.podIdentityAuthorityHost, SIDECAR.hostIpEnv, "OTHER");
-    const envVar = fc.oneof(fc.record({ name: envName, value: fc.string({ maxLength: 5 }) }), fc.constant(null), fc.constant("x"));
+    const envName = fc.constantFrom(
+      "LOG_LEVEL",
+      ENV.clientId,
+      ENV.podIdentityAuthorityHost,
+      SIDECAR.hostIpEnv,
+      "OTHER",
+    );
+    const envVar = fc.oneof(
+      fc.record({ name: envName, value: fc.string({ maxLength: 5 }) }),
+      fc.constant(null),
+      fc.constant("x"),
+    );
     const container = fc.oneof(
-      fc.record({ name, image: fc.constant("img"), env: fc.option(fc.array(envVar, { maxLength: 4 }), { nil: undefined }), ports: fc.constant([{ containerPort: 80 }]) }, { requiredKeys: ["name"] }),
+      fc.record(
+        {
+          name,
+          image: fc.constant("img"),
+          env: fc.option(fc.array(envVar, { maxLength: 4 }), { nil: undefined }),
+          ports: fc.constant([{ containerPort: 80 }]),
+        },
+        { requiredKeys: ["name"] },
+      ),
       fc.constant(null),
     );
-    const volume = fc.record({ name: fc.constantFrom("data", SIDECAR.tokenVolumeName, "kube-api-access-x7k2p"), emptyDir: fc.constant({}) });
-    const annotations = fc.option(fc.dictionary(fc.constantFrom(ADMISSION_MARK_ANNOTATION, NMI_MODE_ANNOTATION, "a/b", "c~d"), fc.string({ maxLength: 4 })), { nil: undefined });
-    const pod = fc.record(
-      {
-        metadata: fc.record({ generateName: fc.constant("p-"), labels: fc.constant({ app: "x" }), annotations }, { requiredKeys: ["generateName"] }),
-        spec: fc.record(
-          {
-            containers: fc.array(container, { maxLength: 3 }),
-            initContainers: fc.array(container, { maxLength: 2 }),
-            volumes: fc.oneof(fc.array(volume, { maxLength: 3 }), fc.constant(null)),
-            serviceAccountName: fc.constant("sa"),
-            hostNetwork: fc.boolean(),
-          },
-          { requiredKeys: [] },
-        ),
-      },
-      { requiredKeys: ["metadata"] },
-    ).map((p) => JSON.parse(JSON.stringify(p)) as Obj); // as the webhook gets pods: parsed JSON, no undefined
+    const volume = fc.record({
+      name: fc.constantFrom("data", SIDECAR.tokenVolumeName, "kube-api-access-x7k2p"),
+      emptyDir: fc.constant({}),
+    });
+    const annotations = fc.option(
+      fc.dictionary(
+        fc.constantFrom(ADMISSION_MARK_ANNOTATION, NMI_MODE_ANNOTATION, "a/b", "c~d"),
+        fc.string({ maxLength: 4 }),
+      ),
+      { nil: undefined },
+    );
+    const pod = fc
+      .record(
+        {
+          metadata: fc.record(
+            { generateName: fc.constant("p-"), labels: fc.constant({ app: "x" }), annotations },
+            { requiredKeys: ["generateName"] },
+          ),
+          spec: fc.record(
+            {
+              containers: fc.array(container, { maxLength: 3 }),
+              initContainers: fc.array(container, { maxLength: 2 }),
+              volumes: fc.oneof(fc.array(volume, { maxLength: 3 }), fc.constant(null)),
+              serviceAccountName: fc.constant("sa"),
+              hostNetwork: fc.boolean(),
+            },
+            { requiredKeys: [] },
+          ),
+        },
+        { requiredKeys: ["metadata"] },
+      )
+      .map((p) => JSON.parse(JSON.stringify(p)) as Obj); // as the webhook gets pods: parsed JSON, no undefined
     const plan: fc.Arbitrary<MutationPlan> = fc.record(
-      { mark: fc.constantFrom("v1.k.m1", "v1.k.m2"), nmiMode: fc.constantFrom("daemonset" as const, "sidecar" as const), clientID: fc.constantFrom("c1", "c2"), sidecarImage: fc.constant("podid:test") },
+      {
+        mark: fc.constantFrom("v1.k.m1", "v1.k.m2"),
+        nmiMode: fc.constantFrom("daemonset" as const, "sidecar" as const),
+        clientID: fc.constantFrom("c1", "c2"),
+        sidecarImage: fc.constant("podid:test"),
+      },
       { requiredKeys: ["nmiMode", "sidecarImage"] },
     );
 
@@ -123,9 +183,15 @@ describe("webhook: pod mutation", () => {
       assert.ok(otherMark.some((o) => o.op === "add" && JSON.stringify(o).includes("v1.k.other")));
       const moreEnv = rsPod();
       spec(moreEnv).containers[0]!.env = [{ name: ENV.clientId, value: "mine" }];
-      assert.ok(!podPatch(moreEnv, daemonset).some((o) => JSON.stringify(o).includes('"c"')), "the user's AZURE_CLIENT_ID is kept: no stale patch");
+      assert.ok(
+        !podPatch(moreEnv, daemonset).some((o) => JSON.stringify(o).includes('"c"')),
+        "the user's AZURE_CLIENT_ID is kept: no stale patch",
+      );
       const inSidecarMode = rsPod();
-      assert.deepEqual(podPatch(inSidecarMode, sidecar), fastJsonPatch.compare(inSidecarMode, mutatePod(inSidecarMode, sidecar)));
+      assert.deepEqual(
+        podPatch(inSidecarMode, sidecar),
+        fastJsonPatch.compare(inSidecarMode, mutatePod(inSidecarMode, sidecar)),
+      );
     });
 
     it("does not remember the patch of a pod whose view is large (a 3 MB review must not pin 3 MB)", () => {

@@ -8,7 +8,12 @@ import { review, rsPod } from "./fixtures.ts";
 
 type Json = unknown;
 
-export const ROUTES = [PATHS.webhookMutatePods, PATHS.webhookValidatePods, PATHS.webhookValidateResources, PATHS.webhookValidateWorkloads];
+export const ROUTES = [
+  PATHS.webhookMutatePods,
+  PATHS.webhookValidatePods,
+  PATHS.webhookValidateResources,
+  PATHS.webhookValidateWorkloads,
+];
 
 function validReviews(): Array<Record<string, unknown>> {
   const crd = (kind: string) => ({ group: "aadpodidentity.k8s.io", version: "v1", kind });
@@ -21,12 +26,19 @@ function validReviews(): Array<Record<string, unknown>> {
     review(seedDoc("Deployment"), { kind: { group: "apps", version: "v1", kind: "Deployment" } }),
     review(seedDoc("AzureIdentity"), { kind: crd("AzureIdentity") }),
     review(seedDoc("AzureIdentityBinding"), { kind: crd("AzureIdentityBinding") }),
-    review({ kind: "AzurePodIdentityPolicy", metadata: { name: "p" }, spec: {} }, { kind: crd("AzurePodIdentityPolicy") }),
+    review(
+      { kind: "AzurePodIdentityPolicy", metadata: { name: "p" }, spec: {} },
+      { kind: crd("AzurePodIdentityPolicy") },
+    ),
   ];
 }
 
 /** Every path (as key lists) inside a JSON value. */
-function paths(v: Json, prefix: Array<string | number> = [], out: Array<Array<string | number>> = []): Array<Array<string | number>> {
+function paths(
+  v: Json,
+  prefix: Array<string | number> = [],
+  out: Array<Array<string | number>> = [],
+): Array<Array<string | number>> {
   out.push(prefix);
   if (Array.isArray(v)) v.forEach((x, i) => paths(x, [...prefix, i], out));
   else if (v !== null && typeof v === "object") for (const [k, x] of Object.entries(v)) paths(x, [...prefix, k], out);
@@ -44,13 +56,16 @@ function mutate(doc: Json, path: Array<string | number>, action: number, value: 
     if (Array.isArray(parent)) parent.splice(last as number, 1);
     else delete parent[last];
   } else if (action === 2 && !Array.isArray(parent)) parent[`${String(last)}x`] = value;
-  else if (action === 3) parent[last] = typeof parent[last] === "string" ? (parent[last]).toUpperCase() + "-" : null;
+  else if (action === 3) parent[last] = typeof parent[last] === "string" ? parent[last].toUpperCase() + "-" : null;
   return copy;
 }
 
 /** A valid review with one to four random changes (replace, delete, add a key, alter). */
 export const mutatedReview: fc.Arbitrary<Json> = fc
-  .tuple(fc.constantFrom(...validReviews()), fc.array(fc.tuple(fc.nat(), fc.nat({ max: 3 }), fc.jsonValue({ maxDepth: 2 })), { minLength: 1, maxLength: 4 }))
+  .tuple(
+    fc.constantFrom(...validReviews()),
+    fc.array(fc.tuple(fc.nat(), fc.nat({ max: 3 }), fc.jsonValue({ maxDepth: 2 })), { minLength: 1, maxLength: 4 }),
+  )
   .map(([base, muts]) => {
     let doc: Json = base;
     for (const [pick, action, value] of muts) {
@@ -61,7 +76,10 @@ export const mutatedReview: fc.Arbitrary<Json> = fc
   });
 
 /** Mostly mutated reviews, some arbitrary JSON. */
-export const anyBody: fc.Arbitrary<Json> = fc.oneof({ weight: 4, arbitrary: mutatedReview }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 4 }) });
+export const anyBody: fc.Arbitrary<Json> = fc.oneof(
+  { weight: 4, arbitrary: mutatedReview },
+  { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 4 }) },
+);
 
 /** Asserts the invariant: 400/413 with a message, or a well-formed review answering the body's uid. */
 export function checkAnswer(body: Json, status: number, text: string): void {
@@ -75,7 +93,7 @@ export function checkAnswer(body: Json, status: number, text: string): void {
   assert.equal(out.apiVersion, "admission.k8s.io/v1");
   assert.equal(out.kind, "AdmissionReview");
   const r = out.response;
-  assert.equal(r.uid, ((body as { request: { uid: string } }).request).uid);
+  assert.equal(r.uid, (body as { request: { uid: string } }).request.uid);
   assert.equal(typeof r.allowed, "boolean");
   if (r.allowed === false) {
     const s = r.status as { code: number; message: string };

@@ -15,7 +15,11 @@ export interface Target {
   servername: string;
 }
 
-export type ServiceResolver = (namespace: string, name: string, port: number) => { host: string; port: number } | undefined;
+export type ServiceResolver = (
+  namespace: string,
+  name: string,
+  port: number,
+) => { host: string; port: number } | undefined;
 
 export class CallError extends Error {}
 
@@ -27,7 +31,13 @@ export function targetOf(w: Webhook, resolve: ServiceResolver): Target {
     const u = new URL(cc.url);
     u.search = u.search === "" ? `?${timeout}` : `${u.search}&${timeout}`;
     const host = u.hostname.replace(/^\[|\]$/g, "");
-    return { displayUrl: u.toString(), host, port: Number(u.port || 443), path: u.pathname + u.search, servername: host };
+    return {
+      displayUrl: u.toString(),
+      host,
+      port: Number(u.port || 443),
+      path: u.pathname + u.search,
+      servername: host,
+    };
   }
   const svc = cc.service!;
   const port = svc.port ?? 443;
@@ -57,7 +67,10 @@ function goError(err: NodeJS.ErrnoException & { cert?: { subjectaltname?: string
     case "CERT_HAS_EXPIRED":
       return "tls: failed to verify certificate: x509: certificate has expired or is not yet valid";
     case "ERR_TLS_CERT_ALTNAME_INVALID": {
-      const names = (err.cert?.subjectaltname ?? "").split(", ").filter((n) => n.startsWith("DNS:")).map((n) => n.slice(4));
+      const names = (err.cert?.subjectaltname ?? "")
+        .split(", ")
+        .filter((n) => n.startsWith("DNS:"))
+        .map((n) => n.slice(4));
       return `tls: failed to verify certificate: x509: certificate is valid for ${names.join(", ") || "other names"}, not ${t.servername}`;
     }
     default:
@@ -73,7 +86,9 @@ export class WebhookAgents {
   private readonly agents = new Map<string, Agent>();
 
   get(t: Target, ca: string | undefined): Agent {
-    const key = `${t.host}:${t.port}|${t.servername}|${createHash("sha256").update(ca ?? "").digest("hex")}`;
+    const key = `${t.host}:${t.port}|${t.servername}|${createHash("sha256")
+      .update(ca ?? "")
+      .digest("hex")}`;
     let a = this.agents.get(key);
     if (a === undefined) {
       a = new Agent({ keepAlive: true, maxSockets: 64, ca, servername: isIp(t.servername) ? undefined : t.servername });
@@ -89,7 +104,13 @@ export class WebhookAgents {
 }
 
 /** POSTs the review and returns the parsed JSON answer; throws CallError with the Go-style text. */
-export function postReview(t: Target, caBundle: string | undefined, review: unknown, timeoutSeconds: number, agents?: WebhookAgents): Promise<unknown> {
+export function postReview(
+  t: Target,
+  caBundle: string | undefined,
+  review: unknown,
+  timeoutSeconds: number,
+  agents?: WebhookAgents,
+): Promise<unknown> {
   const body = Buffer.from(JSON.stringify(review));
   const ca = caBundle !== undefined && caBundle !== "" ? Buffer.from(caBundle, "base64").toString("utf8") : undefined;
   return new Promise((resolve, reject) => {

@@ -50,12 +50,23 @@ export class Admission {
     const uid = randomUUID();
     try {
       const target = targetOf(w, this.deps.resolveService);
-      const body = await postReview(target, w.clientConfig.caBundle, buildReview(a, uid), w.timeoutSeconds, this.agents);
+      const body = await postReview(
+        target,
+        w.clientConfig.caBundle,
+        buildReview(a, uid),
+        w.timeoutSeconds,
+        this.agents,
+      );
       return readResponse(w.name, uid, body);
     } catch (err) {
       this.deps.onWebhookError?.(w.name, err);
       if (w.failurePolicy === "Ignore") return undefined;
-      const detail = err instanceof CallError ? `failed to call webhook: ${err.message}` : err instanceof InvalidResponse ? `received invalid webhook response: ${err.message}` : String(err);
+      const detail =
+        err instanceof CallError
+          ? `failed to call webhook: ${err.message}`
+          : err instanceof InvalidResponse
+            ? `received invalid webhook response: ${err.message}`
+            : String(err);
       const msg = `failed calling webhook "${w.name}": ${detail}`;
       throw internalError(msg, [{ message: msg }]);
     }
@@ -104,7 +115,8 @@ export class Admission {
       warnings.push(...o.value.warnings);
     }
     for (const o of outs) {
-      if (o.status === "fulfilled" && o.value !== undefined && !o.value.allowed) throw withWarnings(o.value.denial!, warnings);
+      if (o.status === "fulfilled" && o.value !== undefined && !o.value.allowed)
+        throw withWarnings(o.value.denial!, warnings);
     }
     return warnings;
   }
@@ -117,7 +129,8 @@ function withWarnings(e: ApiError, warnings: string[]): ApiError {
 function applyWebhookPatch(webhook: string, object: KObject, ops: unknown[]): KObject {
   try {
     const out = fastJsonPatch.applyPatch(clone(object), ops as never, true, false).newDocument;
-    if (typeof out !== "object" || out === null || typeof out.metadata !== "object") throw new Error("the patch removed metadata");
+    if (typeof out !== "object" || out === null || typeof out.metadata !== "object")
+      throw new Error("the patch removed metadata");
     return out;
   } catch (err) {
     const msg = `failed calling webhook "${webhook}": JSON Patch: ${err instanceof Error ? err.message.split("\n")[0]! : String(err)}`;

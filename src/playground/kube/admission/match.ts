@@ -27,8 +27,18 @@ export interface AdmissionAttributes {
 export interface Webhook {
   name: string;
   configuration: string;
-  clientConfig: { url?: string; caBundle?: string; service?: { namespace: string; name: string; path?: string; port?: number } };
-  rules: Array<{ operations?: string[]; apiGroups?: string[]; apiVersions?: string[]; resources?: string[]; scope?: string }>;
+  clientConfig: {
+    url?: string;
+    caBundle?: string;
+    service?: { namespace: string; name: string; path?: string; port?: number };
+  };
+  rules: Array<{
+    operations?: string[];
+    apiGroups?: string[];
+    apiVersions?: string[];
+    resources?: string[];
+    scope?: string;
+  }>;
   failurePolicy: "Fail" | "Ignore";
   namespaceSelector?: unknown;
   objectSelector?: unknown;
@@ -61,7 +71,11 @@ export function ruleMatches(rule: Webhook["rules"][number], a: AdmissionAttribut
 }
 
 /** namespaceSelector: cluster-scoped objects always match; a Namespace matches on its own labels. */
-export function namespaceMatches(w: Webhook, a: AdmissionAttributes, nsLabels: Record<string, string> | undefined): boolean {
+export function namespaceMatches(
+  w: Webhook,
+  a: AdmissionAttributes,
+  nsLabels: Record<string, string> | undefined,
+): boolean {
   const isNamespace = a.def.group === "" && a.def.plural === "namespaces";
   if (!a.def.namespaced && !isNamespace) return true;
   const labels = isNamespace ? (a.object ?? a.oldObject)?.metadata.labels : nsLabels;
@@ -73,7 +87,11 @@ export function objectMatches(w: Webhook, a: AdmissionAttributes): boolean {
   return [a.object, a.oldObject].some((o) => o !== undefined && pred(o.metadata.labels ?? {}));
 }
 
-export function webhookMatches(w: Webhook, a: AdmissionAttributes, nsLabels: Record<string, string> | undefined): boolean {
+export function webhookMatches(
+  w: Webhook,
+  a: AdmissionAttributes,
+  nsLabels: Record<string, string> | undefined,
+): boolean {
   return w.rules.some((r) => ruleMatches(r, a)) && namespaceMatches(w, a, nsLabels) && objectMatches(w, a);
 }
 
@@ -85,7 +103,11 @@ export function webhooksOf(configs: KObject[]): Webhook[] {
     if (!Array.isArray(c.webhooks)) continue;
     for (const w of c.webhooks) {
       if (!isRecord(w)) continue;
-      out.push({ ...(w as unknown as Webhook), configuration: c.metadata.name!, rules: Array.isArray(w.rules) ? (w.rules as Webhook["rules"]) : [] });
+      out.push({
+        ...(w as unknown as Webhook),
+        configuration: c.metadata.name!,
+        rules: Array.isArray(w.rules) ? (w.rules as Webhook["rules"]) : [],
+      });
     }
   }
   return out;

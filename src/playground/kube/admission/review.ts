@@ -47,7 +47,12 @@ export function denial(webhook: string, status: unknown, warnings: string[]): Ap
   const deniedBy = `admission webhook "${webhook}" denied the request`;
   const code = typeof s.code === "number" && s.code >= 400 ? s.code : 400;
   const reason = typeof s.reason === "string" ? s.reason : "";
-  const message = typeof s.message === "string" && s.message !== "" ? `${deniedBy}: ${s.message}` : reason !== "" ? `${deniedBy}: ${reason}` : `${deniedBy} without explanation`;
+  const message =
+    typeof s.message === "string" && s.message !== ""
+      ? `${deniedBy}: ${s.message}`
+      : reason !== ""
+        ? `${deniedBy}: ${reason}`
+        : `${deniedBy} without explanation`;
   const details = isRecord(s.details) ? (s.details as StatusDetails) : undefined;
   return new ApiError(code, reason, message, details, warnings);
 }

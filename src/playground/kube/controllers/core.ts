@@ -13,7 +13,10 @@ import { detach } from "./queue.ts";
 export const ROOT_CA_CONFIGMAP = "kube-root-ca.crt";
 
 const sa = (name: string): RequestCtx => ({
-  user: { username: `system:serviceaccount:kube-system:${name}`, groups: ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"] },
+  user: {
+    username: `system:serviceaccount:kube-system:${name}`,
+    groups: ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"],
+  },
 });
 
 const ignoreGone = (err: unknown): void => {
@@ -60,8 +63,30 @@ export function startCoreControllers(api: KubeApi, opts: CoreControllerOptions):
     run(`namespace ${ns} defaults`, async () => {
       const n = store.get(nsDef, "", ns);
       if (n === undefined || n.metadata.deletionTimestamp !== undefined) return;
-      await api.ensure(cmDef, ns, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: ROOT_CA_CONFIGMAP, namespace: ns, annotations: { "kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters." } }, data: { "ca.crt": opts.caPem } }, sa("root-ca-cert-publisher"));
-      await api.ensure(saDef, ns, { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default", namespace: ns } }, sa("service-account-controller"));
+      await api.ensure(
+        cmDef,
+        ns,
+        {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: {
+            name: ROOT_CA_CONFIGMAP,
+            namespace: ns,
+            annotations: {
+              "kubernetes.io/description":
+                "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.",
+            },
+          },
+          data: { "ca.crt": opts.caPem },
+        },
+        sa("root-ca-cert-publisher"),
+      );
+      await api.ensure(
+        saDef,
+        ns,
+        { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default", namespace: ns } },
+        sa("service-account-controller"),
+      );
     });
   };
 
@@ -77,7 +102,9 @@ export function startCoreControllers(api: KubeApi, opts: CoreControllerOptions):
         const d = registry.byResourceKey(key);
         if (d === undefined) continue;
         for (const o of store.list(d, ns)) {
-          await api.delete(d, ns, o.metadata.name!, { propagationPolicy: "Background" }, sa("namespace-controller")).catch(ignoreGone);
+          await api
+            .delete(d, ns, o.metadata.name!, { propagationPolicy: "Background" }, sa("namespace-controller"))
+            .catch(ignoreGone);
         }
       }
       finishNamespace(ns);
@@ -102,7 +129,9 @@ export function startCoreControllers(api: KubeApi, opts: CoreControllerOptions):
         continue;
       }
       run(`garbage collection of ${ref.resource} ${ref.namespace}/${ref.name}`, () =>
-        api.delete(d, ref.namespace, ref.name, { propagationPolicy: "Background" }, sa("generic-garbage-collector")).catch(ignoreGone),
+        api
+          .delete(d, ref.namespace, ref.name, { propagationPolicy: "Background" }, sa("generic-garbage-collector"))
+          .catch(ignoreGone),
       );
     }
   };
@@ -117,7 +146,15 @@ export function startCoreControllers(api: KubeApi, opts: CoreControllerOptions):
       const cur = d !== undefined ? store.get(d, o.metadata.namespace ?? "", o.metadata.name!) : undefined;
       if (d === undefined || cur?.metadata.uid !== o.metadata.uid) return;
       run(`garbage collection of ${resource} ${o.metadata.name}`, () =>
-        api.delete(d, o.metadata.namespace ?? "", o.metadata.name!, { propagationPolicy: "Background" }, sa("generic-garbage-collector")).catch(ignoreGone),
+        api
+          .delete(
+            d,
+            o.metadata.namespace ?? "",
+            o.metadata.name!,
+            { propagationPolicy: "Background" },
+            sa("generic-garbage-collector"),
+          )
+          .catch(ignoreGone),
       );
     });
   };
@@ -125,7 +162,12 @@ export function startCoreControllers(api: KubeApi, opts: CoreControllerOptions):
   const onNamespaceEvent = (ev: StoreEvent): void => {
     const ns = ev.object.metadata.name!;
     if (ev.type === "ADDED") ensureNamespaceDefaults(ns);
-    else if (ev.type === "MODIFIED" && ev.object.metadata.deletionTimestamp !== undefined && ev.old?.metadata.deletionTimestamp === undefined) emptyNamespace(ns);
+    else if (
+      ev.type === "MODIFIED" &&
+      ev.object.metadata.deletionTimestamp !== undefined &&
+      ev.old?.metadata.deletionTimestamp === undefined
+    )
+      emptyNamespace(ns);
   };
 
   const onNamespacedDelete = (resource: string, ev: StoreEvent): void => {
@@ -138,7 +180,11 @@ export function startCoreControllers(api: KubeApi, opts: CoreControllerOptions):
       return;
     }
     const name = ev.object.metadata.name;
-    if ((resource === "configmaps" && name === ROOT_CA_CONFIGMAP) || (resource === "serviceaccounts" && name === "default")) ensureNamespaceDefaults(ns);
+    if (
+      (resource === "configmaps" && name === ROOT_CA_CONFIGMAP) ||
+      (resource === "serviceaccounts" && name === "default")
+    )
+      ensureNamespaceDefaults(ns);
   };
 
   return store.onEvent((resource, ev) => {

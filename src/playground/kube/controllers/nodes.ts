@@ -20,15 +20,18 @@ export const KUBELET_VERSION = "v1.32.4";
 export const DEFAULT_NODES: NodeSpec[] = [
   {
     name: "aks-nodepool1-12345678-vmss000000",
-    providerID: "azure:///subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/mc_podid-rg_podid-aks_westeurope/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1-12345678-vmss/virtualMachines/0",
+    providerID:
+      "azure:///subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/mc_podid-rg_podid-aks_westeurope/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1-12345678-vmss/virtualMachines/0",
   },
   {
     name: "aks-nodepool1-12345678-vmss000001",
-    providerID: "azure:///subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/mc_podid-rg_podid-aks_westeurope/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1-12345678-vmss/virtualMachines/1",
+    providerID:
+      "azure:///subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/mc_podid-rg_podid-aks_westeurope/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1-12345678-vmss/virtualMachines/1",
   },
   {
     name: "aks-standalone-vm-0",
-    providerID: "azure:///subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/mc_podid-rg_podid-aks_westeurope/providers/Microsoft.Compute/virtualMachines/aks-standalone-vm-0",
+    providerID:
+      "azure:///subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/mc_podid-rg_podid-aks_westeurope/providers/Microsoft.Compute/virtualMachines/aks-standalone-vm-0",
   },
 ];
 
@@ -44,7 +47,8 @@ export class PodIpPool {
 
   allocate(): string {
     const n = this.free.pop() ?? this.next++;
-    if (n >= PodIpPool.SIZE) throw new Error("the playground's pod IP range (127.10.0.0/12 minus .0/.255) is exhausted");
+    if (n >= PodIpPool.SIZE)
+      throw new Error("the playground's pod IP range (127.10.0.0/12 minus .0/.255) is exhausted");
     const ip = `127.${10 + Math.floor(n / (256 * 254))}.${Math.floor(n / 254) % 256}.${(n % 254) + 1}`;
     this.used.add(ip);
     return ip;
@@ -83,24 +87,54 @@ export function nodeObject(spec: NodeSpec, ip: string): KObject {
         { type: "InternalIP", address: ip },
         { type: "Hostname", address: spec.name },
       ],
-      conditions: [{ type: "Ready", status: "True", reason: "KubeletReady", message: "kubelet is posting ready status", lastHeartbeatTime: now(), lastTransitionTime: now() }],
+      conditions: [
+        {
+          type: "Ready",
+          status: "True",
+          reason: "KubeletReady",
+          message: "kubelet is posting ready status",
+          lastHeartbeatTime: now(),
+          lastTransitionTime: now(),
+        },
+      ],
       capacity: { cpu: "2", memory: "8141444Ki", pods: "250" },
       allocatable: { cpu: "1900m", memory: "5474948Ki", pods: "250" },
-      nodeInfo: { kubeletVersion: KUBELET_VERSION, kubeProxyVersion: KUBELET_VERSION, osImage: "Ubuntu 22.04.5 LTS", kernelVersion: "5.15.0-1079-azure", containerRuntimeVersion: "containerd://1.7.25-1", operatingSystem: "linux", architecture: "amd64" },
+      nodeInfo: {
+        kubeletVersion: KUBELET_VERSION,
+        kubeProxyVersion: KUBELET_VERSION,
+        osImage: "Ubuntu 22.04.5 LTS",
+        kernelVersion: "5.15.0-1079-azure",
+        containerRuntimeVersion: "containerd://1.7.25-1",
+        operatingSystem: "linux",
+        architecture: "amd64",
+      },
     },
   };
 }
 
-const node = (n: string): RequestCtx => ({ user: { username: `system:node:${n}`, groups: ["system:nodes", "system:authenticated"] } });
+const node = (n: string): RequestCtx => ({
+  user: { username: `system:node:${n}`, groups: ["system:nodes", "system:authenticated"] },
+});
 const SCHEDULER: RequestCtx = { user: { username: "system:kube-scheduler", groups: ["system:authenticated"] } };
 
 function runningStatus(pod: KObject, hostIP: string, podIP: string): Record<string, unknown> {
   const t = now();
   const containers = getPath(pod, "spec.containers");
-  const cond = (type: string): Record<string, unknown> => ({ type, status: "True", lastProbeTime: null, lastTransitionTime: t });
+  const cond = (type: string): Record<string, unknown> => ({
+    type,
+    status: "True",
+    lastProbeTime: null,
+    lastTransitionTime: t,
+  });
   return {
     phase: "Running",
-    conditions: [cond("PodReadyToStartContainers"), cond("Initialized"), cond("Ready"), cond("ContainersReady"), cond("PodScheduled")],
+    conditions: [
+      cond("PodReadyToStartContainers"),
+      cond("Initialized"),
+      cond("Ready"),
+      cond("ContainersReady"),
+      cond("PodScheduled"),
+    ],
     hostIP,
     hostIPs: [{ ip: hostIP }],
     podIP,
@@ -114,7 +148,10 @@ function runningStatus(pod: KObject, hostIP: string, podIP: string): Record<stri
       restartCount: 0,
       image: c.image,
       imageID: `docker.io/library/${String(c.image)}@sha256:${"0".repeat(64)}`,
-      containerID: `containerd://${(String(pod.metadata.uid) + String(c.name)).replace(/[^a-f0-9]/g, "").padEnd(64, "0").slice(0, 64)}`,
+      containerID: `containerd://${(String(pod.metadata.uid) + String(c.name))
+        .replace(/[^a-f0-9]/g, "")
+        .padEnd(64, "0")
+        .slice(0, 64)}`,
       state: { running: { startedAt: t } },
       lastState: {},
     })),
@@ -141,7 +178,11 @@ export function startNodeSimulation(api: KubeApi, opts: NodeSimOptions): NodeSim
   const nodeIps = new Map<string, string>();
   opts.nodes.forEach((n, i) => nodeIps.set(n.name, nodeIp(i)));
   for (const n of opts.nodes) {
-    if (store.get(nodeDef, "", n.name) === undefined) store.put(nodeDef, { ...nodeObject(n, nodeIps.get(n.name)!), metadata: { ...nodeObject(n, nodeIps.get(n.name)!).metadata, uid: randomUUID(), creationTimestamp: now() } });
+    if (store.get(nodeDef, "", n.name) === undefined)
+      store.put(nodeDef, {
+        ...nodeObject(n, nodeIps.get(n.name)!),
+        metadata: { ...nodeObject(n, nodeIps.get(n.name)!).metadata, uid: randomUUID(), creationTimestamp: now() },
+      });
   }
   if (!opts.simulate) return { nodeIps, stop: () => undefined };
   api.gracefulPodDeletion = true;
@@ -158,7 +199,13 @@ export function startNodeSimulation(api: KubeApi, opts: NodeSimOptions): NodeSim
     if (pod.metadata.deletionTimestamp !== undefined) {
       // The kubelet stops the containers (at once, here) and removes the pod with grace period 0.
       if (typeof nodeName === "string" && nodes.has(nodeName) && (pod.metadata.deletionGracePeriodSeconds ?? 0) > 0) {
-        await api.delete(podDef, ns, name, { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata.uid } }, node(nodeName));
+        await api.delete(
+          podDef,
+          ns,
+          name,
+          { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata.uid } },
+          node(nodeName),
+        );
       }
       return;
     }
@@ -173,7 +220,14 @@ export function startNodeSimulation(api: KubeApi, opts: NodeSimOptions): NodeSim
     if (hostIP === undefined) return;
     const podIP = getPath(pod, "spec.hostNetwork") === true ? hostIP : pool.allocate();
     try {
-      await api.update(podDef, ns, name, { ...clone(pod), status: runningStatus(pod, hostIP, podIP) }, node(nodeName), "status");
+      await api.update(
+        podDef,
+        ns,
+        name,
+        { ...clone(pod), status: runningStatus(pod, hostIP, podIP) },
+        node(nodeName),
+        "status",
+      );
     } catch (err) {
       if (podIP !== hostIP) pool.release(podIP);
       throw err;
@@ -206,14 +260,30 @@ export function startNodeSimulation(api: KubeApi, opts: NodeSimOptions): NodeSim
 }
 
 /** pods/binding: the scheduler's (or a client's) assignment of a pod to a node. */
-export async function bind(api: KubeApi, podDef: ResourceDef, pod: KObject, nodeName: string, ctx: RequestCtx): Promise<KObject> {
+export async function bind(
+  api: KubeApi,
+  podDef: ResourceDef,
+  pod: KObject,
+  nodeName: string,
+  ctx: RequestCtx,
+): Promise<KObject> {
   const ns = pod.metadata.namespace!;
   const name = pod.metadata.name!;
   const current = getPath(pod, "spec.nodeName");
   if (typeof current === "string" && current !== "") {
-    throw new ApiError(409, "Conflict", `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is already assigned to node "${current}"`, { name, kind: "pods/binding" });
+    throw new ApiError(
+      409,
+      "Conflict",
+      `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is already assigned to node "${current}"`,
+      { name, kind: "pods/binding" },
+    );
   }
-  const binding = { apiVersion: "v1", kind: "Binding", metadata: { name, namespace: ns, uid: pod.metadata.uid }, target: { apiVersion: "v1", kind: "Node", name: nodeName } };
+  const binding = {
+    apiVersion: "v1",
+    kind: "Binding",
+    metadata: { name, namespace: ns, uid: pod.metadata.uid },
+    target: { apiVersion: "v1", kind: "Node", name: nodeName },
+  };
   await api.admission.validate({
     def: podDef,
     subresource: "binding",
@@ -228,10 +298,16 @@ export async function bind(api: KubeApi, podDef: ResourceDef, pod: KObject, node
   });
   if (ctx.dryRun === true) return binding;
   const latest = api.store.get(podDef, ns, name);
-  if (latest === undefined || latest.metadata.uid !== pod.metadata.uid) throw new ApiError(404, "NotFound", `pods "${name}" not found`, { name, kind: "pods" });
+  if (latest === undefined || latest.metadata.uid !== pod.metadata.uid)
+    throw new ApiError(404, "NotFound", `pods "${name}" not found`, { name, kind: "pods" });
   const latestNode = getPath(latest, "spec.nodeName");
   if (typeof latestNode === "string" && latestNode !== "") {
-    throw new ApiError(409, "Conflict", `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is already assigned to node "${latestNode}"`, { name, kind: "pods/binding" });
+    throw new ApiError(
+      409,
+      "Conflict",
+      `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is already assigned to node "${latestNode}"`,
+      { name, kind: "pods/binding" },
+    );
   }
   const next = clone(latest);
   (next.spec as Record<string, unknown>).nodeName = nodeName;

@@ -9,7 +9,10 @@ import { asArray, canonicalJson, clone, getPath, isRecord, type KObject, type Re
 import { KeyQueue } from "./queue.ts";
 
 const ctxOf = (name: string): RequestCtx => ({
-  user: { username: `system:serviceaccount:kube-system:${name}`, groups: ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"] },
+  user: {
+    username: `system:serviceaccount:kube-system:${name}`,
+    groups: ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"],
+  },
 });
 const DEPLOYMENT_CTRL = ctxOf("deployment-controller");
 const REPLICASET_CTRL = ctxOf("replicaset-controller");
@@ -18,11 +21,14 @@ const HASH_LABEL = "pod-template-hash";
 /** The pod-template-hash label value of a template (stable, 10 safe characters). */
 export function templateHash(template: unknown): string {
   const alphabet = "bcdfghjklmnpqrstvwxz2456789";
-  const digest = createHash("sha256").update(JSON.stringify(template ?? {})).digest();
+  const digest = createHash("sha256")
+    .update(JSON.stringify(template ?? {}))
+    .digest();
   return [...digest.subarray(0, 10)].map((b) => alphabet[b % alphabet.length]).join("");
 }
 
-const controllerOf = (o: KObject): string | undefined => o.metadata.ownerReferences?.find((r) => r.controller === true)?.uid;
+const controllerOf = (o: KObject): string | undefined =>
+  o.metadata.ownerReferences?.find((r) => r.controller === true)?.uid;
 const replicas = (o: KObject): number => {
   const r = getPath(o, "spec.replicas");
   return typeof r === "number" ? r : 1;
@@ -53,7 +59,12 @@ export function startWorkloadControllers(api: KubeApi, onError: (what: string, e
       .map((r) => store.get(def, r.namespace, r.name))
       .filter((o): o is KObject => o !== undefined && controllerOf(o) === owner.metadata.uid);
 
-  const writeStatus = async (def: ResourceDef, o: KObject, status: Record<string, unknown>, ctx: RequestCtx): Promise<void> => {
+  const writeStatus = async (
+    def: ResourceDef,
+    o: KObject,
+    status: Record<string, unknown>,
+    ctx: RequestCtx,
+  ): Promise<void> => {
     if (canonicalJson(o.status ?? {}) === canonicalJson(status)) return;
     await api.update(def, o.metadata.namespace!, o.metadata.name!, { ...clone(o), status }, ctx, "status");
   };
@@ -68,13 +79,30 @@ export function startWorkloadControllers(api: KubeApi, onError: (what: string, e
     for (let i = pods.length; i < want; i++) {
       const t = isRecord(template) ? clone(template) : {};
       const meta = isRecord(t.metadata) ? t.metadata : {};
-      const pod = { apiVersion: "v1", kind: "Pod", metadata: { ...meta, generateName: `${name}-`, namespace: ns, ownerReferences: [ownerRef(rs)] }, spec: t.spec };
+      const pod = {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { ...meta, generateName: `${name}-`, namespace: ns, ownerReferences: [ownerRef(rs)] },
+        spec: t.spec,
+      };
       await api.create(podDef, ns, pod, REPLICASET_CTRL);
     }
-    for (const p of pods.slice(want)) await api.delete(podDef, ns, p.metadata.name!, { propagationPolicy: "Background" }, REPLICASET_CTRL);
+    for (const p of pods.slice(want))
+      await api.delete(podDef, ns, p.metadata.name!, { propagationPolicy: "Background" }, REPLICASET_CTRL);
     const now = owned(podDef, rs).filter((p) => p.metadata.deletionTimestamp === undefined);
     const ready = now.filter(isReady).length;
-    await writeStatus(rsDef, rs, { replicas: now.length, fullyLabeledReplicas: now.length, readyReplicas: ready, availableReplicas: ready, observedGeneration: rs.metadata.generation ?? 1 }, REPLICASET_CTRL);
+    await writeStatus(
+      rsDef,
+      rs,
+      {
+        replicas: now.length,
+        fullyLabeledReplicas: now.length,
+        readyReplicas: ready,
+        availableReplicas: ready,
+        observedGeneration: rs.metadata.generation ?? 1,
+      },
+      REPLICASET_CTRL,
+    );
   };
 
   const reconcileDeployment = async (key: string): Promise<void> => {
@@ -90,7 +118,9 @@ export function startWorkloadControllers(api: KubeApi, onError: (what: string, e
       const t = isRecord(template) ? template : {};
       const meta = isRecord(t.metadata) ? t.metadata : {};
       const labels = { ...(isRecord(meta.labels) ? (meta.labels as Record<string, string>) : {}), [HASH_LABEL]: hash };
-      const sel = isRecord(getPath(d, "spec.selector")) ? clone(getPath(d, "spec.selector") as Record<string, unknown>) : {};
+      const sel = isRecord(getPath(d, "spec.selector"))
+        ? clone(getPath(d, "spec.selector") as Record<string, unknown>)
+        : {};
       sel.matchLabels = { ...(isRecord(sel.matchLabels) ? sel.matchLabels : {}), [HASH_LABEL]: hash };
       const rs = {
         apiVersion: "apps/v1",
@@ -100,10 +130,25 @@ export function startWorkloadControllers(api: KubeApi, onError: (what: string, e
       };
       await api.create(rsDef, ns, rs, DEPLOYMENT_CTRL);
     } else if (replicas(current) !== replicas(d)) {
-      await api.patch(rsDef, ns, rsName, "application/merge-patch+json", { spec: { replicas: replicas(d) } }, DEPLOYMENT_CTRL);
+      await api.patch(
+        rsDef,
+        ns,
+        rsName,
+        "application/merge-patch+json",
+        { spec: { replicas: replicas(d) } },
+        DEPLOYMENT_CTRL,
+      );
     }
     for (const old of sets) {
-      if (old.metadata.name !== rsName && replicas(old) !== 0) await api.patch(rsDef, ns, old.metadata.name!, "application/merge-patch+json", { spec: { replicas: 0 } }, DEPLOYMENT_CTRL);
+      if (old.metadata.name !== rsName && replicas(old) !== 0)
+        await api.patch(
+          rsDef,
+          ns,
+          old.metadata.name!,
+          "application/merge-patch+json",
+          { spec: { replicas: 0 } },
+          DEPLOYMENT_CTRL,
+        );
     }
     const latest = owned(rsDef, d);
     const sum = (path: string): number => latest.reduce((n, s) => n + (Number(getPath(s, path)) || 0), 0);
@@ -116,8 +161,21 @@ export function startWorkloadControllers(api: KubeApi, onError: (what: string, e
       readyReplicas: sum("status.readyReplicas"),
       availableReplicas: available,
       conditions: [
-        { type: "Available", status: available >= replicas(d) ? "True" : "False", reason: available >= replicas(d) ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable", message: available >= replicas(d) ? "Deployment has minimum availability." : "Deployment does not have minimum availability." },
-        { type: "Progressing", status: "True", reason: "NewReplicaSetAvailable", message: `ReplicaSet "${rsName}" has successfully progressed.` },
+        {
+          type: "Available",
+          status: available >= replicas(d) ? "True" : "False",
+          reason: available >= replicas(d) ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable",
+          message:
+            available >= replicas(d)
+              ? "Deployment has minimum availability."
+              : "Deployment does not have minimum availability.",
+        },
+        {
+          type: "Progressing",
+          status: "True",
+          reason: "NewReplicaSetAvailable",
+          message: `ReplicaSet "${rsName}" has successfully progressed.`,
+        },
       ],
     };
     const prev = isRecord(d.status) ? d.status : {};
@@ -133,8 +191,12 @@ export function startWorkloadControllers(api: KubeApi, onError: (what: string, e
   };
 
   const retryable = (err: unknown): boolean => err instanceof ApiError && (err.code === 409 || err.code === 404);
-  const rsQueue: KeyQueue = new KeyQueue(reconcileRs, (key, err) => (retryable(err) ? rsQueue.add(key) : onError(`replicaset ${key}`, err)));
-  const dQueue: KeyQueue = new KeyQueue(reconcileDeployment, (key, err) => (retryable(err) ? dQueue.add(key) : onError(`deployment ${key}`, err)));
+  const rsQueue: KeyQueue = new KeyQueue(reconcileRs, (key, err) =>
+    retryable(err) ? rsQueue.add(key) : onError(`replicaset ${key}`, err),
+  );
+  const dQueue: KeyQueue = new KeyQueue(reconcileDeployment, (key, err) =>
+    retryable(err) ? dQueue.add(key) : onError(`deployment ${key}`, err),
+  );
 
   const ownerKey = (o: KObject, kind: string): string | undefined => {
     const ref = o.metadata.ownerReferences?.find((r) => r.controller === true && r.kind === kind);

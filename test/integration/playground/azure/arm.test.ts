@@ -4,7 +4,13 @@
 import assert from "node:assert/strict";
 import { ComputeManagementClient } from "@azure/arm-compute";
 import { RestError } from "@azure/core-rest-pipeline";
-import { reconcilerCredential, startTestAzure, staticCredential, type AzureFixture, resetAzure } from "../../../helpers/azure.ts";
+import {
+  reconcilerCredential,
+  startTestAzure,
+  staticCredential,
+  type AzureFixture,
+  resetAzure,
+} from "../../../helpers/azure.ts";
 import { identityId, scaleSetId, vmId } from "../../../../src/playground/azure/ids.ts";
 
 describe("playground ARM stand-in with ComputeManagementClient", () => {
@@ -47,7 +53,12 @@ describe("playground ARM stand-in with ComputeManagementClient", () => {
     const reader = idOf("demo-reader");
     const node = "aks-nodepool1-12345678-vmss000000";
     const before = f.pg.nodeIdentities(node).length;
-    const poller = await client.virtualMachineScaleSets.beginUpdate(rg, vmss, { identity: { type: "UserAssigned", userAssignedIdentities: { [reader]: {} } } }, poll);
+    const poller = await client.virtualMachineScaleSets.beginUpdate(
+      rg,
+      vmss,
+      { identity: { type: "UserAssigned", userAssignedIdentities: { [reader]: {} } } },
+      poll,
+    );
     assert.equal(f.pg.nodeIdentities(node).length, before, "not effective while the operation runs");
     const result = await poller.pollUntilDone();
     const keys = Object.keys(result.identity?.userAssignedIdentities ?? {}).map((k) => k.toLowerCase());
@@ -61,7 +72,12 @@ describe("playground ARM stand-in with ComputeManagementClient", () => {
     const vmName = "aks-standalone-0";
     const kubelet = idOf("podid-playground-agentpool");
     await assert.rejects(
-      client.virtualMachines.beginUpdateAndWait(rg, vmName, { identity: { type: "UserAssigned", userAssignedIdentities: { [kubelet]: null as unknown as object } } }, poll),
+      client.virtualMachines.beginUpdateAndWait(
+        rg,
+        vmName,
+        { identity: { type: "UserAssigned", userAssignedIdentities: { [kubelet]: null as unknown as object } } },
+        poll,
+      ),
       (e: unknown) => e instanceof RestError && e.statusCode === 400 && e.code === "InvalidParameter",
     );
     const vm = await client.virtualMachines.beginUpdateAndWait(rg, vmName, { identity: { type: "None" } }, poll);
@@ -72,7 +88,12 @@ describe("playground ARM stand-in with ComputeManagementClient", () => {
 
   it("refuses a second write while an operation runs: 409 Conflict", async () => {
     const writer = idOf("demo-writer");
-    const first = await client.virtualMachineScaleSets.beginUpdate(rg, vmss, { identity: { type: "UserAssigned", userAssignedIdentities: { [writer]: {} } } }, poll);
+    const first = await client.virtualMachineScaleSets.beginUpdate(
+      rg,
+      vmss,
+      { identity: { type: "UserAssigned", userAssignedIdentities: { [writer]: {} } } },
+      poll,
+    );
     await assert.rejects(
       client.virtualMachineScaleSets.beginUpdateAndWait(rg, vmss, { tags: { a: "b" } }, poll),
       (e: unknown) => e instanceof RestError && e.statusCode === 409 && e.code === "Conflict",
@@ -84,18 +105,37 @@ describe("playground ARM stand-in with ComputeManagementClient", () => {
     const missing = identityId(f.cloud.subscriptionId, "podid-identities", "does-not-exist");
     const other = idOf("other-team");
     await assert.rejects(
-      client.virtualMachineScaleSets.beginUpdateAndWait(rg, vmss, { identity: { type: "UserAssigned", userAssignedIdentities: { [other]: {}, [missing]: {} } } }, poll),
+      client.virtualMachineScaleSets.beginUpdateAndWait(
+        rg,
+        vmss,
+        { identity: { type: "UserAssigned", userAssignedIdentities: { [other]: {}, [missing]: {} } } },
+        poll,
+      ),
       (e: unknown) => e instanceof RestError && e.statusCode === 400 && e.code === "FailedIdentityOperation",
     );
     const ids = f.pg.identitiesOf(scaleSetId(f.cloud.subscriptionId, rg, vmss))!;
-    assert.ok(!ids.model.userAssigned.some((i) => i.toLowerCase() === other.toLowerCase()), "nothing of the request was applied");
+    assert.ok(
+      !ids.model.userAssigned.some((i) => i.toLowerCase() === other.toLowerCase()),
+      "nothing of the request was applied",
+    );
   });
 
   it("refuses more than 150 identities in one request", async () => {
-    const many = Object.fromEntries(Array.from({ length: 151 }, (_, i) => [identityId(f.cloud.subscriptionId, "podid-identities", `x${i}`), {}]));
+    const many = Object.fromEntries(
+      Array.from({ length: 151 }, (_, i) => [identityId(f.cloud.subscriptionId, "podid-identities", `x${i}`), {}]),
+    );
     await assert.rejects(
-      client.virtualMachineScaleSets.beginUpdateAndWait(rg, vmss, { identity: { type: "UserAssigned", userAssignedIdentities: many } }, poll),
-      (e: unknown) => e instanceof RestError && e.statusCode === 400 && e.code === "FailedIdentityOperation" && /exceed limit '150'/.test(e.message),
+      client.virtualMachineScaleSets.beginUpdateAndWait(
+        rg,
+        vmss,
+        { identity: { type: "UserAssigned", userAssignedIdentities: many } },
+        poll,
+      ),
+      (e: unknown) =>
+        e instanceof RestError &&
+        e.statusCode === 400 &&
+        e.code === "FailedIdentityOperation" &&
+        /exceed limit '150'/.test(e.message),
     );
   });
 
@@ -103,7 +143,8 @@ describe("playground ARM stand-in with ComputeManagementClient", () => {
     f.pg.faults.set({ conflicts: false });
     f.pg.setLroDuration(0);
     try {
-      for (let i = 0; i < 12; i++) await client.virtualMachineScaleSets.beginUpdateAndWait(rg, vmss, { tags: { n: String(i) } }, poll);
+      for (let i = 0; i < 12; i++)
+        await client.virtualMachineScaleSets.beginUpdateAndWait(rg, vmss, { tags: { n: String(i) } }, poll);
       const err = await client.virtualMachineScaleSets.beginUpdateAndWait(rg, vmss, { tags: { n: "13" } }, poll).then(
         () => undefined,
         (e: unknown) => e,
@@ -120,20 +161,42 @@ describe("playground ARM stand-in with ComputeManagementClient", () => {
   });
 
   it("is retried by a default client after Retry-After (the SDK's own throttling policy)", async () => {
-    const patient = new ComputeManagementClient(reconcilerCredential(f), f.cloud.subscriptionId, { endpoint: f.pg.armUrl, tlsOptions: { ca: f.pg.caPem } });
-    f.pg.faults.injectArm({ status: 429, code: "OperationNotAllowed", message: "throttled", retryAfterSeconds: 1, methods: ["GET"] });
+    const patient = new ComputeManagementClient(reconcilerCredential(f), f.cloud.subscriptionId, {
+      endpoint: f.pg.armUrl,
+      tlsOptions: { ca: f.pg.caPem },
+    });
+    f.pg.faults.injectArm({
+      status: 429,
+      code: "OperationNotAllowed",
+      message: "throttled",
+      retryAfterSeconds: 1,
+      methods: ["GET"],
+    });
     const ss = await patient.virtualMachineScaleSets.get(rg, vmss);
     assert.equal(ss.name, vmss);
-    assert.deepEqual(f.pg.calls.list({ service: "arm" }).map((c) => c.status), [429, 200]);
+    assert.deepEqual(
+      f.pg.calls.list({ service: "arm" }).map((c) => c.status),
+      [429, 200],
+    );
   });
 
   it("answers a missing scale set with 404 ResourceNotFound", async () => {
-    await assert.rejects(client.virtualMachineScaleSets.get(rg, "nope"), (e: unknown) => e instanceof RestError && e.statusCode === 404 && e.code === "ResourceNotFound");
+    await assert.rejects(
+      client.virtualMachineScaleSets.get(rg, "nope"),
+      (e: unknown) => e instanceof RestError && e.statusCode === 404 && e.code === "ResourceNotFound",
+    );
   });
 
   it("refuses a token for another audience with 401", async () => {
     const token = f.pg.mintToken("https://storage.azure.com", { clientId: "x", objectId: "y", authMethod: "1" }).token;
-    const other = new ComputeManagementClient(staticCredential(token), f.cloud.subscriptionId, { endpoint: f.pg.armUrl, tlsOptions: { ca: f.pg.caPem }, retryOptions: { maxRetries: 0 } });
-    await assert.rejects(other.virtualMachineScaleSets.get(rg, vmss), (e: unknown) => e instanceof RestError && e.statusCode === 401 && e.code === "InvalidAuthenticationTokenAudience");
+    const other = new ComputeManagementClient(staticCredential(token), f.cloud.subscriptionId, {
+      endpoint: f.pg.armUrl,
+      tlsOptions: { ca: f.pg.caPem },
+      retryOptions: { maxRetries: 0 },
+    });
+    await assert.rejects(
+      other.virtualMachineScaleSets.get(rg, vmss),
+      (e: unknown) => e instanceof RestError && e.statusCode === 401 && e.code === "InvalidAuthenticationTokenAudience",
+    );
   });
 });

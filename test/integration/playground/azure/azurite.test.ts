@@ -13,7 +13,8 @@ describe("playground Azurite", function () {
   this.timeout(60_000);
   let f: AzureFixture;
   // StoragePipelineOptions does not declare tlsOptions, but the pipeline it builds honours it.
-  const tls = (): StoragePipelineOptions => ({ tlsOptions: { ca: f.pg.caPem }, retryOptions: { maxTries: 1 } }) as StoragePipelineOptions;
+  const tls = (): StoragePipelineOptions =>
+    ({ tlsOptions: { ca: f.pg.caPem }, retryOptions: { maxTries: 1 } }) as StoragePipelineOptions;
 
   before(async () => {
     f = await startTestAzure({ azurite: true });
@@ -33,16 +34,29 @@ describe("playground Azurite", function () {
   });
 
   const refused: Array<{ name: string; token: (f: AzureFixture) => string }> = [
-    { name: "a token for another audience", token: (fx) => fx.pg.mintToken("https://management.azure.com/", { clientId: "a", objectId: "b", authMethod: "1" }).token },
+    {
+      name: "a token for another audience",
+      token: (fx) =>
+        fx.pg.mintToken("https://management.azure.com/", { clientId: "a", objectId: "b", authMethod: "1" }).token,
+    },
     {
       name: "an expired token",
-      token: (fx) => fx.pg.mintToken("https://storage.azure.com", { clientId: "a", objectId: "b", authMethod: "1" }, 60, Math.floor(Date.now() / 1000) - 7200).token,
+      token: (fx) =>
+        fx.pg.mintToken(
+          "https://storage.azure.com",
+          { clientId: "a", objectId: "b", authMethod: "1" },
+          60,
+          Math.floor(Date.now() / 1000) - 7200,
+        ).token,
     },
   ];
   for (const c of refused) {
     it(`refuses ${c.name} with 403 AuthenticationFailed`, async () => {
       const client = new BlobServiceClient(f.pg.azurite!.blobUrl, staticCredential(c.token(f)), tls());
-      await assert.rejects(client.getContainerClient("podid-test").getProperties(), (e: unknown) => e instanceof RestError && e.statusCode === 403 && e.code === "AuthenticationFailed");
+      await assert.rejects(
+        client.getContainerClient("podid-test").getProperties(),
+        (e: unknown) => e instanceof RestError && e.statusCode === 403 && e.code === "AuthenticationFailed",
+      );
     });
   }
 });
@@ -58,7 +72,8 @@ describe("playground Azurite process lifetime", function () {
       try {
         const args = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
         const i = args.indexOf("--blobPort");
-        if (i >= 0 && args[i + 1] === String(port) && args[1]?.endsWith("blob/main.js") === true) found.push(Number(entry));
+        if (i >= 0 && args[i + 1] === String(port) && args[1]?.endsWith("blob/main.js") === true)
+          found.push(Number(entry));
       } catch {
         // the process ended while we looked
       }
@@ -74,7 +89,10 @@ describe("playground Azurite process lifetime", function () {
       console.log(JSON.stringify({ port: h.port }));
       setInterval(() => {}, 1000);
     `;
-    const parent = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: process.cwd(), stdio: ["ignore", "pipe", "pipe"] });
+    const parent = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: process.cwd(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     parent.stderr.resume();
     try {
       const port = await new Promise<number>((resolve, reject) => {

@@ -5,7 +5,12 @@ import assert from "node:assert/strict";
 import { request } from "node:https";
 import { createPublicKey, verify } from "node:crypto";
 import { ClientSecretCredential } from "@azure/identity";
-import { certificateCredential, reconcilerCredential, startTestAzure, type AzureFixture } from "../../../helpers/azure.ts";
+import {
+  certificateCredential,
+  reconcilerCredential,
+  startTestAzure,
+  type AzureFixture,
+} from "../../../helpers/azure.ts";
 import { decodeJwt } from "../../../../src/playground/azure/tokens.ts";
 
 function getJson(url: string, ca: string): Promise<Record<string, unknown>> {
@@ -35,7 +40,10 @@ describe("playground Entra ID stand-in", () => {
     assert.equal(jwt.claims.aud, "https://management.azure.com");
     assert.equal(jwt.claims.appid, f.cloud.servicePrincipals[0]!.clientId);
     assert.equal(jwt.claims.appidacr, "1");
-    const config = await getJson(`${f.pg.authorityHost}/${f.pg.tenantId}/v2.0/.well-known/openid-configuration`, f.pg.caPem);
+    const config = await getJson(
+      `${f.pg.authorityHost}/${f.pg.tenantId}/v2.0/.well-known/openid-configuration`,
+      f.pg.caPem,
+    );
     assert.equal(config.issuer, `${f.pg.authorityHost}/${f.pg.tenantId}/v2.0`);
     const jwks = await getJson(String(config.jwks_uri), f.pg.caPem);
     const jwk = (jwks.keys as Array<Record<string, unknown>>).find((k) => k.kid === jwt.header.kid)!;
@@ -51,7 +59,10 @@ describe("playground Entra ID stand-in", () => {
       disableInstanceDiscovery: true,
       tlsOptions: { ca: f.pg.caPem },
     });
-    await assert.rejects(cred.getToken("https://management.azure.com/.default"), (e: Error) => e.name === "AuthenticationRequiredError" && /7000215/.test(e.message));
+    await assert.rejects(
+      cred.getToken("https://management.azure.com/.default"),
+      (e: Error) => e.name === "AuthenticationRequiredError" && /7000215/.test(e.message),
+    );
     assert.equal(f.pg.calls.count({ service: "entra", operation: "token" }), 1);
   });
 
@@ -67,12 +78,19 @@ describe("playground Entra ID stand-in", () => {
   it("issues a token to ClientCertificateCredential for a registered certificate only", async () => {
     const leaf = f.ca.issue({ commonName: "podid-type2-app" });
     const sp = f.pg.servicePrincipals.register({ name: "type2", certificatePem: leaf.certPem });
-    const t = await certificateCredential(f, sp.clientId, `${leaf.certPem}\n${leaf.keyPem}`).getToken("https://storage.azure.com/.default");
+    const t = await certificateCredential(f, sp.clientId, `${leaf.certPem}\n${leaf.keyPem}`).getToken(
+      "https://storage.azure.com/.default",
+    );
     const claims = decodeJwt(t.token)!.claims;
     assert.equal(claims.appid, sp.clientId);
     assert.equal(claims.appidacr, "2");
 
     const other = f.ca.issue({ commonName: "not-registered" });
-    await assert.rejects(certificateCredential(f, sp.clientId, `${other.certPem}\n${other.keyPem}`).getToken("https://storage.azure.com/.default"), /700027/);
+    await assert.rejects(
+      certificateCredential(f, sp.clientId, `${other.certPem}\n${other.keyPem}`).getToken(
+        "https://storage.azure.com/.default",
+      ),
+      /700027/,
+    );
   });
 });

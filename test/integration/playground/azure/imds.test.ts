@@ -23,7 +23,10 @@ try {
 }
 `;
 
-async function managedIdentityToken(imdsUrl: string, clientId: string): Promise<{ ok: boolean; token?: string; name?: string; message?: string }> {
+async function managedIdentityToken(
+  imdsUrl: string,
+  clientId: string,
+): Promise<{ ok: boolean; token?: string; name?: string; message?: string }> {
   const { stdout } = await run(process.execPath, ["--input-type=module", "-e", CHILD], {
     cwd: process.cwd(),
     env: { PATH: process.env.PATH, AZURE_CLIENT_ID: clientId, AZURE_POD_IDENTITY_AUTHORITY_HOST: imdsUrl },
@@ -51,11 +54,18 @@ describe("playground IMDS stand-in", () => {
     assert.equal(before.name, "CredentialUnavailableError");
     assert.match(before.message ?? "", /Identity not found/);
 
-    const client = new ComputeManagementClient(reconcilerCredential(f), f.cloud.subscriptionId, { endpoint: f.pg.armUrl, tlsOptions: { ca: f.pg.caPem } });
-    const id = identityId(f.cloud.subscriptionId, reader.resourceGroup, reader.name);
-    await client.virtualMachineScaleSets.beginUpdateAndWait("mc_podid_playground_westeurope", "aks-nodepool1-12345678-vmss", {
-      identity: { type: "UserAssigned", userAssignedIdentities: { [id]: {} } },
+    const client = new ComputeManagementClient(reconcilerCredential(f), f.cloud.subscriptionId, {
+      endpoint: f.pg.armUrl,
+      tlsOptions: { ca: f.pg.caPem },
     });
+    const id = identityId(f.cloud.subscriptionId, reader.resourceGroup, reader.name);
+    await client.virtualMachineScaleSets.beginUpdateAndWait(
+      "mc_podid_playground_westeurope",
+      "aks-nodepool1-12345678-vmss",
+      {
+        identity: { type: "UserAssigned", userAssignedIdentities: { [id]: {} } },
+      },
+    );
 
     const after = await managedIdentityToken(f.pg.imdsUrl(node), reader.clientId);
     assert.equal(after.ok, true, after.message);
@@ -64,59 +74,63 @@ describe("playground IMDS stand-in", () => {
     assert.equal(claims.appid, reader.clientId);
     assert.equal(claims.oid, reader.principalId);
     assert.equal(claims.iss, `https://sts.windows.net/${f.cloud.tenantId}/`);
-    assert.match(String(claims.xms_mirid), /\/resourcegroups\/podid-identities\/providers\/Microsoft.ManagedIdentity\/userAssignedIdentities\/demo-reader$/);
+    assert.match(
+      String(claims.xms_mirid),
+      /\/resourcegroups\/podid-identities\/providers\/Microsoft.ManagedIdentity\/userAssignedIdentities\/demo-reader$/,
+    );
     // The other node pool's node does not have it.
     const elsewhere = await managedIdentityToken(f.pg.imdsUrl("aks-standalone-0"), reader.clientId);
     assert.equal(elsewhere.ok, false);
   });
 
-  const cases: Array<{ name: string; path: string; headers: Record<string, string>; status: number; body?: unknown }> = [
-    {
-      name: "refuses a request without Metadata: true",
-      path: `${tokenPath}?api-version=2018-02-01&resource=https://storage.azure.com`,
-      headers: {},
-      status: 400,
-      body: { error: "invalid_request", error_description: "Required metadata header not specified" },
-    },
-    {
-      name: "answers the availability probe (no query, no header) with 400, not 403",
-      path: tokenPath,
-      headers: {},
-      status: 400,
-    },
-    {
-      name: "refuses X-Forwarded-For",
-      path: `${tokenPath}?api-version=2018-02-01&resource=https://storage.azure.com`,
-      headers: { Metadata: "true", "X-Forwarded-For": "10.0.0.9" },
-      status: 400,
-    },
-    {
-      name: "refuses a missing resource",
-      path: `${tokenPath}?api-version=2018-02-01`,
-      headers: { Metadata: "true" },
-      status: 400,
-      body: { error: "invalid_request", error_description: "Required audience parameter not specified" },
-    },
-    {
-      name: "answers an unassigned client ID with real IMDS's 400",
-      path: `${tokenPath}?api-version=2018-02-01&resource=https://storage.azure.com&client_id=00000000-0000-4000-8000-000000000000`,
-      headers: { Metadata: "true" },
-      status: 400,
-      body: { error: "invalid_request", error_description: "Identity not found" },
-    },
-    {
-      name: "serves the only identity without a selector (path without trailing slash)",
-      path: `${tokenPath}?api-version=2018-02-01&resource=https://vault.azure.net`,
-      headers: { Metadata: "true" },
-      status: 200,
-    },
-    {
-      name: "serves the path with a trailing slash",
-      path: `${tokenPath}/?api-version=2018-02-01&resource=https://vault.azure.net&client_id=c11e0001-0000-4000-8000-000000000001`,
-      headers: { Metadata: "true" },
-      status: 200,
-    },
-  ];
+  const cases: Array<{ name: string; path: string; headers: Record<string, string>; status: number; body?: unknown }> =
+    [
+      {
+        name: "refuses a request without Metadata: true",
+        path: `${tokenPath}?api-version=2018-02-01&resource=https://storage.azure.com`,
+        headers: {},
+        status: 400,
+        body: { error: "invalid_request", error_description: "Required metadata header not specified" },
+      },
+      {
+        name: "answers the availability probe (no query, no header) with 400, not 403",
+        path: tokenPath,
+        headers: {},
+        status: 400,
+      },
+      {
+        name: "refuses X-Forwarded-For",
+        path: `${tokenPath}?api-version=2018-02-01&resource=https://storage.azure.com`,
+        headers: { Metadata: "true", "X-Forwarded-For": "10.0.0.9" },
+        status: 400,
+      },
+      {
+        name: "refuses a missing resource",
+        path: `${tokenPath}?api-version=2018-02-01`,
+        headers: { Metadata: "true" },
+        status: 400,
+        body: { error: "invalid_request", error_description: "Required audience parameter not specified" },
+      },
+      {
+        name: "answers an unassigned client ID with real IMDS's 400",
+        path: `${tokenPath}?api-version=2018-02-01&resource=https://storage.azure.com&client_id=00000000-0000-4000-8000-000000000000`,
+        headers: { Metadata: "true" },
+        status: 400,
+        body: { error: "invalid_request", error_description: "Identity not found" },
+      },
+      {
+        name: "serves the only identity without a selector (path without trailing slash)",
+        path: `${tokenPath}?api-version=2018-02-01&resource=https://vault.azure.net`,
+        headers: { Metadata: "true" },
+        status: 200,
+      },
+      {
+        name: "serves the path with a trailing slash",
+        path: `${tokenPath}/?api-version=2018-02-01&resource=https://vault.azure.net&client_id=c11e0001-0000-4000-8000-000000000001`,
+        headers: { Metadata: "true" },
+        status: 200,
+      },
+    ];
   for (const c of cases) {
     it(c.name, async () => {
       const res = await fetch(`${f.pg.imdsUrl("aks-standalone-0")}${c.path}`, { headers: c.headers });
@@ -132,12 +146,17 @@ describe("playground IMDS stand-in", () => {
   }
 
   it("serves the instance document for the node", async () => {
-    const res = await fetch(`${f.pg.imdsUrl(node)}/metadata/instance?api-version=2021-02-01`, { headers: { Metadata: "true" } });
+    const res = await fetch(`${f.pg.imdsUrl(node)}/metadata/instance?api-version=2021-02-01`, {
+      headers: { Metadata: "true" },
+    });
     assert.equal(res.status, 200);
     const doc = (await res.json()) as { compute: Record<string, unknown> };
     assert.equal(doc.compute.vmScaleSetName, "aks-nodepool1-12345678-vmss");
     assert.equal(doc.compute.subscriptionId, f.cloud.subscriptionId);
-    assert.match(String(doc.compute.resourceId), /virtualMachineScaleSets\/aks-nodepool1-12345678-vmss\/virtualMachines\/0$/);
+    assert.match(
+      String(doc.compute.resourceId),
+      /virtualMachineScaleSets\/aks-nodepool1-12345678-vmss\/virtualMachines\/0$/,
+    );
   });
 });
 
@@ -152,7 +171,11 @@ describe("playground IMDS stand-in under load", () => {
 
   it("answers 429 beyond 5 concurrent requests", async () => {
     const url = `${f.pg.imdsUrl("aks-standalone-0")}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://vault.azure.net`;
-    const statuses = await Promise.all(Array.from({ length: 8 }, () => fetch(url, { headers: { Metadata: "true" } }).then(async (r) => (await r.arrayBuffer(), r.status))));
+    const statuses = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        fetch(url, { headers: { Metadata: "true" } }).then(async (r) => (await r.arrayBuffer(), r.status)),
+      ),
+    );
     assert.equal(statuses.filter((s) => s === 429).length, 3);
     assert.equal(statuses.filter((s) => s === 200).length, 5);
   });

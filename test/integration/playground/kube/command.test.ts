@@ -22,7 +22,11 @@ describe("podid playground command", function () {
   });
 
   it("prints ready, writes the state directory, serves kubectl and stops on SIGTERM", async () => {
-    const proc = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "playground", "--kube-only", "--state-dir", dir], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(
+      process.execPath,
+      ["--import", "tsx", "src/cli.ts", "playground", "--kube-only", "--state-dir", dir],
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    );
     child = proc;
     await new Promise<void>((resolve, reject) => {
       let out = "";
@@ -36,7 +40,12 @@ describe("podid playground command", function () {
     assert.match(endpoints.kube!, /^https:\/\/127\.0\.0\.1:\d+$/);
     assert.match(readFileSync(join(dir, "ca.pem"), "utf8"), /BEGIN CERTIFICATE/);
     const nodes = await new Promise<string>((resolve) =>
-      execFile("kubectl", ["get", "nodes", "-o", "jsonpath={.items[*].spec.providerID}"], { env: { ...process.env, KUBECONFIG: join(dir, "kubeconfig") } }, (_e, stdout) => resolve(stdout)),
+      execFile(
+        "kubectl",
+        ["get", "nodes", "-o", "jsonpath={.items[*].spec.providerID}"],
+        { env: { ...process.env, KUBECONFIG: join(dir, "kubeconfig") } },
+        (_e, stdout) => resolve(stdout),
+      ),
     );
     assert.match(nodes, /azure:\/\/\/subscriptions\/[^ ]+\/virtualMachineScaleSets\/[^ ]+\/virtualMachines\/0/);
     assert.match(nodes, /azure:\/\/\/subscriptions\/[^ ]+\/providers\/Microsoft\.Compute\/virtualMachines\/[a-z0-9-]+/);
@@ -51,7 +60,12 @@ describe("podid playground command", function () {
     const cluster = await startTestCluster({ bookmarkIntervalMs: 100 });
     try {
       const types: string[] = [];
-      const ctrl = await new Watch(cluster.kc).watch("/api/v1/namespaces/default/configmaps", { allowWatchBookmarks: true, resourceVersion: String(cluster.api.api.store.currentRv()) }, (type) => types.push(type), () => undefined);
+      const ctrl = await new Watch(cluster.kc).watch(
+        "/api/v1/namespaces/default/configmaps",
+        { allowWatchBookmarks: true, resourceVersion: String(cluster.api.api.store.currentRv()) },
+        (type) => types.push(type),
+        () => undefined,
+      );
       for (let i = 0; i < 100 && !types.includes("BOOKMARK"); i++) await new Promise((r) => setTimeout(r, 20));
       ctrl.abort();
       assert.ok(types.includes("BOOKMARK"));

@@ -9,9 +9,14 @@ const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 
 function kubectl(kubeconfig: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile("kubectl", args, { cwd: ROOT, env: { ...process.env, KUBECONFIG: kubeconfig }, timeout: 20_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : 1, stdout, stderr });
-    });
+    execFile(
+      "kubectl",
+      args,
+      { cwd: ROOT, env: { ...process.env, KUBECONFIG: kubeconfig }, timeout: 20_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err === null ? 0 : 1, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -29,7 +34,10 @@ describe("playground kube API with podid's CRDs", function () {
     const k = (args: string[]): ReturnType<typeof kubectl> => kubectl(cluster.kubeconfigPath, args);
     const crds = await k(["apply", "-k", "config/crd"]);
     assert.equal(crds.code, 0, crds.stderr);
-    const names = crds.stdout.trim().split("\n").map((l) => l.replace(/ created$/, ""));
+    const names = crds.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.replace(/ created$/, ""));
     assert.ok(names.length >= 4, crds.stdout);
     const wait = await k(["wait", "--for=condition=Established", ...names, "--timeout=15s"]);
     assert.equal(wait.code, 0, wait.stderr);

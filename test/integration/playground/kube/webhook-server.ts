@@ -5,7 +5,14 @@ import type { AddressInfo } from "node:net";
 import type { CertificateAuthority } from "../../../../src/shared/pki.ts";
 
 export interface ReviewedObject {
-  metadata: { name?: string; generateName?: string; namespace?: string; uid?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata: {
+    name?: string;
+    generateName?: string;
+    namespace?: string;
+    uid?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   [key: string]: unknown;
 }
 
@@ -43,7 +50,11 @@ export interface TestWebhook {
 export const allow = (): Record<string, unknown> => ({ allowed: true });
 
 export async function startWebhook(ca: CertificateAuthority, dnsNames: string[] = []): Promise<TestWebhook> {
-  const leaf = ca.issue({ commonName: "test-webhook", dnsNames: ["localhost", ...dnsNames], ipAddresses: ["127.0.0.1"] });
+  const leaf = ca.issue({
+    commonName: "test-webhook",
+    dnsNames: ["localhost", ...dnsNames],
+    ipAddresses: ["127.0.0.1"],
+  });
   const hook: TestWebhook = {
     port: 0,
     caBundle: Buffer.from(ca.certPem).toString("base64"),

@@ -27,7 +27,12 @@ describe("ARM stand-in routes (inject)", () => {
     authorization: `Bearer ${mintAccessToken({ key, tenantId: cloud.tenantId, audience: "https://management.azure.com/", subject: { clientId: "c", objectId: "o", authMethod: "1" }, nowSeconds: Math.floor(t / 1000), lifetimeSeconds: 3600 }).token}`,
   });
   const call = async (method: "GET" | "PUT" | "PATCH", url: string, payload?: unknown) => {
-    const res = await app.inject({ method, url: url.includes("?") ? url : `${url}?api-version=2026-03-01`, headers: auth(), ...(payload !== undefined ? { payload: payload as object } : {}) });
+    const res = await app.inject({
+      method,
+      url: url.includes("?") ? url : `${url}?api-version=2026-03-01`,
+      headers: auth(),
+      ...(payload !== undefined ? { payload: payload as object } : {}),
+    });
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are read loosely in tests
     return { status: res.statusCode, headers: res.headers, body: res.json<Record<string, any>>() };
   };
@@ -43,11 +48,16 @@ describe("ARM stand-in routes (inject)", () => {
   });
 
   it("runs a PATCH as a long-running operation: model at once, machines when it completes", async () => {
-    const patched = await call("PATCH", vmssPath, { identity: { type: "UserAssigned", userAssignedIdentities: { [reader]: {} } } });
+    const patched = await call("PATCH", vmssPath, {
+      identity: { type: "UserAssigned", userAssignedIdentities: { [reader]: {} } },
+    });
     assert.equal(patched.status, 200);
     assert.equal(patched.body.properties.provisioningState, "Updating");
     const op = String(patched.headers["azure-asyncoperation"]);
-    assert.match(op, /^https:\/\/localhost(:\d+)?\/subscriptions\/.*\/providers\/Microsoft\.Compute\/locations\/westeurope\/operations\/[0-9a-f-]+\?api-version=2026-03-01$/);
+    assert.match(
+      op,
+      /^https:\/\/localhost(:\d+)?\/subscriptions\/.*\/providers\/Microsoft\.Compute\/locations\/westeurope\/operations\/[0-9a-f-]+\?api-version=2026-03-01$/,
+    );
     const node = state.nodes.get("aks-nodepool1-12345678-vmss000000")!;
     assert.equal(nodeIdentities(state, node).user.length, 1, "only the kubelet identity so far");
     const path = new URL(op).pathname + new URL(op).search;
@@ -57,7 +67,12 @@ describe("ARM stand-in routes (inject)", () => {
     assert.equal(nodeIdentities(state, node).user.length, 2);
     const got = await call("GET", vmssPath);
     assert.equal(got.body.properties.provisioningState, "Succeeded");
-    assert.ok(Object.keys(got.body.identity.userAssignedIdentities as object).includes(reader.replace("/resourceGroups/", "/resourcegroups/")), "ARM echoes keys with lower-case resourcegroups");
+    assert.ok(
+      Object.keys(got.body.identity.userAssignedIdentities as object).includes(
+        reader.replace("/resourceGroups/", "/resourcegroups/"),
+      ),
+      "ARM echoes keys with lower-case resourcegroups",
+    );
     assert.equal(calls.count({ operation: "poll" }), 2);
     assert.equal(calls.armWrites({ target: vmssPath }), 1);
   });
@@ -73,32 +88,103 @@ describe("ARM stand-in routes (inject)", () => {
   it("changes a flexible scale set's model without touching its VMs", async () => {
     state.lroDurationMs = 0;
     const flex = `${rgPath}/Microsoft.Compute/virtualMachineScaleSets/aks-flexpool-87654321-vmss`;
-    assert.equal((await call("PATCH", flex, { identity: { type: "UserAssigned", userAssignedIdentities: { [reader]: {} } } })).status, 200);
+    assert.equal(
+      (await call("PATCH", flex, { identity: { type: "UserAssigned", userAssignedIdentities: { [reader]: {} } } }))
+        .status,
+      200,
+    );
     const node = state.nodes.get("aks-flexpool-87654321-vmss000000")!;
-    assert.deepEqual(nodeIdentities(state, node).user.map((u) => u.clientId), [cloud.identities[0]!.clientId]);
-    assert.equal((await call("PATCH", `${rgPath}/Microsoft.Compute/virtualMachines/aks-flexpool-87654321-vmss_0`, { identity: { type: "UserAssigned", userAssignedIdentities: { [reader]: {} } } })).status, 200);
+    assert.deepEqual(
+      nodeIdentities(state, node).user.map((u) => u.clientId),
+      [cloud.identities[0]!.clientId],
+    );
+    assert.equal(
+      (
+        await call("PATCH", `${rgPath}/Microsoft.Compute/virtualMachines/aks-flexpool-87654321-vmss_0`, {
+          identity: { type: "UserAssigned", userAssignedIdentities: { [reader]: {} } },
+        })
+      ).status,
+      200,
+    );
     assert.equal(nodeIdentities(state, node).user.length, 2);
   });
 
   it("serves identities, lists and scale-set VMs", async () => {
-    const id = await call("GET", `/subscriptions/${sub}/resourceGroups/podid-identities/providers/Microsoft.ManagedIdentity/userAssignedIdentities/demo-reader`);
+    const id = await call(
+      "GET",
+      `/subscriptions/${sub}/resourceGroups/podid-identities/providers/Microsoft.ManagedIdentity/userAssignedIdentities/demo-reader`,
+    );
     assert.equal(id.status, 200);
     assert.equal(id.body.properties.clientId, cloud.identities[1]!.clientId);
-    const ids = await call("GET", `/subscriptions/${sub}/resourceGroups/podid-identities/providers/Microsoft.ManagedIdentity/userAssignedIdentities`);
+    const ids = await call(
+      "GET",
+      `/subscriptions/${sub}/resourceGroups/podid-identities/providers/Microsoft.ManagedIdentity/userAssignedIdentities`,
+    );
     assert.equal(ids.body.value.length, 3);
     assert.equal((await call("GET", `${rgPath}/Microsoft.Compute/virtualMachineScaleSets`)).body.value.length, 2);
     assert.equal((await call("GET", `${vmssPath}/virtualMachines`)).body.value.length, 2);
     assert.equal((await call("GET", `${vmssPath}/virtualMachines/7`)).status, 404);
   });
 
-  const errors: Array<{ name: string; method: "GET" | "PUT" | "PATCH"; url: string; payload?: unknown; status: number; code: string }> = [
-    { name: "missing api-version", method: "GET", url: `${vmssPath}?x=1`, status: 400, code: "MissingApiVersionParameter" },
-    { name: "unknown resource group", method: "GET", url: `/subscriptions/${sub}/resourceGroups/nope/providers/Microsoft.Compute/virtualMachines/x`, status: 404, code: "ResourceGroupNotFound" },
-    { name: "another subscription", method: "GET", url: vmssPath.replace(sub, "00000000-0000-4000-8000-000000000000"), status: 404, code: "SubscriptionNotFound" },
-    { name: "unknown resource type", method: "GET", url: `${rgPath}/Microsoft.Network/loadBalancers/lb`, status: 404, code: "InvalidResourceType" },
-    { name: "a body that is not an object", method: "PATCH", url: vmssPath, payload: [1], status: 400, code: "InvalidRequestContent" },
-    { name: "tags that are not strings", method: "PATCH", url: vmssPath, payload: { tags: { a: 1 } }, status: 400, code: "InvalidRequestContent" },
-    { name: "an unknown operation", method: "GET", url: `/subscriptions/${sub}/providers/Microsoft.Compute/locations/westeurope/operations/nope`, status: 404, code: "NotFound" },
+  const errors: Array<{
+    name: string;
+    method: "GET" | "PUT" | "PATCH";
+    url: string;
+    payload?: unknown;
+    status: number;
+    code: string;
+  }> = [
+    {
+      name: "missing api-version",
+      method: "GET",
+      url: `${vmssPath}?x=1`,
+      status: 400,
+      code: "MissingApiVersionParameter",
+    },
+    {
+      name: "unknown resource group",
+      method: "GET",
+      url: `/subscriptions/${sub}/resourceGroups/nope/providers/Microsoft.Compute/virtualMachines/x`,
+      status: 404,
+      code: "ResourceGroupNotFound",
+    },
+    {
+      name: "another subscription",
+      method: "GET",
+      url: vmssPath.replace(sub, "00000000-0000-4000-8000-000000000000"),
+      status: 404,
+      code: "SubscriptionNotFound",
+    },
+    {
+      name: "unknown resource type",
+      method: "GET",
+      url: `${rgPath}/Microsoft.Network/loadBalancers/lb`,
+      status: 404,
+      code: "InvalidResourceType",
+    },
+    {
+      name: "a body that is not an object",
+      method: "PATCH",
+      url: vmssPath,
+      payload: [1],
+      status: 400,
+      code: "InvalidRequestContent",
+    },
+    {
+      name: "tags that are not strings",
+      method: "PATCH",
+      url: vmssPath,
+      payload: { tags: { a: 1 } },
+      status: 400,
+      code: "InvalidRequestContent",
+    },
+    {
+      name: "an unknown operation",
+      method: "GET",
+      url: `/subscriptions/${sub}/providers/Microsoft.Compute/locations/westeurope/operations/nope`,
+      status: 404,
+      code: "NotFound",
+    },
   ];
   for (const c of errors) {
     it(`answers ${c.name} with ${c.status} ${c.code}`, async () => {

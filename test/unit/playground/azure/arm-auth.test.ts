@@ -19,11 +19,31 @@ describe("checkArmToken", () => {
     { name: "no header", header: undefined, code: "AuthenticationFailed" },
     { name: "not a bearer token", header: "Basic abc", code: "InvalidAuthenticationToken" },
     { name: "not a JWT", header: "Bearer abc", code: "InvalidAuthenticationToken" },
-    { name: "signed by another key", header: token("https://management.azure.com/", { k: other }), code: "InvalidAuthenticationToken" },
-    { name: "another tenant", header: token("https://management.azure.com/", { tenantId: "00000000-0000-4000-8000-000000000000" }), code: "InvalidAuthenticationToken" },
-    { name: "storage audience", header: token("https://storage.azure.com"), code: "InvalidAuthenticationTokenAudience" },
-    { name: "expired", header: token("https://management.azure.com/", { nowSeconds: now - 7200 }), code: "ExpiredAuthenticationToken" },
-    { name: "unsigned (alg none)", header: `Bearer ${signJwt({ alg: "none" }, { aud: "https://management.azure.com/" }, key.privateKey)}`, code: "InvalidAuthenticationToken" },
+    {
+      name: "signed by another key",
+      header: token("https://management.azure.com/", { k: other }),
+      code: "InvalidAuthenticationToken",
+    },
+    {
+      name: "another tenant",
+      header: token("https://management.azure.com/", { tenantId: "00000000-0000-4000-8000-000000000000" }),
+      code: "InvalidAuthenticationToken",
+    },
+    {
+      name: "storage audience",
+      header: token("https://storage.azure.com"),
+      code: "InvalidAuthenticationTokenAudience",
+    },
+    {
+      name: "expired",
+      header: token("https://management.azure.com/", { nowSeconds: now - 7200 }),
+      code: "ExpiredAuthenticationToken",
+    },
+    {
+      name: "unsigned (alg none)",
+      header: `Bearer ${signJwt({ alg: "none" }, { aud: "https://management.azure.com/" }, key.privateKey)}`,
+      code: "InvalidAuthenticationToken",
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {

@@ -25,7 +25,10 @@ describe("playground cloud", () => {
         name: "aks-flexpool-87654321-vmss000000",
         providerID: `azure:///subscriptions/${sub}/resourceGroups/mc_podid_playground_westeurope/providers/Microsoft.Compute/virtualMachines/aks-flexpool-87654321-vmss_0`,
       },
-      { name: "aks-standalone-0", providerID: `azure:///subscriptions/${sub}/resourceGroups/mc_podid_playground_westeurope/providers/Microsoft.Compute/virtualMachines/aks-standalone-0` },
+      {
+        name: "aks-standalone-0",
+        providerID: `azure:///subscriptions/${sub}/resourceGroups/mc_podid_playground_westeurope/providers/Microsoft.Compute/virtualMachines/aks-standalone-0`,
+      },
     ]);
   });
 
@@ -37,8 +40,17 @@ describe("playground cloud", () => {
     cloud.scaleSets[0]!.instances[1]!.computerName = cloud.scaleSets[0]!.instances[0]!.computerName;
     cloud.identities[1]!.clientId = "nope";
     const errors = validateCloud(cloud);
-    for (const want of [/^tenantId: expected a GUID/, /^vms\[0\]\.resourceGroup: "nowhere"/, /^vms\[0\]\.identities: "ghost"/, /instances\[1\]\.computerName: .* used twice/, /^identities\[1\]\.clientId/]) {
-      assert.ok(errors.some((e) => want.test(e)), `${want} in ${errors.join("; ")}`);
+    for (const want of [
+      /^tenantId: expected a GUID/,
+      /^vms\[0\]\.resourceGroup: "nowhere"/,
+      /^vms\[0\]\.identities: "ghost"/,
+      /instances\[1\]\.computerName: .* used twice/,
+      /^identities\[1\]\.clientId/,
+    ]) {
+      assert.ok(
+        errors.some((e) => want.test(e)),
+        `${want} in ${errors.join("; ")}`,
+      );
     }
   });
 
@@ -57,6 +69,9 @@ describe("playground cloud", () => {
     const cloud = defaultCloud();
     cloud.subscriptionId = "sub";
     await assert.rejects(startAzure({ cloud, ca: {} as CertificateAuthority }), /subscriptionId: expected a GUID/);
-    await assert.rejects(startAzure({ cloud: defaultCloud(), ca: {} as CertificateAuthority, lroDurationMs: -1 }), /lroDurationMs/);
+    await assert.rejects(
+      startAzure({ cloud: defaultCloud(), ca: {} as CertificateAuthority, lroDurationMs: -1 }),
+      /lroDurationMs/,
+    );
   });
 });

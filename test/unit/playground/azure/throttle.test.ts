@@ -32,7 +32,10 @@ describe("takeToken (compute write bucket)", () => {
   });
 
   it("asks for at least one second", () => {
-    const r = takeToken({ tokens: 0.99, updatedAt: 0, measured: 5, windowStart: 0 }, 0, { burst: 12, refillPerMinute: 600 });
+    const r = takeToken({ tokens: 0.99, updatedAt: 0, measured: 5, windowStart: 0 }, 0, {
+      burst: 12,
+      refillPerMinute: 600,
+    });
     assert.equal(r.allowed, false);
     assert.equal(r.retryAfterSeconds, 1);
   });

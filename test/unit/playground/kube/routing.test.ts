@@ -29,8 +29,17 @@ describe("playground kube routing", () => {
   ];
   for (const [path, want] of cases) it(`routes ${path}`, () => assert.equal(describeRoute(path), want));
 
-  for (const path of ["/api/v1/nosuch", "/api/v1/namespaces/x/nodes", "/api/v1/namespaces/x/pods/p/nosub", "/apis/apps/v1/namespaces/x/deployments/d/status/x"]) {
-    it(`404s ${path}`, () => assert.throws(() => route(reg, path), (e) => e instanceof ApiError && e.code === 404));
+  for (const path of [
+    "/api/v1/nosuch",
+    "/api/v1/namespaces/x/nodes",
+    "/api/v1/namespaces/x/pods/p/nosub",
+    "/apis/apps/v1/namespaces/x/deployments/d/status/x",
+  ]) {
+    it(`404s ${path}`, () =>
+      assert.throws(
+        () => route(reg, path),
+        (e) => e instanceof ApiError && e.code === 404,
+      ));
   }
 
   it("hands out distinct pod IPs away from node IPs and 127.0.0.1, reusing released ones", () => {
@@ -41,16 +50,38 @@ describe("playground kube routing", () => {
     assert.ok(!ips.some((ip) => ip.endsWith(".255") || ip.endsWith(".0")));
     pool.release(ips[5]!);
     assert.equal(pool.allocate(), ips[5]);
-    assert.deepEqual([0, 1, 252, 253, 254].map(nodeIp), ["127.20.0.1", "127.20.0.2", "127.20.0.253", "127.20.0.254", "127.20.1.1"]);
+    assert.deepEqual([0, 1, 252, 253, 254].map(nodeIp), [
+      "127.20.0.1",
+      "127.20.0.2",
+      "127.20.0.253",
+      "127.20.0.254",
+      "127.20.1.1",
+    ]);
   });
 });
 
 describe("playground kube scale subresource", () => {
   it("shows a Deployment as an autoscaling/v1 Scale with its selector as a string", async () => {
     const { toScale, selectorString, replicasOf } = await import("../../../../src/playground/kube/scale.ts");
-    const s = toScale({ metadata: { name: "d", namespace: "ns", resourceVersion: "7" }, spec: { replicas: 3, selector: { matchLabels: { app: "x" } } }, status: { replicas: 2 } });
-    assert.deepEqual([s.kind, s.apiVersion, s.spec, s.status], ["Scale", "autoscaling/v1", { replicas: 3 }, { replicas: 2, selector: "app=x" }]);
-    assert.equal(selectorString({ matchLabels: { a: "b" }, matchExpressions: [{ key: "t", operator: "In", values: ["1", "2"] }, { key: "u", operator: "DoesNotExist" }] }), "a=b,t in (1,2),!u");
+    const s = toScale({
+      metadata: { name: "d", namespace: "ns", resourceVersion: "7" },
+      spec: { replicas: 3, selector: { matchLabels: { app: "x" } } },
+      status: { replicas: 2 },
+    });
+    assert.deepEqual(
+      [s.kind, s.apiVersion, s.spec, s.status],
+      ["Scale", "autoscaling/v1", { replicas: 3 }, { replicas: 2, selector: "app=x" }],
+    );
+    assert.equal(
+      selectorString({
+        matchLabels: { a: "b" },
+        matchExpressions: [
+          { key: "t", operator: "In", values: ["1", "2"] },
+          { key: "u", operator: "DoesNotExist" },
+        ],
+      }),
+      "a=b,t in (1,2),!u",
+    );
     assert.equal(replicasOf({ spec: { replicas: 2 } }), 2);
     assert.match(String(replicasOf({ spec: { replicas: -1 } })), /spec.replicas: Invalid value: -1/);
   });

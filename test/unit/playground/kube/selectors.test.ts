@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { labelSelectorObject, parseFieldSelector, parseLabelSelector, pinnedField } from "../../../../src/playground/kube/selectors.ts";
+import {
+  labelSelectorObject,
+  parseFieldSelector,
+  parseLabelSelector,
+  pinnedField,
+} from "../../../../src/playground/kube/selectors.ts";
 import { ApiError } from "../../../../src/playground/kube/status.ts";
 import type { KObject } from "../../../../src/playground/kube/types.ts";
 
@@ -23,7 +28,10 @@ describe("playground kube selectors", () => {
   }
 
   it("refuses an invalid label selector with a 400", () => {
-    assert.throws(() => parseLabelSelector("a b=c"), (e) => e instanceof ApiError && e.code === 400);
+    assert.throws(
+      () => parseLabelSelector("a b=c"),
+      (e) => e instanceof ApiError && e.code === 400,
+    );
   });
 
   const objCases: Array<[unknown, boolean]> = [
@@ -38,7 +46,11 @@ describe("playground kube selectors", () => {
     it(`LabelSelector ${JSON.stringify(sel)} → ${want}`, () => assert.equal(labelSelectorObject(sel)(labels), want));
   }
 
-  const pod: KObject = { metadata: { name: "p", namespace: "ns" }, spec: { nodeName: "n1" }, status: { phase: "Running", podIP: "127.10.0.1" } };
+  const pod: KObject = {
+    metadata: { name: "p", namespace: "ns" },
+    spec: { nodeName: "n1" },
+    status: { phase: "Running", podIP: "127.10.0.1" },
+  };
   const fieldCases: Array<[string, boolean]> = [
     ["metadata.name=p", true],
     ["metadata.namespace!=ns", false],
@@ -51,7 +63,10 @@ describe("playground kube selectors", () => {
   }
 
   it("refuses field labels the resource does not support, as the real server words it", () => {
-    assert.throws(() => parseFieldSelector("spec.nodeName=n1", "configmaps"), /field label not supported: spec.nodeName/);
+    assert.throws(
+      () => parseFieldSelector("spec.nodeName=n1", "configmaps"),
+      /field label not supported: spec.nodeName/,
+    );
   });
 
   it("finds the pinned value of a field", () => {
