@@ -21,6 +21,8 @@ export interface LeafOptions {
   validDays?: number;
   /** Marks the certificate for TLS client authentication as well as serving. */
   client?: boolean;
+  /** Subject organizations: the groups a Kubernetes API server reads from a client certificate. */
+  organizations?: string[];
 }
 
 function rsaKeyPair(): { publicKey: forge.pki.rsa.PublicKey; privateKey: forge.pki.rsa.PrivateKey; keyPem: string } {
@@ -68,7 +70,10 @@ export function createCertificateAuthority(commonName = "podid playground CA", v
 function issueLeaf(caCert: forge.pki.Certificate, caKey: forge.pki.rsa.PrivateKey, opts: LeafOptions): KeyPairPem {
   const keys = rsaKeyPair();
   const cert = newCertificate(keys.publicKey, opts.validDays ?? 365);
-  cert.setSubject([{ name: "commonName", value: opts.commonName }]);
+  cert.setSubject([
+    { name: "commonName", value: opts.commonName },
+    ...(opts.organizations ?? []).map((value) => ({ name: "organizationName", value })),
+  ]);
   cert.setIssuer(caCert.subject.attributes);
   const altNames = [
     ...(opts.dnsNames ?? []).map((value) => ({ type: 2, value })),

@@ -13,7 +13,7 @@ import { silentLogger } from "../../../src/shared/log.ts";
 import { runWebhook, type RunningWebhook } from "../../../src/webhook/main.ts";
 import { SELF_SIGNED_DEFAULTS, bootstrapSelfSigned } from "../../../src/webhook/self-signed.ts";
 import { SEED, seedDoc, seedDocs } from "../../fixtures/seed/index.ts";
-import { kubectl, type Run } from "./kubectl.ts";
+import { kubectl, type Run } from "../../helpers/kubectl.ts";
 
 const CONFIG = fileURLToPath(new URL("../../../config/", import.meta.url));
 const POD_HOOK = "validate-pods.podid.aadpodidentity.k8s.io";

@@ -13,7 +13,7 @@ import {
   parseAzurePodIdentityPolicy,
 } from "../../../src/model/parse.ts";
 import { SEED, seedDocs } from "../../fixtures/seed/index.ts";
-import { kubectl, type Run } from "./kubectl.ts";
+import { kubectl, type Run } from "../../helpers/kubectl.ts";
 
 const CRD_DIR = fileURLToPath(new URL("../../../config/crd/", import.meta.url));
 

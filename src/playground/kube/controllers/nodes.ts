@@ -35,8 +35,22 @@ export const DEFAULT_NODES: NodeSpec[] = [
   },
 ];
 
+/**
+ * Which /24 of 127.20.0.0/16 the nodes take: PODID_PLAYGROUND_NODE_NET (0-200, default 0). Each
+ * node's NMI listens on port 2579 of its node address, so a second playground on one machine
+ * (another checkout, a parallel test run) needs a block of its own.
+ */
+export function nodeNet(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.PODID_PLAYGROUND_NODE_NET;
+  if (v === undefined || v === "") return 0;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 200)
+    throw new Error(`PODID_PLAYGROUND_NODE_NET: expected a whole number from 0 to 200, got "${v}"`);
+  return n;
+}
+
 /** The InternalIP of the i-th node (0-based). */
-export const nodeIp = (i: number): string => `127.20.${Math.floor(i / 254)}.${(i % 254) + 1}`;
+export const nodeIp = (i: number): string => `127.20.${nodeNet() + Math.floor(i / 254)}.${(i % 254) + 1}`;
 
 /** Pod IPs: 127.10.0.1 … 127.19.255.254, reused after a pod is deleted. */
 export class PodIpPool {

@@ -1,0 +1,10 @@
+// Mocha root hooks (loaded through .mocharc.json): what the whole run shares is torn down once,
+// after the last test.
+import { stopSharedRealCluster } from "./helpers/real-cluster.ts";
+
+export const mochaHooks = {
+  async afterAll(this: Mocha.Context): Promise<void> {
+    this.timeout(60_000);
+    await stopSharedRealCluster();
+  },
+};
