@@ -168,6 +168,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         "100",
         "--metrics-port",
         String(metricsPort),
+        "--metrics-host",
+        "127.0.0.1",
       ],
       // The same variables DefaultAzureCredential reads in a real cluster.
       env: {
@@ -208,7 +210,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     }
 
     await waitReady(webhook, `https://127.0.0.1:${webhookPort}/readyz`, ca.certPem);
-    await waitReady(reconciler, `http://127.0.0.1:${metricsPort}/metrics`);
+    await waitReady(reconciler, `http://127.0.0.1:${metricsPort}/readyz`);
     for (const p of programs.filter((x) => x.name.startsWith("nmi-")))
       await waitReady(p, `${nmiUrls.get(p.name.slice(4))}/readyz`);
     say(`podid running    webhook, reconciler, ${nmiUrls.size} NMIs (logs in ${logs})`);
