@@ -36,7 +36,7 @@ export function promtool(args: string[], stdin?: string): Promise<ToolRun> {
     try {
       bin = prometheusBinary("promtool");
     } catch (e) {
-      fail(e as Error);
+      fail(e);
       return;
     }
     const child = execFile(bin, args, { timeout: 60_000 }, (err, stdout, stderr) =>
