@@ -31,14 +31,8 @@ export interface ToolRun {
 
 /** Runs promtool; `stdin` feeds e.g. `promtool check metrics`. Never throws on a non-zero exit. */
 export function promtool(args: string[], stdin?: string): Promise<ToolRun> {
-  return new Promise((done, fail) => {
-    let bin: string;
-    try {
-      bin = prometheusBinary("promtool");
-    } catch (e) {
-      fail(e);
-      return;
-    }
+  const bin = prometheusBinary("promtool");
+  return new Promise((done) => {
     const child = execFile(bin, args, { timeout: 60_000 }, (err, stdout, stderr) =>
       done({ code: err === null ? 0 : typeof err.code === "number" ? err.code : 1, stdout, stderr }),
     );
