@@ -8,6 +8,7 @@ import { doctorCommand } from "./doctor/command.ts";
 import { playgroundCommand } from "./playground/command.ts";
 import { reconcilerCommand } from "./reconciler/main.ts";
 import { nmiCommand } from "./nmi/command.ts";
+import { waitCommand } from "./wait/command.ts";
 import { webhookCommand } from "./webhook/command.ts";
 
 export function buildCli(): Command {
@@ -22,6 +23,7 @@ export function buildCli(): Command {
   program.addCommand(reconcilerCommand());
   program.addCommand(nmiCommand());
   program.addCommand(webhookCommand());
+  program.addCommand(waitCommand());
   return program;
 }
 

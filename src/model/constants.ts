@@ -109,6 +109,9 @@ export const SIDECAR = {
   hostIpEnv: "PODID_HOST_IP",
   /** Header the sidecar presents the pod's token in; the node NMI reviews it. */
   tokenHeader: "x-podid-pod-token",
+  /** The sidecar's /metrics for Prometheus, on the pod's address (its token port stays on loopback). */
+  metricsPort: 2581,
+  metricsPortName: "podid-metrics",
 } as const;
 
 /** The webhook's names (config/webhook uses the same). */
