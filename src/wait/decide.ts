@@ -10,7 +10,8 @@ export interface WaitIdentity {
   clientID: string;
 }
 
-export type WaitStep = { kind: "ready" } | { kind: "retry"; reason: string; delayMs: number };
+/** `answered`: the NMI answered (its reason outranks a later attempt cut short by the deadline). */
+export type WaitStep = { kind: "ready" } | { kind: "retry"; reason: string; delayMs: number; answered: boolean };
 
 const MIN_DELAY_MS = 500;
 const MAX_DELAY_MS = 5_000;
@@ -76,14 +77,24 @@ export function decideAnswer(
       : answer.status === 200
         ? "the NMI answered 200 without a token"
         : answer.body.slice(0, 300);
-  return { kind: "retry", reason: `HTTP ${answer.status}: ${why}`, delayMs: delayFrom(answer.retryAfter, attempt) };
+  return {
+    kind: "retry",
+    reason: `HTTP ${answer.status}: ${why}`,
+    delayMs: delayFrom(answer.retryAfter, attempt),
+    answered: true,
+  };
 }
 
 /** The NMI could not be reached at all. */
 export function decideUnreachable(err: unknown, attempt: number): WaitStep {
   const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : "";
   const msg = err instanceof Error ? `${err.message}${cause}` : String(err);
-  return { kind: "retry", reason: `the NMI did not answer (${msg})`, delayMs: delayFrom(null, attempt) };
+  return {
+    kind: "retry",
+    reason: `the NMI did not answer (${msg})`,
+    delayMs: delayFrom(null, attempt),
+    answered: false,
+  };
 }
 
 export function timeoutMessage(identity: WaitIdentity, endpoint: string, seconds: number, reason: string): string {

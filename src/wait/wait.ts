@@ -50,14 +50,17 @@ async function ask(o: WaitOptions, identity: WaitIdentity | undefined, attempt: 
 async function waitForOne(o: WaitOptions, identity: WaitIdentity | undefined, deadline: number, d: WaitDeps) {
   const label = identity === undefined ? "the pod's identity" : `identity "${identity.name}"`;
   let last = "no answer yet";
+  let lastAnswer: string | undefined;
   for (let attempt = 0; d.now() < deadline; attempt++) {
     const step: WaitStep = await ask(o, identity, attempt, d, deadline - d.now());
     if (step.kind === "ready") return { ok: true as const };
     if (step.reason !== last) d.say(`podid wait: ${label}: ${step.reason}; waiting`);
     last = step.reason;
+    if (step.answered) lastAnswer = step.reason;
     await d.sleep(Math.min(step.delayMs, Math.max(0, deadline - d.now())));
   }
-  return { ok: false as const, reason: last };
+  // The NMI's own words (e.g. the assignment's failure) say more than the attempt the deadline cut short.
+  return { ok: false as const, reason: lastAnswer ?? last };
 }
 
 export async function waitForIdentities(o: WaitOptions, d: WaitDeps): Promise<WaitResult> {

@@ -85,6 +85,7 @@ describe("podid wait", () => {
         kind: "retry",
         reason: `HTTP 503: Identity demo-reader (client ID ${CLIENT}) is not yet assigned to pod team-a/p: assignment in progress; retry later`,
         delayMs: 2000,
+        answered: true,
       });
       assert.equal(
         (decideAnswer({ status: 503, body: a.body, retryAfter: "600" }, 0) as { delayMs: number }).delayMs,
@@ -171,6 +172,22 @@ describe("podid wait", () => {
           `last answer: HTTP 503: Identity demo-reader (client ID ${CLIENT}) is not yet assigned to pod team-a/p: ${why}; retry later`,
       );
       assert.ok(w.clock >= 30_000 && w.clock < 32_000, `stopped at ${w.clock} ms`);
+    });
+
+    it("reports the NMI's last answer, not the attempt the deadline cut short", async () => {
+      const w = world((_u, n) =>
+        n === 1 ? notYet("assignment in progress") : new DOMException("timed out", "TimeoutError"),
+      );
+      const r = await waitForIdentities(
+        {
+          endpoint: "http://127.20.0.1:2579",
+          identities: [{ name: "demo-reader", clientID: CLIENT }],
+          timeoutSeconds: 5,
+        },
+        w,
+      );
+      assert.match(!r.ok ? r.message : "", /last answer: HTTP 503: .*assignment in progress; retry later$/);
+      assert.ok(w.said.some((l) => /the NMI did not answer \(timed out\)/.test(l)));
     });
   });
 });
