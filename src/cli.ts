@@ -5,6 +5,7 @@
 // and for every full garbage collection to walk.
 import { Command } from "commander";
 import { doctorCommand } from "./doctor/command.ts";
+import { migrateCommand } from "./migrate/command.ts";
 import { playgroundCommand } from "./playground/command.ts";
 import { reconcilerCommand } from "./reconciler/main.ts";
 import { nmiCommand } from "./nmi/command.ts";
@@ -20,6 +21,7 @@ export function buildCli(): Command {
   // Subcommands register themselves below, one line each, as they land.
   program.addCommand(playgroundCommand());
   program.addCommand(doctorCommand());
+  program.addCommand(migrateCommand());
   program.addCommand(reconcilerCommand());
   program.addCommand(nmiCommand());
   program.addCommand(webhookCommand());

@@ -173,3 +173,8 @@ export const WAIT = {
   /** The resource the wait asks a token for (any resource proves the identity answers). */
   resource: "https://management.azure.com/",
 } as const;
+
+/** `podid migrate`: the per-namespace copies it writes say where they were copied from. */
+export const MIGRATE = {
+  copiedFromAnnotation: `${GROUP}/copied-from`,
+} as const;

@@ -9,8 +9,8 @@ import { podInput, readPodView } from "./pod.ts";
 import { allowed, denied, errored } from "./responses.ts";
 import { waitAnnotationError } from "./wait-container.ts";
 
-/** Where each workload kind keeps its pod template. */
-const TEMPLATE_PATHS: Record<string, { group: string; path: string[] }> = {
+/** Where each workload kind keeps its pod template (podid migrate reads the same). */
+export const TEMPLATE_PATHS: Record<string, { group: string; path: string[] }> = {
   Deployment: { group: "apps", path: ["spec", "template"] },
   StatefulSet: { group: "apps", path: ["spec", "template"] },
   DaemonSet: { group: "apps", path: ["spec", "template"] },
@@ -20,7 +20,7 @@ const TEMPLATE_PATHS: Record<string, { group: string; path: string[] }> = {
 };
 export const WORKLOAD_KINDS = Object.keys(TEMPLATE_PATHS);
 
-function template(obj: unknown, path: string[]): unknown {
+export function template(obj: unknown, path: string[]): unknown {
   let cur: unknown = obj;
   for (const p of path) cur = isObject(cur) ? cur[p] : undefined;
   return cur;

@@ -53,7 +53,10 @@ describe("podid refuses what it does not know", function () {
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
   const refused: Array<[string[], RegExp]> = [
-    [["bogus"], /^podid: unknown command 'bogus' \(commands: doctor, migrate, nmi, playground, reconciler, wait, webhook; see podid --help\)$/],
+    [
+      ["bogus"],
+      /^podid: unknown command 'bogus' \(commands: doctor, migrate, nmi, playground, reconciler, wait, webhook; see podid --help\)$/,
+    ],
     [["bogus", "--help"], /^podid: unknown command 'bogus'/],
     [["help", "bogus"], /^podid: unknown command 'bogus'/],
     [["--bogus"], /^podid: unknown option '--bogus' \(see podid --help\)$/],
@@ -71,7 +74,13 @@ describe("podid refuses what it does not know", function () {
       assert.doesNotMatch(r.stdout, /^Usage:/m, "no help page as if all were well");
     });
 
-  const helped: string[][] = [["--help"], ["migrate", "--help"], ["wait", "--help"], ["help", "doctor"], ["doctor", "-o", "json", "--help"]];
+  const helped: string[][] = [
+    ["--help"],
+    ["migrate", "--help"],
+    ["wait", "--help"],
+    ["help", "doctor"],
+    ["doctor", "-o", "json", "--help"],
+  ];
   for (const args of helped)
     it(`podid ${args.join(" ")}: prints its help and exits 0`, () => {
       const r = run(args);
