@@ -148,7 +148,7 @@ function decideSubject(s: Subject, state: WebhookState, input: MigrateInput, p: 
   });
   const again = decidePod(podInput(withCopies, s.namespace, view.value, selector));
   if (again.verdict === "deny") return { findings: [denialFinding(s, again)], copies: [] };
-  const from = [...new Set(copies.map((c) => c.from))].sort().join(", ");
+  const from = [...new Set(copies.map((c) => c.from))].join(", ");
   return {
     findings: [
       finding(
@@ -199,7 +199,7 @@ function restartFindings(input: MigrateInput): Array<{ namespace: string; findin
       "restart",
       false,
       `${n} pod${n === 1 ? "" : "s"}`,
-      `${n} running pod${n === 1 ? "" : "s"} with the ${BINDING_LABEL} label ${n === 1 ? "was" : "were"} admitted before podid: the NMI serves only pods podid's webhook admitted`,
+      `${n === 1 ? "a pod" : `${n} pods`} with the ${BINDING_LABEL} label ${n === 1 ? "exists" : "exist"} from before podid: the NMI serves only pods podid's webhook admitted`,
       "after installing podid: kubectl rollout restart the workloads (or delete the pods)",
     ),
   }));

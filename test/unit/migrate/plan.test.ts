@@ -93,7 +93,7 @@ describe("podid migrate: the plan", () => {
     assert.match(b.findings[0]!.message, /is bound in another namespace/);
     assert.match(
       b.findings[0]!.fix!,
-      /copy AzureIdentity "reader", AzureIdentityBinding "app-binding" from team-a\/app-binding, team-a\/reader into "team-b"/,
+      /copy AzureIdentity "reader", AzureIdentityBinding "app-binding" from team-a\/reader, team-a\/app-binding into "team-b"/,
     );
     assert.deepEqual(
       b.manifests.map((m) => [m.kind, (m.metadata as Obj).namespace, (m.metadata as Obj).annotations, m.spec]),
