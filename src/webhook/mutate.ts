@@ -146,12 +146,7 @@ export function mutatePod(pod: Obj, plan: MutationPlan): Obj {
 }
 
 const waitInit = (plan: MutationPlan, wait: WaitPlan): Obj =>
-  waitContainer(
-    wait,
-    plan.sidecarImage,
-    appEnv(plan),
-    plan.nmiMode === "sidecar" ? sidecarContainer(plan.sidecarImage) : undefined,
-  );
+  waitContainer(wait, sidecarContainer(plan.sidecarImage), appEnv(plan), plan.nmiMode);
 
 /** The listed keys of `o` that it has, in its order (the diff lists operations in key order). */
 const pick = (o: Obj, keys: readonly string[]): Obj => {

@@ -2,11 +2,11 @@
 // get, so their containers start with a usable identity: it blocks until each identity the
 // pod was admitted with answers through the NMI, or fails after the bounded time naming the
 // identity and the reason. It goes first among the init containers (others may need the
-// identity too), as the same image as the sidecar, with the env the app containers get; in
-// sidecar mode it is a copy of the sidecar container (env, token volume, security context),
-// since init containers run before the sidecar does.
+// identity too), made from the sidecar container (same image and hardening), with the env the
+// app containers get; in sidecar mode it is a copy of the sidecar container (env, token volume,
+// security context), since init containers run before the sidecar does.
 import type { Operation } from "fast-json-patch";
-import { WAIT } from "../model/constants.ts";
+import { WAIT, type NmiMode } from "../model/constants.ts";
 import { isObject, type Obj } from "../model/read.ts";
 import type { AzureIdentity } from "../model/types.ts";
 import { parseWaitAnnotation } from "../wait/decide.ts";
@@ -42,26 +42,24 @@ const waitArgs = (w: WaitPlan): string[] => [
   `--timeout=${w.timeoutSeconds}s`,
 ];
 
-/** Daemonset mode: the app's env (where the NMI is, the client ID); sidecar mode: the sidecar's spec. */
-export function waitContainer(w: WaitPlan, image: string, env: unknown[], sidecar?: Obj): Obj {
-  if (sidecar !== undefined) {
+/**
+ * Built from the sidecar container, so it has the sidecar's image, resources and hardening.
+ * Daemonset mode: the app's env (where the NMI is, the client ID); sidecar mode: the whole
+ * sidecar spec (env, token volume), since it runs the sidecar's forwarder itself.
+ */
+export function waitContainer(w: WaitPlan, sidecar: Obj, env: unknown[], mode: NmiMode): Obj {
+  if (mode === "sidecar") {
     // Its own forwarder on a free loopback port; the sidecar's ports are the sidecar's.
     const { ports: _ports, ...copy } = sidecar;
     return { ...copy, name: WAIT.containerName, args: [...waitArgs(w), "--sidecar"] };
   }
   return {
     name: WAIT.containerName,
-    image,
+    image: sidecar.image,
     args: waitArgs(w),
     env,
-    resources: { requests: { cpu: "5m", memory: "32Mi" }, limits: { memory: "96Mi" } },
-    securityContext: {
-      runAsNonRoot: true,
-      runAsUser: 65532,
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-      capabilities: { drop: ["ALL"] },
-    },
+    resources: sidecar.resources,
+    securityContext: sidecar.securityContext,
   };
 }
 
