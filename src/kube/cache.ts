@@ -9,6 +9,7 @@ import {
   type KubernetesObject,
 } from "@kubernetes/client-node";
 import { kubeRequest, resourcePath } from "./request.ts";
+import { watchHealth } from "./watch-health.ts";
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; errors: Array<{ field: string; message: string }> };
 
@@ -42,6 +43,8 @@ export interface InformerCache<T> {
   /** Subscribes to changes; returns the unsubscribe function. */
   on(cb: (event: CacheEvent, value: T | undefined, raw: KubernetesObject) => void): () => void;
   readonly synced: boolean;
+  /** False from a watch failure until the restart's relist succeeds (the cache answers from what it saw last). */
+  readonly healthy: boolean;
   stop(): Promise<void>;
 }
 
@@ -110,6 +113,7 @@ export async function startInformerCache<T>(kc: KubeConfig, opts: CacheOptions<T
   const path = resourcePath({ group: opts.group, version: opts.version, plural: opts.plural });
   let listedOnce = false;
   let stopped = false;
+  const health = watchHealth.track(opts.plural);
 
   const listFn = async (): Promise<KubernetesListObject<KubernetesObject>> => {
     const list = await kubeRequest<KubernetesListObject<KubernetesObject>>(kc, {
@@ -117,6 +121,8 @@ export async function startInformerCache<T>(kc: KubeConfig, opts: CacheOptions<T
       query: { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector },
     });
     listedOnce = true;
+    // A (re)list that succeeded: the cache is current again (client-node emits list failures as errors).
+    health.up();
     return list;
   };
   const lw = new ListWatch<KubernetesObject>(
@@ -163,12 +169,14 @@ export async function startInformerCache<T>(kc: KubeConfig, opts: CacheOptions<T
         backoffMs = 500;
         return;
       } catch (err) {
+        health.failed();
         opts.onError?.(err);
       }
     }
   };
   lw.on("error", (err) => {
     if (stopped) return; // stopping aborts the watch: not an error worth reporting
+    health.failed();
     opts.onError?.(err);
     void restart();
   });
@@ -178,6 +186,7 @@ export async function startInformerCache<T>(kc: KubeConfig, opts: CacheOptions<T
   while (!listedOnce) {
     if (Date.now() > deadline) {
       stopped = true;
+      health.close();
       await lw.stop();
       throw new Error(
         `could not list ${path} from the Kubernetes API (is the server reachable and the CRD installed?)`,
@@ -203,8 +212,12 @@ export async function startInformerCache<T>(kc: KubeConfig, opts: CacheOptions<T
     get synced() {
       return listedOnce && !stopped;
     },
+    get healthy() {
+      return listedOnce && !stopped && health.healthy;
+    },
     async stop() {
       stopped = true;
+      health.close();
       await lw.stop();
     },
   };

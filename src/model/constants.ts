@@ -109,6 +109,9 @@ export const SIDECAR = {
   hostIpEnv: "PODID_HOST_IP",
   /** Header the sidecar presents the pod's token in; the node NMI reviews it. */
   tokenHeader: "x-podid-pod-token",
+  /** The sidecar's /metrics for Prometheus, on the pod's address (its token port stays on loopback). */
+  metricsPort: 2581,
+  metricsPortName: "podid-metrics",
 } as const;
 
 /** The webhook's names (config/webhook uses the same). */
@@ -124,4 +127,54 @@ export const WEBHOOK = {
   fileCheckIntervalMs: 10_000,
   /** Default image of the injected sidecar NMI. */
   sidecarImage: "podid:dev",
+} as const;
+
+/**
+ * Every metric podid exposes, by program. config/prometheus's rules, the runbooks and the
+ * README name these; a test holds the rules to this list and the playground's Prometheus to
+ * the programs' /metrics. Labels are small fixed sets (route, result, reason, code, operation,
+ * status, resource): never a pod, a namespace, a client ID or a token.
+ */
+export const METRICS = {
+  /** Every program: 1 per list-watch while it is connected, 0 from a failure until a relist succeeds. */
+  watchHealthy: "podid_kube_watch_healthy",
+  watchFailures: "podid_kube_watch_failures_total",
+
+  webhookAdmissions: "podid_webhook_admissions_total",
+  webhookAdmissionDuration: "podid_webhook_admission_duration_seconds",
+  webhookBadRequests: "podid_webhook_bad_requests_total",
+
+  nmiRequests: "podid_nmi_requests_total",
+  nmiRequestDuration: "podid_nmi_request_duration_seconds",
+  nmiUpstreamCalls: "podid_nmi_upstream_calls_total",
+  nmiTokenCache: "podid_nmi_token_cache_total",
+  /** Tokens served while one of the NMI's watches was broken: its view of the cluster may be out of date. */
+  nmiTokensServedStale: "podid_nmi_tokens_served_stale_total",
+  sidecarRequests: "podid_nmi_sidecar_requests_total",
+  sidecarRequestDuration: "podid_nmi_sidecar_request_duration_seconds",
+
+  reconcileDuration: "podid_reconcile_duration_seconds",
+  armRequests: "podid_arm_requests_total",
+  assignmentLatency: "podid_assignment_latency_seconds",
+  assignmentFailures: "podid_assignment_failures_total",
+  assignedIdentities: "podid_assigned_identities",
+  reconcileQueueDepth: "podid_reconcile_queue_depth",
+  reconcilerLeader: "podid_reconciler_leader",
+} as const;
+
+/** `podid wait`, the init container the webhook adds to pods that opt in. */
+export const WAIT = {
+  /** Pod annotation (on the pod template): "true" opts the pod in; "<N>s" also sets how long to wait. */
+  annotation: `${GROUP}/wait-for-identity`,
+  containerName: "podid-wait",
+  /** Real scale sets take 40-60 s to assign an identity; a Failed assignment is retried meanwhile. */
+  defaultTimeoutSeconds: 180,
+  maxTimeoutSeconds: 3600,
+  /** The resource the wait asks a token for (any resource proves the identity answers). */
+  resource: "https://management.azure.com/",
+} as const;
+
+/** `podid migrate`: the per-namespace copies it writes say where they were copied from. */
+export const MIGRATE = {
+  copiedFromAnnotation: `${GROUP}/copied-from`,
 } as const;

@@ -39,6 +39,8 @@ export interface NmiAppDeps {
   assignmentWaitMs?: number;
   retryAfterSeconds?: number;
   metrics?: NmiMetrics;
+  /** Whether every watch behind the view is connected; a token served otherwise is counted as stale. */
+  watchesHealthy?: () => boolean;
   logger?: Logger;
   now?: () => number;
 }
@@ -202,6 +204,7 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
       }
       const { token } = await deps.tokens.getToken(d.identity, parsed.value.resource);
       finish(started, "token", 200);
+      if (deps.watchesHealthy?.() === false) metrics.staleTokens.inc();
       log.debug({ pod: podRef, identity: d.identity.metadata.name, resource: parsed.value.resource }, "token served");
       return reply.code(200).header("content-type", "application/json; charset=utf-8").send(tokenBody(token, now()));
     } catch (err) {

@@ -61,6 +61,11 @@ export function nmiCommand(): Command {
       "sidecar: the pod's projected service-account token",
       `${SIDECAR.tokenMountPath}/${SIDECAR.tokenFileName}`,
     )
+    .option(
+      "--metrics-port <port>",
+      "sidecar: also serve /metrics on this port of the pod's addresses, for Prometheus (default: loopback only)",
+      int("--metrics-port"),
+    )
     .action(async (o: Record<string, unknown>) => {
       const mode = o.mode as "daemonset" | "sidecar";
       const { runNmi } = await import("./main.ts");
@@ -82,6 +87,7 @@ export function nmiCommand(): Command {
         metadataAddress: o.metadataAddress as string,
         nmiEndpoint: o.nmiEndpoint as string | undefined,
         tokenFile: o.tokenFile as string,
+        metricsPort: o.metricsPort as number | undefined,
       });
       const stop = (): void => {
         nmi.close().then(

@@ -23,6 +23,8 @@ import type { SecretReader } from "./token-sources.ts";
 import type { NmiView } from "./view.ts";
 
 export interface KubeView extends NmiView {
+  /** Every watch is connected (none is between a failure and its relist). */
+  healthy(): boolean;
   stop(): Promise<void>;
 }
 
@@ -70,6 +72,7 @@ export async function startKubeView(kc: KubeConfig, nodeName: string, log: Logge
       return () => listeners.delete(cb);
     },
     synced: () => caches.every((c) => c.synced),
+    healthy: () => caches.every((c) => c.healthy),
     async stop() {
       offs.forEach((off) => off());
       await Promise.all(caches.map((c) => c.stop()));

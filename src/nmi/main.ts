@@ -5,11 +5,12 @@ import { DEFAULTS, LIMITS, SIDECAR, SIDECAR_PORT } from "../model/constants.ts";
 import { loadKubeConfig } from "../kube/config.ts";
 import { loadAdmissionKeys, type AdmissionKeys } from "../policy/admission-mark.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
+import { registerCommonMetrics, registerProcessMetrics, serveMetricsOnly } from "../shared/metrics.ts";
 import { buildNmiApp } from "./app.ts";
 import { computeRules, keepRulesApplied } from "./iptables.ts";
 import { startKubeView, kubeSecretReader } from "./kube-view.ts";
 import { UpstreamLimiter } from "./limiter.ts";
-import { createNmiMetrics } from "./metrics.ts";
+import { createNmiMetrics, createSidecarMetrics } from "./metrics.ts";
 import { buildSidecarApp, fileTokenReader } from "./sidecar.ts";
 import { TokenCache } from "./token-cache.ts";
 import { kubeTokenReviewer } from "./token-review.ts";
@@ -37,6 +38,8 @@ export interface NmiOptions {
   /** Sidecar mode. */
   nmiEndpoint?: string;
   tokenFile: string;
+  /** Sidecar mode: also serve /metrics on this port of every address (the token port stays on loopback). */
+  metricsPort?: number;
   logger?: Logger;
 }
 
@@ -70,10 +73,21 @@ async function runSidecar(opts: NmiOptions, log: Logger): Promise<RunningNmi> {
   if (nodeEndpoint === undefined || nodeEndpoint === "") {
     throw new Error(`--nmi-endpoint (or ${SIDECAR.nodeEndpointEnv}) is required in sidecar mode: the node NMI's URL`);
   }
-  const app = buildSidecarApp({ nodeEndpoint, readToken: fileTokenReader(opts.tokenFile) });
+  const metrics = createSidecarMetrics();
+  registerProcessMetrics(metrics.registry);
+  const app = buildSidecarApp({ nodeEndpoint, readToken: fileTokenReader(opts.tokenFile), metrics });
   const url = await app.listen({ host: opts.host, port: opts.port ?? SIDECAR_PORT });
-  log.info({ url, nodeEndpoint }, "NMI sidecar listening");
-  return { url, close: () => app.close() };
+  // Prometheus scrapes the pod's address; the token endpoint must stay on the pod's loopback.
+  const scrape =
+    opts.metricsPort !== undefined ? await serveMetricsOnly(metrics.registry, opts.metricsPort) : undefined;
+  log.info({ url, nodeEndpoint, metrics: scrape?.url }, "NMI sidecar listening");
+  return {
+    url,
+    async close() {
+      await scrape?.app.close();
+      await app.close();
+    },
+  };
 }
 
 export async function runNmi(opts: NmiOptions): Promise<RunningNmi> {
@@ -87,6 +101,7 @@ export async function runNmi(opts: NmiOptions): Promise<RunningNmi> {
   const keys = watchKeys(opts.admissionKeyFile, log);
   const kc = loadKubeConfig(opts.kubeconfig);
   const metrics = createNmiMetrics();
+  registerCommonMetrics(metrics.registry);
   const view = await startKubeView(kc, nodeName, log);
   const limiter = new UpstreamLimiter({
     perSecond: LIMITS.imdsRequestsPerSecond,
@@ -128,6 +143,7 @@ export async function runNmi(opts: NmiOptions): Promise<RunningNmi> {
     proxyPaths: opts.proxyPaths,
     assignmentWaitMs: opts.assignmentWaitSeconds * 1000,
     metrics,
+    watchesHealthy: () => view.healthy(),
     logger: log,
   });
   const port = opts.port ?? DEFAULTS.nmiPort;

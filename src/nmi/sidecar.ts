@@ -2,9 +2,10 @@
 // would ask IMDS; it adds the pod's projected service-account token and forwards to the
 // node's NMI, which reviews the token and decides. It holds no identity and decides nothing.
 import { readFile, stat } from "node:fs/promises";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { SIDECAR } from "../model/constants.ts";
 import { errorBody, imdsError } from "./imds.ts";
+import { createSidecarMetrics, type SidecarMetrics } from "./metrics.ts";
 
 export interface SidecarDeps {
   /** The node NMI's base URL, e.g. http://10.240.0.4:2579. */
@@ -12,6 +13,7 @@ export interface SidecarDeps {
   /** Reads the pod's current token (the kubelet rotates the file). */
   readToken: () => Promise<string>;
   timeoutMs?: number;
+  metrics?: SidecarMetrics;
 }
 
 /** Reads the projected token, re-reading only when the file changed. */
@@ -31,12 +33,25 @@ const PASS_RESPONSE_HEADERS = ["content-type", "retry-after"];
 export function buildSidecarApp(deps: SidecarDeps): FastifyInstance {
   const app = Fastify({ logger: false, trustProxy: false });
   const base = deps.nodeEndpoint.replace(/\/$/, "");
+  const metrics = deps.metrics ?? createSidecarMetrics();
+  // The route's own failures, so the metric tells them from the node NMI's answers (forwarded).
+  const failures = new WeakMap<FastifyRequest, "token_unreadable" | "node_unreachable">();
+  app.addHook("onResponse", async (req, reply) => {
+    if (!req.url.startsWith("/metadata/")) return;
+    const result = failures.get(req) ?? "forwarded";
+    metrics.requests.inc({ result, code: String(reply.statusCode) });
+    metrics.latency.observe({ result }, reply.elapsedTime / 1000);
+  });
   app.get("/healthz", (_req, reply) => reply.send({ status: "ok" }));
+  app.get("/metrics", async (_req, reply) =>
+    reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
   app.get("/metadata/*", async (req, reply) => {
     let token: string;
     try {
       token = await deps.readToken();
     } catch (err) {
+      failures.set(req, "token_unreadable");
       return reply
         .code(500)
         .send(
@@ -62,6 +77,7 @@ export function buildSidecarApp(deps: SidecarDeps): FastifyInstance {
       }
       return reply.code(res.status).send(await res.text());
     } catch (err) {
+      failures.set(req, "node_unreachable");
       return reply
         .code(502)
         .send(

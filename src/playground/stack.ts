@@ -14,6 +14,7 @@ import { freePort } from "./free-port.ts";
 import { applyObjects, planInstall, renderKustomization, servedOnly, type InstallPlan } from "./install.ts";
 import { startPlayground, type Playground } from "./main.ts";
 import { spawnPodid, waitReady, type ProgramHandle } from "./processes.ts";
+import { startPrometheus, type RunningPrometheus } from "./prometheus.ts";
 
 export interface StackOptions {
   stateDir: string;
@@ -22,6 +23,8 @@ export interface StackOptions {
   lroDurationMs?: number;
   /** Progress lines for a person (default: nothing). */
   say?: (line: string) => void;
+  /** Also run a real Prometheus scraping every program, with podid's rules (Debian's prometheus package). */
+  prometheus?: boolean;
 }
 
 export interface Stack {
@@ -32,6 +35,8 @@ export interface Stack {
   files: Playground["files"] & { admissionKey: string; logs: string };
   install: InstallPlan;
   programs: ProgramHandle[];
+  /** With `prometheus: true`: the Prometheus scraping the programs (http://127.0.0.1:<port>). */
+  prometheus?: RunningPrometheus;
   /** The NMI of a node, as pods reach it. */
   nmiUrl(node: string): string;
   stop(): Promise<void>;
@@ -168,6 +173,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         "100",
         "--metrics-port",
         String(metricsPort),
+        "--metrics-host",
+        "127.0.0.1",
       ],
       // The same variables DefaultAzureCredential reads in a real cluster.
       env: {
@@ -208,10 +215,26 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     }
 
     await waitReady(webhook, `https://127.0.0.1:${webhookPort}/readyz`, ca.certPem);
-    await waitReady(reconciler, `http://127.0.0.1:${metricsPort}/metrics`);
+    await waitReady(reconciler, `http://127.0.0.1:${metricsPort}/readyz`);
     for (const p of programs.filter((x) => x.name.startsWith("nmi-")))
       await waitReady(p, `${nmiUrls.get(p.name.slice(4))}/readyz`);
     say(`podid running    webhook, reconciler, ${nmiUrls.size} NMIs (logs in ${logs})`);
+
+    let prometheus: RunningPrometheus | undefined;
+    if (opts.prometheus === true) {
+      prometheus = await startPrometheus({
+        logDir: logs,
+        jobs: [
+          { job: "podid-webhook", targets: [`127.0.0.1:${webhookPort}`], scheme: "https", caPem: ca.certPem },
+          { job: "podid-reconciler", targets: [`127.0.0.1:${metricsPort}`] },
+          { job: "podid-nmi", targets: [...nmiUrls.values()].map((u) => new URL(u).host) },
+        ],
+      });
+      const p = prometheus;
+      cleanups.push(() => p.stop());
+      pg.addEndpoint("prometheus", prometheus.url);
+      say(`Prometheus       ${prometheus.url} (podid's rules loaded; storage in a temporary folder)`);
+    }
 
     return {
       pg,
@@ -221,6 +244,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       files: { ...pg.files, admissionKey: secrets.admissionKey, logs },
       install,
       programs,
+      ...(prometheus !== undefined ? { prometheus } : {}),
       nmiUrl: (node) => {
         const u = nmiUrls.get(node);
         if (u === undefined) throw new Error(`no NMI for node ${node}`);

@@ -413,6 +413,7 @@ export class Controller {
         `identity ${a.identity.metadata.name} (${a.identity.clientID}) assigned${where}`,
       );
     } else if (after.status === "Failed") {
+      this.deps.metrics.assignmentFailures.inc({ reason: after.reason ?? "Failed" });
       this.deps.events?.record(
         pod,
         "Warning",

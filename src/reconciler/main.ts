@@ -39,6 +39,7 @@ interface Flags {
   resyncSeconds: number;
   armPollIntervalMs: number;
   metricsPort: number;
+  metricsHost: string;
 }
 
 export function reconcilerCommand(): Command {
@@ -90,7 +91,13 @@ export function reconcilerCommand(): Command {
       int("--arm-poll-interval-ms", 1),
       2000,
     )
-    .option("--metrics-port <port>", "port of the /metrics endpoint", int("--metrics-port", 0), RECONCILER.metricsPort)
+    .option(
+      "--metrics-port <port>",
+      "port of /metrics, /healthz and /readyz",
+      int("--metrics-port", 0),
+      RECONCILER.metricsPort,
+    )
+    .option("--metrics-host <address>", "address /metrics, /healthz and /readyz listen on", "0.0.0.0")
     .action(async (flags: Flags) => {
       try {
         await run(flags);
@@ -152,6 +159,7 @@ async function run(flags: Flags): Promise<void> {
       resyncMs: flags.resyncSeconds * 1000,
       invalidRetryMs: RECONCILER.invalidIdentityRetrySeconds * 1000,
       metricsPort: flags.metricsPort,
+      metricsHost: flags.metricsHost,
     },
     log,
   );

@@ -4,7 +4,9 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { Registry } from "prom-client";
 import { BINDING_LABEL, GROUP, KINDS, RECONCILER, VERSION } from "../model/constants.ts";
+import type { AssignedIdentityState } from "../model/types.ts";
 import {
   parseAzureAssignedIdentity,
   parseAzureIdentity,
@@ -16,6 +18,7 @@ import { startInformerCache, type InformerCache } from "../kube/cache.ts";
 import { createEventRecorder } from "../kube/events.ts";
 import { startLeaderElection, type LeaderElector } from "../kube/leader-election.ts";
 import type { Logger } from "../shared/log.ts";
+import { registerCommonMetrics } from "../shared/metrics.ts";
 import { kubeAssignedIdentityWriter } from "./assigned-writer.ts";
 import { BatchTrigger } from "./batch.ts";
 import { Controller, type ReconcileResult, type Sources } from "./controller.ts";
@@ -74,6 +77,28 @@ async function startCaches(kc: KubeConfig, log: Logger): Promise<Caches> {
   return { pods, nodes, namespaces, identities, bindings, exceptions, policies, assigned };
 }
 
+function countByStatus(assigned: ReadonlyArray<{ status?: { status: AssignedIdentityState } }>) {
+  const counts: Partial<Record<AssignedIdentityState, number>> = {};
+  for (const a of assigned) {
+    const st = a.status?.status ?? "Created";
+    counts[st] = (counts[st] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/**
+ * Ready once every cache has listed, as the webhook's and the NMI's /readyz are; a watch that
+ * breaks later shows in podid_kube_watch_healthy (readiness flapping with the API server would
+ * only stall rollouts).
+ */
+function readiness(caches: Caches | undefined): { ready: true } | { ready: false; reason: string } {
+  if (caches === undefined) return { ready: false, reason: "caches not synced yet" };
+  const waiting = Object.entries(caches)
+    .filter(([, c]: [string, InformerCache<unknown>]) => !c.synced)
+    .map(([name]) => name);
+  return waiting.length === 0 ? { ready: true } : { ready: false, reason: `caches not synced: ${waiting.join(", ")}` };
+}
+
 /** Which cache events can change desired state; the rest (node heartbeats, our own writes) do not kick. */
 function subscribe(c: Caches, kick: () => void): () => void {
   const labelled = new Set<string>();
@@ -109,13 +134,22 @@ export async function runReconciler(
   settings: ReconcilerSettings,
   log: Logger,
 ): Promise<RunningReconciler> {
-  const metrics = createMetrics();
+  let started: Caches | undefined;
+  const metrics = createMetrics(new Registry(), () => countByStatus(started?.assigned.list() ?? []));
+  registerCommonMetrics(metrics.registry);
   const identity = settings.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
-  const caches = await startCaches(kc, log);
+  // Listening before the caches list, so /healthz answers and /readyz says what it waits for.
   const server =
     settings.metricsPort !== undefined
-      ? await startMetricsServer(metrics.registry, settings.metricsPort, settings.metricsHost)
+      ? await startMetricsServer(metrics.registry, settings.metricsPort, settings.metricsHost, () => readiness(started))
       : undefined;
+  let caches: Caches;
+  try {
+    caches = started = await startCaches(kc, log);
+  } catch (e) {
+    await server?.close();
+    throw e;
+  }
   const events = createEventRecorder(kc, {
     component: "podid-reconciler",
     instance: identity,

@@ -4,11 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Server as TlsServer } from "node:tls";
 import type { FastifyInstance } from "fastify";
-import { collectDefaultMetrics, Registry } from "prom-client";
+import { Registry } from "prom-client";
 import { loadKubeConfig } from "../kube/config.ts";
 import { WEBHOOK } from "../model/constants.ts";
 import { loadAdmissionKeys, type AdmissionKeys } from "../policy/admission-mark.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
+import { registerCommonMetrics } from "../shared/metrics.ts";
 import { buildWebhookApp } from "./app.ts";
 import { startCacheState, type CacheState } from "./cache-state.ts";
 import { readTls, watchFiles } from "./files.ts";
@@ -75,7 +76,7 @@ export async function runWebhook(o: WebhookOptions): Promise<RunningWebhook> {
     ));
 
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "podid_webhook_" });
+  registerCommonMetrics(registry);
   const app = buildWebhookApp({
     state,
     keys: () => keys,

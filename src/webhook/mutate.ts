@@ -14,9 +14,11 @@ import {
   NMI_MODE_ANNOTATION,
   SIDECAR,
   SIDECAR_PORT,
+  WAIT,
   type NmiMode,
 } from "../model/constants.ts";
 import { isObject, type Obj } from "../model/read.ts";
+import { waitContainer, waitPatch, withWaitContainer, type WaitPlan } from "./wait-container.ts";
 
 export interface MutationPlan {
   /** The admission mark to set; undefined removes any mark the pod carries. */
@@ -25,6 +27,8 @@ export interface MutationPlan {
   /** Set as AZURE_CLIENT_ID when the pod has exactly one identity. */
   clientID?: string;
   sidecarImage: string;
+  /** The `podid wait` init container, for pods that asked to start only once their identity answers. */
+  wait?: WaitPlan;
 }
 
 interface EnvVar {
@@ -52,7 +56,14 @@ function sidecarContainer(image: string): Obj {
   return {
     name: SIDECAR.containerName,
     image,
-    args: ["nmi", "--mode=sidecar", "--host=127.0.0.1", `--port=${SIDECAR_PORT}`],
+    args: [
+      "nmi",
+      "--mode=sidecar",
+      "--host=127.0.0.1",
+      `--port=${SIDECAR_PORT}`,
+      `--metrics-port=${SIDECAR.metricsPort}`,
+    ],
+    ports: [{ name: SIDECAR.metricsPortName, containerPort: SIDECAR.metricsPort, protocol: "TCP" }],
     env: [HOST_IP_ENV, { name: SIDECAR.nodeEndpointEnv, value: `http://$(${SIDECAR.hostIpEnv}):${DEFAULTS.nmiPort}` }],
     resources: { requests: { cpu: "5m", memory: "32Mi" }, limits: { memory: "96Mi" } },
     securityContext: {
@@ -119,7 +130,8 @@ export function mutatePod(pod: Obj, plan: MutationPlan): Obj {
     const list = spec[key];
     if (!Array.isArray(list)) continue;
     spec[key] = list.map((c: unknown) => {
-      if (!isObject(c) || c.name === SIDECAR.containerName) return c;
+      // podid's own containers carry the env they need from the start.
+      if (!isObject(c) || c.name === SIDECAR.containerName || c.name === WAIT.containerName) return c;
       const copy = { ...c };
       addEnv(copy, env);
       return copy;
@@ -129,8 +141,12 @@ export function mutatePod(pod: Obj, plan: MutationPlan): Obj {
     spec.containers = addByName(spec.containers, sidecarContainer(plan.sidecarImage));
     spec.volumes = addByName(spec.volumes, tokenVolume());
   }
+  if (plan.wait !== undefined) spec.initContainers = withWaitContainer(spec.initContainers, waitInit(plan, plan.wait));
   return out;
 }
+
+const waitInit = (plan: MutationPlan, wait: WaitPlan): Obj =>
+  waitContainer(wait, sidecarContainer(plan.sidecarImage), appEnv(plan), plan.nmiMode);
 
 /** The listed keys of `o` that it has, in its order (the diff lists operations in key order). */
 const pick = (o: Obj, keys: readonly string[]): Obj => {
@@ -183,8 +199,20 @@ const patches = new Map<string, readonly Operation[]>();
 /** The JSON Patch that mutatePod makes of `pod` under `plan` (frozen: it may be shared). */
 export function podPatch(pod: Obj, plan: MutationPlan): readonly Operation[] {
   const view = mutationView(pod, plan.nmiMode);
-  const key = JSON.stringify([plan.mark ?? null, plan.nmiMode, plan.clientID ?? null, plan.sidecarImage, view]);
-  const diff = (): Operation[] => fastJsonPatch.compare(view, mutatePod(view, plan));
+  const key = JSON.stringify([
+    plan.mark ?? null,
+    plan.nmiMode,
+    plan.clientID ?? null,
+    plan.sidecarImage,
+    plan.wait ?? null,
+    view,
+  ]);
+  const { wait, ...rest } = plan;
+  // The wait container goes first among the init containers: one insertion, not a diff (see waitPatch).
+  const diff = (): Operation[] => [
+    ...fastJsonPatch.compare(view, mutatePod(view, rest)),
+    ...(wait !== undefined && plan.mark !== undefined ? waitPatch(view.spec, waitInit(plan, wait)) : []),
+  ];
   if (key.length > PATCH_KEY_MAX_CHARS) return diff();
   let ops = patches.get(key);
   if (ops === undefined) {

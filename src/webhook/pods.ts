@@ -16,6 +16,7 @@ import { objectName, type Handler, type HandlerContext, type Outcome } from "./c
 import { podPatch } from "./mutate.ts";
 import { readPodView, podInput, type PodView } from "./pod.ts";
 import { allowed, denied, errored, patched } from "./responses.ts";
+import { waitAnnotationError, waitPlanFor } from "./wait-container.ts";
 import type { AdmissionRequest } from "./review.ts";
 
 const ok = (req: AdmissionRequest, reason: string, warnings?: string[]): Outcome => ({
@@ -82,11 +83,13 @@ export const mutatePodHandler: Handler = (req, ctx) => {
     decision.identities.length > 0
       ? signAdmissionMark(keys, markClaims(namespace, got.view, selector, decision))
       : undefined;
+  const wait = waitPlanFor(got.view.annotations, decision.identities);
   const plan = {
     nmiMode: decision.nmiMode,
     sidecarImage: ctx.sidecarImage,
     ...(mark !== undefined ? { mark } : {}),
     ...(decision.identities.length === 1 ? { clientID: decision.identities[0]!.clientID } : {}),
+    ...(wait !== undefined ? { wait } : {}),
   };
   const ops = podPatch(pod, plan);
   return { response: patched(req.uid, ops), result: ops.length > 0 ? "patched" : "allowed", reason: decision.reason };
@@ -128,6 +131,8 @@ export const validatePodHandler: Handler = (req, ctx) => {
   if (decision.verdict === "deny")
     return no(req, decision.reason, decision.message ?? "denied", decision.code ?? 403, decision.warnings);
   if (decision.verdict === "skip" || selector === undefined) return ok(req, decision.reason);
+  const badWait = waitAnnotationError(got.view.annotations);
+  if (badWait !== undefined) return no(req, "bad-wait-annotation", badWait, 400, decision.warnings);
   // Defence in depth: a pod the mutating webhook did not mark (bypassed, or a mark set by
   // hand) is refused here rather than left to fail later at the NMI.
   const keys = ctx.keys();

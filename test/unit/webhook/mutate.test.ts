@@ -37,7 +37,8 @@ describe("webhook: pod mutation", () => {
     assert.deepEqual(names(s.containers), ["myapp", SIDECAR.containerName]);
     const nmi = s.containers[1]!;
     assert.equal(nmi.image, "podid:test");
-    assert.deepEqual(nmi.args, ["nmi", "--mode=sidecar", "--host=127.0.0.1", "--port=2580"]);
+    assert.deepEqual(nmi.args, ["nmi", "--mode=sidecar", "--host=127.0.0.1", "--port=2580", "--metrics-port=2581"]);
+    assert.deepEqual(nmi.ports, [{ name: "podid-metrics", containerPort: 2581, protocol: "TCP" }]);
     assert.deepEqual(nmi.env, [
       { name: "PODID_HOST_IP", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "status.hostIP" } } },
       { name: "PODID_NMI_ENDPOINT", value: "http://$(PODID_HOST_IP):2579" },
