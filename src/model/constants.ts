@@ -26,8 +26,18 @@ export const BINDING_LABEL = "aadpodidbinding";
 export const ADMISSION_MARK_ANNOTATION = `${GROUP}/admission-mark`;
 /** Annotation with the NMI mode the webhook chose for the pod (daemonset | sidecar). */
 export const NMI_MODE_ANNOTATION = `${GROUP}/nmi-mode`;
-/** Version tag at the front of every admission mark, so the format can evolve. */
-export const ADMISSION_MARK_VERSION = "v1";
+/** Annotation listing the identities the pod was admitted with (JSON), covered by the mark. */
+export const ADMITTED_IDENTITIES_ANNOTATION = `${GROUP}/admitted-identities`;
+/** Every annotation podid writes on a pod: set at admission, never changed afterwards. */
+export const PODID_POD_ANNOTATIONS = [
+  ADMISSION_MARK_ANNOTATION,
+  NMI_MODE_ANNOTATION,
+  ADMITTED_IDENTITIES_ANNOTATION,
+] as const;
+/** Version tag at the front of every admission mark the webhook signs, so the format can evolve. */
+export const ADMISSION_MARK_VERSION = "v2";
+/** Marks of this version (before the admitted identities were listed) still verify, the old way. */
+export const LEGACY_ADMISSION_MARK_VERSION = "v1";
 
 /** Env vars the webhook injects and the Azure SDKs read. */
 export const ENV = {
@@ -42,6 +52,8 @@ export type NmiMode = (typeof NMI_MODES)[number];
 export const SYSTEM_NAMESPACE = "podid-system";
 /** Namespaces the webhooks never see (the configurations' namespaceSelector excludes them). */
 export const EXCLUDED_NAMESPACES = ["kube-system", SYSTEM_NAMESPACE] as const;
+/** Where AzurePodIdentityExceptions take effect unless a policy says otherwise. */
+export const EXCEPTION_NAMESPACES = ["kube-system", SYSTEM_NAMESPACE] as const;
 
 export const DEFAULTS = {
   webhookPort: 9443,

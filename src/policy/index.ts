@@ -2,6 +2,8 @@
 export { matchesLabelSelector, matchesAllLabels, globMatch } from "./selector.ts";
 export {
   effectivePolicy,
+  exceptionsAllowed,
+  identityAllowed,
   identityMatches,
   identityViolations,
   type EffectivePolicy,
@@ -10,6 +12,7 @@ export {
 } from "./effective.ts";
 export {
   decidePod,
+  exceptionApplies,
   isExcepted,
   podSelector,
   type PodAdmissionInput,

@@ -38,7 +38,7 @@ function policyFindings(
   const eff = effectivePolicy(ctx.state.namespaceLabels(ns), ctx.state.policies());
   const warnings: string[] = [];
   for (const v of identityViolations(eff, identity)) {
-    const msg = messages.identityNotAllowed(identity, ns, v.policy, v.allowed);
+    const msg = messages.identityNotAllowed(identity, ns, v);
     if (v.enforcement === "Enforce") return { deny: msg, warnings };
     warnings.push(messages.audit(msg));
   }

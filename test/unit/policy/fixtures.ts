@@ -45,7 +45,14 @@ export function policy(
   namespaceSelector: LabelSelector,
   o: Partial<AzurePodIdentityPolicy> = {},
 ): AzurePodIdentityPolicy {
-  return { metadata: meta(name), namespaceSelector, onUnmatchedLabel: "Deny", enforcement: "Enforce", ...o };
+  return {
+    metadata: meta(name),
+    namespaceSelector,
+    onUnmatchedLabel: "Deny",
+    enforcement: "Enforce",
+    unlistedIdentities: "Allow",
+    ...o,
+  };
 }
 
 /** The seed's objects in namespace team-a and a pod labelled with the seed's selector. */

@@ -55,6 +55,7 @@ const policy = (over: Partial<AzurePodIdentityPolicy>): AzurePodIdentityPolicy =
   namespaceSelector: { matchLabels: { tier: "prod" } },
   onUnmatchedLabel: "Deny",
   enforcement: "Enforce",
+  unlistedIdentities: "Allow",
   ...over,
 });
 
@@ -71,6 +72,7 @@ describe("reconciler/desired: which pods get which identities", () => {
     ],
   };
   const exception: AzurePodIdentityException = { metadata: meta("ex", "a"), podLabels: { noaad: "true" } };
+  const allowExceptions = policy({ namespaceSelector: {}, exceptions: "Allow" });
   const cases: Array<{ name: string; input: Partial<DesiredInput>; expect: string[] }> = [
     {
       name: "labelled, scheduled pod with a binding in its namespace",
@@ -99,14 +101,24 @@ describe("reconciler/desired: which pods get which identities", () => {
       expect: [],
     },
     {
-      name: "excepted pod: nothing",
-      input: { exceptions: [exception], pods: [pod("a", "p", { aadpodidbinding: "reader", noaad: "true" })] },
+      name: "excepted pod where exceptions are allowed: nothing",
+      input: {
+        exceptions: [exception],
+        policies: [allowExceptions],
+        pods: [pod("a", "p", { aadpodidbinding: "reader", noaad: "true" })],
+      },
       expect: [],
+    },
+    {
+      name: "an exception the namespace may not have changes nothing",
+      input: { exceptions: [exception], pods: [pod("a", "p", { aadpodidbinding: "reader", noaad: "true" })] },
+      expect: ["a/p-reader"],
     },
     {
       name: "exception decides per pod, not per selector",
       input: {
         exceptions: [exception],
+        policies: [allowExceptions],
         pods: [
           pod("a", "p1", { aadpodidbinding: "reader", noaad: "true" }),
           pod("a", "p2", { aadpodidbinding: "reader" }),
