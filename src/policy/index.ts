@@ -23,10 +23,16 @@ export {
 export { messages, describeAllowed, describeIdentity } from "./messages.ts";
 export {
   claimsFor,
+  formatAdmittedIdentities,
   loadAdmissionKeys,
+  markIdentity,
+  markVersion,
   parseAdmissionKeys,
+  parseAdmittedIdentities,
   signAdmissionMark,
   verifyAdmissionMark,
   type AdmissionKeys,
   type MarkClaims,
+  type MarkIdentity,
 } from "./admission-mark.ts";
+export { checkPodMark, podNmiMode, type PodMarkInput, type PodMarkResult } from "./pod-mark.ts";

@@ -9,9 +9,11 @@
 import fastJsonPatch, { type Operation } from "fast-json-patch";
 import {
   ADMISSION_MARK_ANNOTATION,
+  ADMITTED_IDENTITIES_ANNOTATION,
   DEFAULTS,
   ENV,
   NMI_MODE_ANNOTATION,
+  PODID_POD_ANNOTATIONS,
   SIDECAR,
   SIDECAR_PORT,
   type NmiMode,
@@ -19,8 +21,10 @@ import {
 import { isObject, type Obj } from "../model/read.ts";
 
 export interface MutationPlan {
-  /** The admission mark to set; undefined removes any mark the pod carries. */
+  /** The admission mark to set; undefined removes every podid annotation the pod carries. */
   mark?: string;
+  /** The admitted-identities annotation the mark covers (set with the mark). */
+  admitted?: string;
   nmiMode: NmiMode;
   /** Set as AZURE_CLIENT_ID when the pod has exactly one identity. */
   clientID?: string;
@@ -107,12 +111,14 @@ export function mutatePod(pod: Obj, plan: MutationPlan): Obj {
   const meta: Obj = (out.metadata = isObject(pod.metadata) ? { ...pod.metadata } : {});
   const annotations: Obj = (meta.annotations = isObject(meta.annotations) ? { ...meta.annotations } : {});
   if (plan.mark === undefined) {
-    delete annotations[ADMISSION_MARK_ANNOTATION];
+    // A pod podid gives no identity carries none of podid's annotations, whoever wrote them.
+    for (const a of PODID_POD_ANNOTATIONS) delete annotations[a];
     if (Object.keys(annotations).length === 0) delete meta.annotations;
     return out;
   }
   annotations[ADMISSION_MARK_ANNOTATION] = plan.mark;
   annotations[NMI_MODE_ANNOTATION] = plan.nmiMode;
+  annotations[ADMITTED_IDENTITIES_ANNOTATION] = plan.admitted ?? "[]";
   const spec: Obj = (out.spec = isObject(pod.spec) ? { ...pod.spec } : {});
   const env = appEnv(plan);
   for (const key of CONTAINER_LISTS) {
@@ -183,7 +189,14 @@ const patches = new Map<string, readonly Operation[]>();
 /** The JSON Patch that mutatePod makes of `pod` under `plan` (frozen: it may be shared). */
 export function podPatch(pod: Obj, plan: MutationPlan): readonly Operation[] {
   const view = mutationView(pod, plan.nmiMode);
-  const key = JSON.stringify([plan.mark ?? null, plan.nmiMode, plan.clientID ?? null, plan.sidecarImage, view]);
+  const key = JSON.stringify([
+    plan.mark ?? null,
+    plan.admitted ?? null,
+    plan.nmiMode,
+    plan.clientID ?? null,
+    plan.sidecarImage,
+    view,
+  ]);
   const diff = (): Operation[] => fastJsonPatch.compare(view, mutatePod(view, plan));
   if (key.length > PATCH_KEY_MAX_CHARS) return diff();
   let ops = patches.get(key);
