@@ -113,7 +113,7 @@ export async function runNmi(opts: NmiOptions): Promise<RunningNmi> {
   const tokens = new TokenService(
     (identity) =>
       identity.type === 0
-        ? imds.source(identity.clientID)
+        ? imds.source({ resourceID: identity.resourceID ?? "", clientID: identity.clientID })
         : counted(servicePrincipalSource(identity, readSecret, authority)),
     new TokenCache(),
     metrics,

@@ -35,17 +35,22 @@ describe("nmi ImdsClient against an IMDS-like server", () => {
     imds = await server((req, res) => {
       seen.push({ url: req.url!, headers: req.headers });
       const u = new URL(req.url!, "http://x");
-      if (u.searchParams.get("client_id") === "missing") {
+      if (u.searchParams.get("msi_res_id") === "missing") {
         res.writeHead(400, { "content-type": "application/json" });
         res.end(JSON.stringify({ error: "invalid_request", error_description: "Identity not found" }));
         return;
       }
-      if (u.searchParams.get("client_id") === "busy") {
+      if (u.searchParams.get("msi_res_id") === "busy") {
         res.writeHead(429, { "content-type": "application/json", "retry-after": "1" });
         res.end(JSON.stringify({ error: "too_many_requests", error_description: "slow down" }));
         return;
       }
-      if (u.searchParams.get("client_id") === "garbage") {
+      if (u.searchParams.get("msi_res_id") === "spoofed") {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ access_token: "at", expires_on: "2000000000", client_id: "the-real-one" }));
+        return;
+      }
+      if (u.searchParams.get("msi_res_id") === "garbage") {
         res.end("not json");
         return;
       }
@@ -62,9 +67,13 @@ describe("nmi ImdsClient against an IMDS-like server", () => {
   });
   after(() => imds.close());
 
-  it("asks with Metadata: true and the identity's client ID, and parses IMDS's strings", async () => {
+  const src = (client: ImdsClient, resourceID: string, clientID = "abc") => client.source({ resourceID, clientID });
+
+  it("asks with Metadata: true and the identity's resource ID (never its client ID), and parses IMDS's strings", async () => {
     const client = new ImdsClient(imds.url, new UpstreamLimiter({ perSecond: 20, concurrent: 5 }));
-    const t = await client.source("abc").getToken("https://storage.azure.com");
+    const t = await src(client, "/subscriptions/s/resourceGroups/rg/providers/x/abc").getToken(
+      "https://storage.azure.com",
+    );
     assert.deepEqual(t, {
       accessToken: "at",
       expiresOn: 2000000000,
@@ -75,7 +84,18 @@ describe("nmi ImdsClient against an IMDS-like server", () => {
     assert.equal(last.headers.metadata, "true");
     assert.match(
       last.url,
-      /^\/metadata\/identity\/oauth2\/token\?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com&client_id=abc$/,
+      /^\/metadata\/identity\/oauth2\/token\?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com&msi_res_id=%2Fsubscriptions%2Fs%2FresourceGroups%2Frg%2Fproviders%2Fx%2Fabc$/,
+    );
+  });
+
+  it("attack: refuses a token IMDS says belongs to another client ID than the AzureIdentity claims", async () => {
+    const client = new ImdsClient(imds.url, new UpstreamLimiter({ perSecond: 20, concurrent: 5 }));
+    await assert.rejects(
+      src(client, "spoofed", "claimed-client").getToken("r"),
+      (e: unknown) =>
+        e instanceof UpstreamError &&
+        e.imds.status === 403 &&
+        /has client ID the-real-one, not claimed-client/.test(e.imds.description),
     );
   });
 
@@ -83,7 +103,7 @@ describe("nmi ImdsClient against an IMDS-like server", () => {
     const client = new ImdsClient(imds.url, new UpstreamLimiter({ perSecond: 20, concurrent: 5 }));
     // "Identity not found" for an identity whose assignment is done: not yet propagated, retry.
     await assert.rejects(
-      client.source("missing").getToken("r"),
+      src(client, "missing").getToken("r"),
       (e: unknown) =>
         e instanceof UpstreamError &&
         e.imds.status === 503 &&
@@ -91,11 +111,11 @@ describe("nmi ImdsClient against an IMDS-like server", () => {
         /Identity not found/.test(e.imds.description),
     );
     await assert.rejects(
-      client.source("busy").getToken("r"),
+      src(client, "busy").getToken("r"),
       (e: unknown) => e instanceof UpstreamError && e.imds.status === 429 && e.imds.retryAfter === 1,
     );
     await assert.rejects(
-      client.source("garbage").getToken("r"),
+      src(client, "garbage").getToken("r"),
       (e: unknown) => e instanceof UpstreamError && e.imds.status === 502,
     );
   });
@@ -103,7 +123,7 @@ describe("nmi ImdsClient against an IMDS-like server", () => {
   it("reports an unreachable IMDS as a 502", async () => {
     const client = new ImdsClient("http://127.0.0.1:1", new UpstreamLimiter({ perSecond: 20, concurrent: 5 }));
     await assert.rejects(
-      client.source("x").getToken("r"),
+      src(client, "x").getToken("r"),
       (e: unknown) => e instanceof UpstreamError && e.imds.status === 502 && /did not answer/.test(e.imds.description),
     );
   });
