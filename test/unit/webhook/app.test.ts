@@ -151,7 +151,7 @@ describe("webhook routes (inject)", () => {
 
   it("refuses a pod whose admitted-identities annotation does not match its admission", async () => {
     const mutated = applyPatch(rsPod(), await post(a, PATHS.webhookMutatePods, review(rsPod())));
-    (annotations(mutated))[ADMITTED_IDENTITIES_ANNOTATION] = "[]";
+    annotations(mutated)[ADMITTED_IDENTITIES_ANNOTATION] = "[]";
     const r = await post(a, PATHS.webhookValidatePods, review(mutated));
     assert.equal(r.allowed, false);
     assert.match(r.status!.message, /admission mark does not match/);
