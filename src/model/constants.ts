@@ -58,6 +58,8 @@ export const EXCEPTION_NAMESPACES = ["kube-system", SYSTEM_NAMESPACE] as const;
 export const DEFAULTS = {
   webhookPort: 9443,
   nmiPort: 2579,
+  /** The node NMI's TLS port, where sidecars present their pod's token. */
+  nmiSidecarPort: 2578,
   imdsEndpoint: "http://169.254.169.254",
   armEndpoint: "https://management.azure.com",
   /** The sidecar's audience for the projected service-account token it presents. */
@@ -121,6 +123,18 @@ export const SIDECAR = {
   hostIpEnv: "PODID_HOST_IP",
   /** Header the sidecar presents the pod's token in; the node NMI reviews it. */
   tokenHeader: "x-podid-pod-token",
+  /** Env var holding the PEM CA certificate the sidecar verifies the node NMI's certificate with. */
+  caEnv: "PODID_NMI_CA",
+  /** Env var naming the DNS name on the node NMI's certificate (it is reached by the node's IP). */
+  serverNameEnv: "PODID_NMI_SERVER_NAME",
+} as const;
+
+/** The node NMI's TLS serving certificate (for sidecars): issued by cert-manager or `podid webhook --self-signed`. */
+export const NMI_TLS = {
+  /** Secret in podid's namespace holding tls.crt, tls.key and ca.crt. */
+  secretName: "podid-nmi-tls",
+  /** The DNS name on the certificate, in podid's namespace: `podid-nmi.<namespace>.svc`. */
+  serverName: (namespace: string): string => `podid-nmi.${namespace}.svc`,
 } as const;
 
 /** The webhook's names (config/webhook uses the same). */
