@@ -7,6 +7,7 @@ import { GROUP, KINDS, LIMITS, PATHS } from "../model/constants.ts";
 import type { AdmissionKeys } from "../policy/admission-mark.ts";
 import type { Handler, HandlerContext, Outcome } from "./context.ts";
 import { createMetrics, routeMetrics, type WebhookMetrics } from "./metrics.ts";
+import type { NmiTls } from "./mutate.ts";
 import { mutatePodHandler, validatePodHandler } from "./pods.ts";
 import { validateResourceHandler } from "./resources.ts";
 import { allowed, errored, reviewOf } from "./responses.ts";
@@ -20,6 +21,8 @@ export interface WebhookAppOptions {
   keys: () => AdmissionKeys | undefined;
   logger: Logger;
   sidecarImage: string;
+  /** The node NMI's CA and certificate name, for injected sidecars (a function: the CA file may be reloaded). */
+  nmiTls?: () => NmiTls | undefined;
   metrics?: WebhookMetrics;
   /** TLS for the server (main passes it; tests with inject need none). */
   https?: { cert: string | Buffer; key: string | Buffer };
@@ -97,7 +100,13 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
     ...(opts.https !== undefined ? { https: opts.https } : {}),
   };
   const app = Fastify(fastifyOpts) as unknown as FastifyInstance;
-  const ctx: HandlerContext = { state: opts.state, keys: opts.keys, sidecarImage: opts.sidecarImage, log: opts.logger };
+  const ctx: HandlerContext = {
+    state: opts.state,
+    keys: opts.keys,
+    sidecarImage: opts.sidecarImage,
+    nmiTls: opts.nmiTls ?? (() => undefined),
+    log: opts.logger,
+  };
 
   // One parser for every content type: the apiserver sends application/json, and anything
   // else gets the same clear 400 as broken JSON.

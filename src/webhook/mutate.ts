@@ -29,6 +29,14 @@ export interface MutationPlan {
   /** Set as AZURE_CLIENT_ID when the pod has exactly one identity. */
   clientID?: string;
   sidecarImage: string;
+  /** Sidecar mode: how the sidecar checks the node NMI's certificate. */
+  nmiTls?: NmiTls;
+}
+
+/** The node NMI's TLS identity, as sidecars check it: the CA (PEM) and the name on the certificate. */
+export interface NmiTls {
+  caPem: string;
+  serverName: string;
 }
 
 interface EnvVar {
@@ -52,12 +60,22 @@ function addEnv(container: Obj, vars: EnvVar[]): void {
   container.env = env;
 }
 
-function sidecarContainer(image: string): Obj {
+function sidecarContainer(image: string, tls: NmiTls | undefined): Obj {
   return {
     name: SIDECAR.containerName,
     image,
     args: ["nmi", "--mode=sidecar", "--host=127.0.0.1", `--port=${SIDECAR_PORT}`],
-    env: [HOST_IP_ENV, { name: SIDECAR.nodeEndpointEnv, value: `http://$(${SIDECAR.hostIpEnv}):${DEFAULTS.nmiPort}` }],
+    // TLS to the node NMI's sidecar port only; without the CA the sidecar refuses to start and says why.
+    env: [
+      HOST_IP_ENV,
+      { name: SIDECAR.nodeEndpointEnv, value: `https://$(${SIDECAR.hostIpEnv}):${DEFAULTS.nmiSidecarPort}` },
+      ...(tls !== undefined
+        ? [
+            { name: SIDECAR.caEnv, value: tls.caPem },
+            { name: SIDECAR.serverNameEnv, value: tls.serverName },
+          ]
+        : []),
+    ],
     resources: { requests: { cpu: "5m", memory: "32Mi" }, limits: { memory: "96Mi" } },
     securityContext: {
       runAsNonRoot: true,
@@ -132,7 +150,7 @@ export function mutatePod(pod: Obj, plan: MutationPlan): Obj {
     });
   }
   if (plan.nmiMode === "sidecar") {
-    spec.containers = addByName(spec.containers, sidecarContainer(plan.sidecarImage));
+    spec.containers = addByName(spec.containers, sidecarContainer(plan.sidecarImage, plan.nmiTls));
     spec.volumes = addByName(spec.volumes, tokenVolume());
   }
   return out;
@@ -195,6 +213,7 @@ export function podPatch(pod: Obj, plan: MutationPlan): readonly Operation[] {
     plan.nmiMode,
     plan.clientID ?? null,
     plan.sidecarImage,
+    plan.nmiMode === "sidecar" ? (plan.nmiTls ?? null) : null,
     view,
   ]);
   const diff = (): Operation[] => fastJsonPatch.compare(view, mutatePod(view, plan));

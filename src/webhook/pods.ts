@@ -89,9 +89,13 @@ export const mutatePodHandler: Handler = (req, ctx) => {
     decision.identities.length > 0
       ? signAdmissionMark(keys, markClaims(namespace, got.view, selector, decision))
       : undefined;
+  const nmiTls = decision.nmiMode === "sidecar" ? ctx.nmiTls() : undefined;
+  if (decision.nmiMode === "sidecar" && nmiTls === undefined)
+    ctx.log.warn({ namespace }, "sidecar mode without the node NMI's CA (--nmi-ca-file): the sidecar will not start");
   const plan = {
     nmiMode: decision.nmiMode,
     sidecarImage: ctx.sidecarImage,
+    ...(nmiTls !== undefined ? { nmiTls } : {}),
     ...(mark !== undefined ? { mark, admitted: formatAdmittedIdentities(decision.identities.map(markIdentity)) } : {}),
     ...(decision.identities.length === 1 ? { clientID: decision.identities[0]!.clientID } : {}),
   };
