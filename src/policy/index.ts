@@ -35,4 +35,4 @@ export {
   type MarkClaims,
   type MarkIdentity,
 } from "./admission-mark.ts";
-export { checkPodMark, podNmiMode, type PodMarkInput, type PodMarkResult } from "./pod-mark.ts";
+export { checkPodMark, isAdmitted, podNmiMode, type PodMarkInput, type PodMarkResult } from "./pod-mark.ts";

@@ -51,6 +51,12 @@ const sameIdentity = (a: MarkIdentity, b: MarkIdentity): boolean =>
   (a.resourceID === undefined ? "" : resourceIdKey(a.resourceID)) ===
     (b.resourceID === undefined ? "" : resourceIdKey(b.resourceID));
 
+/** Whether `identity`, as bound now, is one of the admitted (same name, client ID and resource ID). */
+export function isAdmitted(admitted: readonly MarkIdentity[], identity: AzureIdentity): boolean {
+  const m = markIdentity(identity);
+  return admitted.some((a) => sameIdentity(a, m));
+}
+
 /** The NMI mode a pod's annotation names (the mark covers it; anything else verifies as daemonset and fails). */
 export function podNmiMode(annotations: Record<string, string>): NmiMode {
   const v = annotations[NMI_MODE_ANNOTATION];
@@ -82,8 +88,7 @@ export function checkPodMark(keys: AdmissionKeys, input: PodMarkInput): PodMarkR
   if (!verified.valid) return verified;
   const usable: AzureIdentity[] = [];
   const notAdmitted: AzureIdentity[] = [];
-  for (const b of input.bound)
-    (admitted.value.some((a) => sameIdentity(a, markIdentity(b))) ? usable : notAdmitted).push(b);
+  for (const b of input.bound) (isAdmitted(admitted.value, b) ? usable : notAdmitted).push(b);
   const gone = admitted.value.filter((a) => !usable.some((u) => sameIdentity(a, markIdentity(u))));
   return { valid: true, usable, notAdmitted, gone, nmiMode };
 }

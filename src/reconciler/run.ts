@@ -22,6 +22,7 @@ import { Controller, type ReconcileResult, type Sources } from "./controller.ts"
 import { parseNamespace, parseNode, parsePod } from "./kube-objects.ts";
 import { createMetrics, instrumentClient, startMetricsServer, type ReconcilerMetrics } from "./metrics.ts";
 import { createConfigMapOwnershipStore } from "./records.ts";
+import type { ManagedIdentityReader } from "./identity-reader.ts";
 import type { VmIdentityClient } from "./vm-client.ts";
 
 export interface ReconcilerSettings {
@@ -108,6 +109,7 @@ export async function runReconciler(
   arm: VmIdentityClient,
   settings: ReconcilerSettings,
   log: Logger,
+  identities: ManagedIdentityReader,
 ): Promise<RunningReconciler> {
   const metrics = createMetrics();
   const identity = settings.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
@@ -132,6 +134,7 @@ export async function runReconciler(
     const controller = new Controller({
       sources: caches,
       arm: armClient,
+      identities,
       records: createConfigMapOwnershipStore(kc, settings.namespace, (error) =>
         log.warn({ error }, "ignoring an invalid ownership record"),
       ),

@@ -129,6 +129,13 @@ export const armErrors = {
     ),
     headers: { "retry-after": String(retryAfterSeconds) },
   }),
+  /** Resource Manager's 403 when the caller's role assignments do not grant the action on the scope. */
+  authorizationFailed: (client: string, objectId: string, action: string, scope: string): ArmError =>
+    armError(
+      403,
+      "AuthorizationFailed",
+      `The client '${client}' with object id '${objectId}' does not have authorization to perform action '${action}' over scope '${scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+    ),
   methodNotAllowed: (method: string): ArmError =>
     armError(405, "MethodNotAllowed", `The requested resource does not support http method '${method}'.`),
   noRoute: (path: string): ArmError =>
