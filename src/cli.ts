@@ -5,6 +5,7 @@
 // and for every full garbage collection to walk.
 import { Command } from "commander";
 import { doctorCommand } from "./doctor/command.ts";
+import { keysCommand } from "./keys/command.ts";
 import { playgroundCommand } from "./playground/command.ts";
 import { reconcilerCommand } from "./reconciler/main.ts";
 import { nmiCommand } from "./nmi/command.ts";
@@ -22,6 +23,7 @@ export function buildCli(): Command {
   program.addCommand(reconcilerCommand());
   program.addCommand(nmiCommand());
   program.addCommand(webhookCommand());
+  program.addCommand(keysCommand());
   return program;
 }
 

@@ -310,6 +310,6 @@ function identities(ctx: Ctx, route: Extract<ArmRoute, { kind: "identities" }>):
 function callerOf(ctx: Ctx): { appId: string; oid: string } {
   const token = /^Bearer\s+(\S+)$/i.exec(ctx.authorization ?? "")?.[1] ?? "";
   const v = verifyAccessToken(token, ctx.deps.publicKey);
-  const claim = (k: string): string => (v.ok && typeof v.claims[k] === "string" ? (v.claims[k]) : "");
+  const claim = (k: string): string => (v.ok && typeof v.claims[k] === "string" ? v.claims[k] : "");
   return { appId: claim("appid") || claim("azp"), oid: claim("oid") };
 }
