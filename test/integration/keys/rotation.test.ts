@@ -175,7 +175,7 @@ describe("podid keys: two-phase rotation while pods are admitted and served", fu
       assert.deepEqual(
         codes.filter((c) => c !== 200),
         [],
-        `codes: ${codes}`,
+        `codes: ${codes.join(",")}`,
       );
     refused(await traffic());
 
