@@ -77,7 +77,9 @@ export async function promote(t: KeysTarget, afterSeconds = DEFAULT_PROMOTE_AFTE
   const waited = ((t.now ?? Date.now)() - since) / 1000;
   if (!(waited >= afterSeconds))
     throw new Error(
-      `key ${id} was staged ${Number.isFinite(waited) ? Math.floor(waited) : "?"} s ago; promote it after ${afterSeconds} s, when every NMI has loaded it (or pass --after-seconds if you know they have)`,
+      `key ${id} was staged ${Number.isFinite(waited) ? Math.floor(waited) : "?"} s ago; promote ` +
+        `it after ${afterSeconds} s, when every NMI has loaded it (or pass --after-seconds if you know ` +
+        `they have)`,
     );
   await write(
     t,
@@ -108,7 +110,9 @@ export async function retire(t: KeysTarget, force = false): Promise<string[]> {
   const pods = await podsMarkedBy(t.kc, retired);
   if (pods.length > 0 && !force)
     throw new Error(
-      `${pods.length} pod(s) carry marks signed by key ${retired.join(", ")} and would lose their tokens: ${pods.slice(0, 10).join(", ")}${pods.length > 10 ? ", ..." : ""}. Recreate them (kubectl rollout restart) first, or pass --force`,
+      `${pods.length} pod(s) carry marks signed by key ${retired.join(", ")} and would lose their ` +
+        `tokens: ${pods.slice(0, 10).join(", ")}${pods.length > 10 ? ", ..." : ""}. Recreate them (kubectl ` +
+        `rollout restart) first, or pass --force`,
     );
   await write(t, s, text, s.metadata.annotations ?? {});
   return retired;

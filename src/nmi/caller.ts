@@ -57,7 +57,8 @@ export function identifyByIp(
     return {
       ok: false,
       error: forbidden(
-        `Source address ${ip} belongs to no running pod on this node (the pod with that address has finished, or was deleted and its grace period is over)`,
+        `Source address ${ip} belongs to no running pod on this node (the pod with that address has ` +
+          `finished, or was deleted and its grace period is over)`,
       ),
     };
   }

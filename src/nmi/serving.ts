@@ -52,7 +52,9 @@ function find(requested: IdentityRequest, candidates: readonly AzureIdentity[]):
 
 const restartNeeded = (podRef: string, ids: readonly AzureIdentity[]): ImdsError =>
   forbidden(
-    `Pod ${podRef} was admitted before ${ids.map(describe).join(", ")} was bound to its selector (or changed); a running pod keeps the identities it was admitted with. Recreate the pod to use it`,
+    `Pod ${podRef} was admitted before ${ids.map(describe).join(", ")} was bound to its selector ` +
+      `(or changed); a running pod keeps the identities it was admitted with. Recreate the pod to ` +
+      `use it`,
   );
 
 function pick(
@@ -114,7 +116,8 @@ function chooseIdentity(input: ServingInput, podRef: string): { ok: true; identi
   if (!input.mark.valid)
     return refuse(
       forbidden(
-        `Pod ${podRef} has no valid admission mark (${input.mark.reason}); it was not admitted by podid's webhook with its current bindings. Recreate the pod`,
+        `Pod ${podRef} has no valid admission mark (${input.mark.reason}); it was not admitted by podid's ` +
+          `webhook with its current bindings. Recreate the pod`,
       ),
     );
   const chosen = pick(input.requested, input.mark.usable, input.mark.notAdmitted, podRef);

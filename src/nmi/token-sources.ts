@@ -1,8 +1,9 @@
 // Where tokens come from, behind one narrow interface. Type 0 (user-assigned managed
 // identity) asks the node's IMDS by the identity's resource ID (`msi_res_id`: the resource ID
 // is what the policy allowed and the reconciler assigned; a ClientID is only what the
-// AzureIdentity claims), over a plain HTTP client and through the upstream limiter; types 1 and 2 (service principals) use @azure/identity with
-// the secret or certificate read from the referenced Secret. Tokens only flow back to the
+// AzureIdentity claims), over a plain HTTP client and through the upstream limiter; types 1
+// and 2 (service principals) use @azure/identity with the secret or certificate read from the
+// referenced Secret. Tokens only flow back to the
 // caller: nothing here logs them.
 import { ClientCertificateCredential, ClientSecretCredential, type TokenCredential } from "@azure/identity";
 import { resourceIdKey } from "../model/identity.ts";
@@ -138,7 +139,8 @@ export class ImdsClient {
             imdsError(
               403,
               "access_denied",
-              `Identity ${identity.resourceID} has client ID ${said.toLowerCase()}, not ${identity.clientID} as its AzureIdentity says; not served`,
+              `Identity ${identity.resourceID} has client ID ${said.toLowerCase()}, not ${identity.clientID} ` +
+                `as its AzureIdentity says; not served`,
             ),
           );
         return token;
@@ -193,7 +195,8 @@ function credentialFor(
       : undefined);
   if (pem === undefined || !pem.includes("PRIVATE KEY")) {
     throw new Error(
-      `the Secret needs '${SECRET_KEYS.certificate}' (PEM certificate and private key) or '${SECRET_KEYS.tlsCert}' and '${SECRET_KEYS.tlsKey}'`,
+      `the Secret needs '${SECRET_KEYS.certificate}' (PEM certificate and private key) or '${SECRET_KEYS.tlsCert}' ` +
+        `and '${SECRET_KEYS.tlsKey}'`,
     );
   }
   return new ClientCertificateCredential(tenant, identity.clientID, { certificate: pem }, opts);

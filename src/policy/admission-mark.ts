@@ -156,7 +156,8 @@ export function signAdmissionMark(keys: AdmissionKeys, claims: MarkClaims): stri
   if (cache === undefined) signedMarks.set(keys.current, (cache = new Map<string, string>()));
   let mark = cache.get(bytes);
   if (mark === undefined) {
-    mark = `${ADMISSION_MARK_VERSION}.${keyId(keys.current)}.${createHmac("sha256", secretKey(keys.current)).update(bytes).digest("base64url")}`;
+    const sig = createHmac("sha256", secretKey(keys.current)).update(bytes).digest("base64url");
+    mark = `${ADMISSION_MARK_VERSION}.${keyId(keys.current)}.${sig}`;
     if (cache.size >= MARK_CACHE_MAX) cache.clear();
     cache.set(bytes, mark);
   }

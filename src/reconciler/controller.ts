@@ -435,7 +435,9 @@ export class Controller {
         { kind: "Pod", name: pod.name, namespace: pod.namespace, uid: pod.uid },
         "Warning",
         "IdentityNeedsRestart",
-        `identity ${names.join(", ")} was bound to selector ${pod.labels[BINDING_LABEL] ?? ""} (or changed) after this pod was admitted; it keeps the identities it was admitted with (${kept}). Recreate the pod (e.g. kubectl rollout restart) to use ${names.join(", ")}.`,
+        `identity ${names.join(", ")} was bound to selector ${pod.labels[BINDING_LABEL] ?? ""} (or ` +
+          `changed) after this pod was admitted; it keeps the identities it was admitted with (${kept}). ` +
+          `Recreate the pod (e.g. kubectl rollout restart) to use ${names.join(", ")}.`,
       );
     }
   }

@@ -241,13 +241,19 @@ export function clientIdStatus(identity: AzureIdentity, check: IdentityCheck | u
     return {
       status: "Failed",
       reason: "IdentityNotReadable",
-      message: `${who}: cannot read identity ${identity.resourceID} from Resource Manager to check its ClientID (${check.message}); the reconciler needs Microsoft.ManagedIdentity/userAssignedIdentities/read on it`,
+      message:
+        `${who}: cannot read identity ${identity.resourceID} from Resource Manager to check its ClientID ` +
+        `(${check.message}); the reconciler needs Microsoft.ManagedIdentity/userAssignedIdentities/read ` +
+        `on it`,
     };
   if (check.clientId !== identity.clientID.toLowerCase())
     return {
       status: "Failed",
       reason: "ClientIDMismatch",
-      message: `${who} says ClientID ${identity.clientID}, but Resource Manager says identity ${identity.resourceID} has client ID ${check.clientId}; podid serves an identity only by the resource ID it names. Set spec.ClientID to ${check.clientId}.`,
+      message:
+        `${who} says ClientID ${identity.clientID}, but Resource Manager says identity ${identity.resourceID} ` +
+        `has client ID ${check.clientId}; podid serves an identity only by the resource ID it names. ` +
+        `Set spec.ClientID to ${check.clientId}.`,
     };
   return undefined;
 }

@@ -117,7 +117,9 @@ function validateUpdate(req: AdmissionRequest, pod: PodView): Outcome {
     return no(
       req,
       "label-changed",
-      `pod "${name}" in namespace "${req.namespace ?? ""}": ${what} on an existing pod is not allowed; pod identity is decided when a pod is created. Set the label in the pod template and recreate the pod.`,
+      `pod "${name}" in namespace "${req.namespace ?? ""}": ${what} on an existing pod is not allowed; ` +
+        `pod identity is decided when a pod is created. Set the label in the pod template and recreate ` +
+        `the pod.`,
     );
   }
   // Everything podid wrote at admission stands as written: the mark, the NMI mode (a pod that
@@ -127,7 +129,8 @@ function validateUpdate(req: AdmissionRequest, pod: PodView): Outcome {
       return no(
         req,
         "podid-annotation-changed",
-        `pod "${name}" in namespace "${req.namespace ?? ""}": annotation ${a} is written by podid's webhook at creation and cannot be added, changed or removed.`,
+        `pod "${name}" in namespace "${req.namespace ?? ""}": annotation ${a} is written by podid's ` +
+          `webhook at creation and cannot be added, changed or removed.`,
       );
   return ok(req, "update-unchanged");
 }
@@ -162,7 +165,8 @@ export const validatePodHandler: Handler = (req, ctx) => {
       return no(
         req,
         "bad-mark",
-        `label ${BINDING_LABEL}=${selector}: ${reason}. Pods using an identity must pass podid's mutating webhook; do not set ${ADMISSION_MARK_ANNOTATION} yourself.`,
+        `label ${BINDING_LABEL}=${selector}: ${reason}. Pods using an identity must pass podid's mutating ` +
+          `webhook; do not set ${ADMISSION_MARK_ANNOTATION} yourself.`,
         403,
         decision.warnings,
       );

@@ -60,7 +60,9 @@ function policyWarnings(p: AzurePodIdentityPolicy): string[] {
   return (p.allowedIdentities ?? []).flatMap((a, i) =>
     a.resourceID === undefined
       ? [
-          `AzurePodIdentityPolicy "${p.metadata.name}": spec.allowedIdentities[${i}] has only a clientID pattern, so it allows service principals only; allow managed identities by resourceID (their ClientID is what a tenant writes).`,
+          `AzurePodIdentityPolicy "${p.metadata.name}": spec.allowedIdentities[${i}] has only a clientID ` +
+            `pattern, so it allows service principals only; allow managed identities by resourceID (their ` +
+            `ClientID is what a tenant writes).`,
         ]
       : [],
   );
@@ -91,7 +93,9 @@ const handlers: Record<string, (req: AdmissionRequest, ctx: HandlerContext) => O
     const identity = ctx.state.identities(ns).find((i) => i.metadata.name === p.value.azureIdentity);
     if (identity === undefined)
       warnings.push(
-        `AzureIdentityBinding "${p.value.metadata.name}": AzureIdentity "${p.value.azureIdentity}" does not exist in namespace "${ns}"; pods labelled ${BINDING_LABEL}=${p.value.selector} will be refused until it does.`,
+        `AzureIdentityBinding "${p.value.metadata.name}": AzureIdentity "${p.value.azureIdentity}" ` +
+          `does not exist in namespace "${ns}"; pods labelled ${BINDING_LABEL}=${p.value.selector} will ` +
+          `be refused until it does.`,
       );
     else {
       // The policy may have changed since the identity was admitted.

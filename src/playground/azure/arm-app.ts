@@ -252,8 +252,9 @@ function write(ctx: Ctx, r: ComputeResource): Reply {
     "x-ms-ratelimit-remaining-resource": `Microsoft.Compute/${group};${Math.floor(bucket.bucket.tokens)}`,
   };
   if (!op.done) {
+    const location = `${ctx.origin}/subscriptions/${state.cloud.subscriptionId}/providers/Microsoft.Compute/locations`;
     headers["azure-asyncoperation"] =
-      `${ctx.origin}/subscriptions/${state.cloud.subscriptionId}/providers/Microsoft.Compute/locations/${r.location}/operations/${op.id}?api-version=${encodeURIComponent(ctx.apiVersion)}`;
+      `${location}/${r.location}/operations/${op.id}?api-version=${encodeURIComponent(ctx.apiVersion)}`;
   }
   return ok(render(ctx, r), headers);
 }

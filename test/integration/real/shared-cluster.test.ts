@@ -286,7 +286,7 @@ describe("real API server: one namespace cannot reach another's identity", funct
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("attack: a tenant's own AzurePodIdentityException is refused; one with no PodLabels is invalid; an admin's policy allows", async () => {
+  it("attack: a tenant's own exception is refused; one without PodLabels is invalid; a policy allows them", async () => {
     const exc = (name: string, spec: Obj) =>
       doc({ apiVersion: "aadpodidentity.k8s.io/v1", kind: "AzurePodIdentityException", metadata: { name }, spec });
     const mine = await k(["apply", "-n", "team-a", "-f", "-"], exc("mine", { PodLabels: { noaad: true } }));
@@ -294,7 +294,8 @@ describe("real API server: one namespace cannot reach another's identity", funct
     assert.match(
       mine.stderr,
       new RegExp(
-        `admission webhook "${RESOURCES_HOOK}" denied the request: AzurePodIdentityException "mine": exceptions are not allowed in namespace "team-a"`,
+        `admission webhook "${RESOURCES_HOOK}" denied the request: ` +
+          `AzurePodIdentityException "mine": exceptions are not allowed in namespace "team-a"`,
       ),
     );
     await must(

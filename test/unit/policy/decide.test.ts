@@ -235,8 +235,10 @@ const cases: Case[] = [
     input: { policies: [DEFAULT_DENY] },
     verdict: "deny",
     reason: "not-allowed",
-    message:
-      /is not allowed in this namespace: no AzurePodIdentityPolicy that applies lists it, and AzurePodIdentityPolicy "default-deny" denies identities no policy lists \(unlistedIdentities: Deny\)/,
+    message: new RegExp(
+      "is not allowed in this namespace: no AzurePodIdentityPolicy that applies lists it, " +
+        'and AzurePodIdentityPolicy "default-deny" denies identities no policy lists \\(unlistedIdentities: Deny\\)',
+    ),
   },
   {
     name: "default-deny: a team policy that lists the identity allows it",

@@ -277,7 +277,10 @@ describe("reconciler/desired: targets and statuses", () => {
       expect: {
         status: "Failed",
         reason: "ClientIDMismatch",
-        message: `AzureIdentity b/mine says ClientID c-reader, but Resource Manager says identity ${idId("mine")} has client ID c-mine; podid serves an identity only by the resource ID it names. Set spec.ClientID to c-mine.`,
+        message:
+          `AzureIdentity b/mine says ClientID c-reader, but Resource Manager says identity ${idId("mine")} ` +
+          `has client ID c-mine; podid serves an identity only by the resource ID it names. Set spec.ClientID ` +
+          `to c-mine.`,
       },
     },
     {
@@ -306,7 +309,10 @@ describe("reconciler/desired: targets and statuses", () => {
       expect: {
         status: "Failed",
         reason: "IdentityNotReadable",
-        message: `AzureIdentity a/reader: cannot read identity ${idId("reader")} from Resource Manager to check its ClientID (AuthorizationFailed); the reconciler needs Microsoft.ManagedIdentity/userAssignedIdentities/read on it`,
+        message:
+          `AzureIdentity a/reader: cannot read identity ${idId("reader")} from Resource Manager to check ` +
+          `its ClientID (AuthorizationFailed); the reconciler needs Microsoft.ManagedIdentity/userAssignedIdentities/read ` +
+          `on it`,
       },
     },
     {
