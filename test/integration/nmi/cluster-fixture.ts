@@ -16,6 +16,7 @@ import {
   VERSION,
 } from "../../../src/model/constants.ts";
 import { kubeRequest, resourcePath } from "../../../src/kube/request.ts";
+import type { NmiOptions } from "../../../src/nmi/main.ts";
 import {
   claimsFor,
   formatAdmittedIdentities,
@@ -224,4 +225,32 @@ export async function podToken(kc: KubeConfig, pod: RunningPod, audience: string
     },
   });
   return r.status.token;
+}
+
+/** Options for an in-process sidecar-mode NMI forwarding to a node NMI's TLS port. */
+export function sidecarNmiOptions(o: {
+  host: string;
+  nmiEndpoint: string;
+  caPem: string;
+  serverName: string;
+  tokenFile: string;
+  logger: NmiOptions["logger"];
+}): NmiOptions {
+  return {
+    mode: "sidecar",
+    host: o.host,
+    port: 0,
+    nmiEndpoint: o.nmiEndpoint,
+    nmiCaPem: o.caPem,
+    nmiServerName: o.serverName,
+    tokenFile: o.tokenFile,
+    imdsEndpoint: "",
+    authorityHost: "",
+    proxyPaths: [],
+    assignmentWaitSeconds: 0,
+    iptablesRedirect: false,
+    podInterfaces: [],
+    metadataAddress: "",
+    ...(o.logger !== undefined ? { logger: o.logger } : {}),
+  };
 }

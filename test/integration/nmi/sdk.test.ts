@@ -25,6 +25,7 @@ import {
   createTenant,
   installCrds,
   podToken,
+  sidecarNmiOptions,
   type RunningPod,
 } from "./cluster-fixture.ts";
 import { TEST_KEYS, writeKeyFile } from "./keys.ts";
@@ -212,23 +213,16 @@ describe("nmi with the real Azure SDK, as pods would ask", function () {
     await assign(cluster.kc, side, identity, "reader");
     const tokenFile = join(dir, "side-token");
     writeFileSync(tokenFile, await podToken(cluster.kc, side, DEFAULTS.sidecarTokenAudience));
-    const sidecar = await runNmi({
-      mode: "sidecar",
-      host: side.podIP,
-      port: 0,
-      nmiEndpoint: nmi.sidecarUrl!,
-      nmiCaPem: nmiCa.certPem,
-      nmiServerName: NMI_NAME,
-      tokenFile,
-      imdsEndpoint: "",
-      authorityHost: "",
-      proxyPaths: [],
-      assignmentWaitSeconds: 0,
-      iptablesRedirect: false,
-      podInterfaces: [],
-      metadataAddress: "",
-      logger: silentLogger(),
-    });
+    const sidecar = await runNmi(
+      sidecarNmiOptions({
+        host: side.podIP,
+        nmiEndpoint: nmi.sidecarUrl!,
+        caPem: nmiCa.certPem,
+        serverName: NMI_NAME,
+        tokenFile,
+        logger: silentLogger(),
+      }),
+    );
     try {
       const viaSidecar = await runPod(READ_BLOB("DefaultAzureCredential"), podEnv(side, sidecar.url));
       assert.equal(viaSidecar.code, 0, viaSidecar.err);

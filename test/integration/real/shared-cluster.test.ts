@@ -19,6 +19,7 @@ import {
   SYSTEM_NAMESPACE,
 } from "../../../src/model/constants.ts";
 import { runNmi, type RunningNmi } from "../../../src/nmi/main.ts";
+import { sidecarNmiOptions } from "../nmi/cluster-fixture.ts";
 import { identityId, nodesOf } from "../../../src/playground/azure/index.ts";
 import type { ControlPlane } from "../../../src/playground/control-plane/index.ts";
 import { registerNode, runPod } from "../../../src/playground/control-plane/kubelet.ts";
@@ -187,6 +188,8 @@ describe("real API server: one namespace cannot reach another's identity", funct
     const r = await k(["get", "azureassignedidentity", "-n", ns, name, "-o", "jsonpath={.status.status}"]);
     return r.code === 0 && r.stdout !== "" ? r.stdout : undefined;
   };
+  const untilAssigned = (ns: string, name: string): Promise<true> =>
+    eventually(async () => ((await assignedStatus(ns, name)) === "Assigned" ? true : undefined), `${name} Assigned`);
 
   before(async () => {
     [cp, azure] = await Promise.all([privateRealCluster(), startTestAzure({ lroDurationMs: 50 })]);
@@ -321,10 +324,7 @@ describe("real API server: one namespace cannot reach another's identity", funct
 
   it("serves an admitted pod its identity; the reconciler's own writes pass a rule for the whole API group", async () => {
     const p = await startPod("team-a", "app");
-    await eventually(
-      async () => ((await assignedStatus("team-a", "app-reader")) === "Assigned" ? true : undefined),
-      "Assigned",
-    );
+    await untilAssigned("team-a", "app-reader");
     const r = await askNmi(p.ip);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.client_id, kubelet.clientId);
@@ -367,10 +367,7 @@ describe("real API server: one namespace cannot reach another's identity", funct
 
   it("an identity bound after admission: the pod keeps its own, is refused the new one, and gets an Event to restart", async () => {
     const p = await startPod("team-a", "early");
-    await eventually(
-      async () => ((await assignedStatus("team-a", "early-reader")) === "Assigned" ? true : undefined),
-      "Assigned",
-    );
+    await untilAssigned("team-a", "early-reader");
     await must(
       ["apply", "-n", "team-a", "-f", "-"],
       doc({
@@ -409,10 +406,7 @@ describe("real API server: one namespace cannot reach another's identity", funct
 
   it("a terminating pod keeps its tokens until its grace period ends, then gets none", async () => {
     const p = await startPod("team-a", "leaving");
-    await eventually(
-      async () => ((await assignedStatus("team-a", "leaving-reader")) === "Assigned" ? true : undefined),
-      "Assigned",
-    );
+    await untilAssigned("team-a", "leaving-reader");
     await must(["delete", "pod", "-n", "team-a", "leaving", "--grace-period=60", "--wait=false"]);
     await eventually(async () => {
       const r = await askNmi(p.ip);
@@ -445,10 +439,7 @@ describe("real API server: one namespace cannot reach another's identity", funct
     assert.equal(env.find((e) => e.name === SIDECAR.nodeEndpointEnv)?.value, "https://$(PODID_HOST_IP):2578");
     assert.equal(env.find((e) => e.name === SIDECAR.caEnv)?.value, nmiCa.certPem);
     assert.equal(p.annotations[NMI_MODE_ANNOTATION], "sidecar");
-    await eventually(
-      async () => ((await assignedStatus("team-s", "side-reader")) === "Assigned" ? true : undefined),
-      "Assigned",
-    );
+    await untilAssigned("team-s", "side-reader");
     const tokenFor = async (uid: string): Promise<string> =>
       (
         await kubeRequest<{ status: { token: string } }>(cp.kc, {
@@ -465,23 +456,16 @@ describe("real API server: one namespace cannot reach another's identity", funct
       ).status.token;
     const tokenFile = join(dir, "side-token");
     writeFileSync(tokenFile, await tokenFor(p.uid));
-    const sidecar = await runNmi({
-      mode: "sidecar",
-      host: "127.0.0.1",
-      port: 0,
-      nmiEndpoint: nmi!.sidecarUrl!,
-      nmiCaPem: nmiCa.certPem,
-      nmiServerName: NMI_TLS.serverName(SYSTEM_NAMESPACE),
-      tokenFile,
-      imdsEndpoint: "",
-      authorityHost: "",
-      proxyPaths: [],
-      assignmentWaitSeconds: 0,
-      iptablesRedirect: false,
-      podInterfaces: [],
-      metadataAddress: "",
-      logger: silentLogger(),
-    });
+    const sidecar = await runNmi(
+      sidecarNmiOptions({
+        host: "127.0.0.1",
+        nmiEndpoint: nmi!.sidecarUrl!,
+        caPem: nmiCa.certPem,
+        serverName: NMI_TLS.serverName(SYSTEM_NAMESPACE),
+        tokenFile,
+        logger: silentLogger(),
+      }),
+    );
     try {
       const ask = async () => {
         const r = await request(`${sidecar.url}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=r`, {
