@@ -26,7 +26,7 @@ import {
   type NodeTarget,
   type NotAdmitted,
 } from "./desired.ts";
-import { IdentityChecks, type ManagedIdentityReader } from "./identity-reader.ts";
+import { IdentityChecks, type IdentityCheck, type ManagedIdentityReader } from "./identity-reader.ts";
 import type { NamespaceInfo, NodeInfo, PodInfo } from "./kube-objects.ts";
 import type { ReconcilerMetrics } from "./metrics.ts";
 import { applyPatch, buildPatches, planTarget, type ArmIdentityState, type OwnedEntry } from "./plan.ts";
@@ -157,17 +157,14 @@ export class Controller {
       pending: 0,
     };
     this.tellRestartNeeded(notAdmitted);
+    // Pods share identity objects (one parsed AzureIdentity per namespace): check each once.
+    const identities = new Set(assignments.map((a) => a.identity));
     result.identityReads = await this.checks.refresh(
-      assignments.flatMap((a) =>
-        a.identity.type === 0 && a.identity.resourceID !== undefined ? [a.identity.resourceID] : [],
-      ),
+      [...identities].flatMap((i) => (i.type === 0 && i.resourceID !== undefined ? [i.resourceID] : [])),
     );
+    const checks = new Map([...identities].map((i) => [i, this.checks.get(i.resourceID ?? "")] as const));
     const nodeTargets = await this.resolveNodes(assignments, result);
-    const needs = desiredTargets(
-      assignments,
-      nodeTargets,
-      (i) => clientIdStatus(i, this.checks.get(i.resourceID ?? "")) === undefined,
-    );
+    const needs = desiredTargets(assignments, nodeTargets, (i) => clientIdStatus(i, checks.get(i)) === undefined);
 
     const now = this.now();
     for (const [k, r] of this.rejected) if (r.until <= now) this.rejected.delete(k);
@@ -189,7 +186,7 @@ export class Controller {
     await pool(work, this.deps.options.concurrency ?? 8, (t) =>
       this.syncTarget(t, needs.get(t.key)?.identities ?? new Map<string, string>(), result),
     );
-    await this.syncAssigned(assignments, nodeTargets);
+    await this.syncAssigned(assignments, nodeTargets, checks);
     this.deps.metrics.queueDepth.set(result.pending);
     return result;
   }
@@ -386,13 +383,17 @@ export class Controller {
   }
 
   /** Makes the AzureAssignedIdentity objects match the assignments and what Resource Manager has. */
-  private async syncAssigned(assignments: DesiredAssignment[], nodeTargets: Map<string, NodeTarget>): Promise<void> {
+  private async syncAssigned(
+    assignments: DesiredAssignment[],
+    nodeTargets: Map<string, NodeTarget>,
+    checks: ReadonlyMap<AzureIdentity, IdentityCheck | undefined>,
+  ): Promise<void> {
     const rejected = new Map([...this.rejected].map(([k, v]) => [k, v.reason]));
     const onTarget = (nt: NodeTarget | undefined): ReadonlyMap<string, string> | undefined =>
       nt?.ok === true ? this.armCache.get(nt.target.key)?.state.userAssigned : undefined;
     const desired = assignments.map((a) => {
       const nt = nodeTargets.get(a.pod.nodeName);
-      const identityCheck = this.checks.get(a.identity.resourceID ?? "");
+      const identityCheck = checks.get(a.identity);
       return { a, status: assignmentStatus(a, { nodeTarget: nt, onTarget: onTarget(nt), rejected, identityCheck }) };
     });
     const diff = diffAssigned(desired, this.deps.sources.assigned.list());

@@ -229,8 +229,10 @@ export interface StatusInput {
  */
 export function clientIdStatus(identity: AzureIdentity, check: IdentityCheck | undefined): AssignedStatus | undefined {
   if (identity.type !== 0 || identity.resourceID === undefined) return undefined;
-  const who = `AzureIdentity ${identity.metadata.namespace ?? ""}/${identity.metadata.name}`;
   if (check === undefined) return { status: "Created" };
+  // The parser lower-cases ClientIDs, as the reader does Resource Manager's: the common case is cheap.
+  if (check.kind === "ok" && check.clientId === identity.clientID) return undefined;
+  const who = `AzureIdentity ${identity.metadata.namespace ?? ""}/${identity.metadata.name}`;
   if (check.kind === "not-found")
     return {
       status: "Failed",
@@ -246,16 +248,14 @@ export function clientIdStatus(identity: AzureIdentity, check: IdentityCheck | u
         `(${check.message}); the reconciler needs Microsoft.ManagedIdentity/userAssignedIdentities/read ` +
         `on it`,
     };
-  if (check.clientId !== identity.clientID.toLowerCase())
-    return {
-      status: "Failed",
-      reason: "ClientIDMismatch",
-      message:
-        `${who} says ClientID ${identity.clientID}, but Resource Manager says identity ${identity.resourceID} ` +
-        `has client ID ${check.clientId}; podid serves an identity only by the resource ID it names. ` +
-        `Set spec.ClientID to ${check.clientId}.`,
-    };
-  return undefined;
+  return {
+    status: "Failed",
+    reason: "ClientIDMismatch",
+    message:
+      `${who} says ClientID ${identity.clientID}, but Resource Manager says identity ${identity.resourceID} ` +
+      `has client ID ${check.clientId}; podid serves an identity only by the resource ID it names. ` +
+      `Set spec.ClientID to ${check.clientId}.`,
+  };
 }
 
 /** What an assignment's AzureAssignedIdentity should report. */
