@@ -38,7 +38,8 @@ import { createArmVmIdentityClient } from "../src/reconciler/arm-client.ts";
 import { BatchTrigger } from "../src/reconciler/batch.ts";
 import { Controller, type Sources } from "../src/reconciler/controller.ts";
 import { parsePod, type NamespaceInfo, type NodeInfo, type PodInfo } from "../src/reconciler/kube-objects.ts";
-import { MemoryArm, MemoryCache, memoryAssignedWriter, metaKey } from "../src/reconciler/memory.ts";
+import { createArmIdentityReader, type ManagedIdentityReader } from "../src/reconciler/identity-reader.ts";
+import { MemoryArm, MemoryCache, MemoryIdentities, memoryAssignedWriter, metaKey } from "../src/reconciler/memory.ts";
 import { createMetrics } from "../src/reconciler/metrics.ts";
 import { memoryOwnershipStore } from "../src/reconciler/records.ts";
 import type { VmIdentityClient } from "../src/reconciler/vm-client.ts";
@@ -139,7 +140,7 @@ function rawPod(name: string, ns: string, selector: string, node: string): unkno
   };
 }
 
-function makeWorld(cloud: PlaygroundCloud, arm: VmIdentityClient): World {
+function makeWorld(cloud: PlaygroundCloud, arm: VmIdentityClient, identityReader: ManagedIdentityReader): World {
   const pods = new MemoryCache<PodInfo>((p) => p);
   const nodes = new MemoryCache<NodeInfo>((n) => n);
   const namespaces = new MemoryCache<NamespaceInfo>((n) => n);
@@ -181,6 +182,7 @@ function makeWorld(cloud: PlaygroundCloud, arm: VmIdentityClient): World {
   const controller = new Controller({
     sources,
     arm,
+    identities: identityReader,
     records: memoryOwnershipStore(),
     assigned: memoryAssignedWriter(assigned),
     metrics: createMetrics(),
@@ -256,7 +258,8 @@ async function writesRun(): Promise<{ writes: number; minimum: number; steady: n
       tlsOptions: { ca: pg.caPem },
     });
     const arm = createArmVmIdentityClient({ credential, endpoint: pg.armUrl, caPem: pg.caPem, pollIntervalMs: 10 });
-    const w = makeWorld(cloud, arm);
+    // The ClientID checks go through @azure/arm-msi to the stand-in, as in the program.
+    const w = makeWorld(cloud, arm, createArmIdentityReader({ credential, endpoint: pg.armUrl, caPem: pg.caPem }));
     const all = Array.from({ length: IDENTITIES }, (_, i) => i);
 
     // Events drive a batching trigger as in the program: pods arrive in 20 chunks, 10 ms apart,
@@ -307,6 +310,13 @@ async function writesRun(): Promise<{ writes: number; minimum: number; steady: n
   }
 }
 
+/** The cloud's identities as Resource Manager has them, for the in-memory runs. */
+function memoryIdentitiesFor(cloud: PlaygroundCloud): MemoryIdentities {
+  const ids = new MemoryIdentities();
+  for (const i of cloud.identities) ids.set(identityId(cloud.subscriptionId, i.resourceGroup, i.name), i.clientId);
+  return ids;
+}
+
 function memoryArmFor(cloud: PlaygroundCloud): MemoryArm {
   const arm = new MemoryArm();
   for (const ss of cloud.scaleSets)
@@ -319,7 +329,7 @@ function memoryArmFor(cloud: PlaygroundCloud): MemoryArm {
 
 async function cpuRun(): Promise<{ cpuMs: number; heapMb2k: number }> {
   const cloud = benchCloud();
-  const w = makeWorld(cloud, memoryArmFor(cloud));
+  const w = makeWorld(cloud, memoryArmFor(cloud), memoryIdentitiesFor(cloud));
   const all = Array.from({ length: IDENTITIES }, (_, i) => i);
   placePods(w, cloud, all, 0, "p", PER_IDENTITY);
   let cpu = await cpuMs(() => w.controller.reconcile());
@@ -335,7 +345,7 @@ async function scaleRun(): Promise<{ heapMb: number; baselineMb: number; cpuMs: 
   gc();
   const baselineMb = process.memoryUsage().heapUsed / 2 ** 20;
   const cloud = benchCloud();
-  const w = makeWorld(cloud, memoryArmFor(cloud));
+  const w = makeWorld(cloud, memoryArmFor(cloud), memoryIdentitiesFor(cloud));
   const perIdentity = 150_000 / IDENTITIES;
   placePods(
     w,

@@ -6,6 +6,7 @@
 import { Command } from "commander";
 import { doctorCommand } from "./doctor/command.ts";
 import { migrateCommand } from "./migrate/command.ts";
+import { keysCommand } from "./keys/command.ts";
 import { playgroundCommand } from "./playground/command.ts";
 import { reconcilerCommand } from "./reconciler/main.ts";
 import { nmiCommand } from "./nmi/command.ts";
@@ -26,6 +27,7 @@ export function buildCli(): Command {
   program.addCommand(nmiCommand());
   program.addCommand(webhookCommand());
   program.addCommand(waitCommand());
+  program.addCommand(keysCommand());
   return program;
 }
 

@@ -1,7 +1,7 @@
 // Collects what `podid doctor` needs, straight from the API server (the doctor is a one-shot
 // tool: no informers), and parses it with the same model parsers the programs use.
 import type { KubeConfig } from "@kubernetes/client-node";
-import { ADMISSION_MARK_ANNOTATION, KINDS, GROUP, VERSION, type PodidKind } from "../model/constants.ts";
+import { KINDS, GROUP, VERSION, type PodidKind } from "../model/constants.ts";
 import {
   formatErrors,
   parseAzureAssignedIdentity,
@@ -12,9 +12,24 @@ import {
 } from "../model/parse.ts";
 import { isObject } from "../model/read.ts";
 import type { Parsed } from "../model/types.ts";
-import { claimsFor, podSelector, verifyAdmissionMark, type AdmissionKeys } from "../policy/index.ts";
+import type { MarkCheck } from "../policy/admission-mark.ts";
+import { checkPodMark, podSelector, type AdmissionKeys, type PodMarkResult } from "../policy/index.ts";
+
 import { isNotFound, kubeRequest, resourcePath } from "../kube/request.ts";
 import type { DoctorInput, DoctorPod } from "./diagnose.ts";
+
+/** The mark check the doctor reports: valid only when every identity bound now was admitted. */
+function markCheck(r: PodMarkResult): MarkCheck {
+  if (!r.valid) return r;
+  if (r.notAdmitted.length === 0) return { valid: true };
+  const names = r.notAdmitted.map((i) => i.metadata.name).join(", ");
+  return {
+    valid: false,
+    reason:
+      `${names} was bound to the pod's selector after the pod was admitted; the pod keeps the identities ` +
+      `it was admitted with and needs to be recreated to use ${names}`,
+  };
+}
 
 interface RawList {
   items: unknown[];
@@ -121,10 +136,14 @@ export async function gatherDoctorInput(
       ? { checked: false }
       : {
           checked: true,
-          result: verifyAdmissionMark(
-            keys,
-            pod.annotations[ADMISSION_MARK_ANNOTATION],
-            claimsFor(namespace, pod.serviceAccountName, selector, identitiesOfSelector),
+          result: markCheck(
+            checkPodMark(keys, {
+              namespace,
+              serviceAccountName: pod.serviceAccountName,
+              selector,
+              annotations: pod.annotations,
+              bound: identitiesOfSelector,
+            }),
           ),
         };
   return {

@@ -26,8 +26,18 @@ export const BINDING_LABEL = "aadpodidbinding";
 export const ADMISSION_MARK_ANNOTATION = `${GROUP}/admission-mark`;
 /** Annotation with the NMI mode the webhook chose for the pod (daemonset | sidecar). */
 export const NMI_MODE_ANNOTATION = `${GROUP}/nmi-mode`;
-/** Version tag at the front of every admission mark, so the format can evolve. */
-export const ADMISSION_MARK_VERSION = "v1";
+/** Annotation listing the identities the pod was admitted with (JSON), covered by the mark. */
+export const ADMITTED_IDENTITIES_ANNOTATION = `${GROUP}/admitted-identities`;
+/** Every annotation podid writes on a pod: set at admission, never changed afterwards. */
+export const PODID_POD_ANNOTATIONS = [
+  ADMISSION_MARK_ANNOTATION,
+  NMI_MODE_ANNOTATION,
+  ADMITTED_IDENTITIES_ANNOTATION,
+] as const;
+/** Version tag at the front of every admission mark the webhook signs, so the format can evolve. */
+export const ADMISSION_MARK_VERSION = "v2";
+/** Marks of this version (before the admitted identities were listed) still verify, the old way. */
+export const LEGACY_ADMISSION_MARK_VERSION = "v1";
 
 /** Env vars the webhook injects and the Azure SDKs read. */
 export const ENV = {
@@ -42,10 +52,14 @@ export type NmiMode = (typeof NMI_MODES)[number];
 export const SYSTEM_NAMESPACE = "podid-system";
 /** Namespaces the webhooks never see (the configurations' namespaceSelector excludes them). */
 export const EXCLUDED_NAMESPACES = ["kube-system", SYSTEM_NAMESPACE] as const;
+/** Where AzurePodIdentityExceptions take effect unless a policy says otherwise. */
+export const EXCEPTION_NAMESPACES = ["kube-system", SYSTEM_NAMESPACE] as const;
 
 export const DEFAULTS = {
   webhookPort: 9443,
   nmiPort: 2579,
+  /** The node NMI's TLS port, where sidecars present their pod's token. */
+  nmiSidecarPort: 2578,
   imdsEndpoint: "http://169.254.169.254",
   armEndpoint: "https://management.azure.com",
   /** The sidecar's audience for the projected service-account token it presents. */
@@ -112,6 +126,18 @@ export const SIDECAR = {
   /** The sidecar's /metrics for Prometheus, on the pod's address (its token port stays on loopback). */
   metricsPort: 2581,
   metricsPortName: "podid-metrics",
+  /** Env var holding the PEM CA certificate the sidecar verifies the node NMI's certificate with. */
+  caEnv: "PODID_NMI_CA",
+  /** Env var naming the DNS name on the node NMI's certificate (it is reached by the node's IP). */
+  serverNameEnv: "PODID_NMI_SERVER_NAME",
+} as const;
+
+/** The node NMI's TLS serving certificate (for sidecars): issued by cert-manager or `podid webhook --self-signed`. */
+export const NMI_TLS = {
+  /** Secret in podid's namespace holding tls.crt, tls.key and ca.crt. */
+  secretName: "podid-nmi-tls",
+  /** The DNS name on the certificate, in podid's namespace: `podid-nmi.<namespace>.svc`. */
+  serverName: (namespace: string): string => `podid-nmi.${namespace}.svc`,
 } as const;
 
 /** The webhook's names (config/webhook uses the same). */

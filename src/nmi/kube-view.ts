@@ -8,7 +8,9 @@ import {
   parseAzureIdentity,
   parseAzureIdentityBinding,
   parseAzurePodIdentityException,
+  parseAzurePodIdentityPolicy,
 } from "../model/parse.ts";
+import { Errors, isObject, readMeta } from "../model/read.ts";
 import { startInformerCache, type InformerCache } from "../kube/cache.ts";
 import { kubeRequest, resourcePath } from "../kube/request.ts";
 import type {
@@ -16,6 +18,8 @@ import type {
   AzureIdentity,
   AzureIdentityBinding,
   AzurePodIdentityException,
+  AzurePodIdentityPolicy,
+  Parsed,
 } from "../model/types.ts";
 import type { Logger } from "../shared/log.ts";
 import { parseNmiPod, type NmiPod } from "./pod.ts";
@@ -26,6 +30,13 @@ export interface KubeView extends NmiView {
   /** Every watch is connected (none is between a failure and its relist). */
   healthy(): boolean;
   stop(): Promise<void>;
+}
+
+/** Namespaces as policies select them: labels only. */
+function parseNamespaceLabels(obj: unknown): Parsed<{ name: string; labels: Record<string, string> }> {
+  const errs = new Errors();
+  const meta = readMeta(isObject(obj) ? obj : {}, errs);
+  return errs.result({ name: meta.name, labels: meta.labels });
 }
 
 export async function startKubeView(kc: KubeConfig, nodeName: string, log: Logger): Promise<KubeView> {
@@ -42,7 +53,7 @@ export async function startKubeView(kc: KubeConfig, nodeName: string, log: Logge
       parse,
       onError: onError(KINDS[kind].plural),
     });
-  const [pods, identities, bindings, exceptions, assigned] = await Promise.all([
+  const [pods, identities, bindings, exceptions, assigned, policies, namespaces] = await Promise.all([
     startInformerCache<NmiPod>(kc, {
       group: "",
       version: "v1",
@@ -56,8 +67,25 @@ export async function startKubeView(kc: KubeConfig, nodeName: string, log: Logge
     crd<AzureIdentityBinding>("AzureIdentityBinding", parseAzureIdentityBinding),
     crd<AzurePodIdentityException>("AzurePodIdentityException", parseAzurePodIdentityException),
     crd<AzureAssignedIdentity>("AzureAssignedIdentity", parseAzureAssignedIdentity),
+    // The namespace policy decides whether exceptions take effect and which identities are allowed.
+    crd<AzurePodIdentityPolicy>("AzurePodIdentityPolicy", parseAzurePodIdentityPolicy),
+    startInformerCache(kc, {
+      group: "",
+      version: "v1",
+      plural: "namespaces",
+      parse: parseNamespaceLabels,
+      onError: onError("namespaces"),
+    }),
   ]);
-  const caches: Array<InformerCache<unknown>> = [pods, identities, bindings, exceptions, assigned];
+  const caches: Array<InformerCache<unknown>> = [
+    pods,
+    identities,
+    bindings,
+    exceptions,
+    assigned,
+    policies,
+    namespaces,
+  ];
   const listeners = new Set<() => void>();
   const offs = caches.map((c) => c.on(() => listeners.forEach((cb) => cb())));
   return {
@@ -67,6 +95,8 @@ export async function startKubeView(kc: KubeConfig, nodeName: string, log: Logge
     bindings: (ns) => bindings.list(ns),
     exceptions: (ns) => exceptions.list(ns),
     assigned: (ns) => assigned.list(ns),
+    namespaceLabels: (ns) => namespaces.get(ns)?.labels ?? {},
+    policies: () => policies.list(),
     onChange(cb) {
       listeners.add(cb);
       return () => listeners.delete(cb);

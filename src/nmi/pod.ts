@@ -13,6 +13,11 @@ export interface NmiPod {
   annotations: Record<string, string>;
   /** Set while the pod is being deleted. */
   deleting: boolean;
+  /**
+   * While deleting: when its grace period ends (epoch ms; the API server sets the deletion
+   * timestamp to the deletion time plus the grace period). Until then the pod is still served.
+   */
+  deletionDeadline?: number;
   creationTimestamp?: string;
 }
 
@@ -36,6 +41,11 @@ function podIPs(status: Record<string, unknown>): string[] {
     for (const p of status.podIPs) if (isRecord(p) && typeof p.ip === "string" && p.ip !== "") ips.add(p.ip);
   }
   return [...ips];
+}
+
+function deadline(ts: unknown): { deletionDeadline?: number } {
+  const at = typeof ts === "string" ? Date.parse(ts) : NaN;
+  return Number.isNaN(at) ? {} : { deletionDeadline: at };
 }
 
 export function parseNmiPod(obj: unknown): Parsed {
@@ -63,6 +73,7 @@ export function parseNmiPod(obj: unknown): Parsed {
       labels: stringMap(md.labels),
       annotations: stringMap(md.annotations),
       deleting: md.deletionTimestamp !== undefined && md.deletionTimestamp !== null,
+      ...deadline(md.deletionTimestamp),
       creationTimestamp: typeof md.creationTimestamp === "string" ? md.creationTimestamp : undefined,
     },
   };

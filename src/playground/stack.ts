@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import { DEFAULTS, SYSTEM_NAMESPACE, WEBHOOK } from "../model/constants.ts";
+import { DEFAULTS, NMI_TLS, SYSTEM_NAMESPACE, WEBHOOK } from "../model/constants.ts";
 import { isAlreadyExists, kubeRequest } from "../kube/request.ts";
 import type { Logger } from "../shared/log.ts";
 import { createCertificateAuthority } from "../shared/pki.ts";
@@ -50,13 +50,23 @@ function writeSecretFiles(dir: string, ca: ReturnType<typeof createCertificateAu
     dnsNames: [svc, `${svc}.cluster.local`, "localhost"],
     ipAddresses: ["127.0.0.1"],
   });
+  // The node NMIs' sidecar port, as cert-manager would issue it (the playground CA plays its CA).
+  mkdirSync(join(dir, "nmi"), { recursive: true });
+  const nmiName = NMI_TLS.serverName(SYSTEM_NAMESPACE);
+  const nmiServing = ca.issue({ commonName: nmiName, dnsNames: [nmiName], ipAddresses: [] });
   const files = {
     tlsCert: join(dir, "webhook", "tls.crt"),
     tlsKey: join(dir, "webhook", "tls.key"),
+    nmiCert: join(dir, "nmi", "tls.crt"),
+    nmiKey: join(dir, "nmi", "tls.key"),
+    nmiCa: join(dir, "nmi", "ca.crt"),
     admissionKey: join(dir, "admission.key"),
   };
   writeFileSync(files.tlsCert, serving.certPem);
   writeFileSync(files.tlsKey, serving.keyPem, { mode: 0o600 });
+  writeFileSync(files.nmiCert, nmiServing.certPem);
+  writeFileSync(files.nmiKey, nmiServing.keyPem, { mode: 0o600 });
+  writeFileSync(files.nmiCa, ca.certPem);
   const key = randomBytes(32).toString("base64url");
   writeFileSync(files.admissionKey, key + "\n", { mode: 0o600 });
   return { ...files, key };
@@ -144,6 +154,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         secrets.tlsCert,
         "--tls-key-file",
         secrets.tlsKey,
+        "--nmi-ca-file",
+        secrets.nmiCa,
       ],
     });
     programs.push(webhook);
@@ -207,6 +219,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           azure.authorityHost,
           "--authority-ca-file",
           pg.files.ca,
+          "--tls-cert-file",
+          secrets.nmiCert,
+          "--tls-key-file",
+          secrets.nmiKey,
         ],
       });
       programs.push(nmi);

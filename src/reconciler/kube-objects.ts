@@ -1,6 +1,7 @@
 // Slim views of the core objects the reconciler watches. The informer keeps only these, not
 // the whole pod, which is what lets 150,000 pods fit in a modest heap.
-import { BINDING_LABEL } from "../model/constants.ts";
+import { ADMISSION_MARK_ANNOTATION, ADMITTED_IDENTITIES_ANNOTATION, BINDING_LABEL } from "../model/constants.ts";
+import { markVersion, parseAdmittedIdentities, type MarkIdentity } from "../policy/admission-mark.ts";
 
 export interface PodInfo {
   name: string;
@@ -15,6 +16,12 @@ export interface PodInfo {
   terminated: boolean;
   /** When the pod was scheduled (ms), for the assignment-latency metric. */
   scheduledAt?: number;
+  /**
+   * The identities its admission mark names (v2 marks): only those are assigned for it, and
+   * identities bound later are reported as needing a restart. Unset: no v2 mark (all bound).
+   * Not verified here (the reconciler has no key); the NMI verifies before serving.
+   */
+  admitted?: MarkIdentity[];
 }
 
 export interface NodeInfo {
@@ -56,6 +63,14 @@ function meta(obj: unknown): Parsed<{ name: string; namespace?: string; uid: str
   };
 }
 
+function admittedOf(annotations: unknown): MarkIdentity[] | undefined {
+  const a = stringMap(annotations);
+  const text = a[ADMITTED_IDENTITIES_ANNOTATION];
+  if (text === undefined || markVersion(a[ADMISSION_MARK_ANNOTATION]) === "v1") return undefined;
+  const parsed = parseAdmittedIdentities(text);
+  return parsed.ok ? parsed.value : [];
+}
+
 function scheduledAt(status: Record<string, unknown>): number | undefined {
   if (!Array.isArray(status.conditions)) return undefined;
   for (const c of status.conditions as unknown[]) {
@@ -75,7 +90,9 @@ export function parsePod(obj: unknown): Parsed<PodInfo> {
   const status = isObj(o.status) ? o.status : {};
   const phase = str(status.phase);
   // Pods without the binding label never need anything: keep them tiny.
-  const labels = m.value.labels[BINDING_LABEL] !== undefined ? m.value.labels : {};
+  const labelled = m.value.labels[BINDING_LABEL] !== undefined;
+  const labels = labelled ? m.value.labels : {};
+  const admitted = labelled ? admittedOf((o.metadata as Record<string, unknown>).annotations) : undefined;
   return {
     ok: true,
     value: {
@@ -88,6 +105,7 @@ export function parsePod(obj: unknown): Parsed<PodInfo> {
       ...(str(spec.nodeName) !== undefined ? { nodeName: str(spec.nodeName) } : {}),
       terminated: phase === "Succeeded" || phase === "Failed",
       ...(scheduledAt(status) !== undefined ? { scheduledAt: scheduledAt(status) } : {}),
+      ...(admitted !== undefined ? { admitted } : {}),
     },
   };
 }

@@ -116,12 +116,14 @@ async function run(flags: Flags): Promise<void> {
     { createArmVmIdentityClient },
     { createArmCredential, loadCloudConfig },
     { runReconciler },
+    { createArmIdentityReader },
   ] = await Promise.all([
     import("../kube/config.ts"),
     import("../shared/log.ts"),
     import("./arm-client.ts"),
     import("./credential.ts"),
     import("./run.ts"),
+    import("./identity-reader.ts"),
   ]);
   const log = createLogger("reconciler");
   let kc;
@@ -136,7 +138,7 @@ async function run(flags: Flags): Promise<void> {
     ...(cloudConfig !== undefined ? { cloudConfig } : {}),
     ...(caPem !== undefined ? { caPem } : {}),
   });
-  const arm = createArmVmIdentityClient({
+  const armOptions = {
     credential,
     // Azure Stack's cloud config names its own Resource Manager; an explicit flag still wins.
     endpoint:
@@ -145,8 +147,8 @@ async function run(flags: Flags): Promise<void> {
         : flags.armEndpoint,
     ...(flags.armScope !== undefined ? { scope: flags.armScope } : {}),
     ...(caPem !== undefined ? { caPem } : {}),
-    pollIntervalMs: flags.armPollIntervalMs,
-  });
+  };
+  const arm = createArmVmIdentityClient({ ...armOptions, pollIntervalMs: flags.armPollIntervalMs });
   const running = await runReconciler(
     kc,
     arm,
@@ -162,6 +164,7 @@ async function run(flags: Flags): Promise<void> {
       metricsHost: flags.metricsHost,
     },
     log,
+    createArmIdentityReader(armOptions),
   );
   log.info({ metricsPort: running.metricsPort, leaderElect: flags.leaderElect }, "reconciler started");
   await new Promise<void>((resolve) => {

@@ -25,6 +25,7 @@ import { Controller, type ReconcileResult, type Sources } from "./controller.ts"
 import { parseNamespace, parseNode, parsePod } from "./kube-objects.ts";
 import { createMetrics, instrumentClient, startMetricsServer, type ReconcilerMetrics } from "./metrics.ts";
 import { createConfigMapOwnershipStore } from "./records.ts";
+import type { ManagedIdentityReader } from "./identity-reader.ts";
 import type { VmIdentityClient } from "./vm-client.ts";
 
 export interface ReconcilerSettings {
@@ -133,6 +134,7 @@ export async function runReconciler(
   arm: VmIdentityClient,
   settings: ReconcilerSettings,
   log: Logger,
+  identities: ManagedIdentityReader,
 ): Promise<RunningReconciler> {
   let started: Caches | undefined;
   const metrics = createMetrics(new Registry(), () => countByStatus(started?.assigned.list() ?? []));
@@ -166,6 +168,7 @@ export async function runReconciler(
     const controller = new Controller({
       sources: caches,
       arm: armClient,
+      identities,
       records: createConfigMapOwnershipStore(kc, settings.namespace, (error) =>
         log.warn({ error }, "ignoring an invalid ownership record"),
       ),

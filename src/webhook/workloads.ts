@@ -19,6 +19,9 @@ export const TEMPLATE_PATHS: Record<string, { group: string; path: string[] }> =
   CronJob: { group: "batch", path: ["spec", "jobTemplate", "spec", "template"] },
 };
 export const WORKLOAD_KINDS = Object.keys(TEMPLATE_PATHS);
+/** The kinds this route judges (their group included): anything else is allowed by the route. */
+export const judgesWorkload = (k: { group: string; kind: string }): boolean =>
+  TEMPLATE_PATHS[k.kind]?.group === k.group;
 
 export function template(obj: unknown, path: string[]): unknown {
   let cur: unknown = obj;

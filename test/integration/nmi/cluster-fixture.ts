@@ -7,6 +7,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import {
   ADMISSION_MARK_ANNOTATION,
+  ADMITTED_IDENTITIES_ANNOTATION,
   API_VERSION,
   BINDING_LABEL,
   GROUP,
@@ -15,7 +16,14 @@ import {
   VERSION,
 } from "../../../src/model/constants.ts";
 import { kubeRequest, resourcePath } from "../../../src/kube/request.ts";
-import { signAdmissionMark, type AdmissionKeys } from "../../../src/policy/admission-mark.ts";
+import type { NmiOptions } from "../../../src/nmi/main.ts";
+import {
+  claimsFor,
+  formatAdmittedIdentities,
+  signAdmissionMark,
+  type AdmissionKeys,
+  type MarkIdentity,
+} from "../../../src/policy/admission-mark.ts";
 
 /** podid's real CRDs, from config/crd. */
 export async function installCrds(kc: KubeConfig): Promise<void> {
@@ -92,16 +100,12 @@ export async function createPod(
     nodeName: string;
     selector: string;
     keys: AdmissionKeys;
-    identities: Array<{ name: string; clientID: string }>;
+    identities: MarkIdentity[];
     sidecar?: boolean;
   },
 ): Promise<RunningPod> {
-  const mark = signAdmissionMark(p.keys, {
-    namespace: p.namespace,
-    serviceAccountName: "default",
-    selector: p.selector,
-    identities: p.identities,
-  });
+  const mode = p.sidecar === true ? "sidecar" : "daemonset";
+  const mark = signAdmissionMark(p.keys, claimsFor(p.namespace, "default", p.selector, p.identities, mode));
   await create(kc, "pods", "", "v1", p.namespace, {
     apiVersion: "v1",
     kind: "Pod",
@@ -111,7 +115,8 @@ export async function createPod(
       labels: { [BINDING_LABEL]: p.selector },
       annotations: {
         [ADMISSION_MARK_ANNOTATION]: mark,
-        ...(p.sidecar === true ? { [NMI_MODE_ANNOTATION]: "sidecar" } : {}),
+        [ADMITTED_IDENTITIES_ANNOTATION]: formatAdmittedIdentities(p.identities),
+        [NMI_MODE_ANNOTATION]: mode,
       },
     },
     spec: { nodeName: p.nodeName, serviceAccountName: "default", containers: [{ name: "app", image: "app:1" }] },
@@ -119,13 +124,24 @@ export async function createPod(
   return waitRunning(kc, p.namespace, p.name, p.nodeName);
 }
 
-/** An AzurePodIdentityException and a pod it applies to (no binding label, no mark). */
+/**
+ * An AzurePodIdentityException and a pod it applies to (no binding label, no mark), in a
+ * namespace a cluster admin's policy lets exceptions take effect in (`allowed`, the default).
+ */
 export async function createExceptedPod(
   kc: KubeConfig,
   ns: string,
   name: string,
   nodeName: string,
+  allowed = true,
 ): Promise<RunningPod> {
+  if (allowed)
+    await create(kc, KINDS.AzurePodIdentityPolicy.plural, GROUP, VERSION, undefined, {
+      apiVersion: API_VERSION,
+      kind: "AzurePodIdentityPolicy",
+      metadata: { name: `exceptions-${ns}-${name}` },
+      spec: { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } }, exceptions: "Allow" },
+    });
   await create(kc, KINDS.AzurePodIdentityException.plural, GROUP, VERSION, ns, {
     apiVersion: API_VERSION,
     kind: "AzurePodIdentityException",
@@ -209,4 +225,32 @@ export async function podToken(kc: KubeConfig, pod: RunningPod, audience: string
     },
   });
   return r.status.token;
+}
+
+/** Options for an in-process sidecar-mode NMI forwarding to a node NMI's TLS port. */
+export function sidecarNmiOptions(o: {
+  host: string;
+  nmiEndpoint: string;
+  caPem: string;
+  serverName: string;
+  tokenFile: string;
+  logger: NmiOptions["logger"];
+}): NmiOptions {
+  return {
+    mode: "sidecar",
+    host: o.host,
+    port: 0,
+    nmiEndpoint: o.nmiEndpoint,
+    nmiCaPem: o.caPem,
+    nmiServerName: o.serverName,
+    tokenFile: o.tokenFile,
+    imdsEndpoint: "",
+    authorityHost: "",
+    proxyPaths: [],
+    assignmentWaitSeconds: 0,
+    iptablesRedirect: false,
+    podInterfaces: [],
+    metadataAddress: "",
+    ...(o.logger !== undefined ? { logger: o.logger } : {}),
+  };
 }

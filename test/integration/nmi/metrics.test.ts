@@ -3,7 +3,7 @@
 // healthy watches is not), and the sidecar counts what it forwarded apart from what it could
 // not (its token unreadable, the node's NMI unreachable), over real sockets.
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
+import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { Registry } from "prom-client";
 import { buildNmiApp } from "../../../src/nmi/app.ts";
@@ -12,6 +12,7 @@ import { buildSidecarApp } from "../../../src/nmi/sidecar.ts";
 import { promtool } from "../../../src/playground/prometheus-bin.ts";
 import { registerCommonMetrics, registerProcessMetrics } from "../../../src/shared/metrics.ts";
 import { KEYS, NODE, world } from "../../unit/nmi/fixtures.ts";
+import { testCa } from "../../helpers/azure.ts";
 
 const TOKEN = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com";
 
@@ -62,14 +63,16 @@ describe("NMI and sidecar metrics (promtool, real sockets)", function () {
     let node: Server;
     let nodeUrl: string;
     before(async () => {
-      node = createServer((req, res) => {
+      // The node NMI's sidecar port speaks TLS only; the sidecar trusts the test CA.
+      const serving = testCa().issue({ commonName: "podid-nmi", ipAddresses: ["127.0.0.1"] });
+      node = createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {
         res.writeHead(req.headers["x-podid-pod-token"] === "pod-token" ? 200 : 403, {
           "content-type": "application/json",
         });
         res.end(JSON.stringify({ access_token: "t", expires_on: "1" }));
       });
       await new Promise<void>((r) => node.listen(0, "127.0.0.1", r));
-      nodeUrl = `http://127.0.0.1:${(node.address() as AddressInfo).port}`;
+      nodeUrl = `https://127.0.0.1:${(node.address() as AddressInfo).port}`;
     });
     after(() => new Promise<void>((r) => node.close(() => r())));
 
@@ -80,6 +83,7 @@ describe("NMI and sidecar metrics (promtool, real sockets)", function () {
       let tokenReadable = true;
       const sidecar = buildSidecarApp({
         nodeEndpoint: nodeUrl,
+        caPem: testCa().certPem,
         readToken: () => (tokenReadable ? Promise.resolve("pod-token") : Promise.reject(new Error("ENOENT"))),
         metrics,
       });
@@ -88,7 +92,8 @@ describe("NMI and sidecar metrics (promtool, real sockets)", function () {
       tokenReadable = false;
       assert.equal((await fetch(url + TOKEN)).status, 500);
       const unreachable = buildSidecarApp({
-        nodeEndpoint: "http://127.0.0.1:1",
+        nodeEndpoint: "https://127.0.0.1:1",
+        caPem: testCa().certPem,
         readToken: () => Promise.resolve("pod-token"),
         metrics,
       });

@@ -129,9 +129,10 @@ describe("webhook: the podid wait init container", () => {
     it("adds nothing to pods that do not ask, or get no identity", async () => {
       const plain = rsPod();
       assert.deepEqual(inits(patchedPod(plain, await post(PATHS.webhookMutatePods, review(plain)))), []);
-      const excepted = annotated("true");
-      (excepted.metadata as Obj).labels = { aadpodidbinding: "myapp", noaad: "true" };
-      assert.deepEqual(inits(patchedPod(excepted, await post(PATHS.webhookMutatePods, review(excepted)))), []);
+      // A selector bound nowhere: the pod gets no identity (the validating route denies it).
+      const unbound = annotated("true");
+      (unbound.metadata as Obj).labels = { aadpodidbinding: "bound-nowhere" };
+      assert.deepEqual(inits(patchedPod(unbound, await post(PATHS.webhookMutatePods, review(unbound)))), []);
     });
 
     it("denies a value it does not know, naming the annotation, on pods and on pod templates", async () => {
