@@ -55,7 +55,7 @@ describe("podid refuses what it does not know", function () {
   const refused: Array<[string[], RegExp]> = [
     [
       ["bogus"],
-      /^podid: unknown command 'bogus' \(commands: doctor, migrate, nmi, playground, reconciler, wait, webhook; see podid --help\)$/,
+      /^podid: unknown command 'bogus' \(commands: doctor, keys, migrate, nmi, playground, reconciler, wait, webhook; see podid --help\)$/,
     ],
     [["bogus", "--help"], /^podid: unknown command 'bogus'/],
     [["help", "bogus"], /^podid: unknown command 'bogus'/],
