@@ -294,12 +294,13 @@ describe("operating podid: a real Prometheus, rules, and apps that wait for thei
       assert.match(
         last,
         new RegExp(
-          `^podid wait: identity "ghost" \\(client ID ${identity("ghost").clientId}\\) did not answer through the NMI at http://127\\.[0-9.]+:2579 within 25s; last answer: HTTP 503: .*assignment failed \\(InvalidIdentity: .*ghost.*\\)`,
+          `^podid wait: identity "ghost" \\(client ID ${identity("ghost").clientId}\\) did not answer through the NMI at http://127\\.[0-9.]+:2579 within 25s; last answer: HTTP 403: .*IdentityNotFound: AzureIdentity team-wait/ghost: Resource Manager has no identity .*/userAssignedIdentities/ghost`,
         ),
       );
       const reconciler = (await targets()).find((t) => t.labels.job === "podid-reconciler")!;
       const text = await fetch(reconciler.scrapeUrl).then((r) => r.text());
-      assert.match(text, /^podid_assignment_failures_total\{reason="InvalidIdentity"\} [1-9]/m);
+      // The reconciler reads each identity before it assigns one (issue 13): a missing one is IdentityNotFound.
+      assert.match(text, /^podid_assignment_failures_total\{reason="IdentityNotFound"\} [1-9]/m);
       assert.match(text, /^podid_assigned_identities\{status="Failed"\} [1-9]/m);
     });
   });
