@@ -107,14 +107,16 @@ async function run(flags: Flags): Promise<void> {
     { loadKubeConfig },
     { createLogger },
     { createArmVmIdentityClient },
-    { createArmCredential, loadCloudConfig },
+    { createArmCredential, loadCloudConfig, usesManagedIdentity },
     { runReconciler },
+    { ensureImdsException },
   ] = await Promise.all([
     import("../kube/config.ts"),
     import("../shared/log.ts"),
     import("./arm-client.ts"),
     import("./credential.ts"),
     import("./run.ts"),
+    import("./imds-exception.ts"),
   ]);
   const log = createLogger("reconciler");
   let kc;
@@ -125,6 +127,7 @@ async function run(flags: Flags): Promise<void> {
   }
   const caPem = flags.caFile !== undefined ? readFileSync(flags.caFile, "utf8") : undefined;
   const cloudConfig = flags.cloudConfig !== undefined ? loadCloudConfig(flags.cloudConfig) : undefined;
+  if (usesManagedIdentity(cloudConfig)) await ensureImdsException(kc, flags.namespace, log);
   const credential = createArmCredential({
     ...(cloudConfig !== undefined ? { cloudConfig } : {}),
     ...(caPem !== undefined ? { caPem } : {}),

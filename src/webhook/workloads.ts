@@ -1,11 +1,16 @@
 // Workloads whose pod template carries the label are held to the pod rules at CREATE and
 // UPDATE, so `kubectl apply` of a Deployment fails at once with the reason, instead of leaving
-// a ReplicaSet that silently cannot create pods.
+// a ReplicaSet that silently cannot create pods. An UPDATE that keeps the template's label as
+// it was is admitted even when the pod rules now deny it (a policy or binding changed since),
+// with the denial as a warning: scaling, rollouts and the controllers' own writes (the
+// Deployment controller scaling down the old ReplicaSet) never stall on a policy change; the
+// pods' own admission still refuses what it must.
 import { isObject } from "../model/read.ts";
 import { formatErrors } from "../model/parse.ts";
 import { decidePod, podSelector } from "../policy/index.ts";
 import { objectName, type Handler } from "./context.ts";
 import { podInput, readPodView } from "./pod.ts";
+import type { AdmissionRequest } from "./review.ts";
 import { allowed, denied, errored } from "./responses.ts";
 
 /** Where each workload kind keeps its pod template. */
@@ -24,6 +29,17 @@ function template(obj: unknown, path: string[]): unknown {
   for (const p of path) cur = isObject(cur) ? cur[p] : undefined;
   return cur;
 }
+
+/** An UPDATE whose old object's template carried this same identity label. */
+function keepsLabel(req: AdmissionRequest, path: string[], selector: string): boolean {
+  if (req.operation !== "UPDATE") return false;
+  const old = readPodView(template(req.oldObject, path) ?? {});
+  return old.ok && podSelector(old.value.labels) === selector;
+}
+
+export const KEPT_LABEL_WARNING =
+  "admitted because this update does not change the pod template's aadpodidbinding label; " +
+  "pods created from it are refused until this is resolved";
 
 export const validateWorkloadHandler: Handler = (req, ctx) => {
   const where = TEMPLATE_PATHS[req.kind.kind];
@@ -52,6 +68,15 @@ export const validateWorkloadHandler: Handler = (req, ctx) => {
   if (selector === undefined) return { response: allowed(req.uid), result: "allowed", reason: "no-label" };
   const d = decidePod(podInput(ctx.state, namespace, view.value, selector));
   const who = `${req.kind.kind} "${objectName(req, req.object)}" in namespace "${namespace}": pod template ${path}: `;
+  if (d.verdict === "deny" && keepsLabel(req, where.path, selector))
+    return {
+      response: allowed(req.uid, [
+        ...d.warnings.map((w) => who + w),
+        `${who}${d.message ?? "denied"} (${KEPT_LABEL_WARNING})`,
+      ]),
+      result: "allowed",
+      reason: "label-unchanged",
+    };
   if (d.verdict === "deny")
     return {
       response: denied(req.uid, who + (d.message ?? "denied"), d.code ?? 403, d.warnings),
