@@ -1,6 +1,7 @@
-// /validate/workloads on UPDATE: an update that keeps the pod template's identity label as it was
-// is admitted with the denial as a warning (a policy change never stalls a rollout or the
-// controllers' writes); one that adds or changes the label is held to the pod rules.
+// /validate/workloads when the pod rules would deny: an update that keeps the pod template's
+// identity label as it was, and a workload its controller makes from its owner's template, are
+// admitted with the denial as a warning (a policy change never stalls a rollout or a
+// controller); an update that adds or changes the label, or a workload of no controller, is denied.
 import assert from "node:assert/strict";
 import type { FastifyInstance } from "fastify";
 import { PATHS } from "../../../src/model/constants.ts";
@@ -94,5 +95,46 @@ describe("webhook /validate/workloads: UPDATE", () => {
       payload: review(deployment("team-b", "myapp"), { namespace: "team-b", kind: APPS }),
     });
     assert.equal(res.json<{ response: AdmissionResponse }>().response.allowed, false);
+  });
+
+  describe("a workload made by its controller", () => {
+    const RS = { group: "apps", version: "v1", kind: "ReplicaSet" };
+    const replicaSet = (owner?: Record<string, unknown>): Obj => {
+      const d = deployment("team-b", "myapp") as Obj & { metadata: Obj };
+      return {
+        ...d,
+        kind: "ReplicaSet",
+        metadata: {
+          ...d.metadata,
+          name: "myapp-6d8f7c9b5",
+          ...(owner !== undefined ? { ownerReferences: [owner] } : {}),
+        },
+      };
+    };
+    const create = async (obj: Obj): Promise<AdmissionResponse> => {
+      const res = await a.inject({
+        method: "POST",
+        url: PATHS.webhookValidateWorkloads,
+        payload: review(obj, { namespace: "team-b", kind: RS }),
+      });
+      return res.json<{ response: AdmissionResponse }>().response;
+    };
+    const owner = { apiVersion: "apps/v1", kind: "Deployment", name: "myapp", uid: "u-d", controller: true };
+
+    it("admits a Deployment's ReplicaSet, with the denial and its controller named in the warning", async () => {
+      const r = await create(replicaSet(owner));
+      assert.equal(r.allowed, true);
+      assert.match(
+        r.warnings?.[0] ?? "",
+        /^ReplicaSet "myapp-6d8f7c9b5" in namespace "team-b": pod template spec\.template: label aadpodidbinding=myapp: /,
+      );
+      assert.match(
+        r.warnings?.[0] ?? "",
+        /\(admitted because its controller, Deployment "myapp", made it from its own pod template; /,
+      );
+    });
+    it("denies a ReplicaSet created on its own", async () => assert.equal((await create(replicaSet())).allowed, false));
+    it("denies one whose owner is not its controller", async () =>
+      assert.equal((await create(replicaSet({ ...owner, controller: false }))).allowed, false));
   });
 });
