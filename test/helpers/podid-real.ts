@@ -89,6 +89,8 @@ export interface ProgramOptions {
   env?: Record<string, string>;
   /** Wait for readiness (default true). */
   wait?: boolean;
+  /** The port to listen on (default: a free one). */
+  port?: number;
 }
 
 /** config/default rendered by the machine's kubectl, without cert-manager's kinds. */
@@ -307,7 +309,7 @@ export async function podidOn(cp: ControlPlane, o: { install?: boolean } = {}): 
     async startNmi(node, azure, opts = {}) {
       const n = NODES.find((x) => x.name === node);
       if (n === undefined) throw new Error(`no node ${node}`);
-      const port = await freePort();
+      const port = opts.port ?? (await freePort());
       const args = [
         "nmi",
         "--kubeconfig",
@@ -427,7 +429,11 @@ export function assignment(
 }
 
 /** Like eventually, for what takes a reconciler a few seconds: about 30 s. */
-export async function slowly<T>(fn: () => Promise<T | undefined>, what: string, attempts = 150): Promise<T> {
+export async function slowly<T>(
+  fn: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  attempts = 150,
+): Promise<T> {
   for (let i = 0; i < attempts; i++) {
     const v = await fn();
     if (v !== undefined) return v;

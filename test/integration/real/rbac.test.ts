@@ -5,6 +5,7 @@
 // self-signed bootstrap works with config/webhook/self-signed's extra RBAC and fails without it.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { request } from "node:https";
 import { connect } from "node:tls";
 import { join } from "node:path";
 import { kubeRequest } from "../../../src/kube/request.ts";
@@ -109,7 +110,7 @@ const without =
 
 /** Waits until the program's log says it was forbidden what it needed; returns the log. */
 async function forbiddenInLog(prog: { logFile: string }, resource: RegExp): Promise<string> {
-  return slowly(async () => {
+  return slowly(() => {
     let log = "";
     try {
       log = readFileSync(prog.logFile, "utf8");
@@ -120,9 +121,8 @@ async function forbiddenInLog(prog: { logFile: string }, resource: RegExp): Prom
   }, `a "forbidden" naming ${resource} in ${prog.logFile}`);
 }
 
-const readyz = async (url: string, caPem?: string): Promise<number> => {
-  const { request } = await import("node:https");
-  return new Promise((resolve) => {
+const readyz = (url: string, caPem?: string): Promise<number> =>
+  new Promise((resolve) => {
     const req = request(`${url}/readyz`, { ca: caPem, timeout: 2000 }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
@@ -130,7 +130,6 @@ const readyz = async (url: string, caPem?: string): Promise<number> => {
     req.on("error", () => resolve(0));
     req.end();
   });
-};
 
 describe("real cluster: each program's RBAC is what it needs, and no more", function () {
   this.timeout(180_000);
