@@ -3,12 +3,43 @@
 // import their program only when its command runs: the webhook process then holds 35 MB of
 // heap instead of 52 (no Azure SDK, playground or doctor), which is less to start, to keep,
 // and for every full garbage collection to walk.
+import { extname } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { doctorCommand } from "./doctor/command.ts";
-import { playgroundCommand } from "./playground/command.ts";
 import { reconcilerCommand } from "./reconciler/main.ts";
 import { nmiCommand } from "./nmi/command.ts";
 import { webhookCommand } from "./webhook/command.ts";
+
+const PLAYGROUND_ABSENT =
+  "podid playground is not part of this build: the container image holds the webhook, the reconciler, " +
+  "the NMI and the doctor, and nothing of the playground. Run it from a source checkout: npm install && npm start";
+
+/**
+ * The playground is left out of the production build (dist/, the image: tsconfig.build.json): its
+ * command is loaded from beside this file when it is there (.ts under tsx, .js in a build), found
+ * by a computed path so that the compiler does not pull it into the build, and otherwise replaced
+ * by a command that says where the playground is.
+ */
+async function loadPlaygroundCommand(): Promise<() => Command> {
+  const here = fileURLToPath(import.meta.url);
+  const url = new URL(`./playground/command${extname(here)}`, import.meta.url);
+  try {
+    const mod = (await import(url.href)) as { playgroundCommand: () => Command };
+    return mod.playgroundCommand;
+  } catch (e) {
+    if ((e as { code?: string }).code !== "ERR_MODULE_NOT_FOUND" || !String(e).includes("playground")) throw e;
+    return () =>
+      new Command("playground")
+        .description("(not in this build) the playground runs from a source checkout")
+        .allowUnknownOption()
+        .allowExcessArguments()
+        .action(() => {
+          throw new Error(PLAYGROUND_ABSENT);
+        });
+  }
+}
+const playgroundCommand = await loadPlaygroundCommand();
 
 export function buildCli(): Command {
   const program = new Command("podid")

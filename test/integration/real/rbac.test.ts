@@ -215,12 +215,14 @@ describe("real cluster: each program's RBAC is what it needs, and no more", func
       );
       const pod = await runningPod(p, ns, "app");
       await forbiddenInLog(prog, /azureassignedidentities\/status|azureassignedidentities.*status/);
-      const aais = await p.kubectl(["get", "azureassignedidentities", "-n", ns, "-o", "json"]);
-      const items = (
-        JSON.parse(aais.stdout) as { items: Array<{ spec: { podUID: string }; status?: { status?: string } }> }
-      ).items;
-      const mine = items.filter((a) => a.spec.podUID === pod.metadata.uid);
-      assert.equal(mine.length, 1);
+      type Aai = { spec: { podUID: string }; status?: { status?: string } };
+      const mine = await slowly(async () => {
+        const aais = await p.kubectl(["get", "azureassignedidentities", "-n", ns, "-o", "json"]);
+        const items = (JSON.parse(aais.stdout) as { items: Aai[] }).items.filter(
+          (a) => a.spec.podUID === pod.metadata.uid,
+        );
+        return items.length === 1 ? items : undefined;
+      }, "the pod's AzureAssignedIdentity");
       assert.notEqual(mine[0]!.status?.status, "Assigned");
     } finally {
       await prog.stop();
