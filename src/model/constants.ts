@@ -129,3 +129,10 @@ export const WEBHOOK = {
   /** Default image of the injected sidecar NMI. */
   sidecarImage: "podid:dev",
 } as const;
+
+/** The ServiceAccount of each program in SYSTEM_NAMESPACE (config/'s RBAC binds its roles to them). */
+export const SERVICE_ACCOUNTS = {
+  webhook: "podid-webhook",
+  reconciler: "podid-reconciler",
+  nmi: "podid-nmi",
+} as const;
