@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PodIpPool, nodeIp } from "../../../../src/playground/kube/controllers/nodes.ts";
+import { PodIpPool, nodeIp, nodeNet } from "../../../../src/playground/kube/controllers/nodes.ts";
 import { Registry } from "../../../../src/playground/kube/resources.ts";
 import { route } from "../../../../src/playground/kube/routing.ts";
 import { ApiError } from "../../../../src/playground/kube/status.ts";
@@ -50,12 +50,14 @@ describe("playground kube routing", () => {
     assert.ok(!ips.some((ip) => ip.endsWith(".255") || ip.endsWith(".0")));
     pool.release(ips[5]!);
     assert.equal(pool.allocate(), ips[5]);
+    // In the /24 PODID_PLAYGROUND_NODE_NET names (0 unless set), spilling into the next.
+    const net = nodeNet();
     assert.deepEqual([0, 1, 252, 253, 254].map(nodeIp), [
-      "127.20.0.1",
-      "127.20.0.2",
-      "127.20.0.253",
-      "127.20.0.254",
-      "127.20.1.1",
+      `127.20.${net}.1`,
+      `127.20.${net}.2`,
+      `127.20.${net}.253`,
+      `127.20.${net}.254`,
+      `127.20.${net + 1}.1`,
     ]);
   });
 });
