@@ -1,21 +1,21 @@
 // The metadata redirect for real: a "node" and a "pod" network namespace joined by a veth
 // pair, the NMI running in the node namespace with its own iptables chain, and the real,
 // unmodified DefaultAzureCredential in the pod namespace asking 169.254.169.254 as any pod
-// would. Needs root, iproute2 and iptables (CI installs them). Only link-local addresses,
-// only inside namespaces this test creates and deletes.
+// would. Needs iproute2 and iptables (CI installs them), and root or a user namespace
+// (test/helpers/netns.ts). Only link-local addresses, only inside namespaces this test creates.
 import { describe, it, before, after } from "mocha";
 import assert from "node:assert/strict";
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import { netAdmin, type NetAdmin } from "../../helpers/netns.ts";
 
 const fixture = fileURLToPath(new URL("./fixtures/netns-nmi.ts", import.meta.url));
-const sh = (cmd: string, args: string[]): Promise<string> =>
-  new Promise((resolve, reject) =>
-    execFile(cmd, args, { timeout: 30_000 }, (err, stdout, stderr) =>
-      err !== null ? reject(new Error(`${cmd} ${args.join(" ")}: ${stderr || err.message}`)) : resolve(stdout),
-    ),
-  );
+// Every command here needs network privileges: root's, or a user namespace's.
+let admin: NetAdmin | undefined;
+const sh = (cmd: string, args: string[]): Promise<string> => admin!.run(cmd, args);
+const spawn = (cmd: string, args: string[], opts: Parameters<NetAdmin["spawn"]>[2]): ChildProcess =>
+  admin!.spawn(cmd, args, opts);
 
 describe("nmi iptables redirect in network namespaces", function () {
   this.timeout(60_000);
@@ -30,7 +30,7 @@ describe("nmi iptables redirect in network namespaces", function () {
   let out = "";
 
   before(async () => {
-    assert.equal(process.getuid?.(), 0, "this test needs root (network namespaces and iptables)");
+    admin = await netAdmin();
     await sh("ip", ["netns", "add", nodeNs]);
     await sh("ip", ["netns", "add", podNs]);
     await sh("ip", ["-n", nodeNs, "link", "add", nodeIf, "type", "veth", "peer", "name", podIf, "netns", podNs]);
@@ -66,6 +66,7 @@ describe("nmi iptables redirect in network namespaces", function () {
     }
     await sh("ip", ["netns", "del", podNs]).catch(() => undefined);
     await sh("ip", ["netns", "del", nodeNs]).catch(() => undefined);
+    await admin?.stop();
   });
 
   it("applies its chain once, however often it re-syncs", async () => {
