@@ -37,9 +37,9 @@ async function holder(): Promise<ChildProcess> {
     },
   );
   let err = "";
-  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
   await new Promise<void>((resolve, reject) => {
-    child.stdout!.on("data", (d: Buffer) => {
+    child.stdout.on("data", (d: Buffer) => {
       if (d.toString().includes("READY")) resolve();
     });
     child.once("exit", (code) =>
@@ -60,7 +60,7 @@ export async function netAdmin(): Promise<NetAdmin> {
       how: "root",
       run: exec,
       spawn: (cmd, args, opts = {}) => spawn(cmd, args, opts),
-      stop: async () => undefined,
+      stop: () => Promise.resolve(),
     };
   const h = await holder();
   // nsenter would start in the mount namespace's root directory; keep the caller's.
