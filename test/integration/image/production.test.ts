@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+const run = promisify(execFile);
 const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
@@ -84,11 +85,19 @@ describe("the production image's contents", function () {
     writeFileSync(join(app, "package.json"), JSON.stringify({ type: "module" }));
     mkdirSync(join(app, "bin"));
     copyFileSync(join(ROOT, "bin", "podid.js"), join(app, "bin", "podid.js"));
-    // Hard-linked copies (cheap), then what the Dockerfile deletes from them.
+    // Hard-linked copies (cheap; a user who does not own the files may not link them, and copies
+    // instead), then what the Dockerfile deletes from them.
+    let link = true;
     for (const [name, paths] of productionPackages()) {
       if (!paths.includes(`node_modules/${name}`)) continue;
-      mkdirSync(dirname(join(app, "node_modules", name)), { recursive: true });
-      await promisify(execFile)("cp", ["-al", join(ROOT, "node_modules", name), join(app, "node_modules", name)]);
+      const [from, to] = [join(ROOT, "node_modules", name), join(app, "node_modules", name)];
+      mkdirSync(dirname(to), { recursive: true });
+      if (link)
+        link = await run("cp", ["-al", from, to]).then(
+          () => true,
+          () => (rmSync(to, { recursive: true, force: true }), false),
+        );
+      if (!link) await run("cp", ["-a", from, to]);
     }
     const prune = /^ && (find node_modules .* -delete)$/m.exec(readFileSync(join(ROOT, "Dockerfile"), "utf8"))?.[1];
     assert.ok(prune !== undefined, "the Dockerfile prunes node_modules with find");
