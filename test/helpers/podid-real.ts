@@ -381,18 +381,22 @@ export interface PodView {
   status: { phase?: string; podIP?: string; hostIP?: string };
 }
 
-/** A pod labelled `selector`, on `node` when given (as if scheduled there). */
-export function labelledPod(name: string, selector: string, node?: string): string {
+/** A pod with these labels, on `node` when given (as if scheduled there), as kubectl input. */
+export function podManifest(name: string, labels: Record<string, string>, node?: string): string {
   return JSON.stringify({
     apiVersion: "v1",
     kind: "Pod",
-    metadata: { name, labels: { app: name, [BINDING_LABEL]: selector } },
+    metadata: { name, labels },
     spec: {
       ...(node !== undefined ? { nodeName: node } : {}),
       containers: [{ name: "app", image: "example.azurecr.io/app:1.0" }],
     },
   });
 }
+
+/** A pod labelled `selector` (and app=name). */
+export const labelledPod = (name: string, selector: string, node?: string): string =>
+  podManifest(name, { app: name, [BINDING_LABEL]: selector }, node);
 
 /** Waits for the pod to be Running and returns it. */
 export function runningPod(p: PodidCluster, ns: string, name: string): Promise<PodView> {
@@ -402,6 +406,24 @@ export function runningPod(p: PodidCluster, ns: string, name: string): Promise<P
     );
     return pod?.status.phase === "Running" && pod.status.podIP !== undefined ? pod : undefined;
   }, `pod ${ns}/${name} to run`);
+}
+
+/**
+ * Creates a labelled pod on `node` once the webhook admits it (its informers see a new binding a
+ * moment after it is stored), and waits for it to run.
+ */
+export async function admittedPod(
+  p: PodidCluster,
+  ns: string,
+  name: string,
+  selector: string,
+  node: string,
+): Promise<PodView> {
+  await slowly(async () => {
+    const r = await p.kubectl(["create", "-n", ns, "-f", "-"], labelledPod(name, selector, node));
+    return r.code === 0 ? true : undefined;
+  }, `the webhook to admit ${ns}/${name}`);
+  return runningPod(p, ns, name);
 }
 
 /** Waits for the pod's AzureAssignedIdentity to reach `status` and returns it. */

@@ -3,13 +3,12 @@
 // change answered by reinvoking podid, server dry runs, the Deployment and ReplicaSet
 // controllers' pods, and the denials as the real kubectl prints them.
 import assert from "node:assert/strict";
-import https from "node:https";
-import type { AddressInfo } from "node:net";
 import { ADMISSION_MARK_ANNOTATION, ENV, NMI_MODE_ANNOTATION } from "../../../src/model/constants.ts";
 import { loadAdmissionKeys, verifyAdmissionMark } from "../../../src/policy/admission-mark.ts";
 import { SEED, seedDoc } from "../../fixtures/seed/index.ts";
 import { eventually } from "../../helpers/eventually.ts";
-import { sharedPodid, type PodidCluster } from "../../helpers/podid-real.ts";
+import { podManifest, sharedPodid, type PodidCluster } from "../../helpers/podid-real.ts";
+import { jsonPatch, startWebhook } from "../playground/kube/webhook-server.ts";
 
 type Pod = {
   metadata: { name: string; annotations?: Record<string, string>; labels?: Record<string, string> };
@@ -19,46 +18,9 @@ type Pod = {
   };
 };
 
-const pod = (name: string, labels: Record<string, string>): string =>
-  JSON.stringify({
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name, labels },
-    spec: { containers: [{ name: "app", image: "mcr.microsoft.com/azure-cli:2.61.0" }] },
-  });
+const pod = (name: string, labels: Record<string, string>): string => podManifest(name, labels);
 const envOf = (p: Pod, container: string): string[] =>
   (p.spec.containers.find((c) => c.name === container)?.env ?? []).map((e) => e.name);
-
-/** A second mutating webhook, called after podid's: it adds a container to pods labelled reinvoke=yes. */
-async function containerAdder(p: PodidCluster): Promise<{ port: number; close(): Promise<void> }> {
-  const tls = p.ca.issue({ commonName: "127.0.0.1", ipAddresses: ["127.0.0.1"] });
-  const server = https.createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-      const review = JSON.parse(body) as { request: { uid: string } };
-      const patch = [{ op: "add", path: "/spec/containers/-", value: { name: "added-later", image: "sidecar:1" } }];
-      res.setHeader("content-type", "application/json");
-      res.end(
-        JSON.stringify({
-          apiVersion: "admission.k8s.io/v1",
-          kind: "AdmissionReview",
-          response: {
-            uid: review.request.uid,
-            allowed: true,
-            patchType: "JSONPatch",
-            patch: Buffer.from(JSON.stringify(patch)).toString("base64"),
-          },
-        }),
-      );
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () => new Promise((r) => server.close(() => r())),
-  };
-}
 
 describe("real cluster: admission through the real chain", function () {
   this.timeout(120_000);
@@ -146,7 +108,10 @@ describe("real cluster: admission through the real chain", function () {
   });
 
   it("reinvocation: a later webhook adds a container, podid is called again and gives it the env too", async () => {
-    const adder = await containerAdder(p);
+    // A second mutating webhook, called after podid's: it adds a container to the pod.
+    const adder = await startWebhook(p.ca);
+    adder.decide = () =>
+      jsonPatch([{ op: "add", path: "/spec/containers/-", value: { name: "added-later", image: "sidecar:1" } }]);
     const cfg = {
       apiVersion: "admissionregistration.k8s.io/v1",
       kind: "MutatingWebhookConfiguration",
@@ -183,7 +148,7 @@ describe("real cluster: admission through the real chain", function () {
       assert.ok(created.metadata.annotations?.[ADMISSION_MARK_ANNOTATION]);
     } finally {
       await p.kubectl(["delete", "mutatingwebhookconfiguration", cfg.metadata.name, "--ignore-not-found"]);
-      await adder.close();
+      await adder.stop();
     }
   });
 

@@ -4,8 +4,6 @@
 // wrong name, under either failure policy; Endpoints the API server refuses; podid's CRD
 // validation. Found differences are recorded in docs/real-apiserver.md.
 import assert from "node:assert/strict";
-import https from "node:https";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { ControlPlane } from "../../../src/playground/control-plane/index.ts";
 import { freePort } from "../../../src/playground/free-port.ts";
@@ -14,37 +12,20 @@ import { startTestCluster, type TestCluster } from "../../helpers/cluster.ts";
 import { kubectl, type Run } from "../../helpers/kubectl.ts";
 import { ROOT } from "../../helpers/podid-real.ts";
 import { sharedRealCluster, uniqueNamespace } from "../../helpers/real-cluster.ts";
+import { startWebhook, type Decide, type TestWebhook } from "../playground/kube/webhook-server.ts";
 
 const ca = createCertificateAuthority("parity CA");
 const stranger = createCertificateAuthority("a CA nobody trusts");
 
-/** A webhook server answering every review by its path: /deny (403 and a warning), anything else allowed with a warning. */
-async function hookServer(tls: { certPem: string; keyPem: string }): Promise<https.Server> {
-  const server = https.createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-      const r = (JSON.parse(body) as { request: { uid: string; operation: string } }).request;
-      const deny = (req.url ?? "").startsWith("/deny");
-      res.setHeader("content-type", "application/json");
-      res.end(
-        JSON.stringify({
-          apiVersion: "admission.k8s.io/v1",
-          kind: "AdmissionReview",
-          response: {
-            uid: r.uid,
-            allowed: !deny,
-            ...(deny ? { status: { code: 403, reason: "Forbidden", message: "not in this namespace" } } : {}),
-            warnings: [`seen: ${r.operation}`],
-          },
-        }),
-      );
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return server;
-}
-const portOf = (s: https.Server): number => (s.address() as AddressInfo).port;
+/** Every review answered by its path: /deny refuses (403), anything else allows; each with a warning. */
+const byPath: Decide = (r) => {
+  const deny = r.path.startsWith("/deny");
+  return {
+    allowed: !deny,
+    ...(deny ? { status: { code: 403, reason: "Forbidden", message: "not in this namespace" } } : {}),
+    warnings: [`seen: ${r.request.operation}`],
+  };
+};
 
 interface Scenario {
   name: string;
@@ -57,7 +38,7 @@ describe("real cluster: the emulator prints what the real API server prints", fu
   this.timeout(120_000);
   let cp: ControlPlane;
   let emu: TestCluster;
-  const servers: https.Server[] = [];
+  const servers: TestWebhook[] = [];
   let ports: { good: number; dnsOnly: number; otherIp: number; dead: number };
   const ns = uniqueNamespace("parity");
 
@@ -75,11 +56,12 @@ describe("real cluster: the emulator prints what the real API server prints", fu
   before(async () => {
     cp = await sharedRealCluster();
     emu = await startTestCluster({ simulateKubelet: false });
-    const good = await hookServer(ca.issue({ commonName: "127.0.0.1", ipAddresses: ["127.0.0.1"] }));
-    const dnsOnly = await hookServer(ca.issue({ commonName: "hook", dnsNames: ["hook.parity.svc"] }));
-    const otherIp = await hookServer(ca.issue({ commonName: "hook", ipAddresses: ["127.0.0.2"] }));
+    const good = await startWebhook(ca);
+    const dnsOnly = await startWebhook(ca, [], { commonName: "hook", dnsNames: ["hook.parity.svc"] });
+    const otherIp = await startWebhook(ca, [], { commonName: "hook", ipAddresses: ["127.0.0.2"] });
     servers.push(good, dnsOnly, otherIp);
-    ports = { good: portOf(good), dnsOnly: portOf(dnsOnly), otherIp: portOf(otherIp), dead: await freePort() };
+    for (const s of servers) s.decide = byPath;
+    ports = { good: good.port, dnsOnly: dnsOnly.port, otherIp: otherIp.port, dead: await freePort() };
     await both(["create", "namespace", ns]);
     await both(["label", "namespace", ns, `parity=${ns}`]);
     await both(["apply", "-k", join(ROOT, "config", "crd")]);
@@ -88,7 +70,7 @@ describe("real cluster: the emulator prints what the real API server prints", fu
     for (const run of [k.real, k.emu])
       await run(["delete", "validatingwebhookconfiguration", "-l", `parity=${ns}`, "--ignore-not-found"]);
     await emu?.stop();
-    for (const s of servers) s.close();
+    for (const s of servers) await s.stop();
   });
 
   const hookConfig =

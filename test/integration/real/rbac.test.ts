@@ -19,12 +19,11 @@ import {
   NODES,
   ROOT,
   identityAndBinding,
-  labelledPod,
-  runningPod,
   sharedPodid,
   slowly,
   type PodidCluster,
   type RunningProgram,
+  admittedPod,
 } from "../../helpers/podid-real.ts";
 
 interface Rule {
@@ -206,14 +205,7 @@ describe("real cluster: each program's RBAC is what it needs, and no more", func
     );
     const prog = await p.startReconciler(azure, { name: "reconciler-no-status", kubeconfig });
     try {
-      await slowly(
-        async () =>
-          (await p.kubectl(["create", "-n", ns, "-f", "-"], labelledPod("app", "r", NODES[0]!.name))).code === 0
-            ? true
-            : undefined,
-        "the pod",
-      );
-      const pod = await runningPod(p, ns, "app");
+      const pod = await admittedPod(p, ns, "app", "r", NODES[0]!.name);
       await forbiddenInLog(prog, /azureassignedidentities\/status|azureassignedidentities.*status/);
       type Aai = { spec: { podUID: string }; status?: { status?: string } };
       const mine = await slowly(async () => {

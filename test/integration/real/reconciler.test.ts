@@ -12,12 +12,12 @@ import {
   NODES,
   assignment,
   identityAndBinding,
-  labelledPod,
   runningPod,
   sharedPodid,
   slowly,
   type PodidCluster,
   type RunningProgram,
+  admittedPod,
 } from "../../helpers/podid-real.ts";
 
 interface Lease {
@@ -33,14 +33,8 @@ async function leads(r: RunningProgram): Promise<boolean> {
   return /^podid_reconciler_leader 1$/m.test(text);
 }
 
-/** Creates a labelled pod on `node` once the webhook admits it, and waits for it to run. */
-async function podFor(p: PodidCluster, ns: string, name: string, selector: string, node = NODES[0]!.name) {
-  await slowly(async () => {
-    const r = await p.kubectl(["create", "-n", ns, "-f", "-"], labelledPod(name, selector, node));
-    return r.code === 0 ? true : undefined;
-  }, `the webhook to admit ${name}`);
-  return runningPod(p, ns, name);
-}
+const podFor = (p: PodidCluster, ns: string, name: string, selector: string, node = NODES[0]!.name) =>
+  admittedPod(p, ns, name, selector, node);
 
 describe("real cluster: the reconciler's AzureAssignedIdentities", function () {
   this.timeout(120_000);

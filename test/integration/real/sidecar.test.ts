@@ -35,6 +35,7 @@ import {
   type PodView,
   type PodidCluster,
   type RunningProgram,
+  admittedPod,
 } from "../../helpers/podid-real.ts";
 
 const GET_TOKEN = fileURLToPath(new URL("./fixtures/get-token.ts", import.meta.url));
@@ -86,11 +87,7 @@ describe("real cluster: sidecar mode, the node NMI checking pod tokens with Toke
     reconciler = await p.startReconciler(azure);
     // On the node's own port: the sidecar finds it through the env the webhook injected.
     nmi = await p.startNmi(node.name, azure, { port: DEFAULTS.nmiPort });
-    await slowly(async () => {
-      const c = await p.kubectl(["create", "-n", ns, "-f", "-"], labelledPod("app", "sc", node.name));
-      return c.code === 0 ? true : undefined;
-    }, "the webhook to admit the sidecar-mode pod");
-    pod = await runningPod(p, ns, "app");
+    pod = await admittedPod(p, ns, "app", "sc", node.name);
     await assignment(p, pod);
     tokenFile = join(p.dir, "sidecar-token");
     writeFileSync(tokenFile, await projectedToken(p, pod), { mode: 0o600 });
