@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { isAlreadyExists } from "../kube/request.ts";
+import { isAlreadyExists, isNotFound, kubeRequest } from "../kube/request.ts";
 import type { Logger } from "../shared/log.ts";
 import { startControlPlane, type ControlPlane } from "./control-plane/index.ts";
 import { registerNode } from "./control-plane/kubelet.ts";
@@ -49,6 +49,7 @@ export async function startRealKube(o: RealKubeOptions): Promise<RealKube> {
               o.logger.warn({ err: err instanceof Error ? err.message : String(err) }, `${what} failed`),
           });
     await kubelet?.ready;
+    await defaultServiceAccount(cp);
     return {
       url: cp.url,
       caPem: cp.caPem,
@@ -64,6 +65,24 @@ export async function startRealKube(o: RealKubeOptions): Promise<RealKube> {
   } catch (e) {
     await cp.stop();
     throw e;
+  }
+}
+
+/**
+ * Waits for the controller-manager to give namespace `default` its ServiceAccount: until then the
+ * API server refuses every pod there (`error looking up service account default/default`), so
+ * `ready` would be a lie for a user's first `kubectl run`.
+ */
+async function defaultServiceAccount(cp: ControlPlane, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await kubeRequest(cp.kc, { path: "/api/v1/namespaces/default/serviceaccounts/default" });
+      return;
+    } catch (e) {
+      if (!isNotFound(e) || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 }
 

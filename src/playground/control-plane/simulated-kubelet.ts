@@ -9,8 +9,9 @@
 import { CoreV1Api, makeInformer, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { isConflict, isNotFound, kubeRequest } from "../../kube/request.ts";
 import { KeyQueue } from "../kube/controllers/queue.ts";
-import { PodIpPool } from "../kube/controllers/nodes.ts";
-import { bindPod, reportPodStatus } from "./kubelet.ts";
+import { PodIpPool, runningStatus } from "../kube/controllers/nodes.ts";
+import type { KObject } from "../kube/types.ts";
+import { bindPod } from "./kubelet.ts";
 
 export interface SimulatedNode {
   name: string;
@@ -93,7 +94,13 @@ export function startSimulatedKubelet(kc: KubeConfig, opts: SimulatedKubeletOpti
       const uid = pod.metadata?.uid ?? key;
       const podIP = pod.spec?.hostNetwork === true ? hostIP : (ips.get(uid) ?? pool.allocate());
       if (pod.spec?.hostNetwork !== true) ips.set(uid, podIP);
-      await reportPodStatus(kc, ns, name, { podIP, hostIP });
+      // The emulator's kubelet report (conditions, container statuses), so both read alike in kubectl.
+      await kubeRequest(kc, {
+        method: "PATCH",
+        path: `${path}/status`,
+        contentType: "application/merge-patch+json",
+        body: { status: runningStatus(pod as unknown as KObject, hostIP, podIP) },
+      });
     }
   };
   const queue = new KeyQueue(act, (key, err) => {
