@@ -28,7 +28,9 @@ async function loadPlaygroundCommand(): Promise<() => Command> {
     const mod = (await import(url.href)) as { playgroundCommand: () => Command };
     return mod.playgroundCommand;
   } catch (e) {
-    if ((e as { code?: string }).code !== "ERR_MODULE_NOT_FOUND" || !String(e).includes("playground")) throw e;
+    // Only the playground's command itself being absent; any other failure is a real error.
+    const absent = (e as { code?: string }).code === "ERR_MODULE_NOT_FOUND" && String(e).includes(fileURLToPath(url));
+    if (!absent) throw e;
     return () =>
       new Command("playground")
         .description("(not in this build) the playground runs from a source checkout")
