@@ -275,7 +275,7 @@ describe("config: the image kustomize sets", function () {
       `registry.example/podid@sha256:${"a".repeat(64)}`,
     ],
   ];
-  for (const base of ["default", "webhook/self-signed"]) {
+  for (const base of ["default", "self-signed", "webhook/self-signed"]) {
     for (const [what, image, expected] of cases) {
       it(`config/${base} with ${what}: every podid container and the injected sidecar use it`, async () => {
         const objects = await withImage(base, image);
@@ -289,6 +289,24 @@ describe("config: the image kustomize sets", function () {
       });
     }
   }
+
+  it("config/self-signed is config/default with the self-signed webhook instead of cert-manager's kinds", async () => {
+    const key = (o: KObj): string => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`;
+    const def = (await renderKustomization(join(CONFIG, "default"))).map(key);
+    const self = (await renderKustomization(join(CONFIG, "self-signed"))).map(key);
+    assert.deepEqual(def.filter((k) => !self.includes(k)).sort(), [
+      "Certificate/podid-system/podid-webhook",
+      "Certificate/podid-system/podid-webhook-ca",
+      "Issuer/podid-system/podid-ca",
+      "Issuer/podid-system/podid-selfsigned",
+    ]);
+    assert.deepEqual(self.filter((k) => !def.includes(k)).sort(), [
+      "ClusterRole//podid-webhook-self-signed",
+      "ClusterRoleBinding//podid-webhook-self-signed",
+      "Role/podid-system/podid-webhook-self-signed",
+      "RoleBinding/podid-system/podid-webhook-self-signed",
+    ]);
+  });
 
   it("config/webhook/self-signed: the self-signed bootstrap's flags are ones podid webhook accepts", async () => {
     const objects = await renderKustomization(join(CONFIG, "webhook", "self-signed"));
