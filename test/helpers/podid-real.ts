@@ -8,12 +8,13 @@
 import { randomBytes } from "node:crypto";
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { kubeRequest, isAlreadyExists } from "../../src/kube/request.ts";
-import { API_VERSION, BINDING_LABEL, SYSTEM_NAMESPACE, WEBHOOK } from "../../src/model/constants.ts";
+import { API_VERSION, BINDING_LABEL, NMI_TLS, SYSTEM_NAMESPACE, WEBHOOK } from "../../src/model/constants.ts";
 import type { ControlPlane, ServiceAccountAccess } from "../../src/playground/control-plane/index.ts";
 import { registerNode } from "../../src/playground/control-plane/kubelet.ts";
 import {
@@ -56,6 +57,8 @@ export const NODES: Array<SimulatedNode & { providerID: string; labels: Record<s
 export interface RunningProgram extends ProgramHandle {
   port: number;
   url: string;
+  /** The NMI's TLS listener for sidecars (https), when the program is an NMI. */
+  sidecarUrl?: string;
 }
 
 export interface PodidCluster {
@@ -67,6 +70,8 @@ export interface PodidCluster {
   /** Plays cert-manager's CA: it signed the serving certificate in Secret podid-webhook-tls. */
   ca: CertificateAuthority;
   tls: { certFile: string; keyFile: string };
+  /** Plays cert-manager for the node NMI's sidecar port: its CA (given to the webhook) and certificate. */
+  nmiTls: { ca: CertificateAuthority; caFile: string; certFile: string; keyFile: string };
   kubelet: SimulatedKubelet;
   kubectl(args: string[], stdin?: string, kubeconfig?: string): Promise<Run>;
   /** A kubeconfig acting as a ServiceAccount of podid-system (config/'s, by default). */
@@ -91,6 +96,8 @@ export interface ProgramOptions {
   wait?: boolean;
   /** The port to listen on (default: a free one). */
   port?: number;
+  /** NMI: the TLS port sidecars use (default: a free one). */
+  sidecarPort?: number;
 }
 
 /** config/default rendered by the machine's kubectl, without cert-manager's kinds. */
@@ -106,7 +113,7 @@ export async function withoutCertManager(dir = join(ROOT, "config", "default")):
 export async function playCertManager(
   cp: ControlPlane,
   dir: string,
-): Promise<{ ca: CertificateAuthority; certFile: string; keyFile: string }> {
+): Promise<{ ca: CertificateAuthority; certFile: string; keyFile: string; nmi: PodidCluster["nmiTls"] }> {
   const ca = createCertificateAuthority("podid-webhook-ca");
   const serving = ca.issue({
     commonName: `${WEBHOOK.serviceName}.${SYSTEM_NAMESPACE}.svc`,
@@ -134,7 +141,42 @@ export async function playCertManager(
   } catch (e) {
     if (!isAlreadyExists(e)) throw e;
   }
-  return { ca, certFile, keyFile };
+  return { ca, certFile, keyFile, nmi: await playNmiCertManager(cp, dir) };
+}
+
+/** The node NMI's sidecar-port certificate from a CA of its own, as config/cert-manager issues it (Secret podid-nmi-tls). */
+async function playNmiCertManager(cp: ControlPlane, dir: string): Promise<PodidCluster["nmiTls"]> {
+  const ca = createCertificateAuthority("podid NMI CA");
+  const name = NMI_TLS.serverName(SYSTEM_NAMESPACE);
+  const serving = ca.issue({ commonName: name, dnsNames: [name] });
+  mkdirSync(join(dir, "nmi-tls"), { recursive: true });
+  const file = (n: string, pem: string, mode = 0o644): string => {
+    writeFileSync(join(dir, "nmi-tls", n), pem, { mode });
+    return join(dir, "nmi-tls", n);
+  };
+  const out = {
+    ca,
+    caFile: file("ca.crt", ca.certPem),
+    certFile: file("tls.crt", serving.certPem),
+    keyFile: file("tls.key", serving.keyPem, 0o600),
+  };
+  const b64 = (x: string): string => Buffer.from(x).toString("base64");
+  try {
+    await kubeRequest(cp.kc, {
+      method: "POST",
+      path: `/api/v1/namespaces/${SYSTEM_NAMESPACE}/secrets`,
+      body: {
+        apiVersion: "v1",
+        kind: "Secret",
+        type: "kubernetes.io/tls",
+        metadata: { name: NMI_TLS.secretName },
+        data: { "ca.crt": b64(ca.certPem), "tls.crt": b64(serving.certPem), "tls.key": b64(serving.keyPem) },
+      },
+    });
+  } catch (e) {
+    if (!isAlreadyExists(e)) throw e;
+  }
+  return out;
 }
 
 export async function registerNodes(cp: ControlPlane): Promise<void> {
@@ -191,7 +233,7 @@ export async function podidOn(cp: ControlPlane, o: { install?: boolean } = {}): 
     if (secret.code !== 0 && !secret.stderr.includes("AlreadyExists"))
       throw new Error(`creating the admission keys failed: ${secret.stderr}`);
   }
-  const { ca, certFile, keyFile: tlsKey } = await playCertManager(cp, dir);
+  const { ca, certFile, keyFile: tlsKey, nmi: nmiTls } = await playCertManager(cp, dir);
   await registerNodes(cp);
   const namespaces = new Set<string>();
   mkdirSync(logDir, { recursive: true });
@@ -216,6 +258,7 @@ export async function podidOn(cp: ControlPlane, o: { install?: boolean } = {}): 
     keyFile,
     ca,
     tls: { certFile, keyFile: tlsKey },
+    nmiTls,
     kubelet,
     kubectl: run,
     account(name) {
@@ -264,6 +307,8 @@ export async function podidOn(cp: ControlPlane, o: { install?: boolean } = {}): 
         certFile,
         "--tls-key-file",
         tlsKey,
+        "--nmi-ca-file",
+        nmiTls.caFile,
       ];
       const h = await startProgram(p, opts.name ?? "webhook", args, { url: `${url}/readyz`, tls: true }, opts);
       return track({ ...h, port, url });
@@ -310,6 +355,7 @@ export async function podidOn(cp: ControlPlane, o: { install?: boolean } = {}): 
       const n = NODES.find((x) => x.name === node);
       if (n === undefined) throw new Error(`no node ${node}`);
       const port = opts.port ?? (await freePort());
+      const sidecarPort = opts.sidecarPort ?? (await freePort(n.internalIP));
       const args = [
         "nmi",
         "--kubeconfig",
@@ -328,10 +374,16 @@ export async function podidOn(cp: ControlPlane, o: { install?: boolean } = {}): 
         azure.pg.authorityHost,
         "--authority-ca-file",
         caFile(dir, azure.pg.caPem),
+        "--tls-cert-file",
+        nmiTls.certFile,
+        "--tls-key-file",
+        nmiTls.keyFile,
+        "--sidecar-port",
+        String(sidecarPort),
       ];
       const url = `http://${n.internalIP}:${port}`;
       const h = await startProgram(p, opts.name ?? `nmi-${node}`, args, { url: `${url}/readyz`, tls: false }, opts);
-      return track({ ...h, port, url });
+      return track({ ...h, port, url, sidecarUrl: `https://${n.internalIP}:${sidecarPort}` });
     },
     async stop() {
       kubelet.stop();
@@ -469,11 +521,12 @@ export function fromPod(
   podIP: string,
   url: string,
   headers: Record<string, string> = {},
+  tls?: { ca: string; servername: string },
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(
+    const req = (url.startsWith("https:") ? https : http).get(
       url,
-      { localAddress: podIP, headers: { Metadata: "true", ...headers }, timeout: 30_000 },
+      { localAddress: podIP, headers: { Metadata: "true", ...headers }, timeout: 30_000, ...tls },
       (res) => {
         let body = "";
         res.setEncoding("utf8");

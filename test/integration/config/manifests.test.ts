@@ -196,10 +196,12 @@ describe("config/default (the install)", function () {
     const issuedBySelfSigned = objects.filter(
       (o) => o.kind === "Certificate" && get(o, "spec.issuerRef.name") === "podid-selfsigned",
     );
-    assert.deepEqual(
-      issuedBySelfSigned.map((o) => o.metadata.name),
-      ["podid-webhook-ca"],
-    );
+    // The self-signed Issuer signs only CAs: the webhook's, and the NMI sidecar port's (issue 13).
+    assert.deepEqual(issuedBySelfSigned.map((o) => o.metadata.name).sort(), ["podid-nmi-ca", "podid-webhook-ca"]);
+    for (const ca of issuedBySelfSigned) assert.equal(get(ca, "spec.isCA"), true, ca.metadata.name);
+    const nmiCa = byName(objects, "Certificate", "podid-nmi-ca");
+    assert.equal(get(nmiCa, "spec.privateKey.rotationPolicy"), "Never", "sidecars hold the NMI CA from admission");
+    assert.equal(get(byName(objects, "Certificate", "podid-nmi"), "spec.issuerRef.name"), "podid-nmi-ca");
     const hours = (o: KObj): number => Number(/^(\d+)h$/.exec(String(get(o, "spec.duration")))?.[1]);
     assert.ok(hours(caCert) > hours(serving) * 10, "the CA outlives many serving certificates");
     const volumes = get(byName(objects, "Deployment", "podid-webhook"), "spec.template.spec.volumes") as Array<{
@@ -295,9 +297,12 @@ describe("config: the image kustomize sets", function () {
     const def = (await renderKustomization(join(CONFIG, "default"))).map(key);
     const self = (await renderKustomization(join(CONFIG, "self-signed"))).map(key);
     assert.deepEqual(def.filter((k) => !self.includes(k)).sort(), [
+      "Certificate/podid-system/podid-nmi",
+      "Certificate/podid-system/podid-nmi-ca",
       "Certificate/podid-system/podid-webhook",
       "Certificate/podid-system/podid-webhook-ca",
       "Issuer/podid-system/podid-ca",
+      "Issuer/podid-system/podid-nmi-ca",
       "Issuer/podid-system/podid-selfsigned",
     ]);
     assert.deepEqual(self.filter((k) => !def.includes(k)).sort(), [

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { kubeRequest } from "../../../src/kube/request.ts";
 import {
   DEFAULTS,
+  NMI_TLS,
   NMI_MODE_ANNOTATION,
   SIDECAR,
   SIDECAR_PORT,
@@ -65,6 +66,8 @@ async function projectedToken(
 }
 
 describe("real cluster: sidecar mode, the node NMI checking pod tokens with TokenReview", function () {
+  // Pod tokens are taken on the NMI's TLS listener only (issue 13): the attacks are tried there.
+  const nmiTls = () => ({ ca: p.nmiTls.ca.certPem, servername: NMI_TLS.serverName(SYSTEM_NAMESPACE) });
   this.timeout(150_000);
   let p: PodidCluster;
   let azure: AzureFixture;
@@ -86,7 +89,7 @@ describe("real cluster: sidecar mode, the node NMI checking pod tokens with Toke
     assert.equal(r.code, 0, r.stderr);
     reconciler = await p.startReconciler(azure);
     // On the node's own port: the sidecar finds it through the env the webhook injected.
-    nmi = await p.startNmi(node.name, azure, { port: DEFAULTS.nmiPort });
+    nmi = await p.startNmi(node.name, azure, { port: DEFAULTS.nmiPort, sidecarPort: DEFAULTS.nmiSidecarPort });
     pod = await admittedPod(p, ns, "app", "sc", node.name);
     await assignment(p, pod);
     tokenFile = join(p.dir, "sidecar-token");
@@ -156,9 +159,14 @@ describe("real cluster: sidecar mode, the node NMI checking pod tokens with Toke
   ];
   for (const [what, token, reason] of attacks) {
     it(`refuses ${what}`, async () => {
-      const r = await fromPod(pod.status.podIP!, `${nmi.url}${tokenPath(STORAGE)}`, {
-        [SIDECAR.tokenHeader]: await token(p),
-      });
+      const r = await fromPod(
+        pod.status.podIP!,
+        `${nmi.sidecarUrl!}${tokenPath(STORAGE)}`,
+        {
+          [SIDECAR.tokenHeader]: await token(p),
+        },
+        nmiTls(),
+      );
       assert.ok(r.status === 401 || r.status === 403, `${r.status} ${r.body}`);
       assert.match(r.body, reason);
     });
@@ -175,9 +183,12 @@ describe("real cluster: sidecar mode, the node NMI checking pod tokens with Toke
     ]);
     assert.equal(c.code, 0, c.stderr);
     const other = await runningPod(p, ns, "other");
-    const r = await fromPod(other.status.podIP!, `${nmi.url}${tokenPath(STORAGE)}`, {
-      [SIDECAR.tokenHeader]: await projectedToken(p, other),
-    });
+    const r = await fromPod(
+      other.status.podIP!,
+      `${nmi.sidecarUrl!}${tokenPath(STORAGE)}`,
+      { [SIDECAR.tokenHeader]: await projectedToken(p, other) },
+      nmiTls(),
+    );
     assert.equal(r.status, 403, r.body);
   });
 
@@ -187,7 +198,12 @@ describe("real cluster: sidecar mode, the node NMI checking pod tokens with Toke
     const gone = await runningPod(p, ns, "gone");
     const token = await projectedToken(p, gone);
     assert.equal((await p.kubectl(["delete", "pod", "-n", ns, "gone", "--wait=true", "--timeout=30s"])).code, 0);
-    const r = await fromPod(gone.status.podIP!, `${nmi.url}${tokenPath(STORAGE)}`, { [SIDECAR.tokenHeader]: token });
+    const r = await fromPod(
+      gone.status.podIP!,
+      `${nmi.sidecarUrl!}${tokenPath(STORAGE)}`,
+      { [SIDECAR.tokenHeader]: token },
+      nmiTls(),
+    );
     assert.ok(r.status === 401 || r.status === 403, `${r.status} ${r.body}`);
   });
 
@@ -221,14 +237,20 @@ describe("real cluster: sidecar mode, the node NMI checking pod tokens with Toke
       kubeconfig: (await p.account(name)).path,
     });
     try {
-      const r = await fromPod(pod.status.podIP!, `${weak.url}${tokenPath(STORAGE)}`, {
-        [SIDECAR.tokenHeader]: await projectedToken(p, pod),
-      });
+      const r = await fromPod(
+        pod.status.podIP!,
+        `${weak.sidecarUrl!}${tokenPath(STORAGE)}`,
+        { [SIDECAR.tokenHeader]: await projectedToken(p, pod) },
+        nmiTls(),
+      );
       assert.ok(r.status >= 400, `${r.status} ${r.body}`);
       // The same request to config/'s NMI on the same node is served: only the permission differs.
-      const ok = await fromPod(pod.status.podIP!, `${nmi.url}${tokenPath(STORAGE)}`, {
-        [SIDECAR.tokenHeader]: await projectedToken(p, pod),
-      });
+      const ok = await fromPod(
+        pod.status.podIP!,
+        `${nmi.sidecarUrl!}${tokenPath(STORAGE)}`,
+        { [SIDECAR.tokenHeader]: await projectedToken(p, pod) },
+        nmiTls(),
+      );
       assert.equal(ok.status, 200, ok.body);
       assert.match(readFileSync(weak.logFile, "utf8"), /tokenreviews/);
     } finally {
