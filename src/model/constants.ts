@@ -125,3 +125,20 @@ export const WEBHOOK = {
   /** Default image of the injected sidecar NMI. */
   sidecarImage: "podid:dev",
 } as const;
+
+/** The watch layer's defaults (src/kube), shared by every program. */
+export const WATCH = {
+  /** Objects per list page: a relist holds one page of full objects at a time, never the whole list. */
+  pageSize: 500,
+  /** The server ends each watch after a random time in this range; it is resumed, not relisted. */
+  minTimeoutSeconds: 300,
+  maxTimeoutSeconds: 600,
+  /** Retry delays after a failed list or watch: doubling from the first to the last. */
+  retryMinMs: 500,
+  retryMaxMs: 30_000,
+  /** A watch broken for longer than this makes a program's /readyz say so (the NMI: at once). */
+  unreadyAfterMs: 60_000,
+} as const;
+
+/** Only labelled pods can need an identity: the reconciler and the doctor's cluster view list these. */
+export const LABELLED_PODS_SELECTOR = BINDING_LABEL;

@@ -53,6 +53,10 @@ function resultOf(status: number): Result {
   return status >= 500 ? "error" : "refused";
 }
 
+/** 503 while the view cannot vouch for what it holds (src/nmi/kube-view.ts). */
+const staleView = (reason: string, retryAfter: number): ImdsError =>
+  imdsError(503, "service_unavailable", `The NMI cannot vouch for its view of the cluster now: ${reason}`, retryAfter);
+
 export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
   const log = deps.logger ?? silentLogger();
   const metrics = deps.metrics ?? createNmiMetrics();
@@ -94,6 +98,9 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
   };
 
   async function identify(req: FastifyRequest): Promise<CallerResult> {
+    // Fresh or nothing: no caller is identified on what a broken watch still holds.
+    const vouched = await deps.view.vouch();
+    if (!vouched.fresh) return { ok: false, error: staleView(vouched.reason, retryAfter) };
     const token = req.headers[SIDECAR.tokenHeader];
     if (token !== undefined) {
       if (deps.reviewToken === undefined)
@@ -241,9 +248,12 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
   });
 
   app.get("/healthz", (_req, reply) => reply.send({ status: "ok" }));
-  app.get("/readyz", async (_req, reply) =>
-    deps.view.synced() ? { status: "ready" } : reply.code(503).send({ status: "caches not synced" }),
-  );
+  app.get("/readyz", async (_req, reply) => {
+    if (!deps.view.synced()) return reply.code(503).send({ status: "caches not synced" });
+    if (!deps.view.watching())
+      return reply.code(503).send({ status: "a watch is broken; pods are re-read per request" });
+    return { status: "ready" };
+  });
   app.get("/metrics", async (_req, reply) =>
     reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics()),
   );

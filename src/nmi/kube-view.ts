@@ -1,79 +1,127 @@
-// The NMI's view of the cluster: informer caches for this node's pods and for podid's
-// kinds, behind the NmiView interface the decisions read. Nothing here calls the API on the
-// request path; the caches do the listing and watching.
+// The NMI's view of the cluster: informers (src/kube's watch layer) for this node's pods and
+// for podid's kinds, behind the NmiView interface the decisions read. Nothing here calls the
+// API on the request path while the watches are current. While the pod watch is broken the
+// view re-reads this node's pods from the API server for each request (fresh or nothing: a
+// pod address reused during the outage must not be taken for the pod that had it); while
+// another watch is broken, or that read fails, it says so and the NMI answers 503.
 import type { KubeConfig } from "@kubernetes/client-node";
-import { GROUP, KINDS, VERSION } from "../model/constants.ts";
-import {
-  parseAzureAssignedIdentity,
-  parseAzureIdentity,
-  parseAzureIdentityBinding,
-  parseAzurePodIdentityException,
-} from "../model/parse.ts";
-import { startInformerCache, type InformerCache } from "../kube/cache.ts";
+import { listOnce } from "../kube/cache.ts";
+import { startInformers } from "../kube/informers.ts";
+import { core, podidKind } from "../kube/resources.ts";
 import { kubeRequest, resourcePath } from "../kube/request.ts";
-import type {
-  AzureAssignedIdentity,
-  AzureIdentity,
-  AzureIdentityBinding,
-  AzurePodIdentityException,
-} from "../model/types.ts";
 import type { Logger } from "../shared/log.ts";
 import { parseNmiPod, type NmiPod } from "./pod.ts";
 import type { SecretReader } from "./token-sources.ts";
-import type { NmiView } from "./view.ts";
+import type { NmiView, Vouched } from "./view.ts";
 
 export interface KubeView extends NmiView {
   stop(): Promise<void>;
 }
 
-export async function startKubeView(kc: KubeConfig, nodeName: string, log: Logger): Promise<KubeView> {
-  const onError = (what: string) => (err: unknown) =>
-    log.warn({ err: err instanceof Error ? err.message : String(err) }, `watch of ${what} failed; restarting`);
-  const crd = <T>(
-    kind: keyof typeof KINDS,
-    parse: (o: unknown) => { ok: true; value: T } | { ok: false; errors: Array<{ field: string; message: string }> },
-  ) =>
-    startInformerCache<T>(kc, {
-      group: GROUP,
-      version: VERSION,
-      plural: KINDS[kind].plural,
-      parse,
-      onError: onError(KINDS[kind].plural),
-    });
-  const [pods, identities, bindings, exceptions, assigned] = await Promise.all([
-    startInformerCache<NmiPod>(kc, {
-      group: "",
-      version: "v1",
-      plural: "pods",
-      fieldSelector: `spec.nodeName=${nodeName}`,
-      parse: parseNmiPod,
-      indexes: { ip: (p) => p.podIPs },
-      onError: onError("pods"),
-    }),
-    crd<AzureIdentity>("AzureIdentity", parseAzureIdentity),
-    crd<AzureIdentityBinding>("AzureIdentityBinding", parseAzureIdentityBinding),
-    crd<AzurePodIdentityException>("AzurePodIdentityException", parseAzurePodIdentityException),
-    crd<AzureAssignedIdentity>("AzureAssignedIdentity", parseAzureAssignedIdentity),
-  ]);
-  const caches: Array<InformerCache<unknown>> = [pods, identities, bindings, exceptions, assigned];
-  const listeners = new Set<() => void>();
-  const offs = caches.map((c) => c.on(() => listeners.forEach((cb) => cb())));
+function informers(nodeName: string) {
   return {
-    podsWithIp: (ip) => pods.byIndex("ip", ip),
-    pod: (namespace, name) => pods.get(name, namespace),
+    pods: core("pods", parseNmiPod, {
+      fieldSelector: `spec.nodeName=${nodeName}`,
+      indexes: { ip: (p: NmiPod) => p.podIPs },
+    }),
+    identities: podidKind("AzureIdentity"),
+    bindings: podidKind("AzureIdentityBinding"),
+    exceptions: podidKind("AzurePodIdentityException"),
+    assigned: podidKind("AzureAssignedIdentity"),
+  };
+}
+
+/** This node's pods as just read from the API server, for as long as the pod watch is broken. */
+interface PodSnapshot {
+  /** When the read started: a snapshot older than the outage vouches for nothing. */
+  at: number;
+  byIp: Map<string, NmiPod[]>;
+  byName: Map<string, NmiPod>;
+}
+
+function snapshot(pods: NmiPod[], at: number): PodSnapshot {
+  const s: PodSnapshot = { at, byIp: new Map(), byName: new Map() };
+  for (const p of pods) {
+    s.byName.set(`${p.namespace}/${p.name}`, p);
+    for (const ip of p.podIPs) s.byIp.set(ip, [...(s.byIp.get(ip) ?? []), p]);
+  }
+  return s;
+}
+
+/**
+ * Re-reads the node's pods, one read for all the requests that arrived before it started:
+ * a request joins a read in progress only if that read began after the request arrived.
+ */
+function podRereader(kc: KubeConfig, nodeName: string): (arrived: number) => Promise<PodSnapshot> {
+  let current: { started: number; done: Promise<PodSnapshot> } | undefined;
+  const read = (): Promise<PodSnapshot> => {
+    const started = Date.now();
+    const done = listOnce(kc, { ...core("pods", parseNmiPod), fieldSelector: `spec.nodeName=${nodeName}` }).then((r) =>
+      snapshot(r.items, started),
+    );
+    current = { started, done };
+    void done
+      .finally(() => {
+        if (current?.done === done) current = undefined;
+      })
+      .catch(() => undefined);
+    return done;
+  };
+  return (arrived) => {
+    if (current !== undefined && current.started >= arrived) return current.done;
+    if (current !== undefined) return current.done.then(read, read);
+    return read();
+  };
+}
+
+export async function startKubeView(kc: KubeConfig, nodeName: string, log: Logger): Promise<KubeView> {
+  const set = await startInformers(kc, informers(nodeName), {
+    onError: (resource, err) =>
+      log.warn({ err: err instanceof Error ? err.message : String(err), resource }, "watch failed; resuming"),
+  });
+  const { pods, identities, bindings, exceptions, assigned } = set.caches;
+  const reread = podRereader(kc, nodeName);
+  let fresh: PodSnapshot | undefined;
+  const nothing = snapshot([], 0);
+  // While the pod watch is broken the pods come from a read made since it broke, or there
+  // are none: the cache, stale by then, is never the answer.
+  const broken = (): PodSnapshot | undefined => {
+    const h = pods.health();
+    if (h.watching) return undefined;
+    return fresh !== undefined && fresh.at >= h.since ? fresh : nothing;
+  };
+  return {
+    podsWithIp: (ip) => {
+      const s = broken();
+      return s !== undefined ? (s.byIp.get(ip) ?? []) : pods.byIndex("ip", ip);
+    },
+    pod: (namespace, name) => {
+      const s = broken();
+      return s !== undefined ? s.byName.get(`${namespace}/${name}`) : pods.get(name, namespace);
+    },
     identities: (ns) => identities.list(ns),
     bindings: (ns) => bindings.list(ns),
     exceptions: (ns) => exceptions.list(ns),
     assigned: (ns) => assigned.list(ns),
-    onChange(cb) {
-      listeners.add(cb);
-      return () => listeners.delete(cb);
+    onChange: (cb) => set.onChange(cb),
+    synced: () => set.synced(),
+    watching: () => set.watching(),
+    async vouch(): Promise<Vouched> {
+      const arrived = Date.now();
+      const broken = set.health().filter((h) => !h.watching && h.name !== "pods");
+      if (broken.length > 0)
+        return { fresh: false, reason: `the watch of ${broken.map((h) => h.resource).join(", ")} is broken` };
+      if (set.watching(["pods"])) return { fresh: true };
+      try {
+        fresh = await reread(arrived);
+        return { fresh: true };
+      } catch (err) {
+        const reason = `the pod watch is broken and the pods could not be re-read: ${err instanceof Error ? err.message : String(err)}`;
+        log.warn({ nodeName }, reason);
+        return { fresh: false, reason };
+      }
     },
-    synced: () => caches.every((c) => c.synced),
-    async stop() {
-      offs.forEach((off) => off());
-      await Promise.all(caches.map((c) => c.stop()));
-    },
+    stop: () => set.stop(),
   };
 }
 

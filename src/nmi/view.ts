@@ -27,7 +27,18 @@ export interface NmiView {
   onChange(cb: () => void): () => void;
   /** True once every cache has listed once. */
   synced(): boolean;
+  /** Fresh or nothing: true while every watch is current (/readyz says so). */
+  watching(): boolean;
+  /**
+   * Fresh or nothing: resolves once the view may answer this request. At once while the
+   * watches are current; while the pod watch is broken, after this node's pods were re-read
+   * from the API server (podsWithIp and pod answer from that read until the watch is back);
+   * `fresh: false` when that read fails or another watch is broken (the NMI answers 503).
+   */
+  vouch(): Promise<Vouched>;
 }
+
+export type Vouched = { fresh: true } | { fresh: false; reason: string };
 
 /** The identities the pod's selector binds in its namespace, by binding, without duplicates. */
 export function boundIdentities(

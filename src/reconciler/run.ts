@@ -1,24 +1,18 @@
-// Wiring: informer caches, the Resource Manager client, leader election, the batching trigger
+// Wiring: the informers (src/kube's watch layer), the Resource Manager client, leader election, the batching trigger
 // and the metrics endpoint around the Controller. `podid reconciler` (main.ts) parses flags and
 // calls runReconciler; integration tests call it directly.
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { BINDING_LABEL, GROUP, KINDS, RECONCILER, VERSION } from "../model/constants.ts";
-import {
-  parseAzureAssignedIdentity,
-  parseAzureIdentity,
-  parseAzureIdentityBinding,
-  parseAzurePodIdentityException,
-  parseAzurePodIdentityPolicy,
-} from "../model/parse.ts";
-import { startInformerCache, type InformerCache } from "../kube/cache.ts";
+import { LABELLED_PODS_SELECTOR, RECONCILER } from "../model/constants.ts";
+import { startInformers } from "../kube/informers.ts";
+import { core, podidKind } from "../kube/resources.ts";
 import { createEventRecorder } from "../kube/events.ts";
 import { startLeaderElection, type LeaderElector } from "../kube/leader-election.ts";
 import type { Logger } from "../shared/log.ts";
 import { kubeAssignedIdentityWriter } from "./assigned-writer.ts";
 import { BatchTrigger } from "./batch.ts";
-import { Controller, type ReconcileResult, type Sources } from "./controller.ts";
+import { Controller, type ReconcileResult } from "./controller.ts";
 import { parseNamespace, parseNode, parsePod } from "./kube-objects.ts";
 import { createMetrics, instrumentClient, startMetricsServer, type ReconcilerMetrics } from "./metrics.ts";
 import { createConfigMapOwnershipStore } from "./records.ts";
@@ -53,52 +47,48 @@ export interface RunningReconciler {
   stop(opts?: { release?: boolean }): Promise<void>;
 }
 
-type Caches = { [K in keyof Sources]: InformerCache<ReturnType<Sources[K]["list"]>[number]> };
-
-async function startCaches(kc: KubeConfig, log: Logger): Promise<Caches> {
-  const onError = (err: unknown): void => log.warn({ err }, "watch failed; restarting");
-  const crd = <T>(
-    kind: keyof typeof KINDS,
-    parse: (o: unknown) => { ok: true; value: T } | { ok: false; errors: Array<{ field: string; message: string }> },
-  ) => startInformerCache(kc, { group: GROUP, version: VERSION, plural: KINDS[kind].plural, parse, onError });
-  const [pods, nodes, namespaces, identities, bindings, exceptions, policies, assigned] = await Promise.all([
-    startInformerCache(kc, { group: "", version: "v1", plural: "pods", parse: parsePod, onError }),
-    startInformerCache(kc, { group: "", version: "v1", plural: "nodes", parse: parseNode, onError }),
-    startInformerCache(kc, { group: "", version: "v1", plural: "namespaces", parse: parseNamespace, onError }),
-    crd("AzureIdentity", parseAzureIdentity),
-    crd("AzureIdentityBinding", parseAzureIdentityBinding),
-    crd("AzurePodIdentityException", parseAzurePodIdentityException),
-    crd("AzurePodIdentityPolicy", parseAzurePodIdentityPolicy),
-    crd("AzureAssignedIdentity", parseAzureAssignedIdentity),
-  ]);
-  return { pods, nodes, namespaces, identities, bindings, exceptions, policies, assigned };
+/**
+ * The reconciler's informers. Pods: only those labelled `aadpodidbinding` cross the wire (no
+ * other pod can need an identity), each kept as the slim projection the decisions read.
+ */
+function informers() {
+  return {
+    pods: core("pods", parsePod, { labelSelector: LABELLED_PODS_SELECTOR }),
+    nodes: core("nodes", parseNode),
+    namespaces: core("namespaces", parseNamespace),
+    identities: podidKind("AzureIdentity"),
+    bindings: podidKind("AzureIdentityBinding"),
+    exceptions: podidKind("AzurePodIdentityException"),
+    policies: podidKind("AzurePodIdentityPolicy"),
+    assigned: podidKind("AzureAssignedIdentity"),
+  };
 }
 
-/** Which cache events can change desired state; the rest (node heartbeats, our own writes) do not kick. */
-function subscribe(c: Caches, kick: () => void): () => void {
-  const labelled = new Set<string>();
-  const providerIDs = new Map<string, string | undefined>();
+type Informers = Awaited<ReturnType<typeof startReconcilerInformers>>;
+
+function startReconcilerInformers(kc: KubeConfig, log: Logger, resyncMs: number) {
+  return startInformers(kc, informers(), {
+    resyncMs,
+    onError: (resource, err) => log.warn({ err, resource }, "watch failed; resuming"),
+  });
+}
+
+/**
+ * Which changes can alter desired state. The informers already drop events whose projection
+ * did not change (a pod's status heartbeat, a node's conditions: a node's projection is its
+ * providerID); of the reconciler's own AzureAssignedIdentity writes, only a delete (by a user
+ * or the garbage collector) needs another look.
+ */
+function subscribe(set: Informers, kick: () => void): () => void {
+  const c = set.caches;
   const offs = [
-    c.pods.on((event, value, raw) => {
-      const key = `${raw.metadata?.namespace ?? ""}/${raw.metadata?.name ?? ""}`;
-      const has = event !== "delete" && value?.labels[BINDING_LABEL] !== undefined;
-      const had = labelled.has(key);
-      if (has) labelled.add(key);
-      else labelled.delete(key);
-      if (has || had) kick();
+    c.assigned.on((ch) => {
+      if (ch.event === "delete") kick();
     }),
-    c.nodes.on((event, value, raw) => {
-      const name = raw.metadata?.name ?? "";
-      const pid = event === "delete" ? undefined : value?.providerID;
-      if (event === "update" && providerIDs.get(name) === pid) return;
-      if (event === "delete") providerIDs.delete(name);
-      else providerIDs.set(name, pid);
-      kick();
-    }),
-    c.assigned.on((event) => {
-      if (event === "delete") kick();
-    }),
-    ...[c.namespaces, c.identities, c.bindings, c.exceptions, c.policies].map((x) => x.on(() => kick())),
+    ...[c.pods, c.nodes, c.namespaces, c.identities, c.bindings, c.exceptions, c.policies].map((x) =>
+      x.on(() => kick()),
+    ),
+    set.onResync(kick),
   ];
   return () => offs.forEach((off) => off());
 }
@@ -111,7 +101,7 @@ export async function runReconciler(
 ): Promise<RunningReconciler> {
   const metrics = createMetrics();
   const identity = settings.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
-  const caches = await startCaches(kc, log);
+  const set = await startReconcilerInformers(kc, log, settings.resyncMs);
   const server =
     settings.metricsPort !== undefined
       ? await startMetricsServer(metrics.registry, settings.metricsPort, settings.metricsHost)
@@ -124,13 +114,13 @@ export async function runReconciler(
   const armClient = instrumentClient(arm, metrics);
   const waiters: Array<(r: ReconcileResult) => void> = [];
 
-  let active: { trigger: BatchTrigger; off: () => void; resync: NodeJS.Timeout } | undefined;
+  let active: { trigger: BatchTrigger; off: () => void } | undefined;
   const startLeading = (signal: AbortSignal): void => {
     log.info({ identity }, "leading: reconciling");
     metrics.isLeader.set(1);
     let trigger: BatchTrigger | undefined = undefined;
     const controller = new Controller({
-      sources: caches,
+      sources: set.caches,
       arm: armClient,
       records: createConfigMapOwnershipStore(kc, settings.namespace, (error) =>
         log.warn({ error }, "ignoring an invalid ownership record"),
@@ -156,9 +146,7 @@ export async function runReconciler(
       },
     );
     const t = trigger;
-    const resync = setInterval(() => t.kick(), settings.resyncMs);
-    resync.unref();
-    active = { trigger: t, off: subscribe(caches, () => t.kick()), resync };
+    active = { trigger: t, off: subscribe(set, () => t.kick()) };
     t.kick();
     signal.addEventListener("abort", () => void stopLeading());
   };
@@ -170,7 +158,6 @@ export async function runReconciler(
     if (a !== undefined) {
       log.info({ identity }, "stopped leading");
       a.off();
-      clearInterval(a.resync);
       // Whoever asks next (stop(), or the next leadership) waits for the run in progress.
       stopping = Promise.all([stopping, a.trigger.stop()]).then(() => undefined);
     }
@@ -206,7 +193,7 @@ export async function runReconciler(
       if (elector !== undefined) await elector.stop({ release });
       await stopLeading();
       await events.flush();
-      await Promise.all(Object.values(caches).map((c: InformerCache<unknown>) => c.stop()));
+      await set.stop();
       await server?.close();
     },
   };

@@ -9,7 +9,7 @@ import type {
 } from "../../../src/model/types.ts";
 import { signAdmissionMark, type AdmissionKeys } from "../../../src/policy/admission-mark.ts";
 import type { NmiPod } from "../../../src/nmi/pod.ts";
-import { boundIdentities, markClaims, type NmiView } from "../../../src/nmi/view.ts";
+import { boundIdentities, markClaims, type NmiView, type Vouched } from "../../../src/nmi/view.ts";
 
 export const NODE = "node-1";
 export const KEYS: AdmissionKeys = { current: Buffer.alloc(32, 7), previous: [] };
@@ -111,6 +111,11 @@ export class MemoryView implements NmiView {
     for (const cb of this.listeners) cb();
   }
   synced = (): boolean => true;
+  /** Set to a reason to play a broken watch that cannot be made good (vouch says not fresh). */
+  stale: string | undefined;
+  watching = (): boolean => this.stale === undefined;
+  vouch = (): Promise<Vouched> =>
+    Promise.resolve(this.stale === undefined ? { fresh: true } : { fresh: false, reason: this.stale });
 }
 
 /** Labels the pod with `selector` and signs its mark for the identities bound now. */
