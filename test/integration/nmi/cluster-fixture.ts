@@ -62,6 +62,16 @@ export async function createTenant(
   selector: string,
 ): Promise<void> {
   await create(kc, "namespaces", "", "v1", undefined, { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
+  await createBinding(kc, ns, identity, selector);
+}
+
+/** An AzureIdentity and its AzureIdentityBinding in an existing namespace. */
+export async function createBinding(
+  kc: KubeConfig,
+  ns: string,
+  identity: { name: string; clientID: string; resourceID: string },
+  selector: string,
+): Promise<void> {
   await create(kc, KINDS.AzureIdentity.plural, GROUP, VERSION, ns, {
     apiVersion: API_VERSION,
     kind: "AzureIdentity",
