@@ -7,6 +7,7 @@
 // one carries only what its program decides on: the reconciler's keeps no annotations,
 // addresses or containers, and that is most of what 150,000 pods would cost.
 import { BINDING_LABEL } from "./constants.ts";
+import { EMPTY_MAP, intern, internMap } from "./intern.ts";
 import { describe, Errors, isObject, readStringMap, type Obj } from "./read.ts";
 import type { Parsed } from "./types.ts";
 
@@ -158,17 +159,19 @@ export interface ReconcilerPod {
 }
 
 export function reconcilerPod(v: PodView): ReconcilerPod {
+  // Every field in one literal, in one order (no spreads, nothing added later): one hidden
+  // class for every cached pod, its properties inside the object (an absent one is undefined).
   return {
     name: v.name,
-    namespace: v.namespace || "default",
+    namespace: intern(v.namespace || "default"),
     uid: v.uid,
     // Pods without the binding label never need anything: keep them tiny.
-    labels: v.labels[BINDING_LABEL] !== undefined ? v.labels : {},
-    serviceAccountName: v.serviceAccountName,
+    labels: v.labels[BINDING_LABEL] !== undefined ? internMap(v.labels) : (EMPTY_MAP as Record<string, string>),
+    serviceAccountName: intern(v.serviceAccountName),
     hostNetwork: v.hostNetwork,
-    ...(v.nodeName !== undefined ? { nodeName: v.nodeName } : {}),
+    nodeName: v.nodeName !== undefined ? intern(v.nodeName) : undefined,
     terminated: v.phase === "Succeeded" || v.phase === "Failed",
-    ...(v.scheduledAt !== undefined ? { scheduledAt: v.scheduledAt } : {}),
+    scheduledAt: v.scheduledAt,
   };
 }
 

@@ -5,7 +5,10 @@ import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { LABELLED_PODS_SELECTOR, RECONCILER } from "../model/constants.ts";
-import { startInformers } from "../kube/informers.ts";
+import { compactAssigned } from "../model/intern.ts";
+import { parseAzureAssignedIdentity } from "../model/parse.ts";
+import type { Parsed } from "../model/types.ts";
+import { registerWatchMetrics, startInformers } from "../kube/informers.ts";
 import { core, podidKind } from "../kube/resources.ts";
 import { createEventRecorder } from "../kube/events.ts";
 import { startLeaderElection, type LeaderElector } from "../kube/leader-election.ts";
@@ -60,9 +63,16 @@ function informers() {
     bindings: podidKind("AzureIdentityBinding"),
     exceptions: podidKind("AzurePodIdentityException"),
     policies: podidKind("AzurePodIdentityPolicy"),
-    assigned: podidKind("AzureAssignedIdentity"),
+    assigned: podidKind("AzureAssignedIdentity", { parse: compact(parseAzureAssignedIdentity, compactAssigned) }),
   };
 }
+
+const compact =
+  <T>(parse: (o: unknown) => Parsed<T>, fn: (v: T) => T) =>
+  (o: unknown): Parsed<T> => {
+    const p = parse(o);
+    return p.ok ? { ok: true, value: fn(p.value) } : p;
+  };
 
 type Informers = Awaited<ReturnType<typeof startReconcilerInformers>>;
 
@@ -102,6 +112,7 @@ export async function runReconciler(
   const metrics = createMetrics();
   const identity = settings.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
   const set = await startReconcilerInformers(kc, log, settings.resyncMs);
+  registerWatchMetrics(metrics.registry, set);
   const server =
     settings.metricsPort !== undefined
       ? await startMetricsServer(metrics.registry, settings.metricsPort, settings.metricsHost)
