@@ -18,7 +18,7 @@
 // PODID_BENCH_SCALE_EXTRA_LABELLED the extra labelled pods (default 2,000).
 import { freePort } from "../src/playground/free-port.ts";
 import { load, memoryFigures, relist, restart, round, storedPodKb } from "./scale/measure.ts";
-import { procMemory } from "./scale/proc.ts";
+import { procMemory } from "./proc.ts";
 import { buildDist, type Program } from "./scale/programs.ts";
 import { idlePrograms, LABELLED_EVERY, stage, startReconciler } from "./scale/world.ts";
 

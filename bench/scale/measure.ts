@@ -9,7 +9,7 @@ import { freePort } from "../../src/playground/free-port.ts";
 import type { BenchTenants } from "./cluster.ts";
 import { attachInspector, type Inspector } from "./inspector.ts";
 import { metric, type Program } from "./programs.ts";
-import { procCpuMs, procMemory, settledMemory, type ProcMemory } from "./proc.ts";
+import { procCpuMs, procMemory, settledMemory, type ProcMemory } from "../proc.ts";
 import { createPods, LABELLED_EVERY, plan, sleep, startReconciler, until, type Stage } from "./world.ts";
 
 export const round = (n: number, d = 1): number => Math.round(n * 10 ** d) / 10 ** d;

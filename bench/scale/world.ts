@@ -19,7 +19,7 @@ import { createCertificateAuthority, type CertificateAuthority } from "../../src
 import { populate, startBenchCluster, type BenchCluster, type BenchTenants } from "./cluster.ts";
 import { podBody, podStatus, type PodPlan } from "./pods.ts";
 import { startProgram, waitReady, type Program } from "./programs.ts";
-import { settledMemory } from "./proc.ts";
+import { settledMemory } from "../proc.ts";
 
 const SCALE_SETS = 3;
 const NODES_PER_SET = 10;

@@ -21,7 +21,7 @@ export const EMPTY_MAP: Readonly<Record<string, string>> = Object.freeze({});
 
 export function internMap(m: Record<string, string>): Record<string, string> {
   const keys = Object.keys(m);
-  if (keys.length === 0) return EMPTY_MAP as Record<string, string>;
+  if (keys.length === 0) return EMPTY_MAP;
   const out: Record<string, string> = {};
   for (const k of keys) out[intern(k)] = intern(m[k]!);
   return out;

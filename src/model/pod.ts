@@ -166,7 +166,7 @@ export function reconcilerPod(v: PodView): ReconcilerPod {
     namespace: intern(v.namespace || "default"),
     uid: v.uid,
     // Pods without the binding label never need anything: keep them tiny.
-    labels: v.labels[BINDING_LABEL] !== undefined ? internMap(v.labels) : (EMPTY_MAP as Record<string, string>),
+    labels: v.labels[BINDING_LABEL] !== undefined ? internMap(v.labels) : EMPTY_MAP,
     serviceAccountName: intern(v.serviceAccountName),
     hostNetwork: v.hostNetwork,
     nodeName: v.nodeName !== undefined ? intern(v.nodeName) : undefined,

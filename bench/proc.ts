@@ -22,12 +22,12 @@ export function procMemory(pid: number): ProcMemory {
   return { rssMb: kb(s, "VmRSS") / 1024, anonMb: kb(s, "RssAnon") / 1024, peakMb: kb(s, "VmHWM") / 1024 };
 }
 
-/** User + system CPU time in ms. */
+/** User + system CPU time of process `pid` in ms: the process's own cost, whoever measures. */
 export function procCpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
-  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+  // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
