@@ -10,7 +10,7 @@ import { parseAzureAssignedIdentity } from "../model/parse.ts";
 import type { Parsed } from "../model/types.ts";
 import { registerWatchMetrics, startInformers } from "../kube/informers.ts";
 import { core, podidKind } from "../kube/resources.ts";
-import { createEventRecorder } from "../kube/events.ts";
+import { createEventRecorder, type EventRecorder } from "../kube/events.ts";
 import { startLeaderElection, type LeaderElector } from "../kube/leader-election.ts";
 import type { Logger } from "../shared/log.ts";
 import { kubeAssignedIdentityWriter } from "./assigned-writer.ts";
@@ -103,6 +103,98 @@ function subscribe(set: Informers, kick: () => void): () => void {
   return () => offs.forEach((off) => off());
 }
 
+/** What leading needs: the informers, Resource Manager, events and metrics of this replica. */
+interface Wiring {
+  kc: KubeConfig;
+  set: Informers;
+  arm: VmIdentityClient;
+  events: EventRecorder;
+  metrics: ReconcilerMetrics;
+  settings: ReconcilerSettings;
+  log: Logger;
+  identity: string;
+  /** Called with each reconcile's result (nextReconcile). */
+  reconciled: (r: ReconcileResult) => void;
+}
+
+/** A controller and its batching trigger, for one term of leadership. */
+function lead(w: Wiring, signal: AbortSignal): BatchTrigger {
+  const { settings, log } = w;
+  let trigger: BatchTrigger | undefined = undefined;
+  const controller = new Controller({
+    sources: w.set.caches,
+    arm: w.arm,
+    records: createConfigMapOwnershipStore(w.kc, settings.namespace, (error) =>
+      log.warn({ error }, "ignoring an invalid ownership record"),
+    ),
+    assigned: kubeAssignedIdentityWriter(w.kc),
+    events: w.events,
+    metrics: w.metrics,
+    log,
+    options: { graceMs: settings.graceMs, armCacheMs: settings.armCacheMs, invalidRetryMs: settings.invalidRetryMs },
+    wakeAt: (at) => trigger?.wakeAt(at),
+    signal,
+  });
+  trigger = new BatchTrigger(
+    async () => {
+      const r = await controller.reconcile();
+      log.debug(r, "reconciled");
+      w.reconciled(r);
+    },
+    {
+      windowMs: settings.batchWindowMs,
+      maxDelayMs: Math.max(settings.batchWindowMs * 10, 5_000),
+      onError: (err) => log.error({ err }, "reconcile failed; retrying"),
+    },
+  );
+  return trigger;
+}
+
+/** Starts and stops terms of leadership; a new term waits for the last one's run to end. */
+function leadership(w: Wiring) {
+  let active: { trigger: BatchTrigger; off: () => void } | undefined;
+  let stopping: Promise<void> = Promise.resolve();
+  const stop = (): Promise<void> => {
+    const a = active;
+    active = undefined;
+    w.metrics.isLeader.set(0);
+    if (a !== undefined) {
+      w.log.info({ identity: w.identity }, "stopped leading");
+      a.off();
+      // Whoever asks next (stop(), or the next leadership) waits for the run in progress.
+      stopping = Promise.all([stopping, a.trigger.stop()]).then(() => undefined);
+    }
+    return stopping;
+  };
+  const start = (signal: AbortSignal): void => {
+    w.log.info({ identity: w.identity }, "leading: reconciling");
+    w.metrics.isLeader.set(1);
+    const t = lead(w, signal);
+    active = { trigger: t, off: subscribe(w.set, () => t.kick()) };
+    t.kick();
+    signal.addEventListener("abort", () => void stop());
+  };
+  return { start, stop, trigger: () => active?.trigger };
+}
+
+function elect(w: Wiring, onStartedLeading: (signal: AbortSignal) => void): LeaderElector | undefined {
+  const { settings } = w;
+  if (!settings.leaderElect) {
+    onStartedLeading(new AbortController().signal);
+    return undefined;
+  }
+  return startLeaderElection(w.kc, {
+    namespace: settings.namespace,
+    name: RECONCILER.leaseName,
+    identity: w.identity,
+    leaseDurationMs: settings.leaseDurationMs,
+    renewDeadlineMs: settings.renewDeadlineMs,
+    retryPeriodMs: settings.retryPeriodMs,
+    onStartedLeading,
+    onError: (err) => w.log.warn({ err }, "leader election"),
+  });
+}
+
 export async function runReconciler(
   kc: KubeConfig,
   arm: VmIdentityClient,
@@ -122,87 +214,32 @@ export async function runReconciler(
     instance: identity,
     onError: (err) => log.debug({ err }, "event not recorded"),
   });
-  const armClient = instrumentClient(arm, metrics);
   const waiters: Array<(r: ReconcileResult) => void> = [];
-
-  let active: { trigger: BatchTrigger; off: () => void } | undefined;
-  const startLeading = (signal: AbortSignal): void => {
-    log.info({ identity }, "leading: reconciling");
-    metrics.isLeader.set(1);
-    let trigger: BatchTrigger | undefined = undefined;
-    const controller = new Controller({
-      sources: set.caches,
-      arm: armClient,
-      records: createConfigMapOwnershipStore(kc, settings.namespace, (error) =>
-        log.warn({ error }, "ignoring an invalid ownership record"),
-      ),
-      assigned: kubeAssignedIdentityWriter(kc),
-      events,
-      metrics,
-      log,
-      options: { graceMs: settings.graceMs, armCacheMs: settings.armCacheMs, invalidRetryMs: settings.invalidRetryMs },
-      wakeAt: (at) => trigger?.wakeAt(at),
-      signal,
-    });
-    trigger = new BatchTrigger(
-      async () => {
-        const r = await controller.reconcile();
-        log.debug(r, "reconciled");
-        for (const w of waiters.splice(0)) w(r);
-      },
-      {
-        windowMs: settings.batchWindowMs,
-        maxDelayMs: Math.max(settings.batchWindowMs * 10, 5_000),
-        onError: (err) => log.error({ err }, "reconcile failed; retrying"),
-      },
-    );
-    const t = trigger;
-    active = { trigger: t, off: subscribe(set, () => t.kick()) };
-    t.kick();
-    signal.addEventListener("abort", () => void stopLeading());
+  const w: Wiring = {
+    kc,
+    set,
+    arm: instrumentClient(arm, metrics),
+    events,
+    metrics,
+    settings,
+    log,
+    identity,
+    reconciled: (r) => waiters.splice(0).forEach((cb) => cb(r)),
   };
-  let stopping: Promise<void> = Promise.resolve();
-  const stopLeading = (): Promise<void> => {
-    const a = active;
-    active = undefined;
-    metrics.isLeader.set(0);
-    if (a !== undefined) {
-      log.info({ identity }, "stopped leading");
-      a.off();
-      // Whoever asks next (stop(), or the next leadership) waits for the run in progress.
-      stopping = Promise.all([stopping, a.trigger.stop()]).then(() => undefined);
-    }
-    return stopping;
-  };
-
-  let elector: LeaderElector | undefined;
-  if (settings.leaderElect) {
-    elector = startLeaderElection(kc, {
-      namespace: settings.namespace,
-      name: RECONCILER.leaseName,
-      identity,
-      leaseDurationMs: settings.leaseDurationMs,
-      renewDeadlineMs: settings.renewDeadlineMs,
-      retryPeriodMs: settings.retryPeriodMs,
-      onStartedLeading: startLeading,
-      onError: (err) => log.warn({ err }, "leader election"),
-    });
-  } else {
-    startLeading(new AbortController().signal);
-  }
-
+  const terms = leadership(w);
+  const elector = elect(w, terms.start);
   return {
-    isLeader: () => active !== undefined,
+    isLeader: () => terms.trigger() !== undefined,
     metrics,
     ...(server !== undefined ? { metricsPort: server.port } : {}),
     nextReconcile: () =>
       new Promise((resolve) => {
         waiters.push(resolve);
-        active?.trigger.kick();
+        terms.trigger()?.kick();
       }),
     async stop({ release = true } = {}) {
       if (elector !== undefined) await elector.stop({ release });
-      await stopLeading();
+      await terms.stop();
       await events.flush();
       await set.stop();
       await server?.close();
