@@ -44,54 +44,13 @@ import { MemoryArm, MemoryCache, memoryAssignedWriter, metaKey } from "../src/re
 import { createMetrics } from "../src/reconciler/metrics.ts";
 import { memoryOwnershipStore } from "../src/reconciler/records.ts";
 import type { VmIdentityClient } from "../src/reconciler/vm-client.ts";
+import { benchCloud, IDENTITIES, NODES_PER_SET, SCALE_SETS } from "./cloud.ts";
 import { runScaleBench } from "./scale.ts";
 
-const SCALE_SETS = 3;
-const NODES_PER_SET = 10;
-const IDENTITIES = 50;
 const PODS = 2000;
 const RG = "mc_bench_westeurope";
 const ID_RG = "bench-identities";
 const NS_COUNT = 10;
-
-function benchCloud(): PlaygroundCloud {
-  const guid = (tag: string, n: number): string =>
-    `${tag}${String(n).padStart(4, "0")}-0000-4000-8000-${String(n).padStart(12, "0")}`;
-  return {
-    tenantId: guid("7e11", 1),
-    subscriptionId: guid("50b5", 1),
-    location: "westeurope",
-    resourceGroups: [RG, ID_RG],
-    scaleSets: Array.from({ length: SCALE_SETS }, (_, s) => ({
-      name: `aks-pool${s}-vmss`,
-      resourceGroup: RG,
-      orchestrationMode: "Uniform" as const,
-      instances: Array.from({ length: NODES_PER_SET }, (_, i) => ({
-        instanceId: String(i),
-        computerName: `aks-pool${s}-vmss${String(i).padStart(6, "0")}`,
-      })),
-      identities: ["kubelet"],
-    })),
-    vms: [],
-    identities: [
-      { name: "kubelet", resourceGroup: RG, clientId: guid("c11e", 999), principalId: guid("9a1d", 999) },
-      ...Array.from({ length: IDENTITIES }, (_, i) => ({
-        name: `id-${i}`,
-        resourceGroup: ID_RG,
-        clientId: guid("c11e", i),
-        principalId: guid("9a1d", i),
-      })),
-    ],
-    servicePrincipals: [
-      {
-        name: "bench-reconciler",
-        clientId: guid("5e1f", 1),
-        objectId: guid("0b1e", 1),
-        secret: "bench-secret-0123456789",
-      },
-    ],
-  };
-}
 
 interface World {
   sources: Sources;
@@ -243,7 +202,7 @@ const PER_IDENTITY = PODS / IDENTITIES;
 const CHURNED = Array.from({ length: 5 }, (_, i) => i * 10); // 5 identities = 10% of the pods
 
 async function writesRun(): Promise<{ writes: number; minimum: number; steady: number }> {
-  const cloud = benchCloud();
+  const cloud = benchCloud({ rg: RG, idRg: ID_RG, run: 1 });
   const ca = createCertificateAuthority("podid bench CA");
   const pg = await startAzure({ cloud, ca, lroDurationMs: 0 });
   try {
@@ -316,7 +275,7 @@ function memoryArmFor(cloud: PlaygroundCloud): MemoryArm {
 }
 
 async function cpuRun(): Promise<{ cpuMs: number }> {
-  const cloud = benchCloud();
+  const cloud = benchCloud({ rg: RG, idRg: ID_RG, run: 1 });
   const w = makeWorld(cloud, memoryArmFor(cloud));
   const all = Array.from({ length: IDENTITIES }, (_, i) => i);
   placePods(w, cloud, all, 0, "p", PER_IDENTITY);

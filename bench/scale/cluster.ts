@@ -1,14 +1,13 @@
 // The scale run's cluster: the real kube-apiserver from KUBEBUILDER_ASSETS (../shared/envtest)
 // where it is available, the playground's API server otherwise; podid's CRDs, namespaces with
 // identities and bindings, and nodes whose providerIDs name the Azure stand-in's scale sets.
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
-import { parseAllDocuments } from "yaml";
 import { isAlreadyExists, kubeRequest, resourcePath } from "../../src/kube/request.ts";
 import { API_VERSION, GROUP, KINDS, SYSTEM_NAMESPACE, VERSION } from "../../src/model/constants.ts";
+import { installCrds } from "../../src/playground/control-plane/crds.ts";
 import { startControlPlane, MissingAssetsError } from "../../src/playground/control-plane/index.ts";
 import { registerNode } from "../../src/playground/control-plane/kubelet.ts";
 import { startKubeApi } from "../../src/playground/kube/index.ts";
@@ -66,27 +65,6 @@ const post = async (kc: KubeConfig, path: string, body: unknown): Promise<void> 
     if (!isAlreadyExists(e)) throw e;
   }
 };
-
-async function installCrds(kc: KubeConfig): Promise<void> {
-  const dir = fileURLToPath(new URL("../../config/crd/", import.meta.url));
-  for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")) {
-    for (const doc of parseAllDocuments(readFileSync(join(dir, file), "utf8"))) {
-      const body: unknown = doc.toJSON();
-      if (body !== null) await post(kc, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body);
-    }
-  }
-  for (const k of Object.values(KINDS)) {
-    for (let i = 0; ; i++) {
-      try {
-        await kubeRequest(kc, { path: resourcePath({ group: GROUP, version: VERSION, plural: k.plural }) });
-        break;
-      } catch (err) {
-        if (i > 200) throw err;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-  }
-}
 
 export interface BenchTenants {
   namespaces: string[];

@@ -78,7 +78,7 @@ export async function restart(
   const writes = await countAssignedWrites(s.cluster.kc);
   s.azure.calls.reset();
   const port = await freePort();
-  const program = await startReconciler(s, port);
+  const program = await startReconciler(s, port, "reconciler-restarted");
   const url = `http://127.0.0.1:${port}/metrics`;
   await until(async () => (await metric(url, "podid_reconcile_duration_seconds_count")) >= 1, "the first reconcile");
   const inspector = await attachInspector(program.pid, program.logFile);

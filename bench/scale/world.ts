@@ -16,65 +16,28 @@ import {
   type PlaygroundCloud,
 } from "../../src/playground/azure/index.ts";
 import { createCertificateAuthority, type CertificateAuthority } from "../../src/shared/pki.ts";
+import { benchCloud } from "../cloud.ts";
 import { populate, startBenchCluster, type BenchCluster, type BenchTenants } from "./cluster.ts";
 import { podBody, podStatus, type PodPlan } from "./pods.ts";
 import { startProgram, waitReady, type Program } from "./programs.ts";
 import { settledMemory } from "../proc.ts";
 
-const SCALE_SETS = 3;
-const NODES_PER_SET = 10;
-const IDENTITIES = 50;
 const NAMESPACES = 10;
 export const LABELLED_EVERY = 20; // 5%
 const RG = "mc_scale_westeurope";
 const ID_RG = "scale-identities";
 const CONCURRENCY = 32;
 
-const guid = (tag: string, n: number): string =>
-  `${tag}${String(n).padStart(4, "0")}-0000-4000-8000-${String(n).padStart(12, "0")}`;
-
-function scaleCloud(): PlaygroundCloud {
-  return {
-    tenantId: guid("7e11", 2),
-    subscriptionId: guid("50b5", 2),
-    location: "westeurope",
-    resourceGroups: [RG, ID_RG],
-    scaleSets: Array.from({ length: SCALE_SETS }, (_, s) => ({
-      name: `aks-pool${s}-vmss`,
-      resourceGroup: RG,
-      orchestrationMode: "Uniform" as const,
-      instances: Array.from({ length: NODES_PER_SET }, (_, i) => ({
-        instanceId: String(i),
-        computerName: `aks-pool${s}-vmss${String(i).padStart(6, "0")}`,
-      })),
-      identities: [],
-    })),
-    vms: [],
-    identities: Array.from({ length: IDENTITIES }, (_, i) => ({
-      name: `id-${i}`,
-      resourceGroup: ID_RG,
-      clientId: guid("c11e", i),
-      principalId: guid("9a1d", i),
-    })),
-    servicePrincipals: [
-      {
-        name: "scale-reconciler",
-        clientId: guid("5e1f", 2),
-        objectId: guid("0b1e", 2),
-        secret: "scale-secret-0123456789",
-      },
-    ],
-  };
-}
-
 function tenants(cloud: PlaygroundCloud): BenchTenants {
   return {
     namespaces: Array.from({ length: NAMESPACES }, (_, n) => `shop-${n}`),
-    identities: cloud.identities.map((id) => ({
-      name: id.name,
-      clientID: id.clientId,
-      resourceID: identityId(cloud.subscriptionId, ID_RG, id.name),
-    })),
+    identities: cloud.identities
+      .filter((id) => id.name !== "kubelet")
+      .map((id) => ({
+        name: id.name,
+        clientID: id.clientId,
+        resourceID: identityId(cloud.subscriptionId, ID_RG, id.name),
+      })),
     nodes: cloud.scaleSets.flatMap((ss, s) =>
       ss.instances.map((inst, i) => ({
         name: inst.computerName,
@@ -157,10 +120,10 @@ function writeFiles(dir: string, ca: CertificateAuthority): Stage["files"] {
   return files;
 }
 
-export async function startReconciler(s: Stage, port: number): Promise<Program> {
+export async function startReconciler(s: Stage, port: number, name = "reconciler"): Promise<Program> {
   const sp = s.cloud.servicePrincipals[0]!;
   const p = startProgram(
-    "reconciler",
+    name,
     [
       "reconciler",
       ...["--kubeconfig", s.cluster.kubeconfigPath, "--arm-endpoint", s.azure.armUrl, "--ca-file", s.files.ca],
@@ -213,7 +176,7 @@ export async function idlePrograms(s: Stage): Promise<{ webhook: number; nmi: nu
 export async function stage(): Promise<Stage> {
   const dir = mkdtempSync(join(tmpdir(), "podid-scale-"));
   const ca = createCertificateAuthority("podid scale CA");
-  const cloud = scaleCloud();
+  const cloud = benchCloud({ rg: RG, idRg: ID_RG, run: 2 });
   const cluster = await startBenchCluster();
   const azure = await startAzure({ cloud, ca, lroDurationMs: 0 });
   const t = tenants(cloud);

@@ -8,7 +8,7 @@
 import { isDeepStrictEqual } from "node:util";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { FieldError } from "../model/types.ts";
-import { ListWatchLoop, type RawObject, type WatchHealth } from "./list-watch.ts";
+import { ListWatchLoop, type ListWatchOptions, type RawObject, type WatchHealth } from "./list-watch.ts";
 import { kubeRequest, resourcePath } from "./request.ts";
 import { ObjectStore, splitKey, type InvalidObject } from "./store.ts";
 
@@ -132,20 +132,18 @@ class ProjectingSink<T> {
   }
 }
 
+const loopOptions = <T>(opts: CacheOptions<T> & { namespace?: string }): ListWatchOptions => ({
+  path: resourcePath(opts),
+  labelSelector: opts.labelSelector,
+  fieldSelector: opts.fieldSelector,
+  pageSize: opts.pageSize,
+  onError: opts.onError,
+});
+
 /** Starts a list-watch and resolves once the first list has been stored. */
 export async function startInformerCache<T>(kc: KubeConfig, opts: CacheOptions<T>): Promise<InformerCache<T>> {
   const sink = new ProjectingSink<T>(opts);
-  const loop = new ListWatchLoop(
-    kc,
-    {
-      path: resourcePath(opts),
-      labelSelector: opts.labelSelector,
-      fieldSelector: opts.fieldSelector,
-      pageSize: opts.pageSize,
-      onError: opts.onError,
-    },
-    sink,
-  );
+  const loop = new ListWatchLoop(kc, loopOptions(opts), sink);
   await loop.start(opts.syncTimeoutMs ?? 60_000);
   const store = sink.store;
   let stopped = false;
@@ -179,17 +177,7 @@ export async function listOnce<T>(
   opts: CacheOptions<T> & { namespace?: string },
 ): Promise<{ items: T[]; invalid: InvalidObject[] }> {
   const sink = new ProjectingSink<T>(opts);
-  const loop = new ListWatchLoop(
-    kc,
-    {
-      path: resourcePath(opts),
-      labelSelector: opts.labelSelector,
-      fieldSelector: opts.fieldSelector,
-      pageSize: opts.pageSize,
-    },
-    sink,
-  );
-  await loop.listOnly();
+  await new ListWatchLoop(kc, loopOptions(opts), sink).listOnly();
   return { items: sink.store.list(), invalid: sink.store.invalid() };
 }
 

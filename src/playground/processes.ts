@@ -24,13 +24,15 @@ export interface SpawnOptions {
   args: string[];
   env?: Record<string, string>;
   logDir: string;
+  /** The script to run (default bin/podid.js; the benchmarks run the built dist/cli.js). */
+  entry?: string;
 }
 
 export function spawnPodid(opts: SpawnOptions): ProgramHandle {
   mkdirSync(opts.logDir, { recursive: true });
   const logFile = join(opts.logDir, `${opts.name}.log`);
   const log = createWriteStream(logFile, { flags: "a" });
-  const child: ChildProcess = spawn(process.execPath, [PODID_BIN, ...opts.args], {
+  const child: ChildProcess = spawn(process.execPath, [opts.entry ?? PODID_BIN, ...opts.args], {
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });

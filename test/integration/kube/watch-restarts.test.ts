@@ -8,6 +8,7 @@ import type { ControlPlane } from "../../../src/playground/control-plane/index.t
 import type { KubeConfig } from "@kubernetes/client-node";
 import { startApiProxy, type ApiProxy } from "../../helpers/api-proxy.ts";
 import { privateRealCluster, sharedRealCluster, uniqueNamespace } from "../../helpers/real-cluster.ts";
+import { within } from "../../helpers/eventually.ts";
 
 interface Cm {
   name: string;
@@ -19,15 +20,8 @@ const parseCm = (o: unknown) => {
   return { ok: true as const, value: { name: cm.metadata.name, color: cm.data?.color ?? "" } };
 };
 
-async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined>, what: string, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const waitFor = <T>(fn: () => T | undefined | Promise<T | undefined>, what: string): Promise<T> =>
+  within(30_000, fn, what);
 
 const cmPath = (ns: string, name?: string): string =>
   resourcePath({ group: "", version: "v1", plural: "configmaps", namespace: ns, name });

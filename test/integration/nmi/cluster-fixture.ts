@@ -1,10 +1,6 @@
 // Objects for the NMI's cluster tests: podid's CRDs, a namespace with an identity and
 // binding, admitted pods pinned to a node, and their AzureAssignedIdentities.
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { parseAllDocuments } from "yaml";
 import {
   ADMISSION_MARK_ANNOTATION,
   API_VERSION,
@@ -18,32 +14,7 @@ import { kubeRequest, resourcePath } from "../../../src/kube/request.ts";
 import { signAdmissionMark, type AdmissionKeys } from "../../../src/policy/admission-mark.ts";
 
 /** podid's real CRDs, from config/crd. */
-export async function installCrds(kc: KubeConfig): Promise<void> {
-  const dir = fileURLToPath(new URL("../../../config/crd/", import.meta.url));
-  for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")) {
-    for (const doc of parseAllDocuments(readFileSync(join(dir, file), "utf8"))) {
-      const body: unknown = doc.toJSON();
-      if (body !== null)
-        await kubeRequest(kc, {
-          method: "POST",
-          path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-          body,
-        });
-    }
-  }
-  // Wait until every kind is served.
-  for (const k of Object.values(KINDS)) {
-    for (let i = 0; ; i++) {
-      try {
-        await kubeRequest(kc, { path: resourcePath({ group: GROUP, version: VERSION, plural: k.plural }) });
-        break;
-      } catch (err) {
-        if (i > 100) throw err;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-  }
-}
+export { installCrds } from "../../../src/playground/control-plane/crds.ts";
 
 export const create = (
   kc: KubeConfig,

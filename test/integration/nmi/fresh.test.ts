@@ -3,7 +3,7 @@
 // re-reads the node's pods from the API server before it answers, and when it cannot (the
 // API server is unreachable too) it answers 503 with Retry-After; /readyz says so meanwhile.
 import assert from "node:assert/strict";
-import { isAlreadyExists, kubeRequest, resourcePath } from "../../../src/kube/request.ts";
+import { kubeRequest, resourcePath } from "../../../src/kube/request.ts";
 import type { AzureIdentity } from "../../../src/model/types.ts";
 import { buildNmiApp } from "../../../src/nmi/app.ts";
 import { startKubeView, type KubeView } from "../../../src/nmi/kube-view.ts";
@@ -17,6 +17,7 @@ import { assign, create, createBinding, createTenant, installCrds, type RunningP
 import { KEYS } from "../../unit/nmi/fixtures.ts";
 import { signAdmissionMark } from "../../../src/policy/admission-mark.ts";
 import { ADMISSION_MARK_ANNOTATION, BINDING_LABEL } from "../../../src/model/constants.ts";
+import { within } from "../../helpers/eventually.ts";
 
 const tokens: TokenProvider = {
   getToken: (identity: AzureIdentity, resource: string) =>
@@ -32,15 +33,8 @@ const id = (name: string, n: number) => ({
   resourceID: `/subscriptions/0b1f6471-0000-4000-8000-00000000c10d/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`,
 });
 
-async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined>, what: string, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const waitFor = <T>(fn: () => T | undefined | Promise<T | undefined>, what: string): Promise<T> =>
+  within(30_000, fn, what);
 
 describe("nmi: fresh or nothing, against a real API server", function () {
   this.timeout(120_000);
@@ -85,9 +79,7 @@ describe("nmi: fresh or nothing, against a real API server", function () {
 
   before(async () => {
     cp = await sharedRealCluster();
-    await installCrds(cp.kc).catch((e: unknown) => {
-      if (!isAlreadyExists(e)) throw e;
-    });
+    await installCrds(cp.kc);
     await createTenant(cp.kc, ns, first, "first");
     await createBinding(cp.kc, ns, second, "second");
     await waitFor(async () => {
