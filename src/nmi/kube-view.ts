@@ -32,7 +32,7 @@ function informers(nodeName: string) {
 }
 
 /** This node's pods as just read from the API server, for as long as the pod watch is broken. */
-interface PodSnapshot {
+export interface PodSnapshot {
   /** When the read started: a snapshot older than the outage vouches for nothing. */
   at: number;
   byIp: Map<string, NmiPod[]>;
@@ -49,16 +49,16 @@ function snapshot(pods: NmiPod[], at: number): PodSnapshot {
 }
 
 /**
- * Re-reads the node's pods, one read for all the requests that arrived before it started:
- * a request joins a read in progress only if that read began after the request arrived.
+ * Re-reads the node's pods, one read for all the requests waiting: a request joins the read in
+ * progress if that read began after the request arrived, else the one read that starts when
+ * it ends (never one read per request).
  */
-function podRereader(kc: KubeConfig, nodeName: string): (arrived: number) => Promise<PodSnapshot> {
+export function podRereader(read: () => Promise<NmiPod[]>): (arrived: number) => Promise<PodSnapshot> {
   let current: { started: number; done: Promise<PodSnapshot> } | undefined;
-  const read = (): Promise<PodSnapshot> => {
+  let next: Promise<PodSnapshot> | undefined;
+  const start = (): Promise<PodSnapshot> => {
     const started = Date.now();
-    const done = listOnce(kc, { ...core("pods", parseNmiPod), fieldSelector: `spec.nodeName=${nodeName}` }).then((r) =>
-      snapshot(r.items, started),
-    );
+    const done = read().then((pods) => snapshot(pods, started));
     current = { started, done };
     void done
       .finally(() => {
@@ -68,9 +68,15 @@ function podRereader(kc: KubeConfig, nodeName: string): (arrived: number) => Pro
     return done;
   };
   return (arrived) => {
-    if (current !== undefined && current.started >= arrived) return current.done;
-    if (current !== undefined) return current.done.then(read, read);
-    return read();
+    if (current === undefined) return start();
+    if (current.started >= arrived) return current.done;
+    next ??= current.done
+      .catch(() => undefined)
+      .then(() => {
+        next = undefined;
+        return start();
+      });
+    return next;
   };
 }
 
@@ -80,7 +86,10 @@ export async function startKubeView(kc: KubeConfig, nodeName: string, log: Logge
       log.warn({ err: err instanceof Error ? err.message : String(err), resource }, "watch failed; resuming"),
   });
   const { pods, identities, bindings, exceptions, assigned } = set.caches;
-  const reread = podRereader(kc, nodeName);
+  const reread = podRereader(async () => {
+    const r = await listOnce(kc, { ...core("pods", parseNmiPod), fieldSelector: `spec.nodeName=${nodeName}` });
+    return r.items;
+  });
   let fresh: PodSnapshot | undefined;
   const nothing = snapshot([], 0);
   // While the pod watch is broken the pods come from a read made since it broke, or there
