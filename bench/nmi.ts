@@ -38,7 +38,10 @@ async function serveNmi(): Promise<void> {
   view.pods.push(p);
   view.aais.push(assigned(p, id, "Assigned"));
   const imds = new ImdsClient(process.env.IMDS_URL!, new UpstreamLimiter({ perSecond: 20, concurrent: 5 }));
-  const tokens = new TokenService((i) => imds.source(i.clientID), new TokenCache());
+  const tokens = new TokenService(
+    (i) => imds.source({ resourceID: i.resourceID ?? "", clientID: i.clientID }),
+    new TokenCache(),
+  );
   const app = buildNmiApp({ nodeName: NODE, view, admissionKeys: () => KEYS, tokens, imds });
   const url = await app.listen({ host: "127.0.0.1", port: 0 });
   process.stdout.write(`READY ${url}\n`);

@@ -40,7 +40,8 @@ import { createArmVmIdentityClient } from "../src/reconciler/arm-client.ts";
 import { BatchTrigger } from "../src/reconciler/batch.ts";
 import { Controller, type Sources } from "../src/reconciler/controller.ts";
 import { parsePod, type NamespaceInfo, type NodeInfo, type PodInfo } from "../src/reconciler/kube-objects.ts";
-import { MemoryArm, MemoryCache, memoryAssignedWriter, metaKey } from "../src/reconciler/memory.ts";
+import { createArmIdentityReader, type ManagedIdentityReader } from "../src/reconciler/identity-reader.ts";
+import { MemoryArm, MemoryCache, MemoryIdentities, memoryAssignedWriter, metaKey } from "../src/reconciler/memory.ts";
 import { createMetrics } from "../src/reconciler/metrics.ts";
 import { memoryOwnershipStore } from "../src/reconciler/records.ts";
 import type { VmIdentityClient } from "../src/reconciler/vm-client.ts";
@@ -101,7 +102,7 @@ function rawPod(name: string, ns: string, selector: string, node: string): unkno
   };
 }
 
-function makeWorld(cloud: PlaygroundCloud, arm: VmIdentityClient): World {
+function makeWorld(cloud: PlaygroundCloud, arm: VmIdentityClient, identityReader: ManagedIdentityReader): World {
   const pods = new MemoryCache<PodInfo>((p) => p);
   const nodes = new MemoryCache<NodeInfo>((n) => n);
   const namespaces = new MemoryCache<NamespaceInfo>((n) => n);
@@ -143,6 +144,7 @@ function makeWorld(cloud: PlaygroundCloud, arm: VmIdentityClient): World {
   const controller = new Controller({
     sources,
     arm,
+    identities: identityReader,
     records: memoryOwnershipStore(),
     assigned: memoryAssignedWriter(assigned),
     metrics: createMetrics(),
@@ -213,7 +215,8 @@ async function writesRun(): Promise<{ writes: number; minimum: number; steady: n
       tlsOptions: { ca: pg.caPem },
     });
     const arm = createArmVmIdentityClient({ credential, endpoint: pg.armUrl, caPem: pg.caPem, pollIntervalMs: 10 });
-    const w = makeWorld(cloud, arm);
+    // The ClientID checks go through @azure/arm-msi to the stand-in, as in the program.
+    const w = makeWorld(cloud, arm, createArmIdentityReader({ credential, endpoint: pg.armUrl, caPem: pg.caPem }));
     const all = Array.from({ length: IDENTITIES }, (_, i) => i);
 
     // Events drive a batching trigger as in the program: pods arrive in 20 chunks, 10 ms apart,
@@ -264,6 +267,13 @@ async function writesRun(): Promise<{ writes: number; minimum: number; steady: n
   }
 }
 
+/** The cloud's identities as Resource Manager has them, for the in-memory runs. */
+function memoryIdentitiesFor(cloud: PlaygroundCloud): MemoryIdentities {
+  const ids = new MemoryIdentities();
+  for (const i of cloud.identities) ids.set(identityId(cloud.subscriptionId, i.resourceGroup, i.name), i.clientId);
+  return ids;
+}
+
 function memoryArmFor(cloud: PlaygroundCloud): MemoryArm {
   const arm = new MemoryArm();
   for (const ss of cloud.scaleSets)
@@ -276,7 +286,7 @@ function memoryArmFor(cloud: PlaygroundCloud): MemoryArm {
 
 async function cpuRun(): Promise<{ cpuMs: number }> {
   const cloud = benchCloud({ rg: RG, idRg: ID_RG, run: 1 });
-  const w = makeWorld(cloud, memoryArmFor(cloud));
+  const w = makeWorld(cloud, memoryArmFor(cloud), memoryIdentitiesFor(cloud));
   const all = Array.from({ length: IDENTITIES }, (_, i) => i);
   placePods(w, cloud, all, 0, "p", PER_IDENTITY);
   let cpu = await cpuMs(() => w.controller.reconcile());

@@ -5,9 +5,12 @@
 // and for every full garbage collection to walk.
 import { Command } from "commander";
 import { doctorCommand } from "./doctor/command.ts";
+import { migrateCommand } from "./migrate/command.ts";
+import { keysCommand } from "./keys/command.ts";
 import { playgroundCommand } from "./playground/command.ts";
 import { reconcilerCommand } from "./reconciler/main.ts";
 import { nmiCommand } from "./nmi/command.ts";
+import { waitCommand } from "./wait/command.ts";
 import { webhookCommand } from "./webhook/command.ts";
 
 export function buildCli(): Command {
@@ -19,16 +22,63 @@ export function buildCli(): Command {
   // Subcommands register themselves below, one line each, as they land.
   program.addCommand(playgroundCommand());
   program.addCommand(doctorCommand());
+  program.addCommand(migrateCommand());
   program.addCommand(reconcilerCommand());
   program.addCommand(nmiCommand());
   program.addCommand(webhookCommand());
+  program.addCommand(waitCommand());
+  program.addCommand(keysCommand());
   return program;
+}
+
+/**
+ * What podid does not know, said before Commander parses: Commander answers `podid <unknown>
+ * --help`, `podid help <unknown>` and `podid <cmd> --bogus --help` with a help page and exit 0,
+ * so a script calling a command or flag this version lacks would carry on as if it had worked.
+ * The top level has only flags without values, so its first other word names the command.
+ */
+export function refusal(program: Command, args: readonly string[]): string | undefined {
+  const known = new Map(program.commands.flatMap((c) => [c.name(), ...c.aliases()].map((n) => [n, c] as const)));
+  const at = args.findIndex((a) => !a.startsWith("-"));
+  const top = at === -1 ? args : args.slice(0, at);
+  const bad = unknownFlag(program, top);
+  if (bad !== undefined) return `podid: unknown option '${bad}' (see podid --help)`;
+  if (at === -1) return undefined;
+  const word = args[at]!;
+  const asked = word === "help" ? args.slice(at + 1).find((a) => !a.startsWith("-")) : word;
+  if (asked === undefined || asked === "help") return undefined;
+  const cmd = known.get(asked);
+  if (cmd === undefined)
+    return `podid: unknown command '${asked}' (commands: ${[...known.keys()].sort().join(", ")}; see podid --help)`;
+  const flag = word === "help" ? undefined : unknownFlag(cmd, args.slice(at + 1));
+  return flag === undefined ? undefined : `podid ${asked}: unknown option '${flag}' (see podid ${asked} --help)`;
+}
+
+/** The first option in `args` that `cmd` does not declare (values of declared options skipped). */
+function unknownFlag(cmd: Command, args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--") return undefined;
+    if (!a.startsWith("-") || a === "-") continue;
+    const name = a.includes("=") ? a.slice(0, a.indexOf("=")) : a;
+    if (["-h", "--help"].includes(name) || (cmd.parent === null && ["-V", "--version"].includes(name))) continue;
+    const opt = cmd.options.find((o) => o.long === name || o.short === name);
+    if (opt === undefined) return name;
+    if (opt.required && !a.includes("=")) i++;
+  }
+  return undefined;
 }
 
 const isMain = process.argv[1] !== undefined && /(cli\.(ts|js)|podid(\.js)?)$/.test(process.argv[1]);
 if (isMain) {
   try {
-    await buildCli().parseAsync(process.argv);
+    const cli = buildCli();
+    const refused = refusal(cli, process.argv.slice(2));
+    if (refused !== undefined) {
+      process.stderr.write(`${refused}\n`);
+      process.exit(1);
+    }
+    await cli.parseAsync(process.argv);
   } catch (err) {
     // A person reads this: the message, not a stack trace (PODID_DEBUG=1 shows the stack).
     process.stderr.write(`podid: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -5,6 +5,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { startInformerCache } from "../../src/kube/cache.ts";
 import { kubeRequest } from "../../src/kube/request.ts";
 import { podidKind } from "../../src/kube/resources.ts";
+import { METRICS } from "../../src/model/constants.ts";
 import { freePort } from "../../src/playground/free-port.ts";
 import type { BenchTenants } from "./cluster.ts";
 import { attachInspector, type Inspector } from "./inspector.ts";
@@ -37,9 +38,9 @@ async function countAssignedWrites(kc: KubeConfig): Promise<{ count(): number; s
 
 /** Drops every watch and counts what the reconciler writes while it resynchronises. */
 export async function relist(s: Stage, reconciler: Program, metricsUrl: string) {
-  const podsRelists = () => metric(metricsUrl, "podid_watch_relists_total", { resource: "/api/v1/pods" });
-  const watchesUp = () => metric(metricsUrl, "podid_watch_up");
-  const reconciles = () => metric(metricsUrl, "podid_reconcile_duration_seconds_count");
+  const podsRelists = () => metric(metricsUrl, METRICS.watchRelists, { resource: "pods" });
+  const watchesUp = () => metric(metricsUrl, METRICS.watchHealthy);
+  const reconciles = () => metric(metricsUrl, `${METRICS.reconcileDuration}_count`);
   const up = await watchesUp();
   const writes = await countAssignedWrites(s.cluster.kc);
   const [relistsBefore, reconcilesBefore, cpuBefore] = [
@@ -80,7 +81,7 @@ export async function restart(
   const port = await freePort();
   const program = await startReconciler(s, port, "reconciler-restarted");
   const url = `http://127.0.0.1:${port}/metrics`;
-  await until(async () => (await metric(url, "podid_reconcile_duration_seconds_count")) >= 1, "the first reconcile");
+  await until(async () => (await metric(url, `${METRICS.reconcileDuration}_count`)) >= 1, "the first reconcile");
   const inspector = await attachInspector(program.pid, program.logFile);
   const r = await reading(program, inspector);
   inspector.close();

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import http from "node:http";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { spawnPodid, waitReady, type ProgramHandle } from "../../src/playground/processes.ts";
+import { spawnProgram, waitReady, type ProgramHandle } from "../../src/playground/processes.ts";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const CLI = join(ROOT, "dist", "cli.js");
@@ -23,11 +23,11 @@ export type Program = ProgramHandle;
 
 /** Starts a program from dist/ with the image's environment, logging to `logDir`/`name`.log. */
 export function startProgram(name: string, args: string[], env: Record<string, string>, logDir: string): Program {
-  return spawnPodid({
+  return spawnProgram({
     name,
-    args,
+    command: process.execPath,
+    args: [CLI, ...args],
     logDir,
-    entry: CLI,
     // --inspect-port only says where the inspector would listen: it stays closed unless the
     // benchmark opens it (SIGUSR1) to collect garbage before reading memory (inspector.ts).
     env: { NODE_ENV: "production", PODID_LOG_LEVEL: "info", NODE_OPTIONS: "--inspect-port=127.0.0.1:0", ...env },

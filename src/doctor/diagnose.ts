@@ -14,7 +14,7 @@ import {
   decidePod,
   describeIdentity,
   effectivePolicy,
-  isExcepted,
+  exceptionApplies,
   podSelector,
   type PodDecision,
 } from "../policy/index.ts";
@@ -249,7 +249,8 @@ export function diagnose(input: DoctorInput): Diagnosis {
   const selector = podSelector(pod.labels);
   if (pod.phase !== undefined && pod.phase !== "Pending" && pod.phase !== "Running")
     findings.push(f("pod", "problem", `the pod is ${pod.phase}; only Pending and Running pods are served.`));
-  if (isExcepted(pod.labels, input.exceptions)) {
+  const eff = effectivePolicy(input.namespaceLabels, input.policies);
+  if (exceptionApplies(pod.namespace, eff, pod.labels, input.exceptions)) {
     findings.push(
       f(
         "exception",

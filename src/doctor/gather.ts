@@ -6,11 +6,12 @@ import { listOnce, readOnce } from "../kube/cache.ts";
 import { isNotFound } from "../kube/request.ts";
 import { CORE, podidKind, type KindValue } from "../kube/resources.ts";
 import { parseNamespace, parseNode } from "../model/cluster.ts";
-import { ADMISSION_MARK_ANNOTATION, KINDS, type PodidKind } from "../model/constants.ts";
+import { KINDS, type PodidKind } from "../model/constants.ts";
 import { formatErrors } from "../model/parse.ts";
 import { doctorPod, type DoctorPod } from "../model/pod.ts";
 import type { Parsed } from "../model/types.ts";
-import { claimsFor, podSelector, verifyAdmissionMark, type AdmissionKeys } from "../policy/index.ts";
+import type { MarkCheck } from "../policy/admission-mark.ts";
+import { checkPodMark, podSelector, type AdmissionKeys, type PodMarkResult } from "../policy/index.ts";
 import type { DoctorInput } from "./diagnose.ts";
 
 async function listKind<K extends PodidKind>(kc: KubeConfig, kind: K, namespace?: string) {
@@ -48,6 +49,19 @@ async function readNode(kc: KubeConfig, name: string | undefined): Promise<Docto
   }
 }
 
+/** The mark check the doctor reports: valid only when every identity bound now was admitted. */
+function markCheck(r: PodMarkResult): MarkCheck {
+  if (!r.valid) return r;
+  if (r.notAdmitted.length === 0) return { valid: true };
+  const names = r.notAdmitted.map((i) => i.metadata.name).join(", ");
+  return {
+    valid: false,
+    reason:
+      `${names} was bound to the pod's selector after the pod was admitted; the pod keeps the identities ` +
+      `it was admitted with and needs to be recreated to use ${names}`,
+  };
+}
+
 function checkMark(
   pod: DoctorPod,
   selector: string | undefined,
@@ -57,9 +71,12 @@ function checkMark(
 ): DoctorInput["mark"] {
   if (keys === undefined || selector === undefined) return { checked: false };
   const names = new Set(bindings.filter((b) => b.selector === selector).map((b) => b.azureIdentity));
-  const ofSelector = identities.filter((i) => names.has(i.metadata.name));
-  const claims = claimsFor(pod.namespace, pod.serviceAccountName, selector, ofSelector);
-  return { checked: true, result: verifyAdmissionMark(keys, pod.annotations[ADMISSION_MARK_ANNOTATION], claims) };
+  const bound = identities.filter((i) => names.has(i.metadata.name));
+  const { namespace, serviceAccountName, annotations } = pod;
+  return {
+    checked: true,
+    result: markCheck(checkPodMark(keys, { namespace, serviceAccountName, selector, annotations, bound })),
+  };
 }
 
 export async function gatherDoctorInput(

@@ -11,6 +11,7 @@ import type { FieldError } from "../model/types.ts";
 import { ListWatchLoop, type ListWatchOptions, type RawObject, type WatchHealth } from "./list-watch.ts";
 import { kubeRequest, resourcePath } from "./request.ts";
 import { ObjectStore, splitKey, type InvalidObject } from "./store.ts";
+import { watchHealth } from "./watch-health.ts";
 
 export type { InvalidObject } from "./store.ts";
 export type { WatchHealth } from "./list-watch.ts";
@@ -59,6 +60,8 @@ export interface InformerCache<T> {
   on(cb: (change: CacheChange<T>) => void): () => void;
   readonly synced: boolean;
   health(): WatchHealth;
+  /** The watch is current (health().watching): false from a failure or 410 until a watch is open again. */
+  readonly healthy: boolean;
   stop(): Promise<void>;
 }
 
@@ -143,8 +146,14 @@ const loopOptions = <T>(opts: CacheOptions<T> & { namespace?: string }): ListWat
 /** Starts a list-watch and resolves once the first list has been stored. */
 export async function startInformerCache<T>(kc: KubeConfig, opts: CacheOptions<T>): Promise<InformerCache<T>> {
   const sink = new ProjectingSink<T>(opts);
-  const loop = new ListWatchLoop(kc, loopOptions(opts), sink);
-  await loop.start(opts.syncTimeoutMs ?? 60_000);
+  const tracked = watchHealth.track(opts.plural);
+  const loop = new ListWatchLoop(kc, { ...loopOptions(opts), tracked }, sink);
+  try {
+    await loop.start(opts.syncTimeoutMs ?? 60_000);
+  } catch (e) {
+    tracked.close();
+    throw e;
+  }
   const store = sink.store;
   let stopped = false;
   return {
@@ -160,8 +169,12 @@ export async function startInformerCache<T>(kc: KubeConfig, opts: CacheOptions<T
       return !stopped;
     },
     health: () => loop.health(),
+    get healthy() {
+      return !stopped && loop.health().watching;
+    },
     stop() {
       stopped = true;
+      tracked.close();
       loop.stop();
       return Promise.resolve();
     },

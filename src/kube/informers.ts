@@ -3,7 +3,6 @@
 // they current (the NMI's "fresh or nothing"), should /readyz say ready (no watch broken for
 // long), did anything change, and when is the next periodic resync.
 import type { KubeConfig } from "@kubernetes/client-node";
-import { Gauge, type Registry } from "prom-client";
 import { WATCH } from "../model/constants.ts";
 import { startInformerCache, type CacheOptions, type InformerCache, type WatchHealth } from "./cache.ts";
 
@@ -88,32 +87,4 @@ function informerSet<V>(caches: Caches<V>, names: Array<keyof V & string>, opts:
       await Promise.all(all().map(([, c]) => c.stop()));
     },
   };
-}
-
-/**
- * Watch health as Prometheus gauges, read when scraped: `<prefix>watch_up` (1 while the watch
- * is open), `<prefix>watch_restarts_total` and `<prefix>watch_relists_total`, by resource.
- */
-export function registerWatchMetrics(registry: Registry, set: { health(): WatchHealth[] }, prefix = "podid_"): void {
-  const gauge = (name: string, help: string, value: (h: WatchHealth) => number) =>
-    new Gauge({
-      name: `${prefix}${name}`,
-      help,
-      labelNames: ["resource"],
-      registers: [registry],
-      collect(this: Gauge<"resource">) {
-        for (const h of set.health()) this.set({ resource: h.resource }, value(h));
-      },
-    });
-  gauge("watch_up", "1 while the watch of this resource is open and current", (h) => (h.watching ? 1 : 0));
-  gauge(
-    "watch_restarts_total",
-    "Watches re-opened after a drop, an idle or server timeout, or 410 Gone",
-    (h) => h.restarts,
-  );
-  gauge(
-    "watch_relists_total",
-    "Lists after the first (each after 410 Gone: history older than the server keeps)",
-    (h) => h.relists,
-  );
 }

@@ -8,6 +8,7 @@
 import { Watch, type KubeConfig } from "@kubernetes/client-node";
 import { WATCH } from "../model/constants.ts";
 import { KubeApiError, kubeRequest } from "./request.ts";
+import type { TrackedWatch } from "./watch-health.ts";
 
 export interface RawObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string };
@@ -45,6 +46,8 @@ export interface ListWatchOptions {
   fieldSelector?: string;
   pageSize?: number;
   onError?: (err: unknown) => void;
+  /** Where the program's metrics read this watch's health (src/kube/watch-health.ts). */
+  tracked?: TrackedWatch;
 }
 
 type WatchEnd = { expired: boolean; err: unknown; opened: boolean; heard: boolean; openedAt: number };
@@ -148,6 +151,7 @@ export class ListWatchLoop {
   }
 
   private failed(err: unknown): void {
+    this.opts.tracked?.failed();
     this.state.lastError = message(err);
     this.retryMs = Math.min(Math.max(this.retryMs * 2, WATCH.retryMinMs), WATCH.retryMaxMs);
     if (!this.stopped) this.opts.onError?.(err);
@@ -157,6 +161,8 @@ export class ListWatchLoop {
     if (this.state.watching === on) return;
     this.state.watching = on;
     this.state.since = Date.now();
+    if (on) this.opts.tracked?.up();
+    else this.opts.tracked?.down();
   }
 
   private async list(): Promise<void> {
@@ -182,10 +188,15 @@ export class ListWatchLoop {
       cont = page.metadata?.continue || undefined;
     } while (cont !== undefined);
     this.sink.listEnd();
-    if (this.state.synced) this.state.relists++;
+    if (this.state.synced) {
+      this.state.relists++;
+      this.opts.tracked?.relisted();
+    }
     this.state.synced = true;
     this.resourceVersion = rv;
     this.retryMs = 0;
+    // Current as of this list; the watch goes on from its resourceVersion, as after a resume.
+    this.setWatching(true);
   }
 
   private watchOnce(): Promise<WatchEnd> {

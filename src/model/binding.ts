@@ -27,7 +27,8 @@ export function parseAzureIdentityBinding(obj: unknown): Parsed<AzureIdentityBin
   if (selector !== "" && !LABEL_VALUE.test(selector))
     errs.add(
       "spec.Selector",
-      `expected a valid label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit), got "${selector}"`,
+      `expected a valid label value (at most 63 letters, digits, '-', '_' or '.', starting and ending ` +
+        `with a letter or digit), got "${selector}"`,
     );
   const value: AzureIdentityBinding = { metadata: meta, azureIdentity, selector };
   const mode = readNmiMode(spec, "spec.nmiMode", errs);

@@ -26,8 +26,18 @@ export const BINDING_LABEL = "aadpodidbinding";
 export const ADMISSION_MARK_ANNOTATION = `${GROUP}/admission-mark`;
 /** Annotation with the NMI mode the webhook chose for the pod (daemonset | sidecar). */
 export const NMI_MODE_ANNOTATION = `${GROUP}/nmi-mode`;
-/** Version tag at the front of every admission mark, so the format can evolve. */
-export const ADMISSION_MARK_VERSION = "v1";
+/** Annotation listing the identities the pod was admitted with (JSON), covered by the mark. */
+export const ADMITTED_IDENTITIES_ANNOTATION = `${GROUP}/admitted-identities`;
+/** Every annotation podid writes on a pod: set at admission, never changed afterwards. */
+export const PODID_POD_ANNOTATIONS = [
+  ADMISSION_MARK_ANNOTATION,
+  NMI_MODE_ANNOTATION,
+  ADMITTED_IDENTITIES_ANNOTATION,
+] as const;
+/** Version tag at the front of every admission mark the webhook signs, so the format can evolve. */
+export const ADMISSION_MARK_VERSION = "v2";
+/** Marks of this version (before the admitted identities were listed) still verify, the old way. */
+export const LEGACY_ADMISSION_MARK_VERSION = "v1";
 
 /** Env vars the webhook injects and the Azure SDKs read. */
 export const ENV = {
@@ -42,10 +52,14 @@ export type NmiMode = (typeof NMI_MODES)[number];
 export const SYSTEM_NAMESPACE = "podid-system";
 /** Namespaces the webhooks never see (the configurations' namespaceSelector excludes them). */
 export const EXCLUDED_NAMESPACES = ["kube-system", SYSTEM_NAMESPACE] as const;
+/** Where AzurePodIdentityExceptions take effect unless a policy says otherwise. */
+export const EXCEPTION_NAMESPACES = ["kube-system", SYSTEM_NAMESPACE] as const;
 
 export const DEFAULTS = {
   webhookPort: 9443,
   nmiPort: 2579,
+  /** The node NMI's TLS port, where sidecars present their pod's token. */
+  nmiSidecarPort: 2578,
   imdsEndpoint: "http://169.254.169.254",
   armEndpoint: "https://management.azure.com",
   /** The sidecar's audience for the projected service-account token it presents. */
@@ -109,6 +123,21 @@ export const SIDECAR = {
   hostIpEnv: "PODID_HOST_IP",
   /** Header the sidecar presents the pod's token in; the node NMI reviews it. */
   tokenHeader: "x-podid-pod-token",
+  /** The sidecar's /metrics for Prometheus, on the pod's address (its token port stays on loopback). */
+  metricsPort: 2581,
+  metricsPortName: "podid-metrics",
+  /** Env var holding the PEM CA certificate the sidecar verifies the node NMI's certificate with. */
+  caEnv: "PODID_NMI_CA",
+  /** Env var naming the DNS name on the node NMI's certificate (it is reached by the node's IP). */
+  serverNameEnv: "PODID_NMI_SERVER_NAME",
+} as const;
+
+/** The node NMI's TLS serving certificate (for sidecars): issued by cert-manager or `podid webhook --self-signed`. */
+export const NMI_TLS = {
+  /** Secret in podid's namespace holding tls.crt, tls.key and ca.crt. */
+  secretName: "podid-nmi-tls",
+  /** The DNS name on the certificate, in podid's namespace: `podid-nmi.<namespace>.svc`. */
+  serverName: (namespace: string): string => `podid-nmi.${namespace}.svc`,
 } as const;
 
 /** The webhook's names (config/webhook uses the same). */
@@ -142,3 +171,55 @@ export const WATCH = {
 
 /** Only labelled pods can need an identity: the reconciler and the doctor's cluster view list these. */
 export const LABELLED_PODS_SELECTOR = BINDING_LABEL;
+
+/**
+ * Every metric podid exposes, by program. config/prometheus's rules, the runbooks and the
+ * README name these; a test holds the rules to this list and the playground's Prometheus to
+ * the programs' /metrics. Labels are small fixed sets (route, result, reason, code, operation,
+ * status, resource): never a pod, a namespace, a client ID or a token.
+ */
+export const METRICS = {
+  /** Every program: 1 per list-watch while it is connected, 0 from a failure until a relist succeeds. */
+  watchHealthy: "podid_kube_watch_healthy",
+  watchFailures: "podid_kube_watch_failures_total",
+  /** Every program: lists after the first, each after 410 Gone (history older than the API server keeps). */
+  watchRelists: "podid_kube_watch_relists_total",
+
+  webhookAdmissions: "podid_webhook_admissions_total",
+  webhookAdmissionDuration: "podid_webhook_admission_duration_seconds",
+  webhookBadRequests: "podid_webhook_bad_requests_total",
+
+  nmiRequests: "podid_nmi_requests_total",
+  nmiRequestDuration: "podid_nmi_request_duration_seconds",
+  nmiUpstreamCalls: "podid_nmi_upstream_calls_total",
+  nmiTokenCache: "podid_nmi_token_cache_total",
+  /** Tokens served while one of the NMI's watches was broken: its view of the cluster may be out of date. */
+  nmiTokensServedStale: "podid_nmi_tokens_served_stale_total",
+  sidecarRequests: "podid_nmi_sidecar_requests_total",
+  sidecarRequestDuration: "podid_nmi_sidecar_request_duration_seconds",
+
+  reconcileDuration: "podid_reconcile_duration_seconds",
+  armRequests: "podid_arm_requests_total",
+  assignmentLatency: "podid_assignment_latency_seconds",
+  assignmentFailures: "podid_assignment_failures_total",
+  assignedIdentities: "podid_assigned_identities",
+  reconcileQueueDepth: "podid_reconcile_queue_depth",
+  reconcilerLeader: "podid_reconciler_leader",
+} as const;
+
+/** `podid wait`, the init container the webhook adds to pods that opt in. */
+export const WAIT = {
+  /** Pod annotation (on the pod template): "true" opts the pod in; "<N>s" also sets how long to wait. */
+  annotation: `${GROUP}/wait-for-identity`,
+  containerName: "podid-wait",
+  /** Real scale sets take 40-60 s to assign an identity; a Failed assignment is retried meanwhile. */
+  defaultTimeoutSeconds: 180,
+  maxTimeoutSeconds: 3600,
+  /** The resource the wait asks a token for (any resource proves the identity answers). */
+  resource: "https://management.azure.com/",
+} as const;
+
+/** `podid migrate`: the per-namespace copies it writes say where they were copied from. */
+export const MIGRATE = {
+  copiedFromAnnotation: `${GROUP}/copied-from`,
+} as const;

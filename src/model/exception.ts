@@ -8,6 +8,8 @@ export function parseAzurePodIdentityException(obj: unknown): Parsed<AzurePodIde
   const top = readTop(obj, "AzurePodIdentityException", errs);
   if (top === undefined) return { ok: false, errors: errs.list };
   const raw = getField(top.spec, "PodLabels");
+  if (raw === undefined || raw === null)
+    errs.add("spec.PodLabels", "is required: the labels a pod must all carry to be excepted");
   // The seed writes `noaad: true`, which YAML reads as a boolean: scalars are stringified.
   const podLabels = readStringMap(raw, "spec.PodLabels", errs, true);
   if (errs.empty && Object.keys(podLabels).length === 0)

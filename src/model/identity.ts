@@ -3,8 +3,11 @@
 import { Errors, GUID, describe, getField, readObject, readString, readTop, type Obj } from "./read.ts";
 import type { AzureIdentity, IdentityType, Parsed, SecretRef } from "./types.ts";
 
-const RESOURCE_ID =
-  /^\/subscriptions\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/resourcegroups\/([^/]+)\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\/([^/]+)$/i;
+const GUID_PART = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
+const RESOURCE_ID = new RegExp(
+  `^/subscriptions/(${GUID_PART})/resourcegroups/([^/]+)/providers/Microsoft\\.ManagedIdentity/userAssignedIdentities/([^/]+)$`,
+  "i",
+);
 const RESOURCE_ID_FORM =
   "/subscriptions/<subscription GUID>/resourcegroups/<resource group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>";
 

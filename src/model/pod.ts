@@ -156,9 +156,31 @@ export interface ReconcilerPod {
   terminated: boolean;
   /** When the pod was scheduled (ms), for the assignment-latency metric. */
   scheduledAt?: number;
+  /**
+   * The identities its admission mark names (v2 marks): only those are assigned for it, and
+   * identities bound later are reported as needing a restart. Unset: no v2 mark (all bound).
+   * Not verified here (the reconciler has no key); the NMI verifies before serving.
+   */
+  admitted?: AdmittedIdentity[];
 }
 
-export function reconcilerPod(v: PodView): ReconcilerPod {
+/** An identity a pod's admission mark names (the policy engine reads the mark: `admitted` below). */
+export interface AdmittedIdentity {
+  name: string;
+  clientID: string;
+  /** Managed identities (type 0) only. */
+  resourceID?: string;
+}
+
+/**
+ * `admitted` reads the identities a labelled pod's admission mark names from its annotations
+ * (policy/admission-mark.ts knows the format; the model does not depend on the policy).
+ */
+export function reconcilerPod(
+  v: PodView,
+  admitted?: (annotations: Record<string, string>) => AdmittedIdentity[] | undefined,
+): ReconcilerPod {
+  const labelled = v.labels[BINDING_LABEL] !== undefined;
   // Every field in one literal, in one order (no spreads, nothing added later): one hidden
   // class for every cached pod, its properties inside the object (an absent one is undefined).
   return {
@@ -166,12 +188,13 @@ export function reconcilerPod(v: PodView): ReconcilerPod {
     namespace: intern(v.namespace || "default"),
     uid: v.uid,
     // Pods without the binding label never need anything: keep them tiny.
-    labels: v.labels[BINDING_LABEL] !== undefined ? internMap(v.labels) : EMPTY_MAP,
+    labels: labelled ? internMap(v.labels) : EMPTY_MAP,
     serviceAccountName: intern(v.serviceAccountName),
     hostNetwork: v.hostNetwork,
     nodeName: v.nodeName !== undefined ? intern(v.nodeName) : undefined,
     terminated: v.phase === "Succeeded" || v.phase === "Failed",
     scheduledAt: v.scheduledAt,
+    admitted: labelled && admitted !== undefined ? admitted(v.annotations)?.map(internIdentity) : undefined,
   };
 }
 
@@ -190,8 +213,18 @@ export interface NmiPod {
   annotations: Record<string, string>;
   /** Set while the pod is being deleted. */
   deleting: boolean;
+  /**
+   * While deleting: when its grace period ends (epoch ms; the API server sets the deletion
+   * timestamp to the deletion time plus the grace period). Until then the pod is still served.
+   */
+  deletionDeadline?: number;
   creationTimestamp?: string;
 }
+
+const epochMs = (ts: string | undefined): number | undefined => {
+  const at = ts !== undefined ? Date.parse(ts) : NaN;
+  return Number.isNaN(at) ? undefined : at;
+};
 
 export function nmiPod(v: PodView): NmiPod {
   return {
@@ -206,6 +239,7 @@ export function nmiPod(v: PodView): NmiPod {
     labels: v.labels,
     annotations: v.annotations,
     deleting: v.deletionTimestamp !== undefined,
+    ...(epochMs(v.deletionTimestamp) !== undefined ? { deletionDeadline: epochMs(v.deletionTimestamp) } : {}),
     ...(v.creationTimestamp !== undefined ? { creationTimestamp: v.creationTimestamp } : {}),
   };
 }
@@ -250,6 +284,14 @@ export function doctorPod(obj: unknown): Parsed<DoctorPod> {
   return { ok: true, value: out };
 }
 
-/** The informers' transforms: a watched pod to each program's projection. */
-export const parseReconcilerPod = project(false, reconcilerPod);
+const internIdentity = (i: AdmittedIdentity): AdmittedIdentity => ({
+  name: intern(i.name),
+  clientID: intern(i.clientID),
+  resourceID: i.resourceID !== undefined ? intern(i.resourceID) : undefined,
+});
+
+/** The informers' transforms: a watched pod to a program's projection. */
+export const projectPod = <T>(fn: (v: PodView) => T, needNamespace = false): ((obj: unknown) => Parsed<T>) =>
+  project(needNamespace, fn);
+export const parseReconcilerPod = project(false, (v) => reconcilerPod(v));
 export const parseNmiPod = project(true, nmiPod);

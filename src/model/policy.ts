@@ -2,7 +2,14 @@
 import { readNmiMode } from "./binding.ts";
 import { Errors, describe, getField, isObject, readTop, type Obj } from "./read.ts";
 import { readLabelSelector } from "./selector.ts";
-import type { AllowedIdentity, AzurePodIdentityPolicy, Enforcement, OnUnmatchedLabel, Parsed } from "./types.ts";
+import type {
+  AllowedIdentity,
+  AllowOrDeny,
+  AzurePodIdentityPolicy,
+  Enforcement,
+  OnUnmatchedLabel,
+  Parsed,
+} from "./types.ts";
 
 function readEnum<T extends string>(spec: Obj, name: string, allowed: readonly T[], dflt: T, errs: Errors): T {
   const v = getField(spec, name);
@@ -60,7 +67,10 @@ export function parseAzurePodIdentityPolicy(obj: unknown): Parsed<AzurePodIdenti
     namespaceSelector: readLabelSelector(getField(spec, "namespaceSelector"), "spec.namespaceSelector", errs),
     onUnmatchedLabel: readEnum<OnUnmatchedLabel>(spec, "onUnmatchedLabel", ["Deny", "Warn"], "Deny", errs),
     enforcement: readEnum<Enforcement>(spec, "enforcement", ["Enforce", "Audit"], "Enforce", errs),
+    unlistedIdentities: readEnum<AllowOrDeny>(spec, "unlistedIdentities", ["Allow", "Deny"], "Allow", errs),
   };
+  if (getField(spec, "exceptions") !== undefined && getField(spec, "exceptions") !== null)
+    value.exceptions = readEnum<AllowOrDeny>(spec, "exceptions", ["Allow", "Deny"], "Deny", errs);
   const allowed = readAllowed(spec, errs);
   if (allowed !== undefined) value.allowedIdentities = allowed;
   const mode = readNmiMode(spec, "spec.nmiMode", errs);

@@ -71,6 +71,7 @@ export interface AllowedIdentity {
 
 export type OnUnmatchedLabel = "Deny" | "Warn";
 export type Enforcement = "Enforce" | "Audit";
+export type AllowOrDeny = "Allow" | "Deny";
 
 export interface AzurePodIdentityPolicy {
   /** Cluster-scoped: no namespace. */
@@ -82,6 +83,13 @@ export interface AzurePodIdentityPolicy {
   onUnmatchedLabel: OnUnmatchedLabel;
   /** Default Enforce. */
   enforcement: Enforcement;
+  /**
+   * Deny: in these namespaces an identity must be listed by an applicable policy's
+   * allowedIdentities (default-deny for shared clusters). Default Allow.
+   */
+  unlistedIdentities: AllowOrDeny;
+  /** Whether AzurePodIdentityExceptions take effect in these namespaces; absent = podid's default. */
+  exceptions?: AllowOrDeny;
   nmiMode?: NmiMode;
 }
 

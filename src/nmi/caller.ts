@@ -8,20 +8,34 @@ export type CallerResult = { ok: true; pod: NmiPod } | { ok: false; error: ImdsE
 
 const LIVE_PHASES = new Set(["Pending", "Running"]);
 
+/**
+ * Pending or Running, and not deleted, or deleted but still in its grace period: a pod that is
+ * shutting down keeps its tokens while it flushes its work (it keeps its IP until then, too).
+ */
+export function servable(p: NmiPod, nowMs: number): boolean {
+  if (!LIVE_PHASES.has(p.phase)) return false;
+  return !p.deleting || (p.deletionDeadline !== undefined && nowMs < p.deletionDeadline);
+}
+
 /** Strips the IPv4-mapped IPv6 prefix Node reports for IPv4 peers on dual-stack sockets. */
 export function normaliseIp(ip: string): string {
   return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice(7) : ip;
 }
 
 /**
- * The caller is the one pod on `nodeName` whose IP is `sourceIp`, Pending or Running, not
- * being deleted. A hostNetwork pod shares the node's address, so it can never be told apart
- * from the node or other hostNetwork pods: such callers are refused, never passed through.
+ * The caller is the one pod on `nodeName` whose IP is `sourceIp` and that is servable (above).
+ * A hostNetwork pod shares the node's address, so it can never be told apart from the node or
+ * other hostNetwork pods: such callers are refused, never passed through.
  */
-export function identifyByIp(pods: readonly NmiPod[], sourceIp: string, nodeName: string): CallerResult {
+export function identifyByIp(
+  pods: readonly NmiPod[],
+  sourceIp: string,
+  nodeName: string,
+  nowMs = Date.now(),
+): CallerResult {
   const ip = normaliseIp(sourceIp);
   const onNode = pods.filter((p) => p.nodeName === nodeName && p.podIPs.includes(ip));
-  const live = onNode.filter((p) => LIVE_PHASES.has(p.phase) && !p.deleting);
+  const live = onNode.filter((p) => servable(p, nowMs));
   const podNetwork = live.filter((p) => !p.hostNetwork);
   if (podNetwork.length === 1) return { ok: true, pod: podNetwork[0]! };
   if (podNetwork.length > 1) {
@@ -43,7 +57,8 @@ export function identifyByIp(pods: readonly NmiPod[], sourceIp: string, nodeName
     return {
       ok: false,
       error: forbidden(
-        `Source address ${ip} belongs to no running pod on this node (the pod with that address has finished or is being deleted)`,
+        `Source address ${ip} belongs to no running pod on this node (the pod with that address has ` +
+          `finished, or was deleted and its grace period is over)`,
       ),
     };
   }
@@ -71,6 +86,7 @@ export function identifyByToken(
   review: ReviewedToken,
   audience: string,
   nodeName: string,
+  nowMs = Date.now(),
 ): CallerResult {
   if (!review.authenticated) {
     return {
@@ -93,7 +109,7 @@ export function identifyByToken(
       error: forbidden(`Pod ${namespace}/${review.podName} (uid ${review.podUID}) is not on node ${nodeName}`),
     };
   }
-  if (pod.nodeName !== nodeName || !LIVE_PHASES.has(pod.phase) || pod.deleting) {
+  if (pod.nodeName !== nodeName || !servable(pod, nowMs)) {
     return { ok: false, error: forbidden(`Pod ${namespace}/${pod.name} is not running on node ${nodeName}`) };
   }
   if (pod.serviceAccountName !== serviceAccount) {

@@ -1,5 +1,6 @@
 // `podid nmi`: flags only; everything else is in main.ts, loaded when the command runs (see
 // cli.ts: a program loads only its own modules).
+import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import { DEFAULTS, SIDECAR, SIDECAR_PORT } from "../model/constants.ts";
 
@@ -11,6 +12,12 @@ const int =
     return n;
   };
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
+const collectUid = (v: string, acc: number[]): number[] => {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 4_294_967_294)
+    throw new Error(`--host-metadata-uid must be a uid (0-4294967294), got '${v}'`);
+  return [...acc, n];
+};
 
 export function nmiCommand(): Command {
   return new Command("nmi")
@@ -55,15 +62,50 @@ export function nmiCommand(): Command {
       [],
     )
     .option("--metadata-address <ip>", "the metadata address pods call", "169.254.169.254")
-    .option("--nmi-endpoint <url>", `sidecar: the node NMI's URL (default $${SIDECAR.nodeEndpointEnv})`)
+    .option(
+      "--host-metadata-uid <uid>",
+      "with --iptables-redirect: only this uid on the node itself (hostNetwork pods included) may reach the metadata address; repeatable",
+      collectUid,
+      [],
+    )
+    .option(
+      "--remove-iptables-rules",
+      "remove podid's iptables chains from this node and exit (uninstall: pods reach the node's IMDS again)",
+      false,
+    )
+    .option("--tls-cert-file <file>", "daemonset: certificate of the TLS port sidecars use (reloaded on change)")
+    .option("--tls-key-file <file>", "daemonset: its private key")
+    .option(
+      "--sidecar-port <port>",
+      `daemonset: the TLS port for sidecars (default ${DEFAULTS.nmiSidecarPort})`,
+      int("--sidecar-port"),
+    )
+    .option("--nmi-endpoint <url>", `sidecar: the node NMI's https URL (default $${SIDECAR.nodeEndpointEnv})`)
+    .option(
+      "--nmi-ca-file <file>",
+      `sidecar: CA (PEM) of the node NMI's certificate (default: $${SIDECAR.caEnv}, the PEM itself)`,
+    )
+    .option(
+      "--nmi-server-name <name>",
+      `sidecar: the name on the node NMI's certificate (default $${SIDECAR.serverNameEnv})`,
+    )
     .option(
       "--token-file <file>",
       "sidecar: the pod's projected service-account token",
       `${SIDECAR.tokenMountPath}/${SIDECAR.tokenFileName}`,
     )
+    .option(
+      "--metrics-port <port>",
+      "sidecar: also serve /metrics on this port of the pod's addresses, for Prometheus (default: loopback only)",
+      int("--metrics-port"),
+    )
     .action(async (o: Record<string, unknown>) => {
       const mode = o.mode as "daemonset" | "sidecar";
-      const { runNmi } = await import("./main.ts");
+      const { runNmi, removeIptablesRules } = await import("./main.ts");
+      if (o.removeIptablesRules === true) {
+        await removeIptablesRules();
+        return;
+      }
       const nmi = await runNmi({
         mode,
         nodeName: o.nodeName as string | undefined,
@@ -80,8 +122,15 @@ export function nmiCommand(): Command {
         nodeIp: o.nodeIp as string | undefined,
         podInterfaces: o.podInterface as string[],
         metadataAddress: o.metadataAddress as string,
+        hostMetadataUids: o.hostMetadataUid as number[],
+        tlsCertFile: o.tlsCertFile as string | undefined,
+        tlsKeyFile: o.tlsKeyFile as string | undefined,
+        sidecarPort: o.sidecarPort as number | undefined,
         nmiEndpoint: o.nmiEndpoint as string | undefined,
+        nmiCaPem: typeof o.nmiCaFile === "string" ? readFileSync(o.nmiCaFile, "utf8") : undefined,
+        nmiServerName: o.nmiServerName as string | undefined,
         tokenFile: o.tokenFile as string,
+        metricsPort: o.metricsPort as number | undefined,
       });
       const stop = (): void => {
         nmi.close().then(

@@ -1,12 +1,21 @@
-// The redirect of pod traffic for the metadata address to this NMI. The NMI owns one nat
-// chain: its content is computed by a pure function, written atomically with
-// iptables-restore (a chain declared with --noflush is emptied first, so applying twice
-// leaves one copy), hooked into PREROUTING by one jump rule, re-applied on a timer in case
-// something else rewrote the table, and removed when the NMI exits.
+// The redirect of pod traffic for the metadata address to this NMI, and the guard that makes
+// it fail closed. The NMI owns a few chains, computed by a pure function and written atomically
+// with iptables-restore (a chain declared with --noflush is emptied first, so applying twice
+// leaves one copy), each hooked in by one jump rule, re-applied on a timer in case something
+// else rewrote the tables:
+//   nat    PODID-NMI        DNAT pods' metadataIp:port to this NMI (PREROUTING);
+//   filter PODID-NMI-GUARD  REJECT pods' metadataIp:port traffic that is forwarded anyway, i.e.
+//                           that escaped the DNAT (FORWARD);
+//   filter PODID-NMI-HOST   optional: only the listed uids on the node itself may reach the
+//                           metadata address (OUTPUT; hostNetwork pods are node processes).
+// The rules stay when the NMI stops, however it stops: while no NMI listens, pod traffic to the
+// metadata address is DNATed to a closed port and refused, never passed to the node's IMDS.
+// Removing them is an explicit act (`podid nmi --remove-iptables-rules`, for uninstalling).
 import { execFile } from "node:child_process";
 
 export const NMI_CHAIN = "PODID-NMI";
-const JUMP_COMMENT = "podid-nmi: metadata redirect";
+export const GUARD_CHAIN = "PODID-NMI-GUARD";
+export const HOST_CHAIN = "PODID-NMI-HOST";
 
 export interface RedirectConfig {
   /** Where pods think IMDS is. */
@@ -17,15 +26,30 @@ export interface RedirectConfig {
   nmiPort: number;
   /** iptables interface patterns the pod traffic arrives on (e.g. `veth+`, `cbr0`); empty = any. */
   podInterfaces: string[];
+  /** When set, only processes of these uids on the node itself may reach the metadata address. */
+  hostAllowedUids?: number[];
   chain?: string;
 }
 
+type Table = "nat" | "filter";
+
+/** A jump from a built-in chain to one of ours: `-t <table> <builtin> -m comment ... -j <chain>`. */
+export interface Jump {
+  table: Table;
+  builtin: string;
+  chain: string;
+  comment: string;
+}
+
 export interface RulePlan {
+  /** The DNAT chain (nat table). */
   chain: string;
   /** Input for `iptables-restore --noflush`. */
   restore: string;
-  /** Arguments (after `-t nat`) identifying the jump rule in PREROUTING. */
-  jump: string[];
+  /** The jumps this plan needs. */
+  jumps: Jump[];
+  /** Jumps of chains this plan does not use (removed when present, e.g. a host restriction switched off). */
+  unused: Jump[];
 }
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
@@ -50,21 +74,61 @@ function checkConfig(c: RedirectConfig): void {
   for (const i of c.podInterfaces) {
     if (!IFACE.test(i)) throw new Error(`iptables: pod interface '${i}' is not an interface name or pattern`);
   }
+  for (const u of c.hostAllowedUids ?? []) {
+    if (!Number.isInteger(u) || u < 0 || u > 4_294_967_294)
+      throw new Error(`iptables: uid must be 0-4294967294, got ${u}`);
+  }
 }
 
-/** The whole chain, as data. Throws on a malformed config rather than writing a bad rule. */
+const jump = (table: Table, builtin: string, chain: string, what: string): Jump => ({
+  table,
+  builtin,
+  chain,
+  comment: `podid-nmi: ${what}`,
+});
+export const JUMPS = {
+  redirect: jump("nat", "PREROUTING", NMI_CHAIN, "metadata redirect"),
+  guard: jump("filter", "FORWARD", GUARD_CHAIN, "metadata guard"),
+  host: jump("filter", "OUTPUT", HOST_CHAIN, "metadata host restriction"),
+} as const;
+
+/** The chains, as data. Throws on a malformed config rather than writing a bad rule. */
 export function computeRules(c: RedirectConfig): RulePlan {
   checkConfig(c);
   const chain = c.chain ?? NMI_CHAIN;
   const match = `-d ${c.metadataIp}/32 -p tcp -m tcp --dport ${c.metadataPort}`;
-  const target = `-j DNAT --to-destination ${c.nodeIp}:${c.nmiPort}`;
-  const rules =
-    c.podInterfaces.length === 0
-      ? [`-A ${chain} ${match} ${target}`]
-      : c.podInterfaces.map((i) => `-A ${chain} -i ${i} ${match} ${target}`);
-  const restore = ["*nat", `:${chain} - [0:0]`, ...rules, "COMMIT", ""].join("\n");
-  const jump = ["PREROUTING", "-m", "comment", "--comment", JUMP_COMMENT, "-j", chain];
-  return { chain, restore, jump };
+  const perInterface = (rule: (iface: string) => string): string[] =>
+    c.podInterfaces.length === 0 ? [rule("")] : c.podInterfaces.map((i) => rule(`-i ${i} `));
+  const nat = perInterface((i) => `-A ${chain} ${i}${match} -j DNAT --to-destination ${c.nodeIp}:${c.nmiPort}`);
+  const guard = perInterface((i) => `-A ${GUARD_CHAIN} ${i}${match} -j REJECT --reject-with tcp-reset`);
+  const uids = c.hostAllowedUids;
+  const host =
+    uids === undefined
+      ? []
+      : [
+          ...uids.map((u) => `-A ${HOST_CHAIN} ${match} -m owner --uid-owner ${u} -j RETURN`),
+          `-A ${HOST_CHAIN} ${match} -j REJECT --reject-with tcp-reset`,
+        ];
+  const filterChains = [`:${GUARD_CHAIN} - [0:0]`, ...(uids === undefined ? [] : [`:${HOST_CHAIN} - [0:0]`])];
+  const restore = [
+    "*nat",
+    `:${chain} - [0:0]`,
+    ...nat,
+    "COMMIT",
+    "*filter",
+    ...filterChains,
+    ...guard,
+    ...host,
+    "COMMIT",
+    "",
+  ];
+  const redirect = { ...JUMPS.redirect, chain };
+  return {
+    chain,
+    restore: restore.join("\n"),
+    jumps: uids === undefined ? [redirect, JUMPS.guard] : [redirect, JUMPS.guard, JUMPS.host],
+    unused: uids === undefined ? [JUMPS.host] : [],
+  };
 }
 
 export interface CommandResult {
@@ -100,31 +164,50 @@ async function must(
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.code}): ${r.stderr.trim()}`);
 }
 
-/** Writes the chain and makes sure PREROUTING jumps to it, once. Safe to call repeatedly. */
-export async function applyRules(plan: RulePlan, run: IptablesRunner = execRunner): Promise<void> {
-  await must(run, "iptables-restore", ["-w", "5", "--noflush"], plan.restore);
-  const present = await run("iptables", ["-w", "5", "-t", "nat", "-C", ...plan.jump]);
-  if (present.code !== 0) {
-    const [builtin, ...rest] = plan.jump;
-    await must(run, "iptables", ["-w", "5", "-t", "nat", "-I", builtin!, "1", ...rest]);
-  }
-}
+const jumpArgs = (j: Jump): string[] => ["-m", "comment", "--comment", j.comment, "-j", j.chain];
+const iptables = (j: Jump, op: string, ...rest: string[]): string[] => [
+  "-w",
+  "5",
+  "-t",
+  j.table,
+  op,
+  j.builtin,
+  ...rest,
+];
 
-/** Removes the jump (every copy) and the chain. Missing pieces are not an error. */
-export async function removeRules(plan: RulePlan, run: IptablesRunner = execRunner): Promise<void> {
+/** Removes every copy of a jump and then its chain. Missing pieces are not an error. */
+async function removeJumpAndChain(j: Jump, run: IptablesRunner): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    const r = await run("iptables", ["-w", "5", "-t", "nat", "-D", ...plan.jump]);
+    const r = await run("iptables", iptables(j, "-D", ...jumpArgs(j)));
     if (r.code !== 0) break;
   }
-  await run("iptables", ["-w", "5", "-t", "nat", "-F", plan.chain]);
-  await run("iptables", ["-w", "5", "-t", "nat", "-X", plan.chain]);
+  await run("iptables", ["-w", "5", "-t", j.table, "-F", j.chain]);
+  await run("iptables", ["-w", "5", "-t", j.table, "-X", j.chain]);
 }
 
-/** Applies now and every `intervalMs`; the returned stop() removes the rules. */
+/** Writes the chains and makes sure each built-in chain jumps to ours, once, first. Safe to call repeatedly. */
+export async function applyRules(plan: RulePlan, run: IptablesRunner = execRunner): Promise<void> {
+  await must(run, "iptables-restore", ["-w", "5", "--noflush"], plan.restore);
+  for (const j of plan.jumps) {
+    const present = await run("iptables", iptables(j, "-C", ...jumpArgs(j)));
+    if (present.code !== 0) await must(run, "iptables", iptables(j, "-I", "1", ...jumpArgs(j)));
+  }
+  for (const j of plan.unused) await removeJumpAndChain(j, run);
+}
+
+/** Removes every chain and jump podid's NMI owns: the explicit act of uninstalling. */
+export async function removeRules(run: IptablesRunner = execRunner, chain = NMI_CHAIN): Promise<void> {
+  for (const j of [{ ...JUMPS.redirect, chain }, JUMPS.guard, JUMPS.host]) await removeJumpAndChain(j, run);
+}
+
+/**
+ * Applies now and every `intervalMs`; the returned stop() stops re-applying and leaves the
+ * rules in place, so the node stays closed until an NMI serves again (or rules are removed).
+ */
 export async function keepRulesApplied(
   plan: RulePlan,
   opts: { intervalMs: number; run?: IptablesRunner; onError?: (err: unknown) => void },
-): Promise<{ stop(): Promise<void> }> {
+): Promise<{ stop(): void }> {
   const run = opts.run ?? execRunner;
   await applyRules(plan, run);
   let busy = false;
@@ -136,10 +219,5 @@ export async function keepRulesApplied(
       .finally(() => (busy = false));
   }, opts.intervalMs);
   timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await removeRules(plan, run);
-    },
-  };
+  return { stop: () => clearInterval(timer) };
 }

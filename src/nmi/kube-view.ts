@@ -9,12 +9,15 @@ import { listOnce } from "../kube/cache.ts";
 import { startInformers } from "../kube/informers.ts";
 import { core, podidKind } from "../kube/resources.ts";
 import { kubeRequest, resourcePath } from "../kube/request.ts";
+import { parseNamespace } from "../model/cluster.ts";
 import type { Logger } from "../shared/log.ts";
 import { parseNmiPod, type NmiPod } from "./pod.ts";
 import type { SecretReader } from "./token-sources.ts";
 import type { NmiView, Vouched } from "./view.ts";
 
 export interface KubeView extends NmiView {
+  /** Every watch is current (none is between a failure or 410 and its resume or relist). */
+  healthy(): boolean;
   stop(): Promise<void>;
 }
 
@@ -28,6 +31,9 @@ function informers(nodeName: string) {
     bindings: podidKind("AzureIdentityBinding"),
     exceptions: podidKind("AzurePodIdentityException"),
     assigned: podidKind("AzureAssignedIdentity"),
+    // The namespace policy decides whether exceptions take effect and which identities are allowed.
+    policies: podidKind("AzurePodIdentityPolicy"),
+    namespaces: core("namespaces", parseNamespace),
   };
 }
 
@@ -85,7 +91,7 @@ export async function startKubeView(kc: KubeConfig, nodeName: string, log: Logge
     onError: (resource, err) =>
       log.warn({ err: err instanceof Error ? err.message : String(err), resource }, "watch failed; resuming"),
   });
-  const { pods, identities, bindings, exceptions, assigned } = set.caches;
+  const { pods, identities, bindings, exceptions, assigned, policies, namespaces } = set.caches;
   const reread = podRereader(async () => {
     const r = await listOnce(kc, { ...core("pods", parseNmiPod), fieldSelector: `spec.nodeName=${nodeName}` });
     return r.items;
@@ -112,9 +118,12 @@ export async function startKubeView(kc: KubeConfig, nodeName: string, log: Logge
     bindings: (ns) => bindings.list(ns),
     exceptions: (ns) => exceptions.list(ns),
     assigned: (ns) => assigned.list(ns),
+    namespaceLabels: (ns) => namespaces.get(ns)?.labels ?? {},
+    policies: () => policies.list(),
     onChange: (cb) => set.onChange(cb),
     synced: () => set.synced(),
     watching: () => set.watching(),
+    healthy: () => set.watching(),
     async vouch(): Promise<Vouched> {
       const arrived = Date.now();
       const broken = set.health().filter((h) => !h.watching && h.name !== "pods");

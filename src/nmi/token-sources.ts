@@ -1,9 +1,12 @@
 // Where tokens come from, behind one narrow interface. Type 0 (user-assigned managed
-// identity) asks the node's IMDS with the identity's client ID, over a plain HTTP client and
-// through the upstream limiter; types 1 and 2 (service principals) use @azure/identity with
-// the secret or certificate read from the referenced Secret. Tokens only flow back to the
+// identity) asks the node's IMDS by the identity's resource ID (`msi_res_id`: the resource ID
+// is what the policy allowed and the reconciler assigned; a ClientID is only what the
+// AzureIdentity claims), over a plain HTTP client and through the upstream limiter; types 1
+// and 2 (service principals) use @azure/identity with the secret or certificate read from the
+// referenced Secret. Tokens only flow back to the
 // caller: nothing here logs them.
 import { ClientCertificateCredential, ClientSecretCredential, type TokenCredential } from "@azure/identity";
+import { resourceIdKey } from "../model/identity.ts";
 import type { AzureIdentity } from "../model/types.ts";
 import { imdsError, type ImdsError, type Token } from "./imds.ts";
 import type { UpstreamLimiter } from "./limiter.ts";
@@ -59,14 +62,14 @@ export const PROPAGATION_RETRY_SECONDS = 5;
  * Resource Manager has finished, so "not found" (400/404) means the VM has not picked the
  * identity up yet: a 503 with Retry-After, which the SDKs retry, instead of a final 400.
  */
-export function imdsRefusal(res: ImdsResponse, body: unknown, clientId: string): ImdsError {
+export function imdsRefusal(res: ImdsResponse, body: unknown, identity: string): ImdsError {
   const b = (typeof body === "object" && body !== null ? body : {}) as { error?: unknown; error_description?: unknown };
   const said = typeof b.error_description === "string" ? b.error_description : res.body.slice(0, 200);
   if (res.status === 400 || res.status === 404) {
     return imdsError(
       503,
       "identity_not_ready",
-      `The node's IMDS does not have identity ${clientId} yet (${said}); it was just assigned, retry shortly`,
+      `The node's IMDS does not have identity ${identity} yet (${said}); it was just assigned, retry shortly`,
       PROPAGATION_RETRY_SECONDS,
     );
   }
@@ -74,7 +77,7 @@ export function imdsRefusal(res: ImdsResponse, body: unknown, clientId: string):
   return imdsError(
     res.status,
     typeof b.error === "string" ? b.error : "upstream_error",
-    `IMDS refused the token for client ID ${clientId}: ${said}`,
+    `IMDS refused the token for identity ${identity}: ${said}`,
     Number.isFinite(retry) ? retry : undefined,
   );
 }
@@ -113,10 +116,14 @@ export class ImdsClient {
     });
   }
 
-  source(clientId: string): TokenSource {
+  /**
+   * Tokens of a user-assigned identity, asked for by resource ID. IMDS's answer names the
+   * identity's client ID; one that is not the AzureIdentity's is refused, not handed out.
+   */
+  source(identity: { resourceID: string; clientID: string }): TokenSource {
     return {
       getToken: async (resource) => {
-        const q = new URLSearchParams({ "api-version": IMDS_API_VERSION, resource, client_id: clientId });
+        const q = new URLSearchParams({ "api-version": IMDS_API_VERSION, resource, msi_res_id: identity.resourceID });
         const res = await this.get(`/metadata/identity/oauth2/token?${q.toString()}`, "token");
         let body: unknown;
         try {
@@ -124,8 +131,19 @@ export class ImdsClient {
         } catch {
           body = undefined;
         }
-        if (res.status !== 200) throw new UpstreamError(imdsRefusal(res, body, clientId));
-        return tokenFromImds(body, resource, clientId);
+        if (res.status !== 200) throw new UpstreamError(imdsRefusal(res, body, identity.resourceID));
+        const token = tokenFromImds(body, resource, identity.clientID);
+        const said = (body as { client_id?: unknown }).client_id;
+        if (typeof said === "string" && said.toLowerCase() !== identity.clientID.toLowerCase())
+          throw new UpstreamError(
+            imdsError(
+              403,
+              "access_denied",
+              `Identity ${identity.resourceID} has client ID ${said.toLowerCase()}, not ${identity.clientID} ` +
+                `as its AzureIdentity says; not served`,
+            ),
+          );
+        return token;
       },
     };
   }
@@ -177,7 +195,8 @@ function credentialFor(
       : undefined);
   if (pem === undefined || !pem.includes("PRIVATE KEY")) {
     throw new Error(
-      `the Secret needs '${SECRET_KEYS.certificate}' (PEM certificate and private key) or '${SECRET_KEYS.tlsCert}' and '${SECRET_KEYS.tlsKey}'`,
+      `the Secret needs '${SECRET_KEYS.certificate}' (PEM certificate and private key) or '${SECRET_KEYS.tlsCert}' ` +
+        `and '${SECRET_KEYS.tlsKey}'`,
     );
   }
   return new ClientCertificateCredential(tenant, identity.clientID, { certificate: pem }, opts);
@@ -247,8 +266,11 @@ export function servicePrincipalSource(
   };
 }
 
-/** The cache key of an identity's tokens: managed identities by client ID, principals by object. */
+/**
+ * The cache key of an identity's tokens: managed identities by resource ID (two AzureIdentities
+ * claiming one ClientID must never share tokens), principals by object.
+ */
 export function identityKey(identity: AzureIdentity): string {
-  if (identity.type === 0) return `mi|${identity.clientID}|`;
+  if (identity.type === 0) return `mi|${resourceIdKey(identity.resourceID ?? "")}|${identity.clientID}|`;
   return `sp|${identity.metadata.namespace ?? ""}/${identity.metadata.name}|${identity.clientID}|${identity.tenantID ?? ""}|`;
 }

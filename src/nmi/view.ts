@@ -1,16 +1,20 @@
 // What the NMI reads to decide, as one narrow interface over the informer caches (so unit
 // tests pass plain arrays), and the gathering step that turns it into the pure decision's
-// input: the pod's bound identities, the admission mark check and its assignments.
-import { ADMISSION_MARK_ANNOTATION } from "../model/constants.ts";
+// input: the namespace policy, whether an exception applies, the pod's bound identities, what
+// its admission mark entitles it to, and its assignments.
 import type {
   AzureAssignedIdentity,
   AzureIdentity,
   AzureIdentityBinding,
   AzurePodIdentityException,
+  AzurePodIdentityPolicy,
 } from "../model/types.ts";
-import { claimsFor, verifyAdmissionMark, type AdmissionKeys, type MarkClaims } from "../policy/admission-mark.ts";
-import { isExcepted, podSelector } from "../policy/decide.ts";
-import type { IdentityRequest } from "./imds.ts";
+import type { AdmissionKeys } from "../policy/admission-mark.ts";
+import { exceptionApplies, podSelector } from "../policy/decide.ts";
+import { effectivePolicy } from "../policy/effective.ts";
+import { checkPodMark } from "../policy/pod-mark.ts";
+import type { Identifier } from "./identify.ts";
+import { imdsError, type IdentityRequest } from "./imds.ts";
 import type { NmiPod } from "./pod.ts";
 import type { ServingInput } from "./serving.ts";
 
@@ -23,6 +27,9 @@ export interface NmiView {
   bindings(namespace: string): AzureIdentityBinding[];
   exceptions(namespace: string): AzurePodIdentityException[];
   assigned(namespace: string): AzureAssignedIdentity[];
+  /** The namespace's labels (what policies select on); {} when unknown. */
+  namespaceLabels(namespace: string): Record<string, string>;
+  policies(): AzurePodIdentityPolicy[];
   /** Calls `cb` after any change; returns the unsubscribe function. */
   onChange(cb: () => void): () => void;
   /** True once every cache has listed once. */
@@ -40,6 +47,19 @@ export interface NmiView {
 
 export type Vouched = { fresh: true } | { fresh: false; reason: string };
 
+/**
+ * Fresh or nothing at the edge: an identifier that first has the view vouch for what it holds,
+ * and answers 503 with Retry-After (the SDKs retry it) when the view cannot.
+ */
+export function vouchedIdentifier(view: NmiView, identify: Identifier, retryAfterSeconds: number): Identifier {
+  return async (req) => {
+    const vouched = await view.vouch();
+    if (vouched.fresh) return identify(req);
+    const why = `The NMI cannot vouch for its view of the cluster now: ${vouched.reason}`;
+    return { ok: false, error: imdsError(503, "service_unavailable", why, retryAfterSeconds) };
+  };
+}
+
 /** The identities the pod's selector binds in its namespace, by binding, without duplicates. */
 export function boundIdentities(
   selector: string,
@@ -52,9 +72,7 @@ export function boundIdentities(
     .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
 }
 
-export function markClaims(pod: NmiPod, selector: string, identities: readonly AzureIdentity[]): MarkClaims {
-  return claimsFor(pod.namespace, pod.serviceAccountName, selector, identities);
-}
+const NOT_CHECKED = { valid: false as const, reason: "not checked" };
 
 export function gatherServingInput(
   view: NmiView,
@@ -65,14 +83,19 @@ export function gatherServingInput(
 ): ServingInput {
   const ns = pod.namespace;
   // The same helpers the webhook decided with, so both read a pod alike.
+  const policy = effectivePolicy(view.namespaceLabels(ns), view.policies());
   const selector = podSelector(pod.labels);
-  const excepted = isExcepted(pod.labels, view.exceptions(ns));
-  const candidates =
-    selector === undefined || excepted ? [] : boundIdentities(selector, view.bindings(ns), view.identities(ns));
+  const excepted = exceptionApplies(ns, policy, pod.labels, view.exceptions(ns));
   const mark =
     selector === undefined || excepted
-      ? { valid: false as const, reason: "not checked" }
-      : verifyAdmissionMark(keys, pod.annotations[ADMISSION_MARK_ANNOTATION], markClaims(pod, selector, candidates));
+      ? NOT_CHECKED
+      : checkPodMark(keys, {
+          namespace: ns,
+          serviceAccountName: pod.serviceAccountName,
+          selector,
+          annotations: pod.annotations,
+          bound: boundIdentities(selector, view.bindings(ns), view.identities(ns)),
+        });
   return {
     pod,
     nodeName: opts.nodeName,
@@ -80,7 +103,7 @@ export function gatherServingInput(
     excepted,
     selector,
     mark,
-    candidates,
+    policy,
     assigned: excepted ? [] : view.assigned(ns),
     retryAfterSeconds: opts.retryAfterSeconds,
   };

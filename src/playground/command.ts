@@ -15,12 +15,20 @@ interface Flags {
   once: boolean;
   story: boolean;
   kubeOnly: boolean;
+  prometheus: boolean;
 }
 
 const out = (line: string): void => void process.stdout.write(line + "\n");
 
-function whatToTry(stateDir: string, STORY: typeof Story): string[] {
+function whatToTry(stateDir: string, STORY: typeof Story, prometheus?: string): string[] {
   const kc = `--kubeconfig ${resolve(stateDir, "kubeconfig")}`;
+  const prom =
+    prometheus === undefined
+      ? []
+      : [
+          `  open ${prometheus}/targets and ${prometheus}/alerts (podid's rules), or query:`,
+          `  curl -s '${prometheus}/api/v1/query?query=sum+by+(job)+(up)'`,
+        ];
   return [
     "",
     "What to try (in another terminal):",
@@ -29,6 +37,7 @@ function whatToTry(stateDir: string, STORY: typeof Story): string[] {
     `  npm run podid -- doctor ${STORY.teamA}/<pod> ${kc} --admission-key-file ${resolve(stateDir, "admission.key")}`,
     `  kubectl ${kc} run borrow -n ${STORY.teamB} --image=x --labels=aadpodidbinding=${STORY.selector}   # rejected`,
     `  logs of the programs: ${resolve(stateDir, "logs")}`,
+    ...prom,
     "Ctrl-C stops the playground.",
   ];
 }
@@ -71,7 +80,12 @@ async function runFull(o: Flags): Promise<void> {
     import("./story/story.ts"),
   ]);
   out("Starting the podid playground (everything on 127.0.0.1)...");
-  const stack = await startStack({ stateDir: o.stateDir, logger: log, say: (l) => out(`  ${l}`) });
+  const stack = await startStack({
+    stateDir: o.stateDir,
+    logger: log,
+    say: (l) => out(`  ${l}`),
+    prometheus: o.prometheus,
+  });
   out(`kubeconfig: ${stack.files.kubeconfig}`);
   out("ready");
   // A signal during the story stops everything at once.
@@ -87,7 +101,7 @@ async function runFull(o: Flags): Promise<void> {
     await stack.stop();
     process.exit(ok ? 0 : 1);
   }
-  for (const l of whatToTry(o.stateDir, STORY)) out(l);
+  for (const l of whatToTry(o.stateDir, STORY, stack.prometheus?.url)) out(l);
   await stopped;
 }
 
@@ -98,12 +112,19 @@ export function playgroundCommand(): Command {
     .option("--once", "run the story and exit: 0 only if every step did what it should", false)
     .option("--no-story", "start everything but do not run the story")
     .option("--kube-only", "start only the loopback Kubernetes API", false)
+    .option(
+      "--prometheus",
+      "also run a real Prometheus on 127.0.0.1 scraping every program, with podid's rules (apt-get install prometheus)",
+      false,
+    )
     .option("--port <port>", "port of the Kubernetes API with --kube-only (0: any free port)", "0")
     .option("--no-simulate-kubelet", "with --kube-only: leave pods unscheduled and Pending")
     .action(async (o: Flags) => {
       const port = Number(o.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new Error(`--port: expected an integer from 0 to 65535, got "${o.port}"`);
+      if (o.kubeOnly && o.prometheus)
+        throw new Error("--prometheus: not with --kube-only (there is nothing to scrape)");
       if (o.kubeOnly) await runKubeOnly(o, port);
       else await runFull(o);
     });

@@ -27,10 +27,11 @@ export function expandRefs(value: string, env: Record<string, string>): string {
 
 /** The environment of container `name` of `pod`, as the kubelet would set it. */
 export function containerEnv(pod: Obj, containerName: string): Record<string, string> {
-  const containers = get(pod, "spec.containers");
-  const c: unknown = Array.isArray(containers)
-    ? (containers as unknown[]).find((x) => isObj(x) && x.name === containerName)
-    : undefined;
+  // Init containers too: the wait-for-identity container runs as a process before the app's.
+  const lists = [get(pod, "spec.initContainers"), get(pod, "spec.containers")];
+  const c: unknown = lists
+    .flatMap((l) => (Array.isArray(l) ? (l as unknown[]) : []))
+    .find((x) => isObj(x) && x.name === containerName);
   if (!isObj(c)) throw new Error(`pod has no container named "${containerName}"`);
   const env: Record<string, string> = {};
   for (const e of Array.isArray(c.env) ? (c.env as unknown[]) : []) {

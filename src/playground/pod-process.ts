@@ -17,7 +17,15 @@ export interface PodProcessResult {
 
 export function runInPod(
   pod: Record<string, unknown>,
-  opts: { container: string; script: string; caFile: string; env?: Record<string, string>; timeoutMs?: number },
+  opts: {
+    container: string;
+    script: string;
+    /** Arguments after the script (a container's args, e.g. `podid wait`'s). */
+    args?: string[];
+    caFile: string;
+    env?: Record<string, string>;
+    timeoutMs?: number;
+  },
 ): Promise<PodProcessResult> {
   const status = pod.status as { podIP?: string } | undefined;
   if (status?.podIP === undefined) throw new Error("the pod has no IP yet (not Running)");
@@ -31,7 +39,7 @@ export function runInPod(
   return new Promise((done) => {
     execFile(
       process.execPath,
-      ["--import", "tsx", "--import", PRELOAD, opts.script],
+      ["--import", "tsx", "--import", PRELOAD, opts.script, ...(opts.args ?? [])],
       { env, timeout: opts.timeoutMs ?? 60_000, cwd: resolve(fileURLToPath(new URL("../..", import.meta.url))) },
       (err, stdout, stderr) =>
         done({ code: err === null ? 0 : typeof err.code === "number" ? err.code : 1, stdout, stderr }),

@@ -24,15 +24,18 @@ export interface SpawnOptions {
   args: string[];
   env?: Record<string, string>;
   logDir: string;
-  /** The script to run (default bin/podid.js; the benchmarks run the built dist/cli.js). */
-  entry?: string;
 }
 
 export function spawnPodid(opts: SpawnOptions): ProgramHandle {
+  return spawnProgram({ ...opts, command: process.execPath, args: [PODID_BIN, ...opts.args] });
+}
+
+/** Any program (the playground's Prometheus), logged and stopped the same way. */
+export function spawnProgram(opts: SpawnOptions & { command: string }): ProgramHandle {
   mkdirSync(opts.logDir, { recursive: true });
   const logFile = join(opts.logDir, `${opts.name}.log`);
   const log = createWriteStream(logFile, { flags: "a" });
-  const child: ChildProcess = spawn(process.execPath, [opts.entry ?? PODID_BIN, ...opts.args], {
+  const child: ChildProcess = spawn(opts.command, opts.args, {
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });

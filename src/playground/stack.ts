@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import { DEFAULTS, SYSTEM_NAMESPACE, WEBHOOK } from "../model/constants.ts";
+import { DEFAULTS, NMI_TLS, SYSTEM_NAMESPACE, WEBHOOK } from "../model/constants.ts";
 import { isAlreadyExists, kubeRequest } from "../kube/request.ts";
 import type { Logger } from "../shared/log.ts";
 import { createCertificateAuthority } from "../shared/pki.ts";
@@ -14,6 +14,7 @@ import { freePort } from "./free-port.ts";
 import { applyObjects, planInstall, renderKustomization, servedOnly, type InstallPlan } from "./install.ts";
 import { startPlayground, type Playground } from "./main.ts";
 import { spawnPodid, waitReady, type ProgramHandle } from "./processes.ts";
+import { startPrometheus, type RunningPrometheus } from "./prometheus.ts";
 
 export interface StackOptions {
   stateDir: string;
@@ -22,6 +23,8 @@ export interface StackOptions {
   lroDurationMs?: number;
   /** Progress lines for a person (default: nothing). */
   say?: (line: string) => void;
+  /** Also run a real Prometheus scraping every program, with podid's rules (Debian's prometheus package). */
+  prometheus?: boolean;
 }
 
 export interface Stack {
@@ -32,6 +35,8 @@ export interface Stack {
   files: Playground["files"] & { admissionKey: string; logs: string };
   install: InstallPlan;
   programs: ProgramHandle[];
+  /** With `prometheus: true`: the Prometheus scraping the programs (http://127.0.0.1:<port>). */
+  prometheus?: RunningPrometheus;
   /** The NMI of a node, as pods reach it. */
   nmiUrl(node: string): string;
   stop(): Promise<void>;
@@ -45,13 +50,23 @@ function writeSecretFiles(dir: string, ca: ReturnType<typeof createCertificateAu
     dnsNames: [svc, `${svc}.cluster.local`, "localhost"],
     ipAddresses: ["127.0.0.1"],
   });
+  // The node NMIs' sidecar port, as cert-manager would issue it (the playground CA plays its CA).
+  mkdirSync(join(dir, "nmi"), { recursive: true });
+  const nmiName = NMI_TLS.serverName(SYSTEM_NAMESPACE);
+  const nmiServing = ca.issue({ commonName: nmiName, dnsNames: [nmiName], ipAddresses: [] });
   const files = {
     tlsCert: join(dir, "webhook", "tls.crt"),
     tlsKey: join(dir, "webhook", "tls.key"),
+    nmiCert: join(dir, "nmi", "tls.crt"),
+    nmiKey: join(dir, "nmi", "tls.key"),
+    nmiCa: join(dir, "nmi", "ca.crt"),
     admissionKey: join(dir, "admission.key"),
   };
   writeFileSync(files.tlsCert, serving.certPem);
   writeFileSync(files.tlsKey, serving.keyPem, { mode: 0o600 });
+  writeFileSync(files.nmiCert, nmiServing.certPem);
+  writeFileSync(files.nmiKey, nmiServing.keyPem, { mode: 0o600 });
+  writeFileSync(files.nmiCa, ca.certPem);
   const key = randomBytes(32).toString("base64url");
   writeFileSync(files.admissionKey, key + "\n", { mode: 0o600 });
   return { ...files, key };
@@ -139,6 +154,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         secrets.tlsCert,
         "--tls-key-file",
         secrets.tlsKey,
+        "--nmi-ca-file",
+        secrets.nmiCa,
       ],
     });
     programs.push(webhook);
@@ -168,6 +185,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         "100",
         "--metrics-port",
         String(metricsPort),
+        "--metrics-host",
+        "127.0.0.1",
       ],
       // The same variables DefaultAzureCredential reads in a real cluster.
       env: {
@@ -200,6 +219,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           azure.authorityHost,
           "--authority-ca-file",
           pg.files.ca,
+          "--tls-cert-file",
+          secrets.nmiCert,
+          "--tls-key-file",
+          secrets.nmiKey,
         ],
       });
       programs.push(nmi);
@@ -208,10 +231,26 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     }
 
     await waitReady(webhook, `https://127.0.0.1:${webhookPort}/readyz`, ca.certPem);
-    await waitReady(reconciler, `http://127.0.0.1:${metricsPort}/metrics`);
+    await waitReady(reconciler, `http://127.0.0.1:${metricsPort}/readyz`);
     for (const p of programs.filter((x) => x.name.startsWith("nmi-")))
       await waitReady(p, `${nmiUrls.get(p.name.slice(4))}/readyz`);
     say(`podid running    webhook, reconciler, ${nmiUrls.size} NMIs (logs in ${logs})`);
+
+    let prometheus: RunningPrometheus | undefined;
+    if (opts.prometheus === true) {
+      prometheus = await startPrometheus({
+        logDir: logs,
+        jobs: [
+          { job: "podid-webhook", targets: [`127.0.0.1:${webhookPort}`], scheme: "https", caPem: ca.certPem },
+          { job: "podid-reconciler", targets: [`127.0.0.1:${metricsPort}`] },
+          { job: "podid-nmi", targets: [...nmiUrls.values()].map((u) => new URL(u).host) },
+        ],
+      });
+      const p = prometheus;
+      cleanups.push(() => p.stop());
+      pg.addEndpoint("prometheus", prometheus.url);
+      say(`Prometheus       ${prometheus.url} (podid's rules loaded; storage in a temporary folder)`);
+    }
 
     return {
       pg,
@@ -221,6 +260,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       files: { ...pg.files, admissionKey: secrets.admissionKey, logs },
       install,
       programs,
+      ...(prometheus !== undefined ? { prometheus } : {}),
       nmiUrl: (node) => {
         const u = nmiUrls.get(node);
         if (u === undefined) throw new Error(`no NMI for node ${node}`);

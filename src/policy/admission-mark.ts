@@ -1,23 +1,46 @@
 // The admission mark: an HMAC-SHA256 the webhook writes on every pod it admits with an
 // identity, and the NMI checks before serving a token. It covers what the webhook can know
 // about every pod, including pods made from generateName (no name, no uid yet): namespace,
-// service account, selector and the identities the selector resolved to. A pod that bypassed
-// admission, or carries a mark copied from another namespace or selector, fails the check.
-// Keys rotate: the first key signs, every listed key verifies. See docs/adr/*admission-mark*.
+// service account, selector, NMI mode and the identities the pod was admitted with (name,
+// client ID and resource ID, also listed in the pod's admitted-identities annotation). A pod
+// that bypassed admission, or carries a mark copied from another namespace or selector, fails
+// the check. Keys rotate: the first key signs, every listed key verifies. Marks of the older
+// format (v1, no identity list) still verify against the identities bound now.
+// See docs/adr/*admission-mark*.
 import { createHash, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { ADMISSION_MARK_VERSION } from "../model/constants.ts";
+import { ADMISSION_MARK_VERSION, LEGACY_ADMISSION_MARK_VERSION, type NmiMode } from "../model/constants.ts";
+import { resourceIdKey } from "../model/identity.ts";
 
 export interface AdmissionKeys {
   current: Buffer;
   previous: Buffer[];
 }
 
+/** An identity as the mark names it. */
+export interface MarkIdentity {
+  name: string;
+  clientID: string;
+  /** Managed identities (type 0) only. */
+  resourceID?: string;
+}
+
 export interface MarkClaims {
   namespace: string;
   serviceAccountName: string;
   selector: string;
-  identities: Array<{ name: string; clientID: string }>;
+  /** The NMI mode the webhook chose; part of v2 marks (a pod cannot switch to being served by address). */
+  nmiMode: NmiMode;
+  identities: MarkIdentity[];
+}
+
+/** The mark's view of an identity. */
+export function markIdentity(i: { metadata: { name: string }; clientID: string; resourceID?: string }): MarkIdentity {
+  return {
+    name: i.metadata.name,
+    clientID: i.clientID.toLowerCase(),
+    ...(i.resourceID !== undefined ? { resourceID: i.resourceID } : {}),
+  };
 }
 
 /** The claims of a pod: what the webhook signs at admission and the NMI and doctor verify. */
@@ -25,13 +48,15 @@ export function claimsFor(
   namespace: string,
   serviceAccountName: string,
   selector: string,
-  identities: ReadonlyArray<{ metadata: { name: string }; clientID: string }>,
+  identities: ReadonlyArray<{ metadata: { name: string }; clientID: string; resourceID?: string } | MarkIdentity>,
+  nmiMode: NmiMode = "daemonset",
 ): MarkClaims {
   return {
     namespace,
     serviceAccountName,
     selector,
-    identities: identities.map((i) => ({ name: i.metadata.name, clientID: i.clientID })),
+    nmiMode,
+    identities: identities.map((i) => ("metadata" in i ? markIdentity(i) : i)),
   };
 }
 
@@ -75,17 +100,34 @@ export function keyId(key: Buffer): string {
   return id;
 }
 
+const byName = (a: readonly string[], b: readonly string[]): number => {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+  return 0;
+};
+
+/** The identities as sorted tuples: name, lower-cased client ID, resource ID key (empty for service principals). */
+function identityTuples(c: MarkClaims, withResourceId: boolean): string[][] {
+  return c.identities
+    .map((i) => {
+      const t = [i.name, i.clientID.toLowerCase()];
+      if (withResourceId) t.push(i.resourceID !== undefined ? resourceIdKey(i.resourceID) : "");
+      return t;
+    })
+    .sort(byName);
+}
+
 /** The signed bytes: an unambiguous JSON array, identities sorted, service account defaulted as Kubernetes does. */
-function canonical(c: MarkClaims): string {
-  const ids = c.identities
-    .map((i) => [i.name, i.clientID.toLowerCase()] as const)
-    .sort((a, b) => (a[0] === b[0] ? (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0) : a[0] < b[0] ? -1 : 1));
+function canonical(c: MarkClaims, version: string): string {
+  const sa = c.serviceAccountName || "default";
+  if (version === LEGACY_ADMISSION_MARK_VERSION)
+    return JSON.stringify([`podid-admission-mark-${version}`, c.namespace, sa, c.selector, identityTuples(c, false)]);
   return JSON.stringify([
-    `podid-admission-mark-${ADMISSION_MARK_VERSION}`,
+    `podid-admission-mark-${version}`,
     c.namespace,
-    c.serviceAccountName || "default",
+    sa,
     c.selector,
-    ids,
+    c.nmiMode,
+    identityTuples(c, true),
   ]);
 }
 
@@ -98,8 +140,8 @@ function secretKey(key: Buffer): KeyObject {
   return k;
 }
 
-const mac = (key: Buffer, claims: MarkClaims): Buffer =>
-  createHmac("sha256", secretKey(key)).update(canonical(claims)).digest();
+const mac = (key: Buffer, claims: MarkClaims, version: string): Buffer =>
+  createHmac("sha256", secretKey(key)).update(canonical(claims, version)).digest();
 
 // Every pod of a ReplicaSet has the same claims, so the webhook signs the same bytes again and
 // again; remembering recent marks (per key and canonical claims: a rotated key misses) saves
@@ -107,14 +149,15 @@ const mac = (key: Buffer, claims: MarkClaims): Buffer =>
 const MARK_CACHE_MAX = 10_000;
 const signedMarks = new WeakMap<Buffer, Map<string, string>>();
 
-/** The annotation value: `v1.<key id>.<base64url HMAC>`. */
+/** The annotation value: `v2.<key id>.<base64url HMAC>`. */
 export function signAdmissionMark(keys: AdmissionKeys, claims: MarkClaims): string {
-  const bytes = canonical(claims);
+  const bytes = canonical(claims, ADMISSION_MARK_VERSION);
   let cache = signedMarks.get(keys.current);
   if (cache === undefined) signedMarks.set(keys.current, (cache = new Map<string, string>()));
   let mark = cache.get(bytes);
   if (mark === undefined) {
-    mark = `${ADMISSION_MARK_VERSION}.${keyId(keys.current)}.${createHmac("sha256", secretKey(keys.current)).update(bytes).digest("base64url")}`;
+    const sig = createHmac("sha256", secretKey(keys.current)).update(bytes).digest("base64url");
+    mark = `${ADMISSION_MARK_VERSION}.${keyId(keys.current)}.${sig}`;
     if (cache.size >= MARK_CACHE_MAX) cache.clear();
     cache.set(bytes, mark);
   }
@@ -127,17 +170,61 @@ export function verifyAdmissionMark(keys: AdmissionKeys, value: string | undefin
   const parts = value.split(".");
   if (parts.length !== 3) return { valid: false, reason: "the admission mark is malformed" };
   const [version, id, sig] = parts as [string, string, string];
-  if (version !== ADMISSION_MARK_VERSION)
+  if (version !== ADMISSION_MARK_VERSION && version !== LEGACY_ADMISSION_MARK_VERSION)
     return { valid: false, reason: `the admission mark has unknown version "${version.slice(0, 10)}"` };
   const key = [keys.current, ...keys.previous].find((k) => keyId(k) === id);
   if (key === undefined)
     return { valid: false, reason: "the admission mark was signed with a key that is no longer accepted" };
   const given = Buffer.from(sig, "base64url");
-  const want = mac(key, claims);
+  const want = mac(key, claims, version);
   if (given.length !== want.length || !timingSafeEqual(given, want))
     return {
       valid: false,
       reason: "the admission mark does not match the pod's namespace, service account, selector and identities",
     };
   return { valid: true };
+}
+
+/** The mark's format version (`v1`, `v2`), or undefined when there is none. */
+export function markVersion(value: string | undefined): string | undefined {
+  const dot = value?.indexOf(".") ?? -1;
+  return dot > 0 ? value!.slice(0, dot) : undefined;
+}
+
+/** The admitted-identities annotation's value: a sorted JSON list, compact. */
+export function formatAdmittedIdentities(identities: readonly MarkIdentity[]): string {
+  const sorted = [...identities].sort((a, b) => byName([a.name, a.clientID], [b.name, b.clientID]));
+  return JSON.stringify(
+    sorted.map((i) => ({
+      name: i.name,
+      clientID: i.clientID.toLowerCase(),
+      ...(i.resourceID ? { resourceID: i.resourceID } : {}),
+    })),
+  );
+}
+
+const MAX_ADMITTED_CHARS = 64 * 1024;
+
+/** Reads the admitted-identities annotation; anything but a list of {name, clientID, resourceID?} is refused. */
+export function parseAdmittedIdentities(
+  text: string,
+): { ok: true; value: MarkIdentity[] } | { ok: false; reason: string } {
+  const bad = { ok: false as const, reason: "the admitted-identities annotation is malformed" };
+  if (text.length > MAX_ADMITTED_CHARS) return bad;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return bad;
+  }
+  if (!Array.isArray(v)) return bad;
+  const out: MarkIdentity[] = [];
+  for (const e of v as unknown[]) {
+    if (typeof e !== "object" || e === null) return bad;
+    const { name, clientID, resourceID } = e as Record<string, unknown>;
+    if (typeof name !== "string" || typeof clientID !== "string") return bad;
+    if (resourceID !== undefined && typeof resourceID !== "string") return bad;
+    out.push({ name, clientID, ...(resourceID !== undefined ? { resourceID } : {}) });
+  }
+  return { ok: true, value: out };
 }

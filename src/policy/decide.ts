@@ -8,7 +8,7 @@ import type {
   AzurePodIdentityException,
   AzurePodIdentityPolicy,
 } from "../model/types.ts";
-import { effectivePolicy, identityViolations, type EffectivePolicy } from "./effective.ts";
+import { effectivePolicy, exceptionsAllowed, identityViolations, type EffectivePolicy } from "./effective.ts";
 import { messages } from "./messages.ts";
 import { matchesAllLabels } from "./selector.ts";
 
@@ -61,8 +61,19 @@ export function podSelector(labels: Record<string, string>): string | undefined 
   return v === undefined || v === "" ? undefined : v;
 }
 
+/** The pod matches an exception of its namespace (whether exceptions take effect there is `exceptionApplies`). */
 export function isExcepted(labels: Record<string, string>, exceptions: readonly AzurePodIdentityException[]): boolean {
   return exceptions.some((e) => matchesAllLabels(labels, e.podLabels));
+}
+
+/** The pod matches an exception, and the namespace policy lets exceptions take effect there. */
+export function exceptionApplies(
+  namespace: string,
+  eff: EffectivePolicy,
+  labels: Record<string, string>,
+  exceptions: readonly AzurePodIdentityException[],
+): boolean {
+  return exceptionsAllowed(namespace, eff) && isExcepted(labels, exceptions);
 }
 
 function base(reason: DecisionReason, verdict: Verdict): PodDecision {
@@ -105,11 +116,19 @@ function chooseMode(eff: EffectivePolicy, bindings: AzureIdentityBinding[]): Nmi
 export function decidePod(input: PodAdmissionInput): PodDecision {
   const selector = podSelector(input.pod.labels);
   if (selector === undefined) return base("no-label", "skip");
-  if (isExcepted(input.pod.labels, input.exceptions)) return base("excepted", "skip");
+  const eff = effectivePolicy(input.namespaceLabels, input.policies);
+  const exception = input.exceptions.find((e) => matchesAllLabels(input.pod.labels, e.podLabels));
+  if (exception === undefined) return decideLabelled(input, selector, eff);
+  if (exceptionsAllowed(input.namespace, eff)) return base("excepted", "skip");
+  // An exception the namespace may not have is no way around the rules: say so, then decide as usual.
+  const d = decideLabelled(input, selector, eff);
+  return { ...d, warnings: [messages.exceptionIgnored(exception.metadata.name, input.namespace), ...d.warnings] };
+}
+
+function decideLabelled(input: PodAdmissionInput, selector: string, eff: EffectivePolicy): PodDecision {
   // Not a policy matter: the NMI cannot attribute a host-network pod's calls, so even Audit denies.
   if (input.pod.hostNetwork) return refuse("host-network", messages.hostNetwork(selector), true);
 
-  const eff = effectivePolicy(input.namespaceLabels, input.policies);
   const audit = eff.enforcement === "Audit";
   const bindings = input.bindings
     .filter((b) => b.selector === selector)
@@ -128,7 +147,7 @@ export function decidePod(input: PodAdmissionInput): PodDecision {
   const warnings = [...missing];
   for (const identity of identities) {
     for (const v of identityViolations(eff, identity)) {
-      const msg = messages.notAllowed(selector, input.namespace, identity, v.policy, v.allowed);
+      const msg = messages.notAllowed(selector, input.namespace, identity, v);
       if (v.enforcement === "Enforce") return refuse("not-allowed", msg, true, warnings);
       warnings.push(messages.audit(msg));
     }

@@ -2,6 +2,8 @@
 export { matchesLabelSelector, matchesAllLabels, globMatch } from "./selector.ts";
 export {
   effectivePolicy,
+  exceptionsAllowed,
+  identityAllowed,
   identityMatches,
   identityViolations,
   type EffectivePolicy,
@@ -10,6 +12,7 @@ export {
 } from "./effective.ts";
 export {
   decidePod,
+  exceptionApplies,
   isExcepted,
   podSelector,
   type PodAdmissionInput,
@@ -20,10 +23,16 @@ export {
 export { messages, describeAllowed, describeIdentity } from "./messages.ts";
 export {
   claimsFor,
+  formatAdmittedIdentities,
   loadAdmissionKeys,
+  markIdentity,
+  markVersion,
   parseAdmissionKeys,
+  parseAdmittedIdentities,
   signAdmissionMark,
   verifyAdmissionMark,
   type AdmissionKeys,
   type MarkClaims,
+  type MarkIdentity,
 } from "./admission-mark.ts";
+export { checkPodMark, isAdmitted, podNmiMode, type PodMarkInput, type PodMarkResult } from "./pod-mark.ts";

@@ -10,19 +10,23 @@ import type {
   AzurePodIdentityPolicy,
 } from "../model/types.ts";
 import type { EventRecorder } from "../kube/events.ts";
+import { BINDING_LABEL } from "../model/constants.ts";
 import type { Logger } from "../shared/log.ts";
 import type { AssignedIdentityWriter } from "./assigned-writer.ts";
 import { PerKeyBackoff } from "./batch.ts";
 import {
   assignedIdentityObject,
   assignmentStatus,
-  desiredAssignments,
+  clientIdStatus,
+  desiredState,
   desiredTargets,
   diffAssigned,
   type AssignedStatus,
   type DesiredAssignment,
   type NodeTarget,
+  type NotAdmitted,
 } from "./desired.ts";
+import { IdentityChecks, type IdentityCheck, type ManagedIdentityReader } from "./identity-reader.ts";
 import type { NamespaceInfo, NodeInfo, PodInfo } from "./kube-objects.ts";
 import type { ReconcilerMetrics } from "./metrics.ts";
 import { applyPatch, buildPatches, planTarget, type ArmIdentityState, type OwnedEntry } from "./plan.ts";
@@ -67,6 +71,8 @@ export interface ControllerOptions {
 export interface ControllerDeps {
   sources: Sources;
   arm: VmIdentityClient;
+  /** Reads a managed identity's client ID from Resource Manager, to check what AzureIdentities claim. */
+  identities: ManagedIdentityReader;
   records: OwnershipStore;
   assigned: AssignedIdentityWriter;
   events?: EventRecorder;
@@ -84,6 +90,8 @@ export interface ReconcileResult {
   targets: number;
   armWrites: number;
   armReads: number;
+  /** Managed identities read from Resource Manager to check their ClientID. */
+  identityReads: number;
   /** Targets not converged: waiting for a retry or a grace period. */
   pending: number;
 }
@@ -108,9 +116,13 @@ export class Controller {
   private readonly rejected = new Map<string, { reason: string; until: number }>();
   private readonly backoff = new PerKeyBackoff();
   private readonly now: () => number;
+  private readonly checks: IdentityChecks;
+  /** Pods already told they need a restart for the identities named (pod uid and names). */
+  private readonly toldRestart = new Set<string>();
 
   constructor(private readonly deps: ControllerDeps) {
     this.now = deps.options.now ?? Date.now;
+    this.checks = new IdentityChecks(deps.identities, deps.options.armCacheMs, this.now);
   }
 
   async reconcile(): Promise<ReconcileResult> {
@@ -128,7 +140,7 @@ export class Controller {
       this.records = await this.deps.records.load();
       this.recordsStale = false;
     }
-    const assignments = desiredAssignments({
+    const { assignments, notAdmitted } = desiredState({
       pods: sources.pods.list(),
       bindings: sources.bindings.list(),
       identities: sources.identities.list(),
@@ -141,10 +153,18 @@ export class Controller {
       targets: 0,
       armWrites: 0,
       armReads: 0,
+      identityReads: 0,
       pending: 0,
     };
+    this.tellRestartNeeded(notAdmitted);
+    // Pods share identity objects (one parsed AzureIdentity per namespace): check each once.
+    const identities = new Set(assignments.map((a) => a.identity));
+    result.identityReads = await this.checks.refresh(
+      [...identities].flatMap((i) => (i.type === 0 && i.resourceID !== undefined ? [i.resourceID] : [])),
+    );
+    const checks = new Map([...identities].map((i) => [i, this.checks.get(i.resourceID ?? "")] as const));
     const nodeTargets = await this.resolveNodes(assignments, result);
-    const needs = desiredTargets(assignments, nodeTargets);
+    const needs = desiredTargets(assignments, nodeTargets, (i) => clientIdStatus(i, checks.get(i)) === undefined);
 
     const now = this.now();
     for (const [k, r] of this.rejected) if (r.until <= now) this.rejected.delete(k);
@@ -166,7 +186,7 @@ export class Controller {
     await pool(work, this.deps.options.concurrency ?? 8, (t) =>
       this.syncTarget(t, needs.get(t.key)?.identities ?? new Map<string, string>(), result),
     );
-    await this.syncAssigned(assignments, nodeTargets);
+    await this.syncAssigned(assignments, nodeTargets, checks);
     this.deps.metrics.queueDepth.set(result.pending);
     return result;
   }
@@ -363,13 +383,18 @@ export class Controller {
   }
 
   /** Makes the AzureAssignedIdentity objects match the assignments and what Resource Manager has. */
-  private async syncAssigned(assignments: DesiredAssignment[], nodeTargets: Map<string, NodeTarget>): Promise<void> {
+  private async syncAssigned(
+    assignments: DesiredAssignment[],
+    nodeTargets: Map<string, NodeTarget>,
+    checks: ReadonlyMap<AzureIdentity, IdentityCheck | undefined>,
+  ): Promise<void> {
     const rejected = new Map([...this.rejected].map(([k, v]) => [k, v.reason]));
     const onTarget = (nt: NodeTarget | undefined): ReadonlyMap<string, string> | undefined =>
       nt?.ok === true ? this.armCache.get(nt.target.key)?.state.userAssigned : undefined;
     const desired = assignments.map((a) => {
       const nt = nodeTargets.get(a.pod.nodeName);
-      return { a, status: assignmentStatus(a, { nodeTarget: nt, onTarget: onTarget(nt), rejected }) };
+      const identityCheck = checks.get(a.identity);
+      return { a, status: assignmentStatus(a, { nodeTarget: nt, onTarget: onTarget(nt), rejected, identityCheck }) };
     });
     const diff = diffAssigned(desired, this.deps.sources.assigned.list());
     const w = this.deps.assigned;
@@ -398,6 +423,26 @@ export class Controller {
     });
   }
 
+  /** One Event per pod and identity set: the pod must be recreated to use identities bound after its admission. */
+  private tellRestartNeeded(notAdmitted: NotAdmitted[]): void {
+    if (this.toldRestart.size > 50_000) this.toldRestart.clear();
+    for (const { pod, identities } of notAdmitted) {
+      const names = identities.map((i) => i.metadata.name).sort();
+      const key = `${pod.uid}|${names.join(",")}`;
+      if (this.toldRestart.has(key)) continue;
+      this.toldRestart.add(key);
+      const kept = (pod.admitted ?? []).map((i) => i.name).join(", ") || "none";
+      this.deps.events?.record(
+        { kind: "Pod", name: pod.name, namespace: pod.namespace, uid: pod.uid },
+        "Warning",
+        "IdentityNeedsRestart",
+        `identity ${names.join(", ")} was bound to selector ${pod.labels[BINDING_LABEL] ?? ""} (or ` +
+          `changed) after this pod was admitted; it keeps the identities it was admitted with (${kept}). ` +
+          `Recreate the pod (e.g. kubectl rollout restart) to use ${names.join(", ")}.`,
+      );
+    }
+  }
+
   /** Events and the latency metric when an assignment becomes Assigned or Failed. */
   private transition(a: DesiredAssignment, before: AssignedStatus | undefined, after: AssignedStatus): void {
     if (before?.status === after.status && (before.reason ?? "") === (after.reason ?? "")) return;
@@ -413,6 +458,7 @@ export class Controller {
         `identity ${a.identity.metadata.name} (${a.identity.clientID}) assigned${where}`,
       );
     } else if (after.status === "Failed") {
+      this.deps.metrics.assignmentFailures.inc({ reason: after.reason ?? "Failed" });
       this.deps.events?.record(
         pod,
         "Warning",

@@ -10,7 +10,8 @@ import type {
   AzurePodIdentityPolicy,
 } from "../model/types.ts";
 import { BINDING_LABEL } from "../model/constants.ts";
-import { decidePod, type PodDecision } from "../policy/index.ts";
+import { decidePod, isAdmitted, type PodDecision } from "../policy/index.ts";
+import type { IdentityCheck } from "./identity-reader.ts";
 import type { NamespaceInfo, PodInfo } from "./kube-objects.ts";
 import { identityKey, type Target } from "./target.ts";
 
@@ -116,20 +117,41 @@ function podDecider(input: DesiredInput): (pod: PodInfo, selector: string) => Po
   };
 }
 
-/** Every (pod, identity) pair that should exist: scheduled, not finished, admitted by policy. */
-export function desiredAssignments(input: DesiredInput): DesiredAssignment[] {
+/** A running pod whose selector gained identities after it was admitted: it must be recreated to use them. */
+export interface NotAdmitted {
+  pod: PodInfo;
+  identities: AzureIdentity[];
+}
+
+export interface DesiredState {
+  assignments: DesiredAssignment[];
+  notAdmitted: NotAdmitted[];
+}
+
+/**
+ * Every (pod, identity) pair that should exist: scheduled, not finished, allowed by policy, and
+ * among the identities the pod's admission mark names (a running pod keeps those while they
+ * stay bound; one bound later is reported, not assigned).
+ */
+export function desiredState(input: DesiredInput): DesiredState {
   const decide = podDecider(input);
   const out: DesiredAssignment[] = [];
+  const notAdmitted: NotAdmitted[] = [];
   for (const pod of input.pods) {
     const selector = pod.labels[BINDING_LABEL];
     if (selector === undefined || pod.nodeName === undefined || pod.terminated) continue;
     const decision = decide(pod, selector);
     if (decision.verdict !== "allow") continue;
     const seen = new Set<string>();
+    const later: AzureIdentity[] = [];
     for (const binding of decision.bindings) {
       const identity = decision.identities.find((i) => i.metadata.name === binding.azureIdentity);
       if (identity === undefined || seen.has(identity.metadata.name)) continue;
       seen.add(identity.metadata.name);
+      if (pod.admitted !== undefined && !isAdmitted(pod.admitted, identity)) {
+        later.push(identity);
+        continue;
+      }
       out.push({
         name: assignedIdentityName(pod.name, identity.metadata.name),
         namespace: pod.namespace,
@@ -138,9 +160,15 @@ export function desiredAssignments(input: DesiredInput): DesiredAssignment[] {
         binding,
       });
     }
+    if (later.length > 0) notAdmitted.push({ pod, identities: later });
   }
   disambiguate(out);
-  return out;
+  return { assignments: out, notAdmitted };
+}
+
+/** The assignments of desiredState. */
+export function desiredAssignments(input: DesiredInput): DesiredAssignment[] {
+  return desiredState(input).assignments;
 }
 
 /** A node's target, or why it has none. */
@@ -152,14 +180,19 @@ export interface TargetNeeds {
   identities: Map<string, string>;
 }
 
-/** The user-assigned identities each VM or scale set needs (managed identities only). */
+/**
+ * The user-assigned identities each VM or scale set needs (managed identities only), leaving out
+ * those `verified` does not vouch for: an identity goes on a VM only once Resource Manager has
+ * confirmed its AzureIdentity's ClientID is the identity's own.
+ */
 export function desiredTargets(
   assignments: DesiredAssignment[],
   nodeTargets: ReadonlyMap<string, NodeTarget>,
+  verified: (identity: AzureIdentity) => boolean = () => true,
 ): Map<string, TargetNeeds> {
   const out = new Map<string, TargetNeeds>();
   for (const a of assignments) {
-    if (a.identity.type !== 0 || a.identity.resourceID === undefined) continue;
+    if (a.identity.type !== 0 || a.identity.resourceID === undefined || !verified(a.identity)) continue;
     const nt = nodeTargets.get(a.pod.nodeName);
     if (nt === undefined || !nt.ok) continue;
     let needs = out.get(nt.target.key);
@@ -181,10 +214,48 @@ export type AssignedStatus = NonNullable<AzureAssignedIdentity["status"]>;
 
 export interface StatusInput {
   nodeTarget: NodeTarget | undefined;
+  /** What Resource Manager says the identity's resource ID is (undefined: not read yet). */
+  identityCheck?: IdentityCheck | undefined;
   /** identity keys on the node's target, as last read or written (a Set or the state's Map) */
   onTarget: { has(key: string): boolean } | undefined;
   /** identity key → why Resource Manager refused it */
   rejected: ReadonlyMap<string, string>;
+}
+
+/**
+ * A managed identity whose ClientID Resource Manager has not confirmed: Created while it is being
+ * read, Failed when the identity does not exist or its ClientID is another identity's. Undefined:
+ * confirmed (or not a managed identity).
+ */
+export function clientIdStatus(identity: AzureIdentity, check: IdentityCheck | undefined): AssignedStatus | undefined {
+  if (identity.type !== 0 || identity.resourceID === undefined) return undefined;
+  if (check === undefined) return { status: "Created" };
+  // The parser lower-cases ClientIDs, as the reader does Resource Manager's: the common case is cheap.
+  if (check.kind === "ok" && check.clientId === identity.clientID) return undefined;
+  const who = `AzureIdentity ${identity.metadata.namespace ?? ""}/${identity.metadata.name}`;
+  if (check.kind === "not-found")
+    return {
+      status: "Failed",
+      reason: "IdentityNotFound",
+      message: `${who}: Resource Manager has no identity ${identity.resourceID} (${check.message})`,
+    };
+  if (check.kind === "unreadable")
+    return {
+      status: "Failed",
+      reason: "IdentityNotReadable",
+      message:
+        `${who}: cannot read identity ${identity.resourceID} from Resource Manager to check its ClientID ` +
+        `(${check.message}); the reconciler needs Microsoft.ManagedIdentity/userAssignedIdentities/read ` +
+        `on it`,
+    };
+  return {
+    status: "Failed",
+    reason: "ClientIDMismatch",
+    message:
+      `${who} says ClientID ${identity.clientID}, but Resource Manager says identity ${identity.resourceID} ` +
+      `has client ID ${check.clientId}; podid serves an identity only by the resource ID it names. ` +
+      `Set spec.ClientID to ${check.clientId}.`,
+  };
 }
 
 /** What an assignment's AzureAssignedIdentity should report. */
@@ -198,6 +269,8 @@ export function assignmentStatus(a: DesiredAssignment, s: StatusInput): Assigned
       message: `AzureIdentity ${a.identity.metadata.name} has type 0 but no resourceID`,
     };
   }
+  const checked = clientIdStatus(a.identity, s.identityCheck);
+  if (checked !== undefined) return checked;
   if (s.nodeTarget === undefined) return { status: "Created" };
   if (!s.nodeTarget.ok)
     return { status: "Failed", reason: "NodeNotOnAzure", message: `node ${a.pod.nodeName}: ${s.nodeTarget.error}` };

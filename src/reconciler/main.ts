@@ -39,6 +39,7 @@ interface Flags {
   resyncSeconds: number;
   armPollIntervalMs: number;
   metricsPort: number;
+  metricsHost: string;
 }
 
 export function reconcilerCommand(): Command {
@@ -90,7 +91,13 @@ export function reconcilerCommand(): Command {
       int("--arm-poll-interval-ms", 1),
       2000,
     )
-    .option("--metrics-port <port>", "port of the /metrics endpoint", int("--metrics-port", 0), RECONCILER.metricsPort)
+    .option(
+      "--metrics-port <port>",
+      "port of /metrics, /healthz and /readyz",
+      int("--metrics-port", 0),
+      RECONCILER.metricsPort,
+    )
+    .option("--metrics-host <address>", "address /metrics, /healthz and /readyz listen on", "0.0.0.0")
     .action(async (flags: Flags) => {
       try {
         await run(flags);
@@ -109,12 +116,14 @@ async function run(flags: Flags): Promise<void> {
     { createArmVmIdentityClient },
     { createArmCredential, loadCloudConfig },
     { runReconciler },
+    { createArmIdentityReader },
   ] = await Promise.all([
     import("../kube/config.ts"),
     import("../shared/log.ts"),
     import("./arm-client.ts"),
     import("./credential.ts"),
     import("./run.ts"),
+    import("./identity-reader.ts"),
   ]);
   const log = createLogger("reconciler");
   let kc;
@@ -129,7 +138,7 @@ async function run(flags: Flags): Promise<void> {
     ...(cloudConfig !== undefined ? { cloudConfig } : {}),
     ...(caPem !== undefined ? { caPem } : {}),
   });
-  const arm = createArmVmIdentityClient({
+  const armOptions = {
     credential,
     // Azure Stack's cloud config names its own Resource Manager; an explicit flag still wins.
     endpoint:
@@ -138,8 +147,8 @@ async function run(flags: Flags): Promise<void> {
         : flags.armEndpoint,
     ...(flags.armScope !== undefined ? { scope: flags.armScope } : {}),
     ...(caPem !== undefined ? { caPem } : {}),
-    pollIntervalMs: flags.armPollIntervalMs,
-  });
+  };
+  const arm = createArmVmIdentityClient({ ...armOptions, pollIntervalMs: flags.armPollIntervalMs });
   const running = await runReconciler(
     kc,
     arm,
@@ -152,8 +161,10 @@ async function run(flags: Flags): Promise<void> {
       resyncMs: flags.resyncSeconds * 1000,
       invalidRetryMs: RECONCILER.invalidIdentityRetrySeconds * 1000,
       metricsPort: flags.metricsPort,
+      metricsHost: flags.metricsHost,
     },
     log,
+    createArmIdentityReader(armOptions),
   );
   log.info({ metricsPort: running.metricsPort, leaderElect: flags.leaderElect }, "reconciler started");
   await new Promise<void>((resolve) => {

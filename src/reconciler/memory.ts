@@ -7,7 +7,25 @@ import type { AssignedIdentityWriter } from "./assigned-writer.ts";
 import type { ReadCache } from "./controller.ts";
 import { applyPatch, type ArmIdentityState, type IdentityPatch } from "./plan.ts";
 import { identityKey, type OrchestrationMode, type Target } from "./target.ts";
+import { resourceIdKey } from "../model/identity.ts";
+import type { ManagedIdentityReader } from "./identity-reader.ts";
 import { ArmError, type VmIdentityClient } from "./vm-client.ts";
+
+/** Resource Manager's user-assigned identities, in memory: resource ID → client ID; others are 404. */
+export class MemoryIdentities implements ManagedIdentityReader {
+  private readonly byId = new Map<string, string>();
+  reads = 0;
+  set(resourceID: string, clientId: string): void {
+    this.byId.set(resourceIdKey(resourceID), clientId.toLowerCase());
+  }
+  getClientId(resourceID: string): Promise<string> {
+    this.reads++;
+    const c = this.byId.get(resourceIdKey(resourceID));
+    return c !== undefined
+      ? Promise.resolve(c)
+      : Promise.reject(new ArmError(404, "ResourceNotFound", `The Resource '${resourceID}' was not found.`));
+  }
+}
 
 export class MemoryCache<T> implements ReadCache<T> {
   private readonly byNs = new Map<string, Map<string, T>>();

@@ -3,6 +3,8 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { METRICS } from "../model/constants.ts";
+import type { AssignedIdentityState } from "../model/types.ts";
 import type { VmIdentityClient } from "./vm-client.ts";
 
 export interface ReconcilerMetrics {
@@ -12,39 +14,66 @@ export interface ReconcilerMetrics {
   assignmentLatency: Histogram;
   queueDepth: Gauge;
   isLeader: Gauge;
+  /** By podid's own reason (InvalidIdentity, NodeNotOnAzure, MissingResourceID, ...): a fixed set. */
+  assignmentFailures: Counter<"reason">;
+  assigned: Gauge<"status">;
 }
 
-export function createMetrics(): ReconcilerMetrics {
-  const registry = new Registry();
+const STATES: readonly AssignedIdentityState[] = ["Created", "Assigned", "Failed"];
+
+/**
+ * `countAssigned` reads the AzureAssignedIdentities by status from the caches at scrape time
+ * (every replica sees the same cluster; alerts take the max).
+ */
+export function createMetrics(
+  registry = new Registry(),
+  countAssigned: () => Partial<Record<AssignedIdentityState, number>> = () => ({}),
+): ReconcilerMetrics {
   return {
     registry,
     reconcileDuration: new Histogram({
-      name: "podid_reconcile_duration_seconds",
+      name: METRICS.reconcileDuration,
       help: "Duration of one reconcile (desired state, Resource Manager writes, AzureAssignedIdentity updates)",
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [registry],
     }),
     armCalls: new Counter({
-      name: "podid_arm_requests_total",
+      name: METRICS.armRequests,
       help: "Resource Manager calls by operation (get, patch, get_scale_set) and result (success, throttled, conflict, invalid_identity, not_found, error)",
       labelNames: ["operation", "result"],
       registers: [registry],
     }),
     assignmentLatency: new Histogram({
-      name: "podid_assignment_latency_seconds",
+      name: METRICS.assignmentLatency,
       help: "Time from a pod being scheduled to its AzureAssignedIdentity becoming Assigned",
       buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300],
       registers: [registry],
     }),
     queueDepth: new Gauge({
-      name: "podid_reconcile_queue_depth",
+      name: METRICS.reconcileQueueDepth,
       help: "Targets (VMs and scale sets) with work pending: waiting for the batch, a retry or a grace period",
       registers: [registry],
     }),
     isLeader: new Gauge({
-      name: "podid_reconciler_leader",
+      name: METRICS.reconcilerLeader,
       help: "1 while this replica is the leader",
       registers: [registry],
+    }),
+    assignmentFailures: new Counter({
+      name: METRICS.assignmentFailures,
+      help: "AzureAssignedIdentities that became Failed, by reason (InvalidIdentity, NodeNotOnAzure, MissingResourceID, ...)",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+    assigned: new Gauge({
+      name: METRICS.assignedIdentities,
+      help: "AzureAssignedIdentities in the cluster by status (Created, Assigned, Failed)",
+      labelNames: ["status"],
+      registers: [registry],
+      collect() {
+        const counts = countAssigned();
+        for (const status of STATES) this.set({ status }, counts[status] ?? 0);
+      },
     }),
   };
 }
@@ -77,18 +106,29 @@ export function instrumentClient(client: VmIdentityClient, m: ReconcilerMetrics)
   };
 }
 
-/** Serves GET /metrics (and /healthz) on host:port; port 0 picks a free one. */
+/**
+ * Serves GET /metrics, /healthz and /readyz on host:port; port 0 picks a free one. /readyz is
+ * 200 once `ready()` says so (every cache listed, every watch connected), 503 with the reason
+ * before and whenever it stops being so.
+ */
 export async function startMetricsServer(
   registry: Registry,
   port: number,
   host = "0.0.0.0",
+  ready: () => { ready: true } | { ready: false; reason: string } = () => ({ ready: true }),
 ): Promise<{ port: number; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
-    if (req.url === "/healthz") {
+    const path = req.url?.split("?")[0];
+    if (path === "/healthz") {
       res.writeHead(200, { "content-type": "text/plain" }).end("ok");
       return;
     }
-    if (req.method !== "GET" || req.url?.split("?")[0] !== "/metrics") {
+    if (path === "/readyz") {
+      const r = ready();
+      res.writeHead(r.ready ? 200 : 503, { "content-type": "text/plain" }).end(r.ready ? "ok" : r.reason);
+      return;
+    }
+    if (req.method !== "GET" || path !== "/metrics") {
       res.writeHead(404).end();
       return;
     }

@@ -4,21 +4,24 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { Registry } from "prom-client";
 import { LABELLED_PODS_SELECTOR, RECONCILER } from "../model/constants.ts";
 import { compactAssigned } from "../model/intern.ts";
 import { parseAzureAssignedIdentity } from "../model/parse.ts";
-import type { Parsed } from "../model/types.ts";
-import { registerWatchMetrics, startInformers } from "../kube/informers.ts";
+import type { AssignedIdentityState, Parsed } from "../model/types.ts";
+import { startInformers } from "../kube/informers.ts";
 import { core, podidKind } from "../kube/resources.ts";
 import { createEventRecorder, type EventRecorder } from "../kube/events.ts";
 import { startLeaderElection, type LeaderElector } from "../kube/leader-election.ts";
 import type { Logger } from "../shared/log.ts";
+import { registerCommonMetrics } from "../shared/metrics.ts";
 import { kubeAssignedIdentityWriter } from "./assigned-writer.ts";
 import { BatchTrigger } from "./batch.ts";
 import { Controller, type ReconcileResult } from "./controller.ts";
 import { parseNamespace, parseNode, parsePod } from "./kube-objects.ts";
 import { createMetrics, instrumentClient, startMetricsServer, type ReconcilerMetrics } from "./metrics.ts";
 import { createConfigMapOwnershipStore } from "./records.ts";
+import type { ManagedIdentityReader } from "./identity-reader.ts";
 import type { VmIdentityClient } from "./vm-client.ts";
 
 export interface ReconcilerSettings {
@@ -83,6 +86,29 @@ function startReconcilerInformers(kc: KubeConfig, log: Logger, resyncMs: number)
   });
 }
 
+function countByStatus(assigned: ReadonlyArray<{ status?: { status: AssignedIdentityState } }>) {
+  const counts: Partial<Record<AssignedIdentityState, number>> = {};
+  for (const a of assigned) {
+    const st = a.status?.status ?? "Created";
+    counts[st] = (counts[st] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/**
+ * Ready once every informer has listed, as the webhook's and the NMI's /readyz are; a watch that
+ * breaks later shows in podid_kube_watch_healthy (readiness flapping with the API server would
+ * only stall rollouts).
+ */
+function readiness(set: Informers | undefined): { ready: true } | { ready: false; reason: string } {
+  if (set === undefined) return { ready: false, reason: "caches not synced yet" };
+  const waiting = set
+    .health()
+    .filter((h) => !h.synced)
+    .map((h) => h.name);
+  return waiting.length === 0 ? { ready: true } : { ready: false, reason: `caches not synced: ${waiting.join(", ")}` };
+}
+
 /**
  * Which changes can alter desired state. The informers already drop events whose projection
  * did not change (a pod's status heartbeat, a node's conditions: a node's projection is its
@@ -108,6 +134,7 @@ interface Wiring {
   kc: KubeConfig;
   set: Informers;
   arm: VmIdentityClient;
+  identities: ManagedIdentityReader;
   events: EventRecorder;
   metrics: ReconcilerMetrics;
   settings: ReconcilerSettings;
@@ -124,6 +151,7 @@ function lead(w: Wiring, signal: AbortSignal): BatchTrigger {
   const controller = new Controller({
     sources: w.set.caches,
     arm: w.arm,
+    identities: w.identities,
     records: createConfigMapOwnershipStore(w.kc, settings.namespace, (error) =>
       log.warn({ error }, "ignoring an invalid ownership record"),
     ),
@@ -200,15 +228,24 @@ export async function runReconciler(
   arm: VmIdentityClient,
   settings: ReconcilerSettings,
   log: Logger,
+  identities: ManagedIdentityReader,
 ): Promise<RunningReconciler> {
-  const metrics = createMetrics();
+  let started: Informers | undefined;
+  const metrics = createMetrics(new Registry(), () => countByStatus(started?.caches.assigned.list() ?? []));
+  registerCommonMetrics(metrics.registry);
   const identity = settings.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
-  const set = await startReconcilerInformers(kc, log, settings.resyncMs);
-  registerWatchMetrics(metrics.registry, set);
+  // Listening before the informers list, so /healthz answers and /readyz says what it waits for.
   const server =
     settings.metricsPort !== undefined
-      ? await startMetricsServer(metrics.registry, settings.metricsPort, settings.metricsHost)
+      ? await startMetricsServer(metrics.registry, settings.metricsPort, settings.metricsHost, () => readiness(started))
       : undefined;
+  let set: Informers;
+  try {
+    set = started = await startReconcilerInformers(kc, log, settings.resyncMs);
+  } catch (e) {
+    await server?.close();
+    throw e;
+  }
   const events = createEventRecorder(kc, {
     component: "podid-reconciler",
     instance: identity,
@@ -219,6 +256,7 @@ export async function runReconciler(
     kc,
     set,
     arm: instrumentClient(arm, metrics),
+    identities,
     events,
     metrics,
     settings,

@@ -3,16 +3,17 @@
 // are in the handlers, which never throw into Fastify.
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Logger } from "pino";
-import { LIMITS, PATHS } from "../model/constants.ts";
+import { GROUP, KINDS, LIMITS, PATHS } from "../model/constants.ts";
 import type { AdmissionKeys } from "../policy/admission-mark.ts";
 import type { Handler, HandlerContext, Outcome } from "./context.ts";
 import { createMetrics, routeMetrics, type WebhookMetrics } from "./metrics.ts";
+import type { NmiTls } from "./mutate.ts";
 import { mutatePodHandler, validatePodHandler } from "./pods.ts";
 import { validateResourceHandler } from "./resources.ts";
-import { errored, reviewOf } from "./responses.ts";
-import { decodeReview } from "./review.ts";
+import { allowed, errored, reviewOf } from "./responses.ts";
+import { decodeReview, type GroupVersionKind } from "./review.ts";
 import type { WebhookState } from "./state.ts";
-import { validateWorkloadHandler } from "./workloads.ts";
+import { judgesWorkload, validateWorkloadHandler } from "./workloads.ts";
 
 export interface WebhookAppOptions {
   state: WebhookState;
@@ -20,16 +21,28 @@ export interface WebhookAppOptions {
   keys: () => AdmissionKeys | undefined;
   logger: Logger;
   sidecarImage: string;
+  /** The node NMI's CA and certificate name, for injected sidecars (a function: the CA file may be reloaded). */
+  nmiTls?: () => NmiTls | undefined;
   metrics?: WebhookMetrics;
   /** TLS for the server (main passes it; tests with inject need none). */
   https?: { cert: string | Buffer; key: string | Buffer };
 }
 
-const ROUTES: Array<[string, Handler]> = [
-  [PATHS.webhookMutatePods, mutatePodHandler],
-  [PATHS.webhookValidatePods, validatePodHandler],
-  [PATHS.webhookValidateResources, validateResourceHandler],
-  [PATHS.webhookValidateWorkloads, validateWorkloadHandler],
+const isPod = (k: GroupVersionKind): boolean => k.group === "" && k.kind === "Pod";
+const RESOURCE_KINDS: readonly string[] = [
+  KINDS.AzureIdentity.kind,
+  KINDS.AzureIdentityBinding.kind,
+  KINDS.AzurePodIdentityPolicy.kind,
+  KINDS.AzurePodIdentityException.kind,
+];
+const isJudgedResource = (k: GroupVersionKind): boolean => k.group === GROUP && RESOURCE_KINDS.includes(k.kind);
+
+/** Each route, its handler, and the kinds it judges. */
+const ROUTES: Array<[string, Handler, (k: GroupVersionKind) => boolean]> = [
+  [PATHS.webhookMutatePods, mutatePodHandler, isPod],
+  [PATHS.webhookValidatePods, validatePodHandler, isPod],
+  [PATHS.webhookValidateResources, validateResourceHandler, isJudgedResource],
+  [PATHS.webhookValidateWorkloads, validateWorkloadHandler, judgesWorkload],
 ];
 
 class BadBody extends Error {
@@ -50,24 +63,30 @@ function parseJson(body: string): unknown {
 }
 
 function answer(
-  handler: Handler,
+  [route, handler, judges]: (typeof ROUTES)[number],
   body: unknown,
   ctx: HandlerContext,
-  route: string,
 ): { status: number; payload: unknown; outcome?: Outcome } {
   const d = decodeReview(body);
   if (!d.ok) return { status: 400, payload: { error: "Bad Request", message: d.message } };
+  const { request } = d;
   let outcome: Outcome;
-  try {
-    outcome = handler(d.request, ctx);
-  } catch (e) {
-    ctx.log.error({ err: e, route, uid: d.request.uid }, "admission handler failed");
-    outcome = {
-      response: errored(d.request.uid, 500, `podid webhook internal error: ${(e as Error).message}`),
-      result: "errored",
-      reason: "exception",
-    };
-  }
+  if (!judges(request.kind)) {
+    // A webhook configuration broader than this route (all kinds of a group, say) must not make
+    // podid block what it does not judge, least of all what podid itself writes: allowed, logged.
+    ctx.log.info({ route, kind: request.kind, uid: request.uid }, "allowed a kind this route does not judge");
+    outcome = { response: allowed(request.uid), result: "allowed", reason: "kind-not-judged" };
+  } else
+    try {
+      outcome = handler(request, ctx);
+    } catch (e) {
+      ctx.log.error({ err: e, route, uid: request.uid }, "admission handler failed");
+      outcome = {
+        response: errored(request.uid, 500, `podid webhook internal error: ${(e as Error).message}`),
+        result: "errored",
+        reason: "exception",
+      };
+    }
   return { status: 200, payload: reviewOf(outcome.response), outcome };
 }
 
@@ -81,7 +100,13 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
     ...(opts.https !== undefined ? { https: opts.https } : {}),
   };
   const app = Fastify(fastifyOpts) as unknown as FastifyInstance;
-  const ctx: HandlerContext = { state: opts.state, keys: opts.keys, sidecarImage: opts.sidecarImage, log: opts.logger };
+  const ctx: HandlerContext = {
+    state: opts.state,
+    keys: opts.keys,
+    sidecarImage: opts.sidecarImage,
+    nmiTls: opts.nmiTls ?? (() => undefined),
+    log: opts.logger,
+  };
 
   // One parser for every content type: the apiserver sends application/json, and anything
   // else gets the same clear 400 as broken JSON.
@@ -111,11 +136,12 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
     });
   });
 
-  for (const [path, handler] of ROUTES) {
+  for (const route of ROUTES) {
+    const [path] = route;
     const record = routeMetrics(metrics, path);
     app.post(path, (req, reply) => {
       const end = record.startTimer();
-      const { status, payload, outcome } = answer(handler, req.body, ctx, path);
+      const { status, payload, outcome } = answer(route, req.body, ctx);
       end();
       if (outcome !== undefined) record.admitted(outcome.result, outcome.reason);
       else metrics.badRequests.inc({ route: path, status: String(status) });

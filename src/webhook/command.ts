@@ -65,7 +65,7 @@ export function webhookCommand(): Command {
         .default(false),
     )
     .addOption(
-      new Option("--namespace <ns>", "namespace the webhook runs in (for --self-signed)")
+      new Option("--namespace <ns>", "podid's namespace (for --self-signed, and the node NMI's certificate name)")
         .env("POD_NAMESPACE")
         .default(SYSTEM_NAMESPACE),
     )
@@ -76,6 +76,12 @@ export function webhookCommand(): Command {
       new Option("--sidecar-image <image>", "image of the NMI sidecar injected in sidecar mode")
         .env("PODID_SIDECAR_IMAGE")
         .default(WEBHOOK.sidecarImage),
+    )
+    .addOption(
+      new Option(
+        "--nmi-ca-file <file>",
+        "CA (PEM) of the node NMI's sidecar certificate, given to injected sidecars; reloaded when it changes",
+      ).env("PODID_NMI_CA_FILE"),
     )
     .action(async (o: Record<string, unknown>) => {
       tuneGarbageCollector();
@@ -91,6 +97,7 @@ export function webhookCommand(): Command {
         namespace: o.namespace as string,
         serviceName: o.serviceName as string,
         sidecarImage: o.sidecarImage as string,
+        nmiCaFile: o.nmiCaFile as string | undefined,
       });
       const stop = (): void => {
         hook.close().then(

@@ -3,6 +3,7 @@
 // turns an exception into an errored response anyway).
 import type { Logger } from "pino";
 import type { AdmissionKeys } from "../policy/admission-mark.ts";
+import type { NmiTls } from "./mutate.ts";
 import type { AdmissionResponse } from "./responses.ts";
 import type { AdmissionRequest } from "./review.ts";
 import type { WebhookState } from "./state.ts";
@@ -12,6 +13,8 @@ export interface HandlerContext {
   /** Current keys (reloaded when the file changes); undefined = marks are not written. */
   keys: () => AdmissionKeys | undefined;
   sidecarImage: string;
+  /** What injected sidecars check the node NMI's certificate with; undefined = not configured. */
+  nmiTls: () => NmiTls | undefined;
   log: Logger;
 }
 

@@ -1,19 +1,21 @@
 // `podid webhook`: wires caches, keys, TLS and the app, then listens. Decisions live elsewhere.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Server as TlsServer } from "node:tls";
 import type { FastifyInstance } from "fastify";
-import { collectDefaultMetrics, Registry } from "prom-client";
+import { Registry } from "prom-client";
 import { loadKubeConfig } from "../kube/config.ts";
-import { WEBHOOK } from "../model/constants.ts";
+import { NMI_TLS, WEBHOOK } from "../model/constants.ts";
 import { loadAdmissionKeys, type AdmissionKeys } from "../policy/admission-mark.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
+import { registerCommonMetrics } from "../shared/metrics.ts";
 import { buildWebhookApp } from "./app.ts";
 import { startCacheState, type CacheState } from "./cache-state.ts";
 import { readTls, watchFiles } from "./files.ts";
 import { createMetrics } from "./metrics.ts";
-import { SELF_SIGNED_DEFAULTS, bootstrapSelfSigned } from "./self-signed.ts";
+import type { NmiTls } from "./mutate.ts";
+import { SELF_SIGNED_DEFAULTS, bootstrapNmiTls, bootstrapSelfSigned } from "./self-signed.ts";
 import type { WebhookState } from "./state.ts";
 
 export interface WebhookOptions {
@@ -27,6 +29,8 @@ export interface WebhookOptions {
   namespace: string;
   serviceName: string;
   sidecarImage: string;
+  /** PEM file of the node NMI's CA (cert-manager's ca.crt), given to injected sidecars; reloaded. */
+  nmiCaFile?: string;
   fileCheckIntervalMs?: number;
   logger?: Logger;
   /** Tests and the benchmark: a state instead of informers (no kubeconfig needed). */
@@ -60,12 +64,46 @@ async function tlsFiles(o: WebhookOptions, log: Logger): Promise<{ certFile: str
   return { certFile: o.tlsCertFile, keyFile: o.tlsKeyFile };
 }
 
+/** The node NMI's CA for sidecars: from --nmi-ca-file (watched), or made with --self-signed. */
+async function nmiTlsSource(
+  o: WebhookOptions,
+  interval: number,
+  log: Logger,
+): Promise<{ get(): NmiTls | undefined; stop(): void }> {
+  const serverName = NMI_TLS.serverName(o.namespace);
+  if (o.nmiCaFile !== undefined) {
+    const file = o.nmiCaFile;
+    // cert-manager may not have issued it yet: start without it, pick it up when it appears.
+    const read = (): NmiTls | undefined => {
+      try {
+        return { caPem: readFileSync(file, "utf8"), serverName };
+      } catch (err) {
+        log.warn({ err, file }, "node NMI CA not readable (yet); sidecars injected now will not start");
+        return undefined;
+      }
+    };
+    let tls = read();
+    const stop = watchFiles([file], interval, () => {
+      tls = read() ?? tls;
+      if (tls !== undefined) log.info("node NMI CA loaded");
+    });
+    return { get: () => tls, stop };
+  }
+  if (o.selfSigned && o.state === undefined) {
+    const tls = { caPem: await bootstrapNmiTls(loadKubeConfig(o.kubeconfig), o.namespace), serverName };
+    return { get: () => tls, stop: () => undefined };
+  }
+  log.warn("no --nmi-ca-file: pods in sidecar mode get a sidecar that cannot check the node NMI, and will not start");
+  return { get: () => undefined, stop: () => undefined };
+}
+
 export async function runWebhook(o: WebhookOptions): Promise<RunningWebhook> {
   const log = o.logger ?? createLogger("webhook");
   const interval = o.fileCheckIntervalMs ?? WEBHOOK.fileCheckIntervalMs;
   let keys: AdmissionKeys = loadAdmissionKeys(o.admissionKeyFile);
   const { certFile, keyFile } = await tlsFiles(o, log);
   const tls = readTls(certFile, keyFile);
+  const nmiTls = await nmiTlsSource(o, interval, log);
 
   let cache: CacheState | undefined;
   const state: WebhookState =
@@ -75,12 +113,13 @@ export async function runWebhook(o: WebhookOptions): Promise<RunningWebhook> {
     ));
 
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "podid_webhook_" });
+  registerCommonMetrics(registry);
   const app = buildWebhookApp({
     state,
     keys: () => keys,
     logger: log,
     sidecarImage: o.sidecarImage,
+    nmiTls: () => nmiTls.get(),
     metrics: createMetrics(registry),
     https: tls,
   });
@@ -112,6 +151,7 @@ export async function runWebhook(o: WebhookOptions): Promise<RunningWebhook> {
     async close() {
       stopKeys();
       stopTls();
+      nmiTls.stop();
       await app.close();
       await cache?.stop();
     },

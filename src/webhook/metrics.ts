@@ -1,6 +1,7 @@
 // The webhook's Prometheus metrics, in a registry of its own (one per app, so tests can build
 // many apps; main adds the process's default metrics).
 import { Counter, Histogram, Registry } from "prom-client";
+import { METRICS } from "../model/constants.ts";
 
 export interface WebhookMetrics {
   registry: Registry;
@@ -39,20 +40,21 @@ export function createMetrics(registry = new Registry()): WebhookMetrics {
   return {
     registry,
     admissions: new Counter({
-      name: "podid_webhook_admissions_total",
+      name: METRICS.webhookAdmissions,
       help: "Admission reviews answered, by route, result (allowed, denied, patched, errored) and deciding rule",
       labelNames: ["route", "result", "reason"],
       registers: [registry],
     }),
     duration: new Histogram({
-      name: "podid_webhook_admission_duration_seconds",
+      name: METRICS.webhookAdmissionDuration,
       help: "Time from a decoded review to its response",
       labelNames: ["route"],
-      buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+      // Sub-millisecond where the webhook lives, up to the API server's 10 s timeout where an alert must see it.
+      buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 2.5, 5, 10],
       registers: [registry],
     }),
     badRequests: new Counter({
-      name: "podid_webhook_bad_requests_total",
+      name: METRICS.webhookBadRequests,
       help: "Requests refused before a review could be decoded (not JSON, not an AdmissionReview, too large)",
       labelNames: ["route", "status"],
       registers: [registry],

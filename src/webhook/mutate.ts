@@ -9,22 +9,38 @@
 import fastJsonPatch, { type Operation } from "fast-json-patch";
 import {
   ADMISSION_MARK_ANNOTATION,
+  ADMITTED_IDENTITIES_ANNOTATION,
   DEFAULTS,
   ENV,
   NMI_MODE_ANNOTATION,
+  PODID_POD_ANNOTATIONS,
   SIDECAR,
   SIDECAR_PORT,
+  WAIT,
   type NmiMode,
 } from "../model/constants.ts";
 import { isObject, type Obj } from "../model/read.ts";
+import { waitContainer, waitPatch, withWaitContainer, type WaitPlan } from "./wait-container.ts";
 
 export interface MutationPlan {
-  /** The admission mark to set; undefined removes any mark the pod carries. */
+  /** The admission mark to set; undefined removes every podid annotation the pod carries. */
   mark?: string;
+  /** The admitted-identities annotation the mark covers (set with the mark). */
+  admitted?: string;
   nmiMode: NmiMode;
   /** Set as AZURE_CLIENT_ID when the pod has exactly one identity. */
   clientID?: string;
   sidecarImage: string;
+  /** The `podid wait` init container, for pods that asked to start only once their identity answers. */
+  wait?: WaitPlan;
+  /** Sidecar mode: how the sidecar checks the node NMI's certificate. */
+  nmiTls?: NmiTls;
+}
+
+/** The node NMI's TLS identity, as sidecars check it: the CA (PEM) and the name on the certificate. */
+export interface NmiTls {
+  caPem: string;
+  serverName: string;
 }
 
 interface EnvVar {
@@ -48,12 +64,29 @@ function addEnv(container: Obj, vars: EnvVar[]): void {
   container.env = env;
 }
 
-function sidecarContainer(image: string): Obj {
+function sidecarContainer(image: string, tls: NmiTls | undefined): Obj {
   return {
     name: SIDECAR.containerName,
     image,
-    args: ["nmi", "--mode=sidecar", "--host=127.0.0.1", `--port=${SIDECAR_PORT}`],
-    env: [HOST_IP_ENV, { name: SIDECAR.nodeEndpointEnv, value: `http://$(${SIDECAR.hostIpEnv}):${DEFAULTS.nmiPort}` }],
+    args: [
+      "nmi",
+      "--mode=sidecar",
+      "--host=127.0.0.1",
+      `--port=${SIDECAR_PORT}`,
+      `--metrics-port=${SIDECAR.metricsPort}`,
+    ],
+    ports: [{ name: SIDECAR.metricsPortName, containerPort: SIDECAR.metricsPort, protocol: "TCP" }],
+    // TLS to the node NMI's sidecar port only; without the CA the sidecar refuses to start and says why.
+    env: [
+      HOST_IP_ENV,
+      { name: SIDECAR.nodeEndpointEnv, value: `https://$(${SIDECAR.hostIpEnv}):${DEFAULTS.nmiSidecarPort}` },
+      ...(tls !== undefined
+        ? [
+            { name: SIDECAR.caEnv, value: tls.caPem },
+            { name: SIDECAR.serverNameEnv, value: tls.serverName },
+          ]
+        : []),
+    ],
     resources: { requests: { cpu: "5m", memory: "32Mi" }, limits: { memory: "96Mi" } },
     securityContext: {
       runAsNonRoot: true,
@@ -107,30 +140,37 @@ export function mutatePod(pod: Obj, plan: MutationPlan): Obj {
   const meta: Obj = (out.metadata = isObject(pod.metadata) ? { ...pod.metadata } : {});
   const annotations: Obj = (meta.annotations = isObject(meta.annotations) ? { ...meta.annotations } : {});
   if (plan.mark === undefined) {
-    delete annotations[ADMISSION_MARK_ANNOTATION];
+    // A pod podid gives no identity carries none of podid's annotations, whoever wrote them.
+    for (const a of PODID_POD_ANNOTATIONS) delete annotations[a];
     if (Object.keys(annotations).length === 0) delete meta.annotations;
     return out;
   }
   annotations[ADMISSION_MARK_ANNOTATION] = plan.mark;
   annotations[NMI_MODE_ANNOTATION] = plan.nmiMode;
+  annotations[ADMITTED_IDENTITIES_ANNOTATION] = plan.admitted ?? "[]";
   const spec: Obj = (out.spec = isObject(pod.spec) ? { ...pod.spec } : {});
   const env = appEnv(plan);
   for (const key of CONTAINER_LISTS) {
     const list = spec[key];
     if (!Array.isArray(list)) continue;
     spec[key] = list.map((c: unknown) => {
-      if (!isObject(c) || c.name === SIDECAR.containerName) return c;
+      // podid's own containers carry the env they need from the start.
+      if (!isObject(c) || c.name === SIDECAR.containerName || c.name === WAIT.containerName) return c;
       const copy = { ...c };
       addEnv(copy, env);
       return copy;
     });
   }
   if (plan.nmiMode === "sidecar") {
-    spec.containers = addByName(spec.containers, sidecarContainer(plan.sidecarImage));
+    spec.containers = addByName(spec.containers, sidecarContainer(plan.sidecarImage, plan.nmiTls));
     spec.volumes = addByName(spec.volumes, tokenVolume());
   }
+  if (plan.wait !== undefined) spec.initContainers = withWaitContainer(spec.initContainers, waitInit(plan, plan.wait));
   return out;
 }
+
+const waitInit = (plan: MutationPlan, wait: WaitPlan): Obj =>
+  waitContainer(wait, sidecarContainer(plan.sidecarImage, plan.nmiTls), appEnv(plan), plan.nmiMode);
 
 /** The listed keys of `o` that it has, in its order (the diff lists operations in key order). */
 const pick = (o: Obj, keys: readonly string[]): Obj => {
@@ -183,8 +223,22 @@ const patches = new Map<string, readonly Operation[]>();
 /** The JSON Patch that mutatePod makes of `pod` under `plan` (frozen: it may be shared). */
 export function podPatch(pod: Obj, plan: MutationPlan): readonly Operation[] {
   const view = mutationView(pod, plan.nmiMode);
-  const key = JSON.stringify([plan.mark ?? null, plan.nmiMode, plan.clientID ?? null, plan.sidecarImage, view]);
-  const diff = (): Operation[] => fastJsonPatch.compare(view, mutatePod(view, plan));
+  const key = JSON.stringify([
+    plan.mark ?? null,
+    plan.admitted ?? null,
+    plan.nmiMode,
+    plan.clientID ?? null,
+    plan.sidecarImage,
+    plan.nmiMode === "sidecar" ? (plan.nmiTls ?? null) : null,
+    plan.wait ?? null,
+    view,
+  ]);
+  const { wait, ...rest } = plan;
+  // The wait container goes first among the init containers: one insertion, not a diff (see waitPatch).
+  const diff = (): Operation[] => [
+    ...fastJsonPatch.compare(view, mutatePod(view, rest)),
+    ...(wait !== undefined && plan.mark !== undefined ? waitPatch(view.spec, waitInit(plan, wait)) : []),
+  ];
   if (key.length > PATCH_KEY_MAX_CHARS) return diff();
   let ops = patches.get(key);
   if (ops === undefined) {

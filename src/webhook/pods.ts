@@ -1,14 +1,21 @@
 // Pods: the mutating route writes the admission mark, the NMI mode and the env (and the
 // sidecar); the validating route denies what the policy denies and guards the label and mark
 // on UPDATE.
-import { ADMISSION_MARK_ANNOTATION, BINDING_LABEL } from "../model/constants.ts";
+import {
+  ADMISSION_MARK_ANNOTATION,
+  ADMITTED_IDENTITIES_ANNOTATION,
+  BINDING_LABEL,
+  PODID_POD_ANNOTATIONS,
+} from "../model/constants.ts";
 import { formatErrors } from "../model/parse.ts";
 import {
+  checkPodMark,
   claimsFor,
   decidePod,
+  formatAdmittedIdentities,
+  markIdentity,
   podSelector,
   signAdmissionMark,
-  verifyAdmissionMark,
   type MarkClaims,
   type PodDecision,
 } from "../policy/index.ts";
@@ -16,6 +23,7 @@ import { objectName, type Handler, type HandlerContext, type Outcome } from "./c
 import { podPatch } from "./mutate.ts";
 import { readPodView, podInput, type PodView } from "./pod.ts";
 import { allowed, denied, errored, patched } from "./responses.ts";
+import { waitAnnotationError, waitPlanFor } from "./wait-container.ts";
 import type { AdmissionRequest } from "./review.ts";
 
 const ok = (req: AdmissionRequest, reason: string, warnings?: string[]): Outcome => ({
@@ -43,7 +51,7 @@ function expectPod(req: AdmissionRequest, which: "object" | "oldObject"): { view
 }
 
 export function markClaims(namespace: string, pod: PodView, selector: string, d: PodDecision): MarkClaims {
-  return claimsFor(namespace, pod.serviceAccountName, selector, d.identities);
+  return claimsFor(namespace, pod.serviceAccountName, selector, d.identities, d.nmiMode);
 }
 
 function decide(
@@ -82,11 +90,17 @@ export const mutatePodHandler: Handler = (req, ctx) => {
     decision.identities.length > 0
       ? signAdmissionMark(keys, markClaims(namespace, got.view, selector, decision))
       : undefined;
+  const wait = waitPlanFor(got.view.annotations, decision.identities);
+  const nmiTls = decision.nmiMode === "sidecar" ? ctx.nmiTls() : undefined;
+  if (decision.nmiMode === "sidecar" && nmiTls === undefined)
+    ctx.log.warn({ namespace }, "sidecar mode without the node NMI's CA (--nmi-ca-file): the sidecar will not start");
   const plan = {
     nmiMode: decision.nmiMode,
     sidecarImage: ctx.sidecarImage,
-    ...(mark !== undefined ? { mark } : {}),
+    ...(nmiTls !== undefined ? { nmiTls } : {}),
+    ...(mark !== undefined ? { mark, admitted: formatAdmittedIdentities(decision.identities.map(markIdentity)) } : {}),
     ...(decision.identities.length === 1 ? { clientID: decision.identities[0]!.clientID } : {}),
+    ...(wait !== undefined ? { wait } : {}),
   };
   const ops = podPatch(pod, plan);
   return { response: patched(req.uid, ops), result: ops.length > 0 ? "patched" : "allowed", reason: decision.reason };
@@ -106,15 +120,21 @@ function validateUpdate(req: AdmissionRequest, pod: PodView): Outcome {
     return no(
       req,
       "label-changed",
-      `pod "${name}" in namespace "${req.namespace ?? ""}": ${what} on an existing pod is not allowed; pod identity is decided when a pod is created. Set the label in the pod template and recreate the pod.`,
+      `pod "${name}" in namespace "${req.namespace ?? ""}": ${what} on an existing pod is not allowed; ` +
+        `pod identity is decided when a pod is created. Set the label in the pod template and recreate ` +
+        `the pod.`,
     );
   }
-  if (old.view.annotations[ADMISSION_MARK_ANNOTATION] !== pod.annotations[ADMISSION_MARK_ANNOTATION])
-    return no(
-      req,
-      "mark-changed",
-      `pod "${name}" in namespace "${req.namespace ?? ""}": annotation ${ADMISSION_MARK_ANNOTATION} is written by podid's webhook at creation and cannot be added, changed or removed.`,
-    );
+  // Everything podid wrote at admission stands as written: the mark, the NMI mode (a pod that
+  // could switch to daemonset mode would be served by its spoofable address), the identity list.
+  for (const a of PODID_POD_ANNOTATIONS)
+    if (old.view.annotations[a] !== pod.annotations[a])
+      return no(
+        req,
+        "podid-annotation-changed",
+        `pod "${name}" in namespace "${req.namespace ?? ""}": annotation ${a} is written by podid's ` +
+          `webhook at creation and cannot be added, changed or removed.`,
+      );
   return ok(req, "update-unchanged");
 }
 
@@ -128,20 +148,30 @@ export const validatePodHandler: Handler = (req, ctx) => {
   if (decision.verdict === "deny")
     return no(req, decision.reason, decision.message ?? "denied", decision.code ?? 403, decision.warnings);
   if (decision.verdict === "skip" || selector === undefined) return ok(req, decision.reason);
+  const badWait = waitAnnotationError(got.view.annotations);
+  if (badWait !== undefined) return no(req, "bad-wait-annotation", badWait, 400, decision.warnings);
   // Defence in depth: a pod the mutating webhook did not mark (bypassed, or a mark set by
   // hand) is refused here rather than left to fail later at the NMI.
   const keys = ctx.keys();
   if (keys !== undefined && decision.identities.length > 0) {
-    const check = verifyAdmissionMark(
-      keys,
-      got.view.annotations[ADMISSION_MARK_ANNOTATION],
-      markClaims(namespace, got.view, selector, decision),
-    );
-    if (!check.valid)
+    const check = checkPodMark(keys, {
+      namespace,
+      serviceAccountName: got.view.serviceAccountName,
+      selector,
+      annotations: got.view.annotations,
+      bound: decision.identities,
+    });
+    const reason = !check.valid
+      ? check.reason
+      : check.notAdmitted.length > 0 || check.gone.length > 0 || check.nmiMode !== decision.nmiMode
+        ? `annotation ${ADMITTED_IDENTITIES_ANNOTATION} does not list the identities the pod is admitted with`
+        : undefined;
+    if (reason !== undefined)
       return no(
         req,
         "bad-mark",
-        `label ${BINDING_LABEL}=${selector}: ${check.reason}. Pods using an identity must pass podid's mutating webhook; do not set ${ADMISSION_MARK_ANNOTATION} yourself.`,
+        `label ${BINDING_LABEL}=${selector}: ${reason}. Pods using an identity must pass podid's mutating ` +
+          `webhook; do not set ${ADMISSION_MARK_ANNOTATION} yourself.`,
         403,
         decision.warnings,
       );

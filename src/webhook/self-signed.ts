@@ -1,12 +1,14 @@
 // `--self-signed`: for clusters without cert-manager. A CA and a serving certificate for
 // <service>.<namespace>.svc are made once and kept in a Secret (so every replica serves the
 // same certificate), written to files for the server, and the CA is put into the caBundle of
-// both webhook configurations.
+// both webhook configurations. The node NMI's sidecar certificate is made the same way, with a
+// CA of its own, in Secret podid-nmi-tls (the NMI DaemonSet mounts it; the webhook gives the CA
+// to the sidecars it injects).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { isAlreadyExists, isNotFound, kubeRequest } from "../kube/request.ts";
-import { FIELD_MANAGER, WEBHOOK } from "../model/constants.ts";
+import { FIELD_MANAGER, NMI_TLS, WEBHOOK } from "../model/constants.ts";
 import { createCertificateAuthority } from "../shared/pki.ts";
 
 export interface SelfSignedOptions {
@@ -46,7 +48,19 @@ export function issueMaterial(service: string, namespace: string, validDays = 36
 const b64 = (s: string): string => Buffer.from(s).toString("base64");
 const unb64 = (s: unknown): string => (typeof s === "string" ? Buffer.from(s, "base64").toString() : "");
 
-async function readOrCreateSecret(kc: KubeConfig, o: SelfSignedOptions): Promise<Material> {
+/** The NMI's sidecar-port certificate: a CA of its own, and a leaf for podid-nmi.<namespace>.svc. */
+export function issueNmiMaterial(namespace: string, validDays = 3650): Material {
+  const ca = createCertificateAuthority(`podid NMI CA (${namespace})`, validDays);
+  const name = NMI_TLS.serverName(namespace);
+  const leaf = ca.issue({ commonName: name, dnsNames: [name], ipAddresses: [] });
+  return { caPem: ca.certPem, certPem: leaf.certPem, keyPem: leaf.keyPem };
+}
+
+async function readOrCreateSecret(
+  kc: KubeConfig,
+  o: { namespace: string; secretName: string },
+  issue: () => Material,
+): Promise<Material> {
   const path = `/api/v1/namespaces/${o.namespace}/secrets`;
   const read = async (): Promise<Material | undefined> => {
     try {
@@ -64,7 +78,7 @@ async function readOrCreateSecret(kc: KubeConfig, o: SelfSignedOptions): Promise
   };
   const existing = await read();
   if (existing !== undefined) return existing;
-  const m = issueMaterial(o.service, o.namespace, o.validDays);
+  const m = issue();
   const body = {
     apiVersion: "v1",
     kind: "Secret",
@@ -124,7 +138,7 @@ export async function bootstrapSelfSigned(
   kc: KubeConfig,
   o: SelfSignedOptions,
 ): Promise<{ certFile: string; keyFile: string; caPem: string }> {
-  const m = await readOrCreateSecret(kc, o);
+  const m = await readOrCreateSecret(kc, o, () => issueMaterial(o.service, o.namespace, o.validDays));
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
   const certFile = join(o.dir, "tls.crt");
   const keyFile = join(o.dir, "tls.key");
@@ -134,6 +148,14 @@ export async function bootstrapSelfSigned(
   await patchCaBundle(kc, "mutatingwebhookconfigurations", o.webhookConfigs.mutating, m.caPem);
   await patchCaBundle(kc, "validatingwebhookconfigurations", o.webhookConfigs.validating, m.caPem);
   return { certFile, keyFile, caPem: m.caPem };
+}
+
+/** The node NMI's sidecar certificate (Secret podid-nmi-tls, made once); returns its CA. */
+export async function bootstrapNmiTls(kc: KubeConfig, namespace: string): Promise<string> {
+  const m = await readOrCreateSecret(kc, { namespace, secretName: NMI_TLS.secretName }, () =>
+    issueNmiMaterial(namespace),
+  );
+  return m.caPem;
 }
 
 export const SELF_SIGNED_DEFAULTS = {

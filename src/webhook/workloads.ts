@@ -7,9 +7,10 @@ import { decidePod, podSelector } from "../policy/index.ts";
 import { objectName, type Handler } from "./context.ts";
 import { podInput, readPodView } from "./pod.ts";
 import { allowed, denied, errored } from "./responses.ts";
+import { waitAnnotationError } from "./wait-container.ts";
 
-/** Where each workload kind keeps its pod template. */
-const TEMPLATE_PATHS: Record<string, { group: string; path: string[] }> = {
+/** Where each workload kind keeps its pod template (podid migrate reads the same). */
+export const TEMPLATE_PATHS: Record<string, { group: string; path: string[] }> = {
   Deployment: { group: "apps", path: ["spec", "template"] },
   StatefulSet: { group: "apps", path: ["spec", "template"] },
   DaemonSet: { group: "apps", path: ["spec", "template"] },
@@ -18,8 +19,11 @@ const TEMPLATE_PATHS: Record<string, { group: string; path: string[] }> = {
   CronJob: { group: "batch", path: ["spec", "jobTemplate", "spec", "template"] },
 };
 export const WORKLOAD_KINDS = Object.keys(TEMPLATE_PATHS);
+/** The kinds this route judges (their group included): anything else is allowed by the route. */
+export const judgesWorkload = (k: { group: string; kind: string }): boolean =>
+  TEMPLATE_PATHS[k.kind]?.group === k.group;
 
-function template(obj: unknown, path: string[]): unknown {
+export function template(obj: unknown, path: string[]): unknown {
   let cur: unknown = obj;
   for (const p of path) cur = isObject(cur) ? cur[p] : undefined;
   return cur;
@@ -57,6 +61,13 @@ export const validateWorkloadHandler: Handler = (req, ctx) => {
       response: denied(req.uid, who + (d.message ?? "denied"), d.code ?? 403, d.warnings),
       result: "denied",
       reason: d.reason,
+    };
+  const badWait = d.verdict === "allow" ? waitAnnotationError(view.value.annotations) : undefined;
+  if (badWait !== undefined)
+    return {
+      response: denied(req.uid, who + badWait, 400, d.warnings),
+      result: "denied",
+      reason: "bad-wait-annotation",
     };
   return {
     response: allowed(

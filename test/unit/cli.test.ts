@@ -2,7 +2,7 @@
 // must not carry the Azure SDK, the playground or the doctor (heap, start time, and what every
 // full garbage collection walks). Checked by listing what building the CLI resolves.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -44,4 +44,47 @@ describe("podid CLI", () => {
     ])
       assert.ok(!seen.includes(heavy), `building the CLI loaded ${heavy}`);
   });
+});
+
+describe("podid refuses what it does not know", function () {
+  this.timeout(60_000);
+  const run = (args: string[]): { code: number; stdout: string; stderr: string } => {
+    const r = spawnSync(process.execPath, [join(root, "bin", "podid.js"), ...args], { cwd: root, encoding: "utf8" });
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  };
+  const refused: Array<[string[], RegExp]> = [
+    [
+      ["bogus"],
+      /^podid: unknown command 'bogus' \(commands: doctor, keys, migrate, nmi, playground, reconciler, wait, webhook; see podid --help\)$/,
+    ],
+    [["bogus", "--help"], /^podid: unknown command 'bogus'/],
+    [["help", "bogus"], /^podid: unknown command 'bogus'/],
+    [["--bogus"], /^podid: unknown option '--bogus' \(see podid --help\)$/],
+    [["--bogus", "--help"], /^podid: unknown option '--bogus'/],
+    [["webhook", "--bogus", "--help"], /^podid webhook: unknown option '--bogus' \(see podid webhook --help\)$/],
+    [["doctor", "--help", "--no-such-flag"], /^podid doctor: unknown option '--no-such-flag'/],
+    [["migrate", "--aply"], /^podid migrate: unknown option '--aply'/],
+    [["wait", "--identity=x"], /--identity: expected <AzureIdentity name>:<client ID>, got "x"/],
+  ];
+  for (const [args, message] of refused)
+    it(`podid ${args.join(" ")}: says so on stderr and exits non-zero`, () => {
+      const r = run(args);
+      assert.notEqual(r.code, 0, r.stdout);
+      assert.match(r.stderr.trim().split("\n")[0]!, message);
+      assert.doesNotMatch(r.stdout, /^Usage:/m, "no help page as if all were well");
+    });
+
+  const helped: string[][] = [
+    ["--help"],
+    ["migrate", "--help"],
+    ["wait", "--help"],
+    ["help", "doctor"],
+    ["doctor", "-o", "json", "--help"],
+  ];
+  for (const args of helped)
+    it(`podid ${args.join(" ")}: prints its help and exits 0`, () => {
+      const r = run(args);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^Usage: podid/);
+    });
 });

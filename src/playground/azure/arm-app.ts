@@ -4,6 +4,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { KeyObject } from "node:crypto";
 import { checkArmToken } from "./arm-auth.ts";
+import { verifyAccessToken } from "./tokens.ts";
 import { armErrors, type ArmError } from "./arm-errors.ts";
 import {
   renderOperation,
@@ -42,6 +43,7 @@ interface Ctx {
   body: unknown;
   apiVersion: string;
   origin: string;
+  authorization: string | undefined;
 }
 
 const fromError = (e: ArmError): Reply => ({
@@ -125,6 +127,7 @@ function answer(deps: ArmAppDeps, req: FastifyRequest, route: ArmRoute | undefin
     body: req.body,
     apiVersion,
     origin: `https://${req.headers.host ?? "127.0.0.1"}`,
+    authorization: req.headers.authorization,
   };
   if (route.kind === "operation") return getOperation(ctx, route.operationId);
   if (!state.cloud.resourceGroups.some((g) => g.toLowerCase() === route.rg.toLowerCase())) {
@@ -249,8 +252,9 @@ function write(ctx: Ctx, r: ComputeResource): Reply {
     "x-ms-ratelimit-remaining-resource": `Microsoft.Compute/${group};${Math.floor(bucket.bucket.tokens)}`,
   };
   if (!op.done) {
+    const location = `${ctx.origin}/subscriptions/${state.cloud.subscriptionId}/providers/Microsoft.Compute/locations`;
     headers["azure-asyncoperation"] =
-      `${ctx.origin}/subscriptions/${state.cloud.subscriptionId}/providers/Microsoft.Compute/locations/${r.location}/operations/${op.id}?api-version=${encodeURIComponent(ctx.apiVersion)}`;
+      `${location}/${r.location}/operations/${op.id}?api-version=${encodeURIComponent(ctx.apiVersion)}`;
   }
   return ok(render(ctx, r), headers);
 }
@@ -291,8 +295,22 @@ function identities(ctx: Ctx, route: Extract<ArmRoute, { kind: "identities" }>):
       .map((i) => renderUserAssignedIdentity(state, i));
     return ok({ value });
   }
-  const i = state.lookupIdentity(identityId(route.sub, route.rg, route.name));
+  const id = identityId(route.sub, route.rg, route.name);
+  // Authorization comes before existence in Resource Manager: a caller without read gets 403 either way.
+  if (ctx.deps.faults.unreadableIdentities.has(idKey(id))) {
+    const caller = callerOf(ctx);
+    return fromError(armErrors.authorizationFailed(caller.appId, caller.oid, `${RESOURCE_TYPES.identity}/read`, id));
+  }
+  const i = state.lookupIdentity(id);
   return i
     ? ok(renderUserAssignedIdentity(state, i))
     : fromError(armErrors.resourceNotFound(RESOURCE_TYPES.identity, route.name, route.rg));
+}
+
+/** The caller's application and object IDs, from its (already checked) token. */
+function callerOf(ctx: Ctx): { appId: string; oid: string } {
+  const token = /^Bearer\s+(\S+)$/i.exec(ctx.authorization ?? "")?.[1] ?? "";
+  const v = verifyAccessToken(token, ctx.deps.publicKey);
+  const claim = (k: string): string => (v.ok && typeof v.claims[k] === "string" ? v.claims[k] : "");
+  return { appId: claim("appid") || claim("azp"), oid: claim("oid") };
 }

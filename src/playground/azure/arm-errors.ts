@@ -37,7 +37,8 @@ export const armErrors = {
     ...armError(
       401,
       "InvalidAuthenticationTokenAudience",
-      `The access token has been obtained for wrong audience or resource '${aud}'. It should exactly match with one of the allowed audiences ${allowed.map((a) => `'${a}'`).join(",")}.`,
+      `The access token has been obtained for wrong audience or resource '${aud}'. ` +
+        `It should exactly match with one of the allowed audiences ${allowed.map((a) => `'${a}'`).join(",")}.`,
     ),
     headers: {
       "www-authenticate":
@@ -61,7 +62,8 @@ export const armErrors = {
     armError(
       404,
       "ResourceNotFound",
-      `The Resource '${type}/${name}' under resource group '${rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
+      `The Resource '${type}/${name}' under resource group '${rg}' was not found. For more details ` +
+        `please go to https://aka.ms/ARMResourceNotFoundFix`,
     ),
   entityNotFound: (): ArmError => armError(404, "NotFound", "The entity was not found in this Azure location."),
   missingApiVersion: (): ArmError =>
@@ -100,7 +102,8 @@ export const armErrors = {
     armError(
       409,
       "Conflict",
-      "The request failed due to conflict with a concurrent request. To resolve it, please refer to https://aka.ms/activitylog to get more details on the conflicting requests.",
+      "The request failed due to conflict with a concurrent request. To resolve it, please refer " +
+        "to https://aka.ms/activitylog to get more details on the conflicting requests.",
     ),
   throttled: (
     group: string,
@@ -129,6 +132,15 @@ export const armErrors = {
     ),
     headers: { "retry-after": String(retryAfterSeconds) },
   }),
+  /** Resource Manager's 403 when the caller's role assignments do not grant the action on the scope. */
+  authorizationFailed: (client: string, objectId: string, action: string, scope: string): ArmError =>
+    armError(
+      403,
+      "AuthorizationFailed",
+      `The client '${client}' with object id '${objectId}' does not have authorization to perform ` +
+        `action '${action}' over scope '${scope}' or the scope is invalid. If access was recently granted, ` +
+        `please refresh your credentials.`,
+    ),
   methodNotAllowed: (method: string): ArmError =>
     armError(405, "MethodNotAllowed", `The requested resource does not support http method '${method}'.`),
   noRoute: (path: string): ArmError =>
@@ -139,6 +151,7 @@ function failedIdentityOperation(resourceId: string, status: string, response: s
   return armError(
     400,
     "FailedIdentityOperation",
-    `Identity operation for resource '${resourceId}' failed with error 'Failed to perform resource identity operation. Status: '${status}'. Response: '${response}'.'.`,
+    `Identity operation for resource '${resourceId}' failed with error 'Failed to perform resource ` +
+      `identity operation. Status: '${status}'. Response: '${response}'.'.`,
   );
 }

@@ -91,9 +91,10 @@ export function renderScaleSetVm(
   };
 }
 
+/** As Resource Manager answers for userAssignedIdentities: the ID with `resourcegroups` in lower case. */
 export function renderUserAssignedIdentity(state: ArmState, i: IdentityRecord): Record<string, unknown> {
   return {
-    id: i.id,
+    id: armEchoedIdentityKey(i.id),
     name: i.name,
     type: RESOURCE_TYPES.identity,
     location: state.cloud.location,

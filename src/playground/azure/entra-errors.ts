@@ -42,21 +42,26 @@ export const entraErrors = {
       400,
       "invalid_scope",
       1002012,
-      `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
+      `The provided value for scope ${scope} is not valid. Client credential flows must have a scope ` +
+        `value with /.default suffixed to the resource identifier (application ID URI).`,
     ),
   unknownApp: (clientId: string, tenant: string): EntraError =>
     entraError(
       400,
       "unauthorized_client",
       700016,
-      `Application with identifier '${clientId}' was not found in the directory '${tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+      `Application with identifier '${clientId}' was not found in the directory '${tenant}'. This ` +
+        `can happen if the application has not been installed by the administrator of the tenant or ` +
+        `consented to by any user in the tenant. You may have sent your authentication request to the ` +
+        `wrong tenant.`,
     ),
   invalidSecret: (clientId: string): EntraError =>
     entraError(
       401,
       "invalid_client",
       7000215,
-      `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
+      `Invalid client secret provided. Ensure the secret being sent in the request is the client ` +
+        `secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
     ),
   noCredential: (): EntraError =>
     entraError(

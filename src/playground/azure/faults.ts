@@ -33,6 +33,11 @@ export class Faults implements FaultSwitches {
   identityLimit = true;
   imdsRateLimit = true;
   #injected: Array<Required<Omit<InjectedArmFault, "retryAfterSeconds">> & { retryAfterSeconds?: number }> = [];
+  /**
+   * Identities (resource ID keys) the caller has no role assignment to read: their GET answers
+   * 403 AuthorizationFailed, as Resource Manager does without Managed Identity Operator or Reader.
+   */
+  readonly unreadableIdentities = new Set<string>();
 
   /** Switches several faults at once, e.g. `set({ throttling: false })`. */
   set(switches: Partial<FaultSwitches>): void {
@@ -54,9 +59,10 @@ export class Faults implements FaultSwitches {
     return f;
   }
 
-  /** Every switch back on, no injected faults left. */
+  /** Every switch back on, no injected faults left, every identity readable. */
   reset(): void {
     this.set({ throttling: true, conflicts: true, unknownIdentities: true, identityLimit: true, imdsRateLimit: true });
     this.#injected = [];
+    this.unreadableIdentities.clear();
   }
 }

@@ -55,7 +55,8 @@ function parseRequest(request: unknown): ParsedRequest | ArmError {
     type = typeof r.type === "string" ? TYPE_BY_NORMALISED.get(r.type.replace(/\s+/g, "").toLowerCase()) : undefined;
     if (type === undefined) {
       return armErrors.invalidParameter(
-        `The value ${JSON.stringify(r.type)} of parameter 'identity.type' is invalid. Expected one of ${Object.values(IDENTITY_TYPES).join(", ")}.`,
+        `The value ${JSON.stringify(r.type)} of parameter 'identity.type' is invalid. Expected one ` +
+          `of ${Object.values(IDENTITY_TYPES).join(", ")}.`,
         "identity.type",
       );
     }

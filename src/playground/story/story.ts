@@ -5,7 +5,14 @@
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { StorageSharedKeyCredential, BlobServiceClient } from "@azure/storage-blob";
-import { ADMISSION_MARK_ANNOTATION, ENV, GROUP, SIDECAR, VERSION } from "../../model/constants.ts";
+import {
+  ADMISSION_MARK_ANNOTATION,
+  ENV,
+  GROUP,
+  PODID_POD_ANNOTATIONS,
+  SIDECAR,
+  VERSION,
+} from "../../model/constants.ts";
 import { kubeRequest } from "../../kube/request.ts";
 import { messages } from "../../policy/messages.ts";
 import { runInPod } from "../pod-process.ts";
@@ -184,7 +191,10 @@ const steps: Array<{ title: string; run: (ctx: Ctx) => Promise<string> }> = [
     title: "A pod that bypassed admission (kube-system, copied mark) is refused a token",
     async run(ctx) {
       const pod = ctx.pod ?? fail("no pod from the previous steps");
-      const copied = { [ADMISSION_MARK_ANNOTATION]: pod.metadata.annotations?.[ADMISSION_MARK_ANNOTATION] ?? "" };
+      // Everything podid wrote on the admitted pod: its mark, NMI mode and admitted identities.
+      const copied = Object.fromEntries(
+        PODID_POD_ANNOTATIONS.map((a) => [a, pod.metadata.annotations?.[a] ?? ""] as const).filter(([, v]) => v !== ""),
+      );
       // kube-system is outside the webhooks' namespaceSelector, as a misconfigured namespace would be.
       const env = [
         { name: SIDECAR.hostIpEnv, valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },

@@ -3,6 +3,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import {
   ADMISSION_MARK_ANNOTATION,
+  ADMITTED_IDENTITIES_ANNOTATION,
   API_VERSION,
   BINDING_LABEL,
   GROUP,
@@ -11,7 +12,14 @@ import {
   VERSION,
 } from "../../../src/model/constants.ts";
 import { kubeRequest, resourcePath } from "../../../src/kube/request.ts";
-import { signAdmissionMark, type AdmissionKeys } from "../../../src/policy/admission-mark.ts";
+import type { NmiOptions } from "../../../src/nmi/main.ts";
+import {
+  claimsFor,
+  formatAdmittedIdentities,
+  signAdmissionMark,
+  type AdmissionKeys,
+  type MarkIdentity,
+} from "../../../src/policy/admission-mark.ts";
 
 /** podid's real CRDs, from config/crd. */
 export { installCrds } from "../../../src/playground/control-plane/crds.ts";
@@ -65,25 +73,21 @@ export interface RunningPod {
   nodeName: string;
 }
 
-export async function createPod(
-  kc: KubeConfig,
-  p: {
-    name: string;
-    namespace: string;
-    nodeName: string;
-    selector: string;
-    keys: AdmissionKeys;
-    identities: Array<{ name: string; clientID: string }>;
-    sidecar?: boolean;
-  },
-): Promise<RunningPod> {
-  const mark = signAdmissionMark(p.keys, {
-    namespace: p.namespace,
-    serviceAccountName: "default",
-    selector: p.selector,
-    identities: p.identities,
-  });
-  await create(kc, "pods", "", "v1", p.namespace, {
+export interface AdmittedPod {
+  name: string;
+  namespace: string;
+  nodeName: string;
+  selector: string;
+  keys: AdmissionKeys;
+  identities: MarkIdentity[];
+  sidecar?: boolean;
+}
+
+/** A pod as the webhook admits it: label, mark, admitted identities and NMI mode. */
+export function admittedPodBody(p: AdmittedPod): Record<string, unknown> {
+  const mode = p.sidecar === true ? "sidecar" : "daemonset";
+  const mark = signAdmissionMark(p.keys, claimsFor(p.namespace, "default", p.selector, p.identities, mode));
+  return {
     apiVersion: "v1",
     kind: "Pod",
     metadata: {
@@ -92,21 +96,37 @@ export async function createPod(
       labels: { [BINDING_LABEL]: p.selector },
       annotations: {
         [ADMISSION_MARK_ANNOTATION]: mark,
-        ...(p.sidecar === true ? { [NMI_MODE_ANNOTATION]: "sidecar" } : {}),
+        [ADMITTED_IDENTITIES_ANNOTATION]: formatAdmittedIdentities(p.identities),
+        [NMI_MODE_ANNOTATION]: mode,
       },
     },
     spec: { nodeName: p.nodeName, serviceAccountName: "default", containers: [{ name: "app", image: "app:1" }] },
-  });
+  };
+}
+
+export async function createPod(kc: KubeConfig, p: AdmittedPod): Promise<RunningPod> {
+  await create(kc, "pods", "", "v1", p.namespace, admittedPodBody(p));
   return waitRunning(kc, p.namespace, p.name, p.nodeName);
 }
 
-/** An AzurePodIdentityException and a pod it applies to (no binding label, no mark). */
+/**
+ * An AzurePodIdentityException and a pod it applies to (no binding label, no mark), in a
+ * namespace a cluster admin's policy lets exceptions take effect in (`allowed`, the default).
+ */
 export async function createExceptedPod(
   kc: KubeConfig,
   ns: string,
   name: string,
   nodeName: string,
+  allowed = true,
 ): Promise<RunningPod> {
+  if (allowed)
+    await create(kc, KINDS.AzurePodIdentityPolicy.plural, GROUP, VERSION, undefined, {
+      apiVersion: API_VERSION,
+      kind: "AzurePodIdentityPolicy",
+      metadata: { name: `exceptions-${ns}-${name}` },
+      spec: { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } }, exceptions: "Allow" },
+    });
   await create(kc, KINDS.AzurePodIdentityException.plural, GROUP, VERSION, ns, {
     apiVersion: API_VERSION,
     kind: "AzurePodIdentityException",
@@ -190,4 +210,32 @@ export async function podToken(kc: KubeConfig, pod: RunningPod, audience: string
     },
   });
   return r.status.token;
+}
+
+/** Options for an in-process sidecar-mode NMI forwarding to a node NMI's TLS port. */
+export function sidecarNmiOptions(o: {
+  host: string;
+  nmiEndpoint: string;
+  caPem: string;
+  serverName: string;
+  tokenFile: string;
+  logger: NmiOptions["logger"];
+}): NmiOptions {
+  return {
+    mode: "sidecar",
+    host: o.host,
+    port: 0,
+    nmiEndpoint: o.nmiEndpoint,
+    nmiCaPem: o.caPem,
+    nmiServerName: o.serverName,
+    tokenFile: o.tokenFile,
+    imdsEndpoint: "",
+    authorityHost: "",
+    proxyPaths: [],
+    assignmentWaitSeconds: 0,
+    iptablesRedirect: false,
+    podInterfaces: [],
+    metadataAddress: "",
+    ...(o.logger !== undefined ? { logger: o.logger } : {}),
+  };
 }

@@ -13,10 +13,16 @@ import type { ControlPlane } from "../../../src/playground/control-plane/index.t
 import { silentLogger } from "../../../src/shared/log.ts";
 import { startApiProxy, type ApiProxy } from "../../helpers/api-proxy.ts";
 import { sharedRealCluster, uniqueNamespace } from "../../helpers/real-cluster.ts";
-import { assign, create, createBinding, createTenant, installCrds, type RunningPod } from "./cluster-fixture.ts";
+import {
+  admittedPodBody,
+  assign,
+  create,
+  createBinding,
+  createTenant,
+  installCrds,
+  type RunningPod,
+} from "./cluster-fixture.ts";
 import { KEYS } from "../../unit/nmi/fixtures.ts";
-import { signAdmissionMark } from "../../../src/policy/admission-mark.ts";
-import { ADMISSION_MARK_ANNOTATION, BINDING_LABEL } from "../../../src/model/constants.ts";
 import { within } from "../../helpers/eventually.ts";
 
 const tokens: TokenProvider = {
@@ -49,18 +55,9 @@ describe("nmi: fresh or nothing, against a real API server", function () {
   const second = id("second", 2);
 
   async function startPod(name: string, selector: string, identity: typeof first): Promise<RunningPod> {
-    const mark = signAdmissionMark(KEYS, {
-      namespace: ns,
-      serviceAccountName: "default",
-      selector,
-      identities: [{ name: identity.name, clientID: identity.clientID }],
-    });
-    const pod = (await create(cp.kc, "pods", "", "v1", ns, {
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name, labels: { [BINDING_LABEL]: selector }, annotations: { [ADMISSION_MARK_ANNOTATION]: mark } },
-      spec: { nodeName: node, containers: [{ name: "app", image: "app:1" }] },
-    })) as { metadata: { uid: string } };
+    const identities = [{ name: identity.name, clientID: identity.clientID, resourceID: identity.resourceID }];
+    const body = admittedPodBody({ name, namespace: ns, nodeName: node, selector, keys: KEYS, identities });
+    const pod = (await create(cp.kc, "pods", "", "v1", ns, body)) as { metadata: { uid: string } };
     await reportPodStatus(cp.kc, ns, name, { podIP: ip, hostIP: "127.20.77.1" });
     const running = { name, namespace: ns, uid: pod.metadata.uid, podIP: ip, nodeName: node };
     await assign(cp.kc, running, identity, selector);

@@ -5,6 +5,7 @@ import { describe, it, before, after } from "mocha";
 import assert from "node:assert/strict";
 import { LIMITS } from "../../../src/model/constants.ts";
 import { UpstreamLimiter } from "../../../src/nmi/limiter.ts";
+import { identityId } from "../../../src/playground/azure/ids.ts";
 import { ImdsClient, UpstreamError } from "../../../src/nmi/token-sources.ts";
 import { startTestAzure, type AzureFixture } from "../../helpers/azure.ts";
 
@@ -19,11 +20,15 @@ describe("nmi upstream limits against the IMDS stand-in", function () {
   after(() => f.pg.stop());
 
   const burst = (client: ImdsClient): Promise<Array<number | "ok">> => {
-    const clientId = f.cloud.identities[0]!.clientId;
+    const id = f.cloud.identities[0]!;
+    const identity = {
+      clientID: id.clientId,
+      resourceID: identityId(f.cloud.subscriptionId, id.resourceGroup, id.name),
+    };
     return Promise.all(
       Array.from({ length: 30 }, (_, i) =>
         client
-          .source(clientId)
+          .source(identity)
           .getToken(`https://resource-${i}.example.com`)
           .then(
             () => "ok" as const,

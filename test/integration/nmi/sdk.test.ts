@@ -11,9 +11,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BlobServiceClient, StorageSharedKeyCredential, type StoragePipelineOptions } from "@azure/storage-blob";
-import { DEFAULTS } from "../../../src/model/constants.ts";
+import { DEFAULTS, NMI_TLS } from "../../../src/model/constants.ts";
 import { runNmi, type NmiOptions, type RunningNmi } from "../../../src/nmi/main.ts";
 import { silentLogger } from "../../../src/shared/log.ts";
+import { createCertificateAuthority } from "../../../src/shared/pki.ts";
 import { startTestAzure, type AzureFixture } from "../../helpers/azure.ts";
 import { startTestCluster, type TestCluster } from "../../helpers/cluster.ts";
 import {
@@ -24,11 +25,14 @@ import {
   createTenant,
   installCrds,
   podToken,
+  sidecarNmiOptions,
   type RunningPod,
 } from "./cluster-fixture.ts";
 import { TEST_KEYS, writeKeyFile } from "./keys.ts";
 
 const preload = fileURLToPath(new URL("../../../src/playground/podnet/preload.ts", import.meta.url));
+const nmiCa = createCertificateAuthority("podid NMI CA (test)");
+const NMI_NAME = NMI_TLS.serverName("podid-system");
 const NODE = "aks-nodepool1-12345678-vmss000000";
 
 /** Runs `code` as a pod process: pod IP, injected env, the playground CA trusted (as the image would). */
@@ -79,7 +83,7 @@ describe("nmi with the real Azure SDK, as pods would ask", function () {
     identity.resourceID = `/subscriptions/${azure.cloud.subscriptionId}/resourceGroups/${kubelet.resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${kubelet.name}`;
     await installCrds(cluster.kc);
     await createTenant(cluster.kc, "team-a", identity, "reader");
-    const ids = [{ name: identity.name, clientID: identity.clientID }];
+    const ids = [{ name: identity.name, clientID: identity.clientID, resourceID: identity.resourceID }];
     app = await createPod(cluster.kc, {
       name: "app",
       namespace: "team-a",
@@ -122,9 +126,16 @@ describe("nmi with the real Azure SDK, as pods would ask", function () {
       iptablesRedirect: false,
       podInterfaces: [],
       metadataAddress: "169.254.169.254",
+      tlsCertFile: join(dir, "nmi.crt"),
+      tlsKeyFile: join(dir, "nmi.key"),
+      sidecarPort: 0,
       tokenFile: "",
       logger: silentLogger(),
     };
+    // The node NMI's sidecar certificate, as cert-manager would issue it.
+    const serving = nmiCa.issue({ commonName: NMI_NAME, dnsNames: [NMI_NAME], ipAddresses: [] });
+    writeFileSync(opts.tlsCertFile!, serving.certPem);
+    writeFileSync(opts.tlsKeyFile!, serving.keyPem);
     nmi = await runNmi(opts);
   });
 
@@ -170,7 +181,7 @@ describe("nmi with the real Azure SDK, as pods would ask", function () {
       nodeName: NODE,
       selector: "reader",
       keys: TEST_KEYS,
-      identities: [{ name: identity.name, clientID: identity.clientID }],
+      identities: [{ name: identity.name, clientID: identity.clientID, resourceID: identity.resourceID }],
     });
     await assign(cluster.kc, late, identity, "reader", true);
     let asked!: () => void;
@@ -189,34 +200,29 @@ describe("nmi with the real Azure SDK, as pods would ask", function () {
     assert.deepEqual(JSON.parse(r.out.trim().split("\n").pop()!), { text: "hello from a pod" });
   });
 
-  it("sidecar mode: the pod asks its sidecar, which presents the pod's token; no IP is trusted", async () => {
+  it("sidecar mode: the pod asks its sidecar, which presents the pod's token over TLS; no IP is trusted", async () => {
     const side = await createPod(cluster.kc, {
       name: "side",
       namespace: "team-a",
       nodeName: NODE,
       selector: "reader",
       keys: TEST_KEYS,
-      identities: [{ name: identity.name, clientID: identity.clientID }],
+      identities: [{ name: identity.name, clientID: identity.clientID, resourceID: identity.resourceID }],
       sidecar: true,
     });
     await assign(cluster.kc, side, identity, "reader");
     const tokenFile = join(dir, "side-token");
     writeFileSync(tokenFile, await podToken(cluster.kc, side, DEFAULTS.sidecarTokenAudience));
-    const sidecar = await runNmi({
-      mode: "sidecar",
-      host: side.podIP,
-      port: 0,
-      nmiEndpoint: nmi.url,
-      tokenFile,
-      imdsEndpoint: "",
-      authorityHost: "",
-      proxyPaths: [],
-      assignmentWaitSeconds: 0,
-      iptablesRedirect: false,
-      podInterfaces: [],
-      metadataAddress: "",
-      logger: silentLogger(),
-    });
+    const sidecar = await runNmi(
+      sidecarNmiOptions({
+        host: side.podIP,
+        nmiEndpoint: nmi.sidecarUrl!,
+        caPem: nmiCa.certPem,
+        serverName: NMI_NAME,
+        tokenFile,
+        logger: silentLogger(),
+      }),
+    );
     try {
       const viaSidecar = await runPod(READ_BLOB("DefaultAzureCredential"), podEnv(side, sidecar.url));
       assert.equal(viaSidecar.code, 0, viaSidecar.err);

@@ -82,7 +82,50 @@ describe("reconciler against the playground cluster and Resource Manager", funct
     assert.deepEqual(w.onTarget("vm"), ["demo-reader", "podid-playground-agentpool"]);
   });
 
-  it("one invalid identity among many is marked Failed; every other identity is assigned", async () => {
+  it("attack: an AzureIdentity claiming another identity's ClientID is read back with @azure/arm-msi, Failed, never assigned", async () => {
+    const reader = w.f.cloud.identities.find((i) => i.name === "demo-reader")!;
+    await w.addIdentity("demo-reader");
+    // team-a's other identity, "other-team", written with demo-reader's ClientID.
+    await w.addIdentity("other-team", undefined, reader.clientId);
+    await w.start();
+    await w.addPod("honest", "demo-reader", "uniform1");
+    await w.addPod("spoofer", "other-team", "uniform1");
+    await until("settled", async () => {
+      const s = await statuses(w);
+      return s["honest-demo-reader"] === "Assigned" && s["spoofer-other-team"] === "Failed";
+    });
+    const spoof = (await w.assigned()).find((a) => a.metadata.name === "spoofer-other-team")!;
+    assert.equal(spoof.status?.reason, "ClientIDMismatch");
+    const real = w.f.cloud.identities.find((i) => i.name === "other-team")!.clientId;
+    assert.match(
+      spoof.status?.message ?? "",
+      new RegExp(
+        `says ClientID ${reader.clientId}, but Resource Manager says identity .*other-team has client ID ${real}`,
+      ),
+    );
+    assert.deepEqual(w.onTarget("uniform1"), ["demo-reader", "podid-playground-agentpool"]);
+    assert.ok(
+      w.f.pg.calls.list({ service: "arm", method: "GET" }).some((c) => c.resource === "userAssignedIdentities"),
+      "read from Resource Manager's userAssignedIdentities",
+    );
+  });
+
+  it("without read permission on an identity, it is Failed IdentityNotReadable naming the permission, and not assigned", async () => {
+    await w.addIdentity("demo-writer");
+    w.f.pg.faults.unreadableIdentities.add(w.idOf("demo-writer").toLowerCase());
+    await w.start();
+    await w.addPod("p", "demo-writer", "uniform0");
+    await until("Failed", async () => (await statuses(w))["p-demo-writer"] === "Failed");
+    const a = (await w.assigned()).find((x) => x.metadata.name === "p-demo-writer")!;
+    assert.equal(a.status?.reason, "IdentityNotReadable");
+    assert.match(
+      a.status?.message ?? "",
+      /AuthorizationFailed.*Microsoft\.ManagedIdentity\/userAssignedIdentities\/read/,
+    );
+    assert.deepEqual(w.onTarget("uniform0"), ["podid-playground-agentpool"]);
+  });
+
+  it("an identity Resource Manager does not have is marked Failed before any write; every other identity is assigned", async () => {
     await w.addIdentity("demo-reader");
     await w.addIdentity("demo-writer");
     await w.addIdentity("ghost");
@@ -95,8 +138,10 @@ describe("reconciler against the playground cluster and Resource Manager", funct
     });
     const ghost = (await w.assigned()).find((a) => a.metadata.name === "p-ghost-ghost")!;
     assert.equal(ghost.status?.status, "Failed");
-    assert.equal(ghost.status?.reason, "InvalidIdentity");
+    assert.equal(ghost.status?.reason, "IdentityNotFound");
     assert.match(ghost.status?.message ?? "", /ghost/);
+    const patches = w.f.pg.calls.list({ service: "arm", method: "PATCH" });
+    assert.ok(patches.length > 0 && patches.every((c) => c.status < 400), "no write was refused: ghost was never sent");
     assert.deepEqual(w.onTarget("uniform0"), [
       "demo-reader",
       "demo-writer",

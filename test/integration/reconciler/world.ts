@@ -8,6 +8,7 @@ import { KINDS, GROUP, SYSTEM_NAMESPACE } from "../../../src/model/constants.ts"
 import { kubeRequest, isAlreadyExists } from "../../../src/kube/request.ts";
 import { silentLogger } from "../../../src/shared/log.ts";
 import { createArmVmIdentityClient } from "../../../src/reconciler/arm-client.ts";
+import { createArmIdentityReader } from "../../../src/reconciler/identity-reader.ts";
 import { runReconciler, type ReconcilerSettings, type RunningReconciler } from "../../../src/reconciler/run.ts";
 import { nodesOf } from "../../../src/playground/azure/index.ts";
 import { identityId } from "../../../src/playground/azure/ids.ts";
@@ -77,7 +78,7 @@ export interface World {
   /** User-assigned identity names on a target (lower-cased names, sorted). */
   onTarget(node: keyof typeof NODES): string[];
   start(overrides?: Partial<ReconcilerSettings>): Promise<RunningReconciler>;
-  addIdentity(name: string, resourceID?: string): Promise<void>;
+  addIdentity(name: string, resourceID?: string, clientID?: string): Promise<void>;
   addPod(name: string, selector: string, node: keyof typeof NODES): Promise<void>;
   deletePod(name: string): Promise<void>;
   assigned(): Promise<
@@ -116,6 +117,12 @@ export async function startWorld(): Promise<World> {
     caPem: f.pg.caPem,
     pollIntervalMs: 20,
   });
+  // The real @azure/arm-msi against the Resource Manager stand-in.
+  const identities = createArmIdentityReader({
+    credential: reconcilerCredential(f),
+    endpoint: f.pg.armUrl,
+    caPem: f.pg.caPem,
+  });
   const sub = f.cloud.subscriptionId;
   const node = nodesOf(f.cloud);
   const targetId = (n: keyof typeof NODES): string => {
@@ -153,11 +160,12 @@ export async function startWorld(): Promise<World> {
           ...overrides,
         },
         silentLogger(),
+        identities,
       );
       running.push(r);
       return r;
     },
-    async addIdentity(name, resourceID) {
+    async addIdentity(name, resourceID, clientID) {
       const i = f.cloud.identities.find((x) => x.name === name);
       await post(`/apis/${GROUP}/v1/namespaces/${NS}/azureidentities`, {
         apiVersion: `${GROUP}/v1`,
@@ -166,7 +174,7 @@ export async function startWorld(): Promise<World> {
         spec: {
           type: 0,
           ResourceID: resourceID ?? idOf(name),
-          ClientID: i?.clientId ?? "00000000-0000-4000-8000-00000000dead",
+          ClientID: clientID ?? i?.clientId ?? "00000000-0000-4000-8000-00000000dead",
         },
       });
       await post(`/apis/${GROUP}/v1/namespaces/${NS}/azureidentitybindings`, {

@@ -77,8 +77,9 @@ describe("podid webhook behind the API server, with kubectl", function () {
       logger: silentLogger(),
     });
     hookPort = hook.port;
-    // The seed's objects in team-a (through the resources webhook), then wait for the cache.
-    const crs = seedDocs().filter((d) => d.kind !== "Deployment");
+    // The seed's objects in team-a (through the resources webhook), then wait for the cache. Not its
+    // exception: exceptions take effect only where a cluster admin's policy allows them.
+    const crs = seedDocs().filter((d) => d.kind !== "Deployment" && d.kind !== "AzurePodIdentityException");
     const seed = await k(["apply", "-n", "team-a", "-f", "-"], crs.map((d) => stringify(d)).join("---\n"));
     assert.equal(seed.code, 0, seed.stderr);
     for (let i = 0; i < 100; i++) {
@@ -142,7 +143,15 @@ describe("podid webhook behind the API server, with kubectl", function () {
       metadata: { annotations: Record<string, string> };
       spec: { containers: Array<{ env: Array<{ name: string; value?: string }> }> };
     };
-    assert.match(p.metadata.annotations[ADMISSION_MARK_ANNOTATION] ?? "", /^v1\./);
+    assert.match(p.metadata.annotations[ADMISSION_MARK_ANNOTATION] ?? "", /^v2\./);
+    assert.deepEqual(
+      (
+        JSON.parse(p.metadata.annotations["aadpodidentity.k8s.io/admitted-identities"] ?? "[]") as Array<{
+          name: string;
+        }>
+      ).map((i) => i.name),
+      [SEED.identityName],
+    );
     assert.equal(p.metadata.annotations[NMI_MODE_ANNOTATION], "daemonset");
     assert.deepEqual(
       p.spec.containers[0]!.env.map((e) => e.name),

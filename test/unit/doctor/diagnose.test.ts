@@ -96,11 +96,21 @@ const cases: Case[] = [
     verdict: /no token: the pod has no aadpodidbinding label/,
   },
   {
-    name: "excepted pod is left to the node's IMDS",
-    input: healthy({}, { labels: { aadpodidbinding: SEED.selector, noaad: "true" } }),
+    name: "excepted pod (a policy allows exceptions there) is left to the node's IMDS",
+    input: healthy(
+      { policies: [policy("exc", { matchLabels: { team: "a" } }, { exceptions: "Allow" })] },
+      { labels: { aadpodidbinding: SEED.selector, noaad: "true" } },
+    ),
     getsToken: false,
     finding: { check: "exception", status: "info", message: /node's own IMDS/ },
     verdict: /leaves this pod alone/,
+  },
+  {
+    name: "an exception the namespace may not have is reported as ignored",
+    input: healthy({}, { labels: { aadpodidbinding: SEED.selector, noaad: "true" } }),
+    getsToken: true,
+    finding: { check: "admission", status: "warning", message: /is ignored: exceptions are not allowed/ },
+    verdict: /gets tokens/,
   },
   {
     name: "selector bound only in another namespace names it for the admin",

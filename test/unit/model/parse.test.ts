@@ -225,7 +225,16 @@ describe("model parsers: AzurePodIdentityPolicy", () => {
       namespaceSelector: {},
       onUnmatchedLabel: "Deny",
       enforcement: "Enforce",
+      unlistedIdentities: "Allow",
     });
+  });
+  it("reads unlistedIdentities and exceptions", () => {
+    const v = value(parseAzurePodIdentityPolicy(pol({ unlistedIdentities: "deny", exceptions: "Allow" })));
+    assert.deepEqual([v.unlistedIdentities, v.exceptions], ["Deny", "Allow"]);
+    assert.deepEqual(errorFields(parseAzurePodIdentityPolicy(pol({ unlistedIdentities: "no", exceptions: true }))), [
+      "spec.unlistedIdentities",
+      "spec.exceptions",
+    ]);
   });
   it("reads every field, normalising enum case", () => {
     const v = value(

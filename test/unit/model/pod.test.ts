@@ -50,6 +50,7 @@ describe("model/pod: one pod view, one projection per program", () => {
     const r = parseReconcilerPod(raw);
     assert.ok(r.ok);
     assert.deepEqual(Object.keys(r.value).sort(), [
+      "admitted",
       "hostNetwork",
       "labels",
       "name",

@@ -145,7 +145,7 @@ describe("nmi/app token endpoint", () => {
       match: /no valid admission mark/,
     },
     {
-      name: "mark no longer matching the bindings (a binding added later)",
+      name: "an identity bound to the pod's selector after it was admitted",
       setup: (v) =>
         v.binds.push({
           metadata: { name: "x", namespace: "team-a", labels: {}, annotations: {} },
@@ -153,8 +153,31 @@ describe("nmi/app token endpoint", () => {
           selector: "reader",
         }),
       ip: "127.10.0.5",
+      query: { client_id: "22222222-2222-4222-8222-222222222222" },
       status: 403,
-      match: /no valid admission mark/,
+      match: /was admitted before writer .* Recreate the pod/,
+    },
+    {
+      name: "attack: a tenant's own exception, where no policy allows exceptions",
+      setup: (v) => {
+        v.pols = [];
+        v.excs.push({
+          metadata: { name: "mine", namespace: "team-b", labels: {}, annotations: {} },
+          podLabels: { x: "1" },
+        });
+        v.pods.push(pod("sneaky", "team-b", "127.10.0.11", { labels: { x: "1" } }));
+      },
+      ip: "127.10.0.11",
+      query: { client_id: "abc" },
+      status: 403,
+      match: /no aadpodidbinding label/,
+    },
+    {
+      name: "a pod deleted and past its grace period",
+      setup: (v) => Object.assign(v.pod("team-a", "app")!, { deleting: true, deletionDeadline: Date.now() - 1000 }),
+      ip: "127.10.0.5",
+      status: 403,
+      match: /grace period is over/,
     },
     {
       name: "identity of another pod",
@@ -227,11 +250,11 @@ describe("nmi/app token endpoint", () => {
       match: /does not serve \/metadata\/instance/,
     },
     {
-      name: "sidecar token without a reviewer",
+      name: "a pod token on the plain listener (sidecars speak TLS only)",
       ip: "127.10.0.5",
       headers: { Metadata: "true", [SIDECAR.tokenHeader]: "t" },
       status: 403,
-      match: /does not accept sidecar tokens/,
+      match: /accepted only over TLS/,
     },
   ];
   for (const c of refusals) {
@@ -246,6 +269,27 @@ describe("nmi/app token endpoint", () => {
       await app.close();
     });
   }
+
+  it("keeps serving an admitted identity when another is bound to the selector later", async () => {
+    const v = world();
+    v.binds.push({
+      metadata: { name: "x", namespace: "team-a", labels: {}, annotations: {} },
+      azureIdentity: "writer",
+      selector: "reader",
+    });
+    const app = build(v);
+    const r = await ask(app, "127.10.0.5", { client_id: "11111111-1111-4111-8111-111111111111" });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    await app.close();
+  });
+
+  it("serves a pod being deleted until its grace period ends", async () => {
+    const v = world();
+    Object.assign(v.pod("team-a", "app")!, { deleting: true, deletionDeadline: Date.now() + 30_000 });
+    const app = build(v);
+    assert.equal((await ask(app, "127.10.0.5")).status, 200);
+    await app.close();
+  });
 
   it("waits while the assignment is in progress and serves once it is Assigned", async () => {
     const v = world();
@@ -286,32 +330,65 @@ describe("nmi/app token endpoint", () => {
   });
 });
 
-describe("nmi/app sidecar tokens", () => {
+describe("nmi/app sidecar tokens (the TLS listener)", () => {
   const review = (over: Partial<ReviewedToken> = {}): ReviewedToken => ({
     authenticated: true,
     username: "system:serviceaccount:team-a:default",
-    podName: "app",
-    podUID: "uid-team-a-app",
+    podName: "side",
+    podUID: "uid-team-a-side",
     audiences: ["podid-nmi"],
     ...over,
   });
-  it("identifies the pod by its reviewed token, whatever the source address", async () => {
+  const sidecarWorld = (): MemoryView => {
     const v = world();
-    v.pod("team-a", "app")!.annotations[NMI_MODE_ANNOTATION] = "sidecar";
-    const app = build(v, { reviewToken: () => Promise.resolve(review()) });
-    const r = await ask(app, "127.99.0.1", {}, { Metadata: "true", [SIDECAR.tokenHeader]: "pod-token" });
-    assert.equal(r.status, 200);
+    const side = admit(v, pod("side", "team-a", "127.10.0.12"), "reader", KEYS, "sidecar");
+    v.pods.push(side);
+    v.aais.push(assigned(side, v.ids[0]!, "Assigned"));
+    return v;
+  };
+  const sidecars = (v: MemoryView, over: Partial<NmiAppDeps> = {}) =>
+    build(v, { listener: "sidecars", reviewToken: () => Promise.resolve(review()), ...over });
+  const withToken = { Metadata: "true", [SIDECAR.tokenHeader]: "pod-token" };
+
+  it("identifies the pod by its reviewed token, whatever the source address", async () => {
+    const app = sidecars(sidecarWorld());
+    const r = await ask(app, "127.99.0.1", {}, withToken);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    await app.close();
+  });
+  it("attack: a sidecar pod whose nmi-mode annotation was flipped to daemonset is refused by address", async () => {
+    const v = sidecarWorld();
+    v.pod("team-a", "side")!.annotations[NMI_MODE_ANNOTATION] = "daemonset";
+    const app = build(v);
+    const r = await ask(app, "127.10.0.12");
+    assert.equal(r.status, 403);
+    assert.match(r.body.error_description!, /no valid admission mark/);
+    await app.close();
+  });
+  it("does not serve callers identified by address on the sidecar port", async () => {
+    const app = sidecars(sidecarWorld());
+    const r = await ask(app, "127.10.0.5");
+    assert.equal(r.status, 403);
+    assert.match(r.body.error_description!, /serves sidecars/);
+    await app.close();
+  });
+  it("refuses tokens when it has no reviewer", async () => {
+    const app = build(sidecarWorld(), { listener: "sidecars" });
+    const r = await ask(app, "127.10.0.12", {}, withToken);
+    assert.match(r.body.error_description!, /does not accept sidecar tokens/);
     await app.close();
   });
   const bad: Array<[string, Partial<ReviewedToken>, RegExp]> = [
     ["an unauthenticated token", { authenticated: false, error: "token expired" }, /token expired/],
     ["a token of a recreated pod (old uid)", { podUID: "uid-old" }, /not on node/],
+    ["a token bound to another pod of the namespace", { podName: "app", podUID: "uid-team-a-side" }, /not on node/],
+    ["a token not bound to a pod", { podName: undefined, podUID: undefined }, /not a pod-bound/],
     ["a token for another audience", { audiences: ["https://kubernetes.default.svc"] }, /audience/],
   ];
   for (const [name, over, re] of bad) {
     it(`refuses ${name}`, async () => {
-      const app = build(world(), { reviewToken: () => Promise.resolve(review(over)) });
-      const r = await ask(app, "127.10.0.5", {}, { Metadata: "true", [SIDECAR.tokenHeader]: "pod-token" });
+      const app = sidecars(sidecarWorld(), { reviewToken: () => Promise.resolve(review(over)) });
+      const r = await ask(app, "127.10.0.12", {}, withToken);
       assert.equal(r.status, 403);
       assert.match(r.body.error_description!, re);
       await app.close();
@@ -322,6 +399,7 @@ describe("nmi/app sidecar tokens", () => {
 describe("nmi/app when the Kubernetes API cannot review a sidecar token", () => {
   it("answers 503 with Retry-After, so the SDK retries, instead of hanging or refusing", async () => {
     const app = build(world(), {
+      listener: "sidecars",
       reviewToken: () => Promise.reject(new Error("the TokenReview got no answer within 5000 ms")),
     });
     const res = await app.inject({

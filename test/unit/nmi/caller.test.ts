@@ -4,6 +4,7 @@ import { identifyByIp, identifyByToken, normaliseIp, type ReviewedToken } from "
 import type { NmiPod } from "../../../src/nmi/pod.ts";
 import { parseNmiPod } from "../../../src/nmi/pod.ts";
 
+const NOW = Date.parse("2026-06-01T12:00:00Z");
 const pod = (over: Partial<NmiPod>): NmiPod => ({
   name: "p",
   namespace: "team-a",
@@ -45,11 +46,28 @@ describe("nmi/caller identifyByIp", () => {
       want: /several pods/,
     },
     { name: "only a finished pod", pods: [pod({ phase: "Failed" })], ip: "127.10.0.5", want: /no running pod/ },
-    { name: "only a deleting pod", pods: [pod({ deleting: true })], ip: "127.10.0.5", want: /no running pod/ },
+    {
+      name: "a deleting pod without a deadline",
+      pods: [pod({ deleting: true })],
+      ip: "127.10.0.5",
+      want: /no running pod/,
+    },
+    {
+      name: "a pod in its termination grace period: still served",
+      pods: [pod({ deleting: true, deletionDeadline: NOW + 30_000 })],
+      ip: "127.10.0.5",
+      want: "p",
+    },
+    {
+      name: "a deleted pod past its grace period",
+      pods: [pod({ deleting: true, deletionDeadline: NOW - 1 })],
+      ip: "127.10.0.5",
+      want: /grace period is over/,
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
-      const r = identifyByIp(c.pods, c.ip, "node-1");
+      const r = identifyByIp(c.pods, c.ip, "node-1", NOW);
       if (typeof c.want === "string") {
         assert.ok(r.ok, r.ok ? "" : r.error.description);
         assert.equal(r.pod.name, c.want);
@@ -127,6 +145,7 @@ describe("nmi/pod parseNmiPod", () => {
     assert.equal(r.value.serviceAccountName, "default");
     assert.equal(r.value.phase, "Pending");
     assert.equal(r.value.deleting, true);
+    assert.equal(r.value.deletionDeadline, Date.parse("2026-01-01T00:00:00Z"));
   });
   it("refuses objects without a name, naming the field", () => {
     const r = parseNmiPod({ metadata: {} });

@@ -1,15 +1,28 @@
 // Shared fixtures for the NMI's unit tests: a namespace with one admitted pod, its binding,
 // identity and assignment, and an in-memory NmiView over plain arrays.
-import { ADMISSION_MARK_ANNOTATION, BINDING_LABEL } from "../../../src/model/constants.ts";
+import {
+  ADMISSION_MARK_ANNOTATION,
+  ADMITTED_IDENTITIES_ANNOTATION,
+  BINDING_LABEL,
+  NMI_MODE_ANNOTATION,
+  type NmiMode,
+} from "../../../src/model/constants.ts";
 import type {
   AzureAssignedIdentity,
   AzureIdentity,
   AzureIdentityBinding,
   AzurePodIdentityException,
+  AzurePodIdentityPolicy,
 } from "../../../src/model/types.ts";
-import { signAdmissionMark, type AdmissionKeys } from "../../../src/policy/admission-mark.ts";
+import {
+  claimsFor,
+  formatAdmittedIdentities,
+  markIdentity,
+  signAdmissionMark,
+  type AdmissionKeys,
+} from "../../../src/policy/admission-mark.ts";
 import type { NmiPod } from "../../../src/nmi/pod.ts";
-import { boundIdentities, markClaims, type NmiView, type Vouched } from "../../../src/nmi/view.ts";
+import { boundIdentities, type NmiView, type Vouched } from "../../../src/nmi/view.ts";
 
 export const NODE = "node-1";
 export const KEYS: AdmissionKeys = { current: Buffer.alloc(32, 7), previous: [] };
@@ -96,6 +109,8 @@ export class MemoryView implements NmiView {
   binds: AzureIdentityBinding[] = [];
   excs: AzurePodIdentityException[] = [];
   aais: AzureAssignedIdentity[] = [];
+  pols: AzurePodIdentityPolicy[] = [];
+  nsLabels: Record<string, Record<string, string>> = {};
   private readonly listeners = new Set<() => void>();
   podsWithIp = (ip: string): NmiPod[] => this.pods.filter((p) => p.podIPs.includes(ip));
   pod = (ns: string, name: string): NmiPod | undefined => this.pods.find((p) => p.namespace === ns && p.name === name);
@@ -103,6 +118,11 @@ export class MemoryView implements NmiView {
   bindings = (ns: string): AzureIdentityBinding[] => this.binds.filter((i) => i.metadata.namespace === ns);
   exceptions = (ns: string): AzurePodIdentityException[] => this.excs.filter((i) => i.metadata.namespace === ns);
   assigned = (ns: string): AzureAssignedIdentity[] => this.aais.filter((i) => i.metadata.namespace === ns);
+  namespaceLabels = (ns: string): Record<string, string> => ({
+    "kubernetes.io/metadata.name": ns,
+    ...this.nsLabels[ns],
+  });
+  policies = (): AzurePodIdentityPolicy[] => this.pols;
   onChange(cb: () => void): () => void {
     this.listeners.add(cb);
     return () => this.listeners.delete(cb);
@@ -118,18 +138,42 @@ export class MemoryView implements NmiView {
     Promise.resolve(this.stale === undefined ? { fresh: true } : { fresh: false, reason: this.stale });
 }
 
-/** Labels the pod with `selector` and signs its mark for the identities bound now. */
-export function admit(view: MemoryView, p: NmiPod, selector: string, keys: AdmissionKeys = KEYS): NmiPod {
+/** Labels the pod with `selector` and writes what the webhook would: mark, NMI mode, the identities bound now. */
+export function admit(
+  view: MemoryView,
+  p: NmiPod,
+  selector: string,
+  keys: AdmissionKeys = KEYS,
+  mode: NmiMode = "daemonset",
+): NmiPod {
   p.labels[BINDING_LABEL] = selector;
   const ids = boundIdentities(selector, view.bindings(p.namespace), view.identities(p.namespace));
-  p.annotations[ADMISSION_MARK_ANNOTATION] = signAdmissionMark(keys, markClaims(p, selector, ids));
+  p.annotations[ADMISSION_MARK_ANNOTATION] = signAdmissionMark(
+    keys,
+    claimsFor(p.namespace, p.serviceAccountName, selector, ids, mode),
+  );
+  p.annotations[ADMITTED_IDENTITIES_ANNOTATION] = formatAdmittedIdentities(ids.map(markIdentity));
+  p.annotations[NMI_MODE_ANNOTATION] = mode;
   return p;
+}
+
+/** A cluster admin's policy letting exceptions take effect in `namespace`. */
+export function allowExceptions(namespace: string): AzurePodIdentityPolicy {
+  return {
+    metadata: { name: `exceptions-${namespace}`, labels: {}, annotations: {} },
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } },
+    onUnmatchedLabel: "Deny",
+    enforcement: "Enforce",
+    unlistedIdentities: "Allow",
+    exceptions: "Allow",
+  };
 }
 
 /**
  * A small world: team-a with pod `app` (127.10.0.5) bound to `reader` (Assigned), pod `two`
  * (127.10.0.6) bound to `reader` and `writer`, team-b with pod `other` (127.10.0.7) bound to
- * `b-id`, an excepted pod `legacy` (127.10.0.8) and a hostNetwork pod on the node IP.
+ * `b-id`, an excepted pod `legacy` (127.10.0.8; a policy allows exceptions in team-a) and a
+ * hostNetwork pod on the node IP.
  */
 export function world(): MemoryView {
   const v = new MemoryView();
@@ -144,6 +188,7 @@ export function world(): MemoryView {
     binding("b-b", "team-b", "b-id", "b"),
   );
   v.excs.push({ metadata: meta("exc", "team-a"), podLabels: { noaad: "true" } });
+  v.pols.push(allowExceptions("team-a"));
   const app = admit(v, pod("app", "team-a", "127.10.0.5"), "reader");
   const two = admit(v, pod("two", "team-a", "127.10.0.6"), "two");
   const other = admit(v, pod("other", "team-b", "127.10.0.7"), "b");

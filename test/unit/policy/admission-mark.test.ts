@@ -5,11 +5,13 @@ import { join } from "node:path";
 import { after, describe, it } from "mocha";
 import {
   loadAdmissionKeys,
+  markVersion,
   parseAdmissionKeys,
   signAdmissionMark,
   verifyAdmissionMark,
   type MarkClaims,
 } from "../../../src/policy/index.ts";
+import { legacyMark } from "./fixtures.ts";
 
 const K1 = "k1-0123456789abcdef0123456789abcdef";
 const K2 = "k2-fedcba9876543210fedcba9876543210";
@@ -17,9 +19,14 @@ const claims: MarkClaims = {
   namespace: "team-a",
   serviceAccountName: "myapp",
   selector: "myapp",
+  nmiMode: "daemonset",
   identities: [
     { name: "b-id", clientID: "11111111-2222-3333-4444-555555555555" },
-    { name: "a-id", clientID: "5c7a9e1b-2d3f-4a6b-8c9d-0e1f2a3b4c5d" },
+    {
+      name: "a-id",
+      clientID: "5c7a9e1b-2d3f-4a6b-8c9d-0e1f2a3b4c5d",
+      resourceID: "/subscriptions/s/resourceGroups/rg/x/a-id",
+    },
   ],
 };
 
@@ -27,7 +34,18 @@ describe("policy: admission marks", () => {
   const keys = parseAdmissionKeys(`${K1}\n`);
   const mark = signAdmissionMark(keys, claims);
 
-  it("has the form v1.<key id>.<base64url mac>", () => assert.match(mark, /^v1\.[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]{43}$/));
+  it("has the form v2.<key id>.<base64url mac>", () => assert.match(mark, /^v2\.[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]{43}$/));
+  it("compares resource IDs as Azure does (case-insensitively)", () =>
+    assert.deepEqual(
+      verifyAdmissionMark(keys, mark, {
+        ...claims,
+        identities: [
+          claims.identities[0]!,
+          { ...claims.identities[1]!, resourceID: "/SUBSCRIPTIONS/s/resourcegroups/RG/x/a-id" },
+        ],
+      }),
+      { valid: true },
+    ));
   it("verifies with the same claims, identities in any order and client IDs in any case", () =>
     assert.deepEqual(
       verifyAdmissionMark(keys, mark, {
@@ -61,6 +79,17 @@ describe("policy: admission marks", () => {
       },
     ],
     ["namespace and selector glued differently", { ...claims, namespace: "team-am", selector: "yapp" }],
+    ["another NMI mode (served by address instead of token)", { ...claims, nmiMode: "sidecar" }],
+    [
+      "another resource ID",
+      {
+        ...claims,
+        identities: [
+          claims.identities[0]!,
+          { ...claims.identities[1]!, resourceID: "/subscriptions/s/resourceGroups/rg/x/other" },
+        ],
+      },
+    ],
   ];
   for (const [name, c] of tampered)
     it(`refuses a mark copied to ${name}`, () => {
@@ -73,7 +102,7 @@ describe("policy: admission marks", () => {
     ["no mark", undefined, /no admission mark/],
     ["empty", "", /no admission mark/],
     ["garbage", "hello", /malformed/],
-    ["unknown version", mark.replace(/^v1/, "v9"), /unknown version/],
+    ["unknown version", mark.replace(/^v2/, "v9"), /unknown version/],
     ["unknown key", signAdmissionMark(parseAdmissionKeys(K2), claims), /no longer accepted/],
     ["truncated mac", mark.slice(0, -4), /does not match/],
   ];
@@ -102,6 +131,15 @@ describe("policy: admission marks", () => {
     assert.notEqual(other, first);
     assert.deepEqual(verifyAdmissionMark(otherKey, other, claims), { valid: true });
     assert.equal(verifyAdmissionMark(otherKey, first, claims).valid, false);
+  });
+
+  it("still verifies marks of the older format (v1) against the identities bound now", () => {
+    const v1 = legacyMark(K1, claims);
+    assert.deepEqual(verifyAdmissionMark(keys, v1, claims), { valid: true });
+    // v1 covered neither the NMI mode nor resource IDs, exactly as before.
+    assert.deepEqual(verifyAdmissionMark(keys, v1, { ...claims, identities: claims.identities.slice(1) }).valid, false);
+    assert.equal(markVersion(v1), "v1");
+    assert.equal(markVersion(mark), "v2");
   });
 
   it("refuses key files without keys or with short keys", () => {

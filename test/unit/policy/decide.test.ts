@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "mocha";
 import { decidePod, type PodAdmissionInput, type PodDecision } from "../../../src/policy/index.ts";
 import { SEED } from "../../fixtures/seed/index.ts";
-import { binding, identity, policy, seedInput } from "./fixtures.ts";
+import { binding, exception, identity, policy, seedInput } from "./fixtures.ts";
 
 const pod = (labels: Record<string, string>, hostNetwork = false): PodAdmissionInput["pod"] => ({
   labels,
@@ -10,6 +10,8 @@ const pod = (labels: Record<string, string>, hostNetwork = false): PodAdmissionI
   hostNetwork,
 });
 const label = { aadpodidbinding: SEED.selector };
+const ALLOW_EXCEPTIONS = policy("allow-exceptions", { matchLabels: { team: "a" } }, { exceptions: "Allow" });
+const DEFAULT_DENY = policy("default-deny", {}, { unlistedIdentities: "Deny" });
 
 interface Case {
   name: string;
@@ -31,10 +33,59 @@ const cases: Case[] = [
     reason: "no-label",
   },
   {
-    name: "excepted pod (seed's noaad: true): skip",
-    input: { pod: pod({ ...label, noaad: "true" }) },
+    name: "excepted pod (seed's noaad: true) where a policy allows exceptions: skip",
+    input: { pod: pod({ ...label, noaad: "true" }), policies: [ALLOW_EXCEPTIONS] },
     verdict: "skip",
     reason: "excepted",
+  },
+  {
+    name: "attack: a tenant's own exception in a namespace without the admin's allowance is ignored",
+    input: { pod: pod({ ...label, noaad: "true" }) },
+    verdict: "allow",
+    reason: "allowed",
+    warnings: [/^AzurePodIdentityException "aad-identity-exception" matches this pod but is ignored/],
+    identities: [SEED.identityName],
+  },
+  {
+    name: "attack: an ignored exception does not lift a denial",
+    input: { pod: pod({ ...label, noaad: "true" }), bindings: [], selectorBoundElsewhere: true },
+    verdict: "deny",
+    reason: "cross-namespace",
+    warnings: [/is ignored: exceptions are not allowed in namespace "team-a"/],
+  },
+  {
+    name: "exceptions take effect in kube-system by default",
+    input: {
+      namespace: "kube-system",
+      pod: pod({ ...label, noaad: "true" }),
+      exceptions: [exception("e", "kube-system", { noaad: "true" })],
+    },
+    verdict: "skip",
+    reason: "excepted",
+  },
+  {
+    name: "a policy can forbid exceptions in kube-system too",
+    input: {
+      namespace: "kube-system",
+      namespaceLabels: { "kubernetes.io/metadata.name": "kube-system" },
+      pod: pod({ ...label, noaad: "true" }),
+      exceptions: [exception("e", "kube-system", { noaad: "true" })],
+      bindings: [],
+      policies: [policy("no-exc", {}, { exceptions: "Deny" })],
+    },
+    verdict: "deny",
+    reason: "unmatched",
+    warnings: [/ignored/],
+  },
+  {
+    name: "Allow and Deny of exceptions on one namespace: Deny wins",
+    input: {
+      pod: pod({ ...label, noaad: "true" }),
+      policies: [ALLOW_EXCEPTIONS, policy("no-exc", {}, { exceptions: "Deny" })],
+    },
+    verdict: "allow",
+    reason: "allowed",
+    warnings: [/ignored/],
   },
   {
     name: "seed's binding and identity in the pod's namespace: allow",
@@ -90,7 +141,7 @@ const cases: Case[] = [
   },
   {
     name: "excepted hostNetwork pod: skip",
-    input: { pod: pod({ ...label, noaad: "true" }, true) },
+    input: { pod: pod({ ...label, noaad: "true" }, true), policies: [ALLOW_EXCEPTIONS] },
     verdict: "skip",
     reason: "excepted",
   },
@@ -154,6 +205,69 @@ const cases: Case[] = [
     reason: "allowed",
     warnings: [/^audit: this would be denied: .*AzurePodIdentityPolicy "p"/],
     identities: [SEED.identityName],
+  },
+  {
+    name: "attack: a managed identity is not allowed through a clientID-only entry (ClientID is the tenant's claim)",
+    input: { policies: [policy("by-client", {}, { allowedIdentities: [{ clientID: SEED.clientID }] })] },
+    verdict: "deny",
+    reason: "not-allowed",
+    message:
+      /clientID 5c7a9e1b-2d3f-4a6b-8c9d-0e1f2a3b4c5d \(service principals only: managed identities are allowed by resourceID\)/,
+  },
+  {
+    name: "a service principal is allowed by its clientID",
+    input: {
+      identities: [
+        identity(SEED.identityName, "team-a", {
+          type: 1,
+          resourceID: undefined,
+          tenantID: "11111111-1111-4111-8111-111111111111",
+          clientPassword: { name: "s", namespace: "team-a" },
+        }),
+      ],
+      policies: [policy("by-client", {}, { allowedIdentities: [{ clientID: SEED.clientID }] })],
+    },
+    verdict: "allow",
+    reason: "allowed",
+  },
+  {
+    name: "default-deny: an identity no policy lists is denied",
+    input: { policies: [DEFAULT_DENY] },
+    verdict: "deny",
+    reason: "not-allowed",
+    message: new RegExp(
+      "is not allowed in this namespace: no AzurePodIdentityPolicy that applies lists it, " +
+        'and AzurePodIdentityPolicy "default-deny" denies identities no policy lists \\(unlistedIdentities: Deny\\)',
+    ),
+  },
+  {
+    name: "default-deny: a team policy that lists the identity allows it",
+    input: {
+      policies: [
+        DEFAULT_DENY,
+        policy("team-a", { matchLabels: { team: "a" } }, { allowedIdentities: [{ resourceID: "*/team-a/*" }] }),
+      ],
+    },
+    verdict: "allow",
+    reason: "allowed",
+  },
+  {
+    name: "attack: default-deny is not lifted by another namespace's allowance",
+    input: {
+      policies: [
+        DEFAULT_DENY,
+        policy("team-b", { matchLabels: { team: "b" } }, { allowedIdentities: [{ resourceID: "*" }] }),
+      ],
+    },
+    verdict: "deny",
+    reason: "not-allowed",
+  },
+  {
+    name: "default-deny in Audit: warns",
+    input: { policies: [{ ...DEFAULT_DENY, enforcement: "Audit" }] },
+    verdict: "allow",
+    reason: "allowed",
+    warnings: [/^audit: this would be denied: .*unlistedIdentities: Deny/],
   },
   {
     name: "policy of another namespace does not apply",

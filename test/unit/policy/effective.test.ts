@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "mocha";
-import { effectivePolicy, identityViolations } from "../../../src/policy/index.ts";
+import { effectivePolicy, exceptionsAllowed, identityAllowed, identityViolations } from "../../../src/policy/index.ts";
 import { identity, policy } from "./fixtures.ts";
 
 describe("policy: effective policy (strictest wins)", () => {
@@ -11,6 +11,7 @@ describe("policy: effective policy (strictest wins)", () => {
       onUnmatchedEnforced: true,
       enforcement: "Enforce",
       identityConstraints: [],
+      denyUnlisted: [],
     }));
 
   it("ignores policies whose selector does not match", () =>
@@ -69,6 +70,48 @@ describe("policy: effective policy (strictest wins)", () => {
       [["by-client", "Audit"]],
     );
   });
+  it("a clientID-only entry never allows a managed identity, only service principals", () => {
+    const eff = effectivePolicy({}, [policy("p", {}, { allowedIdentities: [{ clientID: "*" }] })]);
+    assert.equal(identityViolations(eff, identity("x", "n")).length, 1);
+    const sp = identity("sp", "n", { type: 2, resourceID: undefined, tenantID: "t" });
+    assert.equal(identityViolations(eff, sp).length, 0);
+  });
+  it("default-deny: unlisted identities violate each Deny policy; a listed one none", () => {
+    const eff = effectivePolicy({ team: "a" }, [
+      policy("dd", {}, { unlistedIdentities: "Deny" }),
+      policy("dd-audit", {}, { unlistedIdentities: "Deny", enforcement: "Audit" }),
+    ]);
+    assert.deepEqual(
+      identityViolations(eff, identity("x", "team-a")).map((v) => [v.policy, v.kind, v.enforcement]),
+      [
+        ["dd", "unlisted", "Enforce"],
+        ["dd-audit", "unlisted", "Audit"],
+      ],
+    );
+    assert.equal(identityAllowed(eff, identity("x", "team-a")), false);
+    const listed = effectivePolicy({ team: "a" }, [
+      policy("dd", {}, { unlistedIdentities: "Deny" }),
+      policy("a", { matchLabels: { team: "a" } }, { allowedIdentities: [{ resourceID: "*/team-a/*" }] }),
+    ]);
+    assert.deepEqual(identityViolations(listed, identity("x", "team-a")), []);
+    assert.equal(identityAllowed(listed, identity("x", "team-a")), true);
+  });
+  const exceptionCases: Array<[string, string, Parameters<typeof effectivePolicy>[1], boolean]> = [
+    ["no policy, tenant namespace", "team-a", [], false],
+    ["no policy, kube-system", "kube-system", [], true],
+    ["no policy, podid-system", "podid-system", [], true],
+    ["Allow", "team-a", [policy("a", {}, { exceptions: "Allow" })], true],
+    ["Deny in kube-system", "kube-system", [policy("d", {}, { exceptions: "Deny" })], false],
+    [
+      "Allow and Deny",
+      "team-a",
+      [policy("a", {}, { exceptions: "Allow" }), policy("d", {}, { exceptions: "Deny" })],
+      false,
+    ],
+    ["a policy silent on exceptions keeps the default", "team-a", [policy("s", {})], false],
+  ];
+  for (const [name, ns, pols, want] of exceptionCases)
+    it(`exceptions: ${name}`, () => assert.equal(exceptionsAllowed(ns, effectivePolicy({}, pols)), want));
   it("an entry with both patterns needs both", () => {
     const id = identity("x", "team-a");
     const eff = effectivePolicy({}, [policy("p", {}, { allowedIdentities: [{ resourceID: "*", clientID: "ffff*" }] })]);

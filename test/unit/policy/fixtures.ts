@@ -6,7 +6,8 @@ import type {
   AzurePodIdentityPolicy,
   LabelSelector,
 } from "../../../src/model/types.ts";
-import type { PodAdmissionInput } from "../../../src/policy/index.ts";
+import { createHash, createHmac } from "node:crypto";
+import type { MarkClaims, PodAdmissionInput } from "../../../src/policy/index.ts";
 import { SEED } from "../../fixtures/seed/index.ts";
 
 const meta = (name: string, namespace?: string) => ({
@@ -45,7 +46,14 @@ export function policy(
   namespaceSelector: LabelSelector,
   o: Partial<AzurePodIdentityPolicy> = {},
 ): AzurePodIdentityPolicy {
-  return { metadata: meta(name), namespaceSelector, onUnmatchedLabel: "Deny", enforcement: "Enforce", ...o };
+  return {
+    metadata: meta(name),
+    namespaceSelector,
+    onUnmatchedLabel: "Deny",
+    enforcement: "Enforce",
+    unlistedIdentities: "Allow",
+    ...o,
+  };
 }
 
 /** The seed's objects in namespace team-a and a pod labelled with the seed's selector. */
@@ -65,4 +73,18 @@ export function seedInput(o: Partial<PodAdmissionInput> = {}): PodAdmissionInput
     policies: [],
     ...o,
   };
+}
+
+/** A mark as podid signed them before v2: no NMI mode, no resource IDs. */
+export function legacyMark(key: string, c: MarkClaims): string {
+  const ids = c.identities.map((i) => [i.name, i.clientID.toLowerCase()]).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
+  const bytes = JSON.stringify([
+    "podid-admission-mark-v1",
+    c.namespace,
+    c.serviceAccountName || "default",
+    c.selector,
+    ids,
+  ]);
+  const id = createHash("sha256").update("podid-admission-key").update(key).digest("base64url").slice(0, 8);
+  return `v1.${id}.${createHmac("sha256", key).update(bytes).digest("base64url")}`;
 }

@@ -12,7 +12,13 @@ import type {
 import { silentLogger } from "../../../src/shared/log.ts";
 import { Controller, type Sources } from "../../../src/reconciler/controller.ts";
 import type { NamespaceInfo, NodeInfo, PodInfo } from "../../../src/reconciler/kube-objects.ts";
-import { MemoryArm, MemoryCache, memoryAssignedWriter, metaKey } from "../../../src/reconciler/memory.ts";
+import {
+  MemoryArm,
+  MemoryCache,
+  MemoryIdentities,
+  memoryAssignedWriter,
+  metaKey,
+} from "../../../src/reconciler/memory.ts";
 import { createMetrics } from "../../../src/reconciler/metrics.ts";
 import { memoryOwnershipStore } from "../../../src/reconciler/records.ts";
 import { identityKey } from "../../../src/reconciler/target.ts";
@@ -43,6 +49,8 @@ function world() {
   const assigned = new MemoryCache<AzureAssignedIdentity>(metaKey);
   const sources: Sources = { pods, nodes, namespaces, identities, bindings, exceptions, policies, assigned };
   const arm = new MemoryArm();
+  const armIdentities = new MemoryIdentities();
+  const events: Array<{ name: string; type: string; reason: string; message: string }> = [];
   arm.set(VMSS, [idId("kubelet")]);
   arm.set(VM, []);
   const records = memoryOwnershipStore();
@@ -53,18 +61,24 @@ function world() {
   nodes.put({ name: "n2", providerID: `azure://${VM}` });
   nodes.put({ name: "kind", providerID: "kind://docker/kind/kind-worker" });
   for (const ns of ["team-a", "team-b"]) namespaces.put({ name: ns, labels: {} });
-  const newController = (armCacheMs = 300_000) =>
-    new Controller({
-      sources,
-      arm,
-      records,
-      assigned: writer,
-      metrics: createMetrics(),
-      log: silentLogger(),
-      options: { graceMs: 60_000, armCacheMs, invalidRetryMs: 300_000, now: () => clock },
-      wakeAt: (at) => wakes.push(at),
-    });
+  const deps = (armCacheMs = 300_000): ConstructorParameters<typeof Controller>[0] => ({
+    sources,
+    arm,
+    identities: armIdentities,
+    events: {
+      record: (o, type, reason, message) => void events.push({ name: o.name, type, reason, message }),
+      flush: () => Promise.resolve(),
+    },
+    records,
+    assigned: writer,
+    metrics: createMetrics(),
+    log: silentLogger(),
+    options: { graceMs: 60_000, armCacheMs, invalidRetryMs: 300_000, now: () => clock },
+    wakeAt: (at) => void wakes.push(at),
+  });
+  const newController = (armCacheMs = 300_000) => new Controller(deps(armCacheMs));
   const addIdentity = (ns: string, name: string, type: 0 | 1 = 0) => {
+    armIdentities.set(idId(name), `c-${name}`);
     identities.put({
       metadata: meta(name, ns),
       type,
@@ -73,8 +87,9 @@ function world() {
     });
     bindings.put({ metadata: meta(`${name}-binding`, ns), azureIdentity: name, selector: name });
   };
-  const addPod = (ns: string, name: string, selector: string, node: string) =>
+  const addPod = (ns: string, name: string, selector: string, node: string, admitted?: PodInfo["admitted"]) =>
     pods.put({
+      ...(admitted !== undefined ? { admitted } : {}),
       name,
       namespace: ns,
       uid: `uid-${name}`,
@@ -88,6 +103,11 @@ function world() {
   return {
     sources,
     pods,
+    identities,
+    bindings,
+    armIdentities,
+    events,
+    deps,
     arm,
     records,
     writer,
@@ -120,6 +140,58 @@ describe("reconciler/controller over memory caches", () => {
     await c.reconcile();
     assert.deepEqual(w.arm.calls, calls, "steady state: no Resource Manager call at all");
     assert.equal(w.writer.writes, writes, "steady state: no Kubernetes write");
+  });
+
+  it("attack: a spoofed ClientID is never assigned: Failed with both values, the honest identity unaffected", async () => {
+    const w = world();
+    w.addIdentity("team-a", "reader");
+    w.addIdentity("team-b", "mine");
+    // team-b's AzureIdentity names its own resource ID but claims team-a's ClientID.
+    const mine = w.identities.get("mine", "team-b")!;
+    w.identities.put({ ...mine, clientID: "c-reader" });
+    w.addPod("team-a", "a", "reader", "n0");
+    w.addPod("team-b", "b", "mine", "n0");
+    const r = await w.newController().reconcile();
+    assert.equal(r.identityReads, 2);
+    assert.deepEqual(w.arm.ids(VMSS), [idId("kubelet"), idId("reader")].sort(), "team-b's identity is not on the VM");
+    assert.equal(w.status("team-a", "a-reader")?.status, "Assigned");
+    const failed = w.status("team-b", "b-mine");
+    assert.deepEqual([failed?.status, failed?.reason], ["Failed", "ClientIDMismatch"]);
+    assert.match(
+      failed?.message ?? "",
+      /says ClientID c-reader, but Resource Manager says identity .*mine has client ID c-mine/,
+    );
+    assert.ok(w.events.some((e) => e.name === "b" && e.reason === "IdentityAssignmentFailed"));
+  });
+
+  it("an identity Resource Manager does not know is Failed IdentityNotFound and not assigned", async () => {
+    const w = world();
+    w.addIdentity("team-a", "ghost");
+    const noGhost = new MemoryIdentities();
+    w.addPod("team-a", "p", "ghost", "n0");
+    const c = new Controller({ ...w.deps(), identities: noGhost });
+    await c.reconcile();
+    assert.equal(w.status("team-a", "p-ghost")?.reason, "IdentityNotFound");
+    assert.deepEqual(w.arm.ids(VMSS), [idId("kubelet")]);
+  });
+
+  it("a pod whose selector gains an identity after admission gets one Event saying to restart, and keeps its own", async () => {
+    const w = world();
+    w.addIdentity("team-a", "reader");
+    w.addIdentity("team-a", "writer");
+    w.addPod("team-a", "p", "reader", "n0", [{ name: "reader", clientID: "c-reader", resourceID: idId("reader") }]);
+    w.bindings.put({ metadata: meta("more", "team-a"), azureIdentity: "writer", selector: "reader" });
+    const c = w.newController();
+    await c.reconcile();
+    await c.reconcile();
+    const told = w.events.filter((e) => e.reason === "IdentityNeedsRestart");
+    assert.equal(told.length, 1);
+    assert.match(
+      told[0]!.message,
+      /identity writer was bound to selector reader .* keeps the identities it was admitted with \(reader\)/,
+    );
+    assert.equal(w.status("team-a", "p-reader")?.status, "Assigned");
+    assert.equal(w.status("team-a", "p-writer"), undefined);
   });
 
   it("never removes an identity it did not add; removes its own after the grace period", async () => {

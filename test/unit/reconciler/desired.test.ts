@@ -11,12 +11,15 @@ import {
   assignedIdentityObject,
   assignmentStatus,
   desiredAssignments,
+  desiredState,
   desiredTargets,
   diffAssigned,
   type DesiredAssignment,
   type DesiredInput,
   type NodeTarget,
 } from "../../../src/reconciler/desired.ts";
+import type { IdentityCheck } from "../../../src/reconciler/identity-reader.ts";
+import { markIdentity } from "../../../src/policy/index.ts";
 import type { PodInfo } from "../../../src/reconciler/kube-objects.ts";
 import { identityKey, targetFromId } from "../../../src/reconciler/target.ts";
 
@@ -55,6 +58,7 @@ const policy = (over: Partial<AzurePodIdentityPolicy>): AzurePodIdentityPolicy =
   namespaceSelector: { matchLabels: { tier: "prod" } },
   onUnmatchedLabel: "Deny",
   enforcement: "Enforce",
+  unlistedIdentities: "Allow",
   ...over,
 });
 
@@ -71,6 +75,7 @@ describe("reconciler/desired: which pods get which identities", () => {
     ],
   };
   const exception: AzurePodIdentityException = { metadata: meta("ex", "a"), podLabels: { noaad: "true" } };
+  const allowExceptions = policy({ namespaceSelector: {}, exceptions: "Allow" });
   const cases: Array<{ name: string; input: Partial<DesiredInput>; expect: string[] }> = [
     {
       name: "labelled, scheduled pod with a binding in its namespace",
@@ -99,14 +104,24 @@ describe("reconciler/desired: which pods get which identities", () => {
       expect: [],
     },
     {
-      name: "excepted pod: nothing",
-      input: { exceptions: [exception], pods: [pod("a", "p", { aadpodidbinding: "reader", noaad: "true" })] },
+      name: "excepted pod where exceptions are allowed: nothing",
+      input: {
+        exceptions: [exception],
+        policies: [allowExceptions],
+        pods: [pod("a", "p", { aadpodidbinding: "reader", noaad: "true" })],
+      },
       expect: [],
+    },
+    {
+      name: "an exception the namespace may not have changes nothing",
+      input: { exceptions: [exception], pods: [pod("a", "p", { aadpodidbinding: "reader", noaad: "true" })] },
+      expect: ["a/p-reader"],
     },
     {
       name: "exception decides per pod, not per selector",
       input: {
         exceptions: [exception],
+        policies: [allowExceptions],
         pods: [
           pod("a", "p1", { aadpodidbinding: "reader", noaad: "true" }),
           pod("a", "p2", { aadpodidbinding: "reader" }),
@@ -146,6 +161,38 @@ describe("reconciler/desired: which pods get which identities", () => {
       assert.deepEqual(got.sort(), c.expect);
     });
   }
+
+  it("a running pod keeps the identities it was admitted with; one bound later is reported, not assigned", () => {
+    const reader = identity("a", "reader");
+    const input: DesiredInput = {
+      ...base,
+      bindings: [binding("a", "reader"), binding("a", "writer", "reader")],
+      identities: [reader, identity("a", "writer")],
+      pods: [pod("a", "p", { aadpodidbinding: "reader" }, { admitted: [markIdentity(reader)] })],
+    };
+    const state = desiredState(input);
+    assert.deepEqual(
+      state.assignments.map((x) => x.name),
+      ["p-reader"],
+    );
+    assert.deepEqual(
+      state.notAdmitted.map((n) => [n.pod.name, n.identities.map((i) => i.metadata.name)]),
+      [["p", ["writer"]]],
+    );
+    // Unbinding the admitted identity leaves nothing, never the newer one.
+    const unbound = desiredState({ ...input, bindings: [binding("a", "writer", "reader")] });
+    assert.deepEqual([unbound.assignments, unbound.notAdmitted.length], [[], 1]);
+  });
+
+  it("attack: an AzureIdentity edited after admission (ClientID changed) is not assigned for the running pod", () => {
+    const reader = identity("a", "reader");
+    const state = desiredState({
+      ...base,
+      identities: [{ ...reader, clientID: "c-someone-else" }, identity("a", "writer")],
+      pods: [pod("a", "p", { aadpodidbinding: "reader" }, { admitted: [markIdentity(reader)] })],
+    });
+    assert.deepEqual(state.assignments, []);
+  });
 
   it("ambiguous names (pod a-b with c, pod a with b-c) get distinct, order-independent names", () => {
     const input: DesiredInput = {
@@ -212,7 +259,62 @@ describe("reconciler/desired: targets and statuses", () => {
   });
 
   const rejected = new Map([[identityKey(idId("bad")), "Resource was not found"]]);
-  const statusCases = [
+  type StatusCase = {
+    name: string;
+    a: DesiredAssignment;
+    on: Set<string> | undefined;
+    check?: IdentityCheck | undefined;
+    expect: Record<string, unknown>;
+  };
+  const verified = (a: DesiredAssignment): IdentityCheck => ({ kind: "ok", clientId: a.identity.clientID });
+  const spoofed = a("p", "n0", { ...identity("b", "mine"), clientID: "c-reader" });
+  const statusCases: StatusCase[] = [
+    {
+      name: "attack: a ClientID that is another identity's: Failed ClientIDMismatch, naming both values",
+      a: spoofed,
+      on: new Set([identityKey(idId("mine"))]),
+      check: { kind: "ok", clientId: "c-mine" },
+      expect: {
+        status: "Failed",
+        reason: "ClientIDMismatch",
+        message:
+          `AzureIdentity b/mine says ClientID c-reader, but Resource Manager says identity ${idId("mine")} ` +
+          `has client ID c-mine; podid serves an identity only by the resource ID it names. Set spec.ClientID ` +
+          `to c-mine.`,
+      },
+    },
+    {
+      name: "ClientID not read from Resource Manager yet: Created, not Assigned even if on the target",
+      a: a("p", "n0", identity("a", "reader")),
+      on: new Set([identityKey(idId("reader"))]),
+      check: undefined,
+      expect: { status: "Created" },
+    },
+    {
+      name: "no such identity in Resource Manager: Failed IdentityNotFound",
+      a: a("p", "n0", identity("a", "reader")),
+      on: undefined,
+      check: { kind: "not-found", message: "The Resource was not found" },
+      expect: {
+        status: "Failed",
+        reason: "IdentityNotFound",
+        message: `AzureIdentity a/reader: Resource Manager has no identity ${idId("reader")} (The Resource was not found)`,
+      },
+    },
+    {
+      name: "identity not readable: Failed IdentityNotReadable, naming the permission",
+      a: a("p", "n0", identity("a", "reader")),
+      on: undefined,
+      check: { kind: "unreadable", message: "AuthorizationFailed" },
+      expect: {
+        status: "Failed",
+        reason: "IdentityNotReadable",
+        message:
+          `AzureIdentity a/reader: cannot read identity ${idId("reader")} from Resource Manager to check ` +
+          `its ClientID (AuthorizationFailed); the reconciler needs Microsoft.ManagedIdentity/userAssignedIdentities/read ` +
+          `on it`,
+      },
+    },
     {
       name: "on the target: Assigned with the target",
       a: a("p", "n0", identity("a", "reader")),
@@ -252,8 +354,9 @@ describe("reconciler/desired: targets and statuses", () => {
   ];
   for (const c of statusCases) {
     it(`status: ${c.name}`, () => {
+      const identityCheck = "check" in c ? c.check : verified(c.a);
       assert.deepEqual(
-        assignmentStatus(c.a, { nodeTarget: nodes.get(c.a.pod.nodeName), onTarget: c.on, rejected }),
+        assignmentStatus(c.a, { nodeTarget: nodes.get(c.a.pod.nodeName), onTarget: c.on, rejected, identityCheck }),
         c.expect,
       );
     });

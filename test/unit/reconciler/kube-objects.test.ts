@@ -22,7 +22,31 @@ describe("reconciler/kube-objects: slim views for the caches", () => {
       nodeName: "n0",
       terminated: false,
       scheduledAt: Date.parse("2026-01-01T00:00:00Z"),
+      // Every field is there, set or undefined: one hidden class for every cached pod.
+      admitted: undefined,
     });
+  });
+  it("reads the identities a v2 admission mark names; none for a v1 mark or no list", () => {
+    const list = '[{"name":"reader","clientID":"c","resourceID":"/r"}]';
+    const withAnn = (ann: Record<string, string>) =>
+      parsePod({ metadata: { name: "p", labels: { aadpodidbinding: "x" }, annotations: ann } });
+    const v2 = withAnn({
+      "aadpodidentity.k8s.io/admission-mark": "v2.k.m",
+      "aadpodidentity.k8s.io/admitted-identities": list,
+    });
+    assert.ok(v2.ok);
+    assert.deepEqual(v2.value.admitted, [{ name: "reader", clientID: "c", resourceID: "/r" }]);
+    const v1 = withAnn({
+      "aadpodidentity.k8s.io/admission-mark": "v1.k.m",
+      "aadpodidentity.k8s.io/admitted-identities": list,
+    });
+    assert.ok(v1.ok && v1.value.admitted === undefined);
+    const broken = withAnn({
+      "aadpodidentity.k8s.io/admission-mark": "v2.k.m",
+      "aadpodidentity.k8s.io/admitted-identities": "{",
+    });
+    assert.ok(broken.ok);
+    assert.deepEqual(broken.value.admitted, [], "a list that does not parse admits nothing");
   });
   const cases = [
     {

@@ -4,7 +4,12 @@
 import assert from "node:assert/strict";
 import type { FastifyInstance } from "fastify";
 import fastJsonPatch, { type Operation } from "fast-json-patch";
-import { ADMISSION_MARK_ANNOTATION, NMI_MODE_ANNOTATION, PATHS } from "../../../src/model/constants.ts";
+import {
+  ADMISSION_MARK_ANNOTATION,
+  ADMITTED_IDENTITIES_ANNOTATION,
+  NMI_MODE_ANNOTATION,
+  PATHS,
+} from "../../../src/model/constants.ts";
 import { silentLogger } from "../../../src/shared/log.ts";
 import { verifyAdmissionMark } from "../../../src/policy/index.ts";
 import { buildWebhookApp } from "../../../src/webhook/app.ts";
@@ -70,8 +75,10 @@ describe("webhook routes (inject)", () => {
       namespace: "team-a",
       serviceAccountName: "default",
       selector: SEED.selector,
-      identities: [{ name: SEED.identityName, clientID: SEED.clientID }],
+      nmiMode: "daemonset" as const,
+      identities: [{ name: SEED.identityName, clientID: SEED.clientID, resourceID: SEED.resourceID }],
     };
+    assert.deepEqual(JSON.parse(ann[ADMITTED_IDENTITIES_ANNOTATION]!), claims.identities);
     assert.deepEqual(verifyAdmissionMark(KEYS, ann[ADMISSION_MARK_ANNOTATION], claims), { valid: true });
     assert.deepEqual(env(pod), [
       { name: "LOG_LEVEL", value: "info" },
@@ -94,12 +101,21 @@ describe("webhook routes (inject)", () => {
     assert.deepEqual([mutate.allowed, mutate.patch, validate.allowed], [true, undefined, true]);
   });
 
-  it("leaves excepted pods alone (the seed's noaad: true)", async () => {
+  it("leaves excepted pods alone (the seed's noaad: true) where a cluster admin allows exceptions", async () => {
+    const allowing = app(seedState([policy("exc", { matchLabels: { team: "a" } }, { exceptions: "Allow" })]));
     const { mutate, validate } = await admit(
-      a,
+      allowing,
       rsPod({ aadpodidbinding: "myapp", noaad: "true" }, { hostNetwork: true }),
     );
+    await allowing.close();
     assert.deepEqual([mutate.patch, validate.allowed], [undefined, true]);
+  });
+
+  it("attack: a tenant's own exception does not lift the rules where exceptions are not allowed", async () => {
+    const { validate } = await admit(a, rsPod({ aadpodidbinding: "myapp", noaad: "true" }, { hostNetwork: true }));
+    assert.equal(validate.allowed, false);
+    assert.match(validate.status?.message ?? "", /hostNetwork/);
+    assert.match(validate.warnings?.[0] ?? "", /AzurePodIdentityException "aad-identity-exception" .* is ignored/);
   });
 
   it("denies cross-namespace reuse with the exact message, naming no other namespace", async () => {
@@ -131,6 +147,14 @@ describe("webhook routes (inject)", () => {
       r.status!.message,
       /^label aadpodidbinding=myapp: the admission mark .*do not set aadpodidentity\.k8s\.io\/admission-mark yourself\.$/,
     );
+  });
+
+  it("refuses a pod whose admitted-identities annotation does not match its admission", async () => {
+    const mutated = applyPatch(rsPod(), await post(a, PATHS.webhookMutatePods, review(rsPod())));
+    annotations(mutated)[ADMITTED_IDENTITIES_ANNOTATION] = "[]";
+    const r = await post(a, PATHS.webhookValidatePods, review(mutated));
+    assert.equal(r.allowed, false);
+    assert.match(r.status!.message, /admission mark does not match/);
   });
 
   it("removes a copied mark from a pod that gets no identity", async () => {
@@ -181,6 +205,17 @@ describe("webhook routes (inject)", () => {
         /admission-mark is written by podid's webhook at creation and cannot be added, changed or removed/,
       );
     });
+    for (const annotation of [NMI_MODE_ANNOTATION, ADMITTED_IDENTITIES_ANNOTATION])
+      it(`attack: denies changing ${annotation} after admission`, async () => {
+        const old = await existing();
+        const r = await post(
+          a,
+          PATHS.webhookValidatePods,
+          update(old, (p) => (((p.metadata as Obj).annotations as Obj)[annotation] = "sidecar")),
+        );
+        assert.equal(r.allowed, false);
+        assert.match(r.status!.message, new RegExp(`annotation ${annotation} is written by podid's webhook`));
+      });
     it("allows other changes", async () => {
       const old = await existing();
       const r = await post(
@@ -229,13 +264,13 @@ describe("webhook routes (inject)", () => {
         /^CronJob "nightly" in namespace "team-a": pod template spec\.jobTemplate\.spec\.template: label aadpodidbinding=ghost: no AzureIdentityBinding/,
       );
     });
-    it("errors on a kind that is not a workload", async () => {
+    it("allows a kind it does not judge (a broader webhook rule must not block the cluster)", async () => {
       const r = await post(
         a,
         PATHS.webhookValidateWorkloads,
         review({}, { kind: { group: "", version: "v1", kind: "ConfigMap" } }),
       );
-      assert.deepEqual([r.allowed, r.status?.code], [false, 400]);
+      assert.deepEqual([r.allowed, r.status], [true, undefined]);
     });
   });
 
@@ -306,6 +341,61 @@ describe("webhook routes (inject)", () => {
         /^AzureIdentityBinding "myapp-azure-identity-binding": AzureIdentity "myapp-identity" .* is not allowed in namespace "team-a" by AzurePodIdentityPolicy "shared-only"/,
       );
       await strict.close();
+    });
+    it("never blocks what podid writes itself (AzureAssignedIdentity under a rule for the whole group)", async () => {
+      const aai = { kind: "AzureAssignedIdentity", metadata: { name: "p-x" }, spec: {} };
+      for (const path of [PATHS.webhookValidateResources, PATHS.webhookValidatePods, PATHS.webhookMutatePods]) {
+        const r = await post(a, path, review(aai, { kind: res("AzureAssignedIdentity") }));
+        assert.deepEqual([r.allowed, r.status, r.patch], [true, undefined, undefined], path);
+      }
+    });
+    it("validates an exception: PodLabels required and non-empty", async () => {
+      const allowing = app(seedState([policy("exc", {}, { exceptions: "Allow" })]));
+      const exc = (spec: unknown) =>
+        review(
+          { kind: "AzurePodIdentityException", metadata: { name: "e" }, spec },
+          { kind: res("AzurePodIdentityException") },
+        );
+      for (const [spec, msg] of [
+        [{}, /spec\.PodLabels: is required/],
+        [{ PodLabels: {} }, /spec\.PodLabels: expected at least one label/],
+      ] as const) {
+        const r = await post(allowing, PATHS.webhookValidateResources, exc(spec));
+        assert.deepEqual([r.allowed, r.status?.code], [false, 422]);
+        assert.match(r.status!.message, msg);
+      }
+      assert.equal(
+        (await post(allowing, PATHS.webhookValidateResources, exc({ PodLabels: { noaad: true } }))).allowed,
+        true,
+      );
+      await allowing.close();
+    });
+    it("attack: a tenant's exception is refused where no cluster admin allows exceptions", async () => {
+      const r = await post(
+        a,
+        PATHS.webhookValidateResources,
+        review(seedDoc("AzurePodIdentityException"), { kind: res("AzurePodIdentityException") }),
+      );
+      assert.equal(r.allowed, false);
+      assert.match(
+        r.status!.message,
+        /^AzurePodIdentityException "aad-identity-exception": exceptions are not allowed in namespace "team-a" \(by default .*kube-system/,
+      );
+    });
+    it("warns that a clientID-only policy entry allows service principals only", async () => {
+      const r = await post(
+        a,
+        PATHS.webhookValidateResources,
+        review(
+          { kind: "AzurePodIdentityPolicy", metadata: { name: "p" }, spec: { allowedIdentities: [{ clientID: "*" }] } },
+          { kind: res("AzurePodIdentityPolicy") },
+        ),
+      );
+      assert.equal(r.allowed, true);
+      assert.match(
+        r.warnings?.[0] ?? "",
+        /allowedIdentities\[0\] has only a clientID pattern, so it allows service principals only/,
+      );
     });
     it("refuses an invalid policy", async () => {
       const r = await post(

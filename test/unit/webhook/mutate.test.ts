@@ -12,7 +12,11 @@ const names = (list: Obj[] | undefined) => (list ?? []).map((x) => x.name);
 
 describe("webhook: pod mutation", () => {
   const daemonset: MutationPlan = { mark: "v1.k.m", nmiMode: "daemonset", clientID: "c", sidecarImage: "podid:test" };
-  const sidecar: MutationPlan = { mark: "v1.k.m", nmiMode: "sidecar", sidecarImage: "podid:test" };
+  const nmiTls = {
+    caPem: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n",
+    serverName: "podid-nmi.podid-system.svc",
+  };
+  const sidecar: MutationPlan = { mark: "v1.k.m", nmiMode: "sidecar", sidecarImage: "podid:test", nmiTls };
 
   it("does not touch its input", () => {
     const pod = rsPod();
@@ -37,10 +41,13 @@ describe("webhook: pod mutation", () => {
     assert.deepEqual(names(s.containers), ["myapp", SIDECAR.containerName]);
     const nmi = s.containers[1]!;
     assert.equal(nmi.image, "podid:test");
-    assert.deepEqual(nmi.args, ["nmi", "--mode=sidecar", "--host=127.0.0.1", "--port=2580"]);
+    assert.deepEqual(nmi.args, ["nmi", "--mode=sidecar", "--host=127.0.0.1", "--port=2580", "--metrics-port=2581"]);
+    assert.deepEqual(nmi.ports, [{ name: "podid-metrics", containerPort: 2581, protocol: "TCP" }]);
     assert.deepEqual(nmi.env, [
       { name: "PODID_HOST_IP", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "status.hostIP" } } },
-      { name: "PODID_NMI_ENDPOINT", value: "http://$(PODID_HOST_IP):2579" },
+      { name: "PODID_NMI_ENDPOINT", value: "https://$(PODID_HOST_IP):2578" },
+      { name: "PODID_NMI_CA", value: nmiTls.caPem },
+      { name: "PODID_NMI_SERVER_NAME", value: "podid-nmi.podid-system.svc" },
     ]);
     assert.deepEqual(s.volumes, [
       {
@@ -76,9 +83,13 @@ describe("webhook: pod mutation", () => {
     );
   });
 
-  it("no mark: removes a copied one and adds nothing", () => {
+  it("no mark: removes every podid annotation a pod brought along, and adds nothing", () => {
     const pod = rsPod();
-    (pod.metadata as Obj).annotations = { [ADMISSION_MARK_ANNOTATION]: "copied" };
+    (pod.metadata as Obj).annotations = {
+      [ADMISSION_MARK_ANNOTATION]: "copied",
+      [NMI_MODE_ANNOTATION]: "daemonset",
+      "aadpodidentity.k8s.io/admitted-identities": "[]",
+    };
     assert.deepEqual(podPatch(pod, { nmiMode: "daemonset", sidecarImage: "x" }), [
       { op: "remove", path: "/metadata/annotations" },
     ]);

@@ -50,7 +50,7 @@ export function nodeNet(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 /** The InternalIP of the i-th node (0-based). */
-export const nodeIp = (i: number): string => `127.20.${nodeNet() + Math.floor(i / 254)}.${(i % 254) + 1}`;
+export const nodeIp = (i: number, net = nodeNet()): string => `127.20.${net + Math.floor(i / 254)}.${(i % 254) + 1}`;
 
 /** Pod IPs: 127.10.0.1 … 127.19.255.254, reused after a pod is deleted. */
 export class PodIpPool {

@@ -1,8 +1,9 @@
-// The Resource Manager stand-in driven by the real ComputeManagementClient: reads, identity
+// The Resource Manager stand-in driven by the real ComputeManagementClient (reads, identity
 // updates with Azure-AsyncOperation polling, and the failures ARM really gives, observed as
-// RestError status and code.
+// RestError status and code) and the real ManagedServiceIdentityClient (identity reads).
 import assert from "node:assert/strict";
 import { ComputeManagementClient } from "@azure/arm-compute";
+import { ManagedServiceIdentityClient } from "@azure/arm-msi";
 import { RestError } from "@azure/core-rest-pipeline";
 import {
   reconcilerCredential,
@@ -197,6 +198,59 @@ describe("playground ARM stand-in with ComputeManagementClient", () => {
     await assert.rejects(
       other.virtualMachineScaleSets.get(rg, vmss),
       (e: unknown) => e instanceof RestError && e.statusCode === 401 && e.code === "InvalidAuthenticationTokenAudience",
+    );
+  });
+});
+
+describe("playground ARM stand-in with ManagedServiceIdentityClient (@azure/arm-msi)", () => {
+  let f: AzureFixture;
+  const client = (): ManagedServiceIdentityClient =>
+    new ManagedServiceIdentityClient(reconcilerCredential(f), f.cloud.subscriptionId, {
+      endpoint: f.pg.armUrl,
+      $host: f.pg.armUrl,
+      credentialScopes: ["https://management.azure.com/.default"],
+      tlsOptions: { ca: f.pg.caPem },
+      retryOptions: { maxRetries: 0 },
+    });
+  before(async () => {
+    f = await startTestAzure({});
+  });
+  after(async () => {
+    await f?.pg.stop();
+  });
+  beforeEach(() => resetAzure(f));
+
+  it("GETs a user-assigned identity as Azure answers: client and principal ID, resourcegroups in lower case", async () => {
+    const reader = f.cloud.identities.find((i) => i.name === "demo-reader")!;
+    const got = await client().userAssignedIdentities.get(reader.resourceGroup, reader.name);
+    assert.equal(got.clientId, reader.clientId);
+    assert.equal(got.principalId, reader.principalId);
+    assert.equal(got.tenantId, f.cloud.tenantId);
+    assert.equal(got.type, "Microsoft.ManagedIdentity/userAssignedIdentities");
+    assert.equal(
+      got.id,
+      identityId(f.cloud.subscriptionId, reader.resourceGroup, reader.name).replace("resourceGroups", "resourcegroups"),
+    );
+  });
+
+  it("answers an unknown identity with 404 ResourceNotFound", async () => {
+    await assert.rejects(
+      client().userAssignedIdentities.get("podid-identities", "nobody"),
+      (e: unknown) => e instanceof RestError && e.statusCode === 404 && e.code === "ResourceNotFound",
+    );
+  });
+
+  it("answers a caller without read on the identity with 403 AuthorizationFailed naming the action and scope", async () => {
+    const reader = f.cloud.identities.find((i) => i.name === "demo-reader")!;
+    const id = identityId(f.cloud.subscriptionId, reader.resourceGroup, reader.name);
+    f.pg.faults.unreadableIdentities.add(id.toLowerCase());
+    await assert.rejects(
+      client().userAssignedIdentities.get(reader.resourceGroup, reader.name),
+      (e: unknown) =>
+        e instanceof RestError &&
+        e.statusCode === 403 &&
+        e.code === "AuthorizationFailed" &&
+        e.message.includes("'Microsoft.ManagedIdentity/userAssignedIdentities/read' over scope"),
     );
   });
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PodIpPool, nodeIp } from "../../../../src/playground/kube/controllers/nodes.ts";
+import { PodIpPool, nodeIp, nodeNet } from "../../../../src/playground/kube/controllers/nodes.ts";
 import { Registry } from "../../../../src/playground/kube/resources.ts";
 import { route } from "../../../../src/playground/kube/routing.ts";
 import { ApiError } from "../../../../src/playground/kube/status.ts";
@@ -50,13 +50,21 @@ describe("playground kube routing", () => {
     assert.ok(!ips.some((ip) => ip.endsWith(".255") || ip.endsWith(".0")));
     pool.release(ips[5]!);
     assert.equal(pool.allocate(), ips[5]);
-    assert.deepEqual([0, 1, 252, 253, 254].map(nodeIp), [
-      "127.20.0.1",
-      "127.20.0.2",
-      "127.20.0.253",
-      "127.20.0.254",
-      "127.20.1.1",
-    ]);
+    assert.deepEqual(
+      [0, 1, 252, 253, 254].map((i) => nodeIp(i, 0)),
+      ["127.20.0.1", "127.20.0.2", "127.20.0.253", "127.20.0.254", "127.20.1.1"],
+    );
+    assert.equal(nodeIp(0, 7), "127.20.7.1");
+  });
+
+  it("moves the node addresses by PODID_PLAYGROUND_NODE_NET, refusing what is not a block number", () => {
+    assert.equal(nodeNet({}), 0);
+    assert.equal(nodeNet({ PODID_PLAYGROUND_NODE_NET: "3" }), 3);
+    for (const bad of ["-1", "201", "1.5", "x"])
+      assert.throws(
+        () => nodeNet({ PODID_PLAYGROUND_NODE_NET: bad }),
+        /PODID_PLAYGROUND_NODE_NET: expected a whole number/,
+      );
   });
 });
 
