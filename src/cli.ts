@@ -3,15 +3,54 @@
 // import their program only when its command runs: the webhook process then holds 35 MB of
 // heap instead of 52 (no Azure SDK, playground or doctor), which is less to start, to keep,
 // and for every full garbage collection to walk.
+import { extname } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { doctorCommand } from "./doctor/command.ts";
 import { migrateCommand } from "./migrate/command.ts";
 import { keysCommand } from "./keys/command.ts";
-import { playgroundCommand } from "./playground/command.ts";
 import { reconcilerCommand } from "./reconciler/main.ts";
 import { nmiCommand } from "./nmi/command.ts";
 import { waitCommand } from "./wait/command.ts";
 import { webhookCommand } from "./webhook/command.ts";
+
+const PLAYGROUND_ABSENT =
+  "podid playground is not part of this build: the container image holds the webhook, the reconciler, " +
+  "the NMI and the doctor, and nothing of the playground. Run it from a source checkout: npm install && npm start";
+
+/** Commands that take any flag (the playground's stand-in in a build): refusal() lets them answer. */
+const takesAnyFlag = new WeakSet<Command>();
+
+/**
+ * The playground is left out of the production build (dist/, the image: tsconfig.build.json): its
+ * command is loaded from beside this file when it is there (.ts under tsx, .js in a build), found
+ * by a computed path so that the compiler does not pull it into the build, and otherwise replaced
+ * by a command that says where the playground is.
+ */
+async function loadPlaygroundCommand(): Promise<() => Command> {
+  const here = fileURLToPath(import.meta.url);
+  const url = new URL(`./playground/command${extname(here)}`, import.meta.url);
+  try {
+    const mod = (await import(url.href)) as { playgroundCommand: () => Command };
+    return mod.playgroundCommand;
+  } catch (e) {
+    // Only the playground's command itself being absent; any other failure is a real error.
+    const absent = (e as { code?: string }).code === "ERR_MODULE_NOT_FOUND" && String(e).includes(fileURLToPath(url));
+    if (!absent) throw e;
+    return () => {
+      const stand = new Command("playground")
+        .description("(not in this build) the playground runs from a source checkout")
+        .allowUnknownOption()
+        .allowExcessArguments()
+        .action(() => {
+          throw new Error(PLAYGROUND_ABSENT);
+        });
+      takesAnyFlag.add(stand);
+      return stand;
+    };
+  }
+}
+const playgroundCommand = await loadPlaygroundCommand();
 
 export function buildCli(): Command {
   const program = new Command("podid")
@@ -56,6 +95,7 @@ export function refusal(program: Command, args: readonly string[]): string | und
 
 /** The first option in `args` that `cmd` does not declare (values of declared options skipped). */
 function unknownFlag(cmd: Command, args: readonly string[]): string | undefined {
+  if (takesAnyFlag.has(cmd)) return undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === "--") return undefined;

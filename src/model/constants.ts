@@ -106,6 +106,10 @@ export const RECONCILER = {
   /** How long an identity Resource Manager refused is left out before it is offered again. */
   invalidIdentityRetrySeconds: 300,
   metricsPort: 8080,
+  /** Labels of the reconciler's pods (config/reconciler/deployment.yaml): its IMDS exception matches them. */
+  podLabels: { "app.kubernetes.io/name": "podid-reconciler" },
+  /** AzurePodIdentityException the reconciler keeps for itself when its credential comes from IMDS. */
+  imdsExceptionName: "podid-reconciler",
 } as const;
 
 /** Sidecar-mode NMI: the container the webhook injects and how it reaches the node's NMI. */
@@ -222,4 +226,11 @@ export const WAIT = {
 /** `podid migrate`: the per-namespace copies it writes say where they were copied from. */
 export const MIGRATE = {
   copiedFromAnnotation: `${GROUP}/copied-from`,
+} as const;
+
+/** The ServiceAccount of each program in SYSTEM_NAMESPACE (config/'s RBAC binds its roles to them). */
+export const SERVICE_ACCOUNTS = {
+  webhook: "podid-webhook",
+  reconciler: "podid-reconciler",
+  nmi: "podid-nmi",
 } as const;

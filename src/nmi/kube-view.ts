@@ -89,7 +89,7 @@ export function podRereader(read: () => Promise<NmiPod[]>): (arrived: number) =>
 export async function startKubeView(kc: KubeConfig, nodeName: string, log: Logger): Promise<KubeView> {
   const set = await startInformers(kc, informers(nodeName), {
     onError: (resource, err) =>
-      log.warn({ err: err instanceof Error ? err.message : String(err), resource }, "watch failed; resuming"),
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, `watch of ${resource} failed; restarting`),
   });
   const { pods, identities, bindings, exceptions, assigned, policies, namespaces } = set.caches;
   const reread = podRereader(async () => {

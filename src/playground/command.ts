@@ -3,9 +3,12 @@
 // the webhook, the reconciler and one NMI per node, prints `ready`, walks the seed's story
 // step by step, then stays up for kubectl until SIGINT/SIGTERM. `--once` runs the story and
 // exits 0 only if every step did what it should. `--kube-only` starts just the Kubernetes API.
+// `--kube=real` puts the Kubernetes side on a real kube-apiserver and controller-manager
+// (KUBEBUILDER_ASSETS) instead of the emulator.
 import { resolve } from "node:path";
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { createLogger } from "../shared/log.ts";
+import type { KubeMode } from "./stack.ts";
 import type { STORY as Story } from "./story/story.ts";
 
 interface Flags {
@@ -16,6 +19,7 @@ interface Flags {
   story: boolean;
   kubeOnly: boolean;
   prometheus: boolean;
+  kube: KubeMode;
 }
 
 const out = (line: string): void => void process.stdout.write(line + "\n");
@@ -61,12 +65,29 @@ function untilSignal(stop: () => Promise<void>): Promise<void> {
 
 async function runKubeOnly(o: Flags, port: number): Promise<void> {
   const log = createLogger("playground");
-  const { startPlayground } = await import("./main.ts");
-  const pg = await startPlayground({
-    stateDir: o.stateDir,
-    kube: { port, simulateKubelet: o.simulateKubelet },
-    logger: log,
-  });
+  const [{ startPlayground }, { startRealKube, controlPlaneDir }, { DEFAULT_NODES }] = await Promise.all([
+    import("./main.ts"),
+    import("./real-kube.ts"),
+    import("./kube/controllers/nodes.ts"),
+  ]);
+  const pg =
+    o.kube === "real"
+      ? await startPlayground({
+          stateDir: o.stateDir,
+          logger: log,
+          kubeSide: await startRealKube({
+            dir: controlPlaneDir(o.stateDir),
+            nodes: DEFAULT_NODES,
+            simulateKubelet: o.simulateKubelet,
+            ...(port !== 0 ? { port } : {}),
+            logger: log,
+          }),
+        })
+      : await startPlayground({
+          stateDir: o.stateDir,
+          kube: { port, simulateKubelet: o.simulateKubelet },
+          logger: log,
+        });
   log.info({ endpoints: pg.endpoints, kubeconfig: pg.files.kubeconfig }, "playground running");
   out("ready");
   await untilSignal(() => pg.stop());
@@ -85,6 +106,7 @@ async function runFull(o: Flags): Promise<void> {
     logger: log,
     say: (l) => out(`  ${l}`),
     prometheus: o.prometheus,
+    kube: o.kube,
   });
   out(`kubeconfig: ${stack.files.kubeconfig}`);
   out("ready");
@@ -116,6 +138,14 @@ export function playgroundCommand(): Command {
       "--prometheus",
       "also run a real Prometheus on 127.0.0.1 scraping every program, with podid's rules (apt-get install prometheus)",
       false,
+    )
+    .addOption(
+      new Option(
+        "--kube <mode>",
+        "the Kubernetes side: emulator (in-process) or real (kube-apiserver, kube-controller-manager and etcd from KUBEBUILDER_ASSETS)",
+      )
+        .choices(["emulator", "real"])
+        .default("emulator"),
     )
     .option("--port <port>", "port of the Kubernetes API with --kube-only (0: any free port)", "0")
     .option("--no-simulate-kubelet", "with --kube-only: leave pods unscheduled and Pending")

@@ -1,20 +1,28 @@
-// The whole playground: the Kubernetes API and Azure stand-ins, podid installed from
+// The whole playground: the Kubernetes API (the emulator, or with `kube: "real"` a real
+// kube-apiserver and controller-manager) and the Azure stand-ins, podid installed from
 // config/default, and podid's three programs running as processes against them, exactly as
-// they would run in a cluster, differing only in flags and environment.
+// they would run in a cluster, differing only in flags and environment. On the real API server
+// the programs run as config/'s ServiceAccounts, under config/'s RBAC.
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import { DEFAULTS, NMI_TLS, SYSTEM_NAMESPACE, WEBHOOK } from "../model/constants.ts";
+import { DEFAULTS, NMI_TLS, SERVICE_ACCOUNTS, SYSTEM_NAMESPACE, WEBHOOK } from "../model/constants.ts";
 import { isAlreadyExists, kubeRequest } from "../kube/request.ts";
 import type { Logger } from "../shared/log.ts";
 import { createCertificateAuthority } from "../shared/pki.ts";
 import { defaultCloud, nodesOf, startAzure, type AzurePlayground, type PlaygroundCloud } from "./azure/index.ts";
 import { freePort } from "./free-port.ts";
 import { applyObjects, planInstall, renderKustomization, servedOnly, type InstallPlan } from "./install.ts";
+import { pointWebhooksAt } from "./control-plane/webhooks.ts";
 import { startPlayground, type Playground } from "./main.ts";
 import { spawnPodid, waitReady, type ProgramHandle } from "./processes.ts";
 import { startPrometheus, type RunningPrometheus } from "./prometheus.ts";
+import { controlPlaneDir, startRealKube, type RealKube } from "./real-kube.ts";
+
+/** The playground's Kubernetes side: the loopback emulator, or the real binaries (KUBEBUILDER_ASSETS). */
+export const KUBE_MODES = ["emulator", "real"] as const;
+export type KubeMode = (typeof KUBE_MODES)[number];
 
 export interface StackOptions {
   stateDir: string;
@@ -25,6 +33,8 @@ export interface StackOptions {
   say?: (line: string) => void;
   /** Also run a real Prometheus scraping every program, with podid's rules (Debian's prometheus package). */
   prometheus?: boolean;
+  /** The Kubernetes side (default the emulator). */
+  kube?: KubeMode;
 }
 
 export interface Stack {
@@ -89,30 +99,68 @@ async function createAdmissionKeySecret(kc: KubeConfig, key: string): Promise<vo
   }
 }
 
+/** The Kubernetes side and the playground files around it. */
+async function startKube(
+  opts: StackOptions,
+  ca: ReturnType<typeof createCertificateAuthority>,
+  cloud: PlaygroundCloud,
+  webhookPort: number,
+): Promise<{ pg: Playground; real?: RealKube }> {
+  if (opts.kube !== "real") {
+    const pg = await startPlayground({
+      stateDir: opts.stateDir,
+      logger: opts.logger,
+      kube: {
+        ca,
+        nodes: nodesOf(cloud),
+        // The apiserver reaches the webhook Service; here the Service is the webhook process.
+        webhookServiceResolver: (ns, name) =>
+          ns === SYSTEM_NAMESPACE && name === WEBHOOK.serviceName
+            ? { host: "127.0.0.1", port: webhookPort }
+            : undefined,
+      },
+    });
+    return { pg };
+  }
+  const real = await startRealKube({ dir: controlPlaneDir(opts.stateDir), nodes: nodesOf(cloud), logger: opts.logger });
+  try {
+    return {
+      pg: await startPlayground({ stateDir: opts.stateDir, logger: opts.logger, kubeSide: real, caPem: ca.certPem }),
+      real,
+    };
+  } catch (e) {
+    await real.stop();
+    throw e;
+  }
+}
+
+/** Each program's kubeconfig: on the real API server its ServiceAccount's, else the admin's. */
+async function programKubeconfigs(
+  real: RealKube | undefined,
+  admin: string,
+): Promise<Record<keyof typeof SERVICE_ACCOUNTS, string>> {
+  if (real === undefined) return { webhook: admin, reconciler: admin, nmi: admin };
+  const of = async (sa: string): Promise<string> =>
+    (await real.controlPlane.serviceAccountKubeconfig(SYSTEM_NAMESPACE, sa, 24 * 3600)).path;
+  return {
+    webhook: await of(SERVICE_ACCOUNTS.webhook),
+    reconciler: await of(SERVICE_ACCOUNTS.reconciler),
+    nmi: await of(SERVICE_ACCOUNTS.nmi),
+  };
+}
+
 export async function startStack(opts: StackOptions): Promise<Stack> {
   const say = opts.say ?? (() => undefined);
   const ca = createCertificateAuthority("podid playground CA");
   const cloud = defaultCloud();
-  let webhookPort = 0;
-  const pg = await startPlayground({
-    stateDir: opts.stateDir,
-    logger: opts.logger,
-    kube: {
-      ca,
-      nodes: nodesOf(cloud),
-      // The apiserver reaches the webhook Service; here the Service is the webhook process.
-      webhookServiceResolver: (ns, name) =>
-        ns === SYSTEM_NAMESPACE && name === WEBHOOK.serviceName && webhookPort !== 0
-          ? { host: "127.0.0.1", port: webhookPort }
-          : undefined,
-    },
-  });
+  const webhookPort = await freePort();
+  const { pg, real } = await startKube(opts, ca, cloud, webhookPort);
   const cleanups: Array<() => Promise<void>> = [() => pg.stop()];
   const stopAll = async (): Promise<void> => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   };
   try {
-    say(`Kubernetes API   ${pg.kube.url}`);
+    say(`Kubernetes API   ${pg.kube.url}${real !== undefined ? " (real kube-apiserver and controller-manager)" : ""}`);
     const azure = await startAzure({ cloud, ca, azurite: true, lroDurationMs: opts.lroDurationMs });
     cleanups.push(() => azure.stop());
     pg.addEndpoint("arm", azure.armUrl);
@@ -128,7 +176,16 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const secrets = writeSecretFiles(opts.stateDir, ca);
     const install = await servedOnly(kc, planInstall(await renderKustomization(), ca.certPem));
     await applyObjects(kc, install.apply, install.plurals);
+    // A real API server cannot reach a Service on loopback: its webhooks call the process by URL.
+    if (real !== undefined)
+      await pointWebhooksAt(
+        kc,
+        { mutating: WEBHOOK.mutatingConfigName, validating: WEBHOOK.validatingConfigName },
+        `https://127.0.0.1:${webhookPort}`,
+        ca.certPem,
+      );
     await createAdmissionKeySecret(kc, secrets.key);
+    const kubeconfigs = await programKubeconfigs(real, pg.files.kubeconfig);
     say(
       `Installed        ${install.apply.length} objects from config/default (${install.skipped.length} run as processes or played by the playground)`,
     );
@@ -138,14 +195,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     cleanups.push(async () => {
       await Promise.all(programs.map((p) => p.stop()));
     });
-    const common = ["--kubeconfig", pg.files.kubeconfig, "--admission-key-file", secrets.admissionKey];
-    webhookPort = await freePort();
+    const keyFlag = ["--admission-key-file", secrets.admissionKey];
     const webhook = spawnPodid({
       name: "webhook",
       logDir: logs,
       args: [
         "webhook",
-        ...common,
+        "--kubeconfig",
+        kubeconfigs.webhook,
+        ...keyFlag,
         "--host",
         "127.0.0.1",
         "--port",
@@ -171,7 +229,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       args: [
         "reconciler",
         "--kubeconfig",
-        pg.files.kubeconfig,
+        kubeconfigs.reconciler,
         "--arm-endpoint",
         azure.armUrl,
         "--ca-file",
@@ -206,7 +264,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         logDir: logs,
         args: [
           "nmi",
-          ...common,
+          "--kubeconfig",
+          kubeconfigs.nmi,
+          ...keyFlag,
           "--node-name",
           node,
           "--host",

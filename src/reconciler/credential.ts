@@ -70,6 +70,10 @@ export function parseCloudConfig(text: string, source: string): CloudConfig {
   };
 }
 
+/** The cloud config names the node's managed identity: the credential asks the node's IMDS. */
+export const usesManagedIdentity = (cc: CloudConfig | undefined): boolean =>
+  cc !== undefined && (cc.useManagedIdentityExtension === true || cc.aadClientId === "msi");
+
 export interface CredentialOptions {
   cloudConfig?: CloudConfig;
   /** Defaults to $AZURE_AUTHORITY_HOST. */
@@ -86,7 +90,7 @@ export function createArmCredential(opts: CredentialOptions = {}): TokenCredenti
   };
   const cc = opts.cloudConfig;
   if (cc === undefined) return new DefaultAzureCredential(common);
-  if (cc.useManagedIdentityExtension === true || cc.aadClientId === "msi") {
+  if (usesManagedIdentity(cc)) {
     return new ManagedIdentityCredential({
       ...(cc.userAssignedIdentityID !== undefined ? { clientId: cc.userAssignedIdentityID } : {}),
       ...common,

@@ -114,9 +114,10 @@ async function run(flags: Flags): Promise<void> {
     { loadKubeConfig },
     { createLogger },
     { createArmVmIdentityClient },
-    { createArmCredential, loadCloudConfig },
+    { createArmCredential, loadCloudConfig, usesManagedIdentity },
     { runReconciler },
     { createArmIdentityReader },
+    { ensureImdsException },
   ] = await Promise.all([
     import("../kube/config.ts"),
     import("../shared/log.ts"),
@@ -124,6 +125,7 @@ async function run(flags: Flags): Promise<void> {
     import("./credential.ts"),
     import("./run.ts"),
     import("./identity-reader.ts"),
+    import("./imds-exception.ts"),
   ]);
   const log = createLogger("reconciler");
   let kc;
@@ -134,6 +136,7 @@ async function run(flags: Flags): Promise<void> {
   }
   const caPem = flags.caFile !== undefined ? readFileSync(flags.caFile, "utf8") : undefined;
   const cloudConfig = flags.cloudConfig !== undefined ? loadCloudConfig(flags.cloudConfig) : undefined;
+  if (usesManagedIdentity(cloudConfig)) await ensureImdsException(kc, flags.namespace, log);
   const credential = createArmCredential({
     ...(cloudConfig !== undefined ? { cloudConfig } : {}),
     ...(caPem !== undefined ? { caPem } : {}),

@@ -82,7 +82,7 @@ type Informers = Awaited<ReturnType<typeof startReconcilerInformers>>;
 function startReconcilerInformers(kc: KubeConfig, log: Logger, resyncMs: number) {
   return startInformers(kc, informers(), {
     resyncMs,
-    onError: (resource, err) => log.warn({ err, resource }, "watch failed; resuming"),
+    onError: (resource, err) => log.warn({ err, resource }, "watch failed; restarting"),
   });
 }
 

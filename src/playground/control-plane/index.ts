@@ -39,6 +39,8 @@ export interface ControlPlaneOptions {
   assets?: ControlPlaneAssets;
   /** How long each component may take to become ready. */
   startTimeoutMs?: number;
+  /** The API server's port on 127.0.0.1 (default: a free one). */
+  port?: number;
 }
 
 export interface ControlPlane {
@@ -179,7 +181,11 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   };
   try {
     const pki = writePki(dir);
-    const [etcdPort, peerPort, port] = [await freePort(), await freePort(), await freePort()];
+    const [etcdPort, peerPort, port] = [
+      await freePort(),
+      await freePort(),
+      opts.port !== undefined && opts.port !== 0 ? opts.port : await freePort(),
+    ];
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
     const peerUrl = `http://127.0.0.1:${peerPort}`;
     const logs = { etcd: join(dir, "etcd.log"), apiServer: join(dir, "kube-apiserver.log") };

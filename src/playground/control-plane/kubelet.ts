@@ -4,6 +4,7 @@
 // kubelet; the real-cluster tests and `podid playground --kube=real` use these.
 import type { KubeConfig } from "@kubernetes/client-node";
 import { kubeRequest } from "../../kube/request.ts";
+import { nodeObject } from "../kube/controllers/nodes.ts";
 
 export interface NodeSpec {
   name: string;
@@ -15,18 +16,19 @@ export interface NodeSpec {
 
 const now = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 
-/** Creates the Node (as a kubelet registers it) and reports it Ready with its address. */
+/**
+ * Creates the Node (as a kubelet registers it) and reports it Ready with its address, capacity and
+ * node info, the same as the emulator's nodes (so `kubectl get nodes -o wide` reads alike).
+ */
 export async function registerNode(kc: KubeConfig, n: NodeSpec): Promise<void> {
+  const like = nodeObject({ name: n.name, providerID: n.providerID ?? "", labels: n.labels ?? {} }, n.internalIP);
   await kubeRequest(kc, {
     method: "POST",
     path: "/api/v1/nodes",
     body: {
       apiVersion: "v1",
       kind: "Node",
-      metadata: {
-        name: n.name,
-        labels: { "kubernetes.io/hostname": n.name, "kubernetes.io/os": "linux", ...n.labels },
-      },
+      metadata: { name: n.name, labels: like.metadata.labels },
       spec: n.providerID !== undefined ? { providerID: n.providerID } : {},
     },
   });
@@ -34,24 +36,7 @@ export async function registerNode(kc: KubeConfig, n: NodeSpec): Promise<void> {
     method: "PATCH",
     path: `/api/v1/nodes/${encodeURIComponent(n.name)}/status`,
     contentType: "application/merge-patch+json",
-    body: {
-      status: {
-        addresses: [
-          { type: "InternalIP", address: n.internalIP },
-          { type: "Hostname", address: n.name },
-        ],
-        conditions: [
-          {
-            type: "Ready",
-            status: "True",
-            reason: "KubeletReady",
-            message: "podid's simulated kubelet",
-            lastHeartbeatTime: now(),
-            lastTransitionTime: now(),
-          },
-        ],
-      },
-    },
+    body: { status: like.status },
   });
 }
 

@@ -337,6 +337,27 @@ function envDecodeError(list: string, env: unknown): string | undefined {
   return undefined;
 }
 
+/** Endpoints may not hold loopback addresses (the apiserver's ValidateNonSpecialIP). */
+function validateEndpoints(o: KObject): FieldError[] {
+  const subsets = Array.isArray(o.subsets) ? (o.subsets as unknown[]) : [];
+  const errs: FieldError[] = [];
+  subsets.forEach((sub, i) => {
+    for (const list of ["addresses", "notReadyAddresses"] as const) {
+      const addrs = isRecord(sub) && Array.isArray(sub[list]) ? (sub[list] as unknown[]) : [];
+      addrs.forEach((a, j) => {
+        const ip = isRecord(a) && typeof a.ip === "string" ? a.ip : "";
+        if (/^127\./.test(ip) || ip === "::1")
+          errs.push({
+            field: `subsets[${i}].${list}[${j}].ip`,
+            type: "FieldValueInvalid",
+            detail: `Invalid value: "${ip}": may not be in the loopback range (127.0.0.0/8, ::1/128)`,
+          });
+      });
+    }
+  });
+  return errs;
+}
+
 /** Kind-specific validation (beyond names), run before validating admission. */
 export function validateObject(def: ResourceDef, o: KObject): FieldError[] {
   switch (resourceKey(def)) {
@@ -350,6 +371,8 @@ export function validateObject(def: ResourceDef, o: KObject): FieldError[] {
     case "mutatingwebhookconfigurations.admissionregistration.k8s.io":
     case "validatingwebhookconfigurations.admissionregistration.k8s.io":
       return validateWebhooks(o);
+    case "endpoints":
+      return validateEndpoints(o);
   }
   return [];
 }

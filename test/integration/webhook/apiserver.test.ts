@@ -17,6 +17,7 @@ import { kubectl, type Run } from "../../helpers/kubectl.ts";
 
 const CONFIG = fileURLToPath(new URL("../../../config/", import.meta.url));
 const POD_HOOK = "validate-pods.podid.aadpodidentity.k8s.io";
+const POD_UPDATE_HOOK = "validate-pod-updates.podid.aadpodidentity.k8s.io";
 
 const pod = (name: string, labels: Record<string, string>): string =>
   JSON.stringify({
@@ -165,7 +166,7 @@ describe("podid webhook behind the API server, with kubectl", function () {
     assert.match(
       r.stderr,
       new RegExp(
-        `^Error from server \\(Forbidden\\): admission webhook "${POD_HOOK}" denied the request: pod "myapp" in namespace "team-a": changing label aadpodidbinding from "myapp" to "other"`,
+        `^Error from server \\(Forbidden\\): admission webhook "${POD_UPDATE_HOOK}" denied the request: pod "myapp" in namespace "team-a": changing label aadpodidbinding from "myapp" to "other"`,
       ),
     );
   });

@@ -1,12 +1,13 @@
 // config/reconciler agrees with the program: the Deployment passes only flags `podid
 // reconciler` knows, runs two leader-elected replicas, the RBAC grants what the reconciler
-// uses and nothing more (no Secrets), and the IMDS exception matches its pods.
+// uses and nothing more (no Secrets), and the IMDS exception it creates for itself matches its pods.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
 import { RECONCILER } from "../../../src/model/constants.ts";
 import { parseAzurePodIdentityException } from "../../../src/model/parse.ts";
 import { matchesAllLabels } from "../../../src/policy/index.ts";
+import { imdsException } from "../../../src/reconciler/imds-exception.ts";
 import { reconcilerCommand } from "../../../src/reconciler/main.ts";
 
 interface Rule {
@@ -75,9 +76,18 @@ describe("config/reconciler", () => {
     }
   });
 
-  it("Role in podid's namespace: its own Lease and ConfigMaps only", () => {
+  it("Role in podid's namespace: its own Lease, ConfigMaps, and creating its IMDS exception", () => {
     const role = rbac.find((d) => d.kind === "Role")!;
-    assert.deepEqual([...new Set(role.rules.flatMap((r) => r.resources))].sort(), ["configmaps", "leases"]);
+    assert.deepEqual([...new Set(role.rules.flatMap((r) => r.resources))].sort(), [
+      "azurepodidentityexceptions",
+      "configmaps",
+      "leases",
+    ]);
+    const exceptions = role.rules.filter((r) => r.resources.includes("azurepodidentityexceptions"));
+    assert.deepEqual(
+      exceptions.flatMap((r) => r.verbs),
+      ["create"],
+    );
     const named = role.rules.filter((r) => r.resourceNames !== undefined);
     assert.deepEqual(
       named.flatMap((r) => r.resourceNames),
@@ -85,9 +95,8 @@ describe("config/reconciler", () => {
     );
   });
 
-  it("the IMDS exception is valid and matches the reconciler's pods", () => {
-    const [exception] = load("imds-exception.yaml");
-    const parsed = parseAzurePodIdentityException(exception);
+  it("the IMDS exception it creates is valid and matches the reconciler's pods", () => {
+    const parsed = parseAzurePodIdentityException(imdsException(deployment!.metadata.namespace!));
     assert.ok(parsed.ok);
     assert.equal(parsed.value.metadata.namespace, deployment!.metadata.namespace);
     assert.ok(matchesAllLabels(deployment!.spec.template.metadata.labels, parsed.value.podLabels));

@@ -51,6 +51,22 @@ export function targetOf(w: Webhook, resolve: ServiceResolver): Target {
 
 const isIp = (h: string): boolean => /^\d+\.\d+\.\d+\.\d+$/.test(h) || h.includes(":");
 
+/** Go's x509.HostnameError, as the apiserver (built with Go 1.17) prints it. */
+function hostnameError(host: string, subjectAltName: string): string {
+  const sans = subjectAltName.split(", ");
+  const of = (prefix: string): string[] => sans.filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length));
+  if (isIp(host)) {
+    const ips = of("IP Address:");
+    return ips.length === 0
+      ? `x509: cannot validate certificate for ${host} because it doesn't contain any IP SANs`
+      : `x509: certificate is valid for ${ips.join(", ")}, not ${host}`;
+  }
+  const names = of("DNS:");
+  return names.length === 0
+    ? `x509: certificate is not valid for any names, but wanted to match ${host}`
+    : `x509: certificate is valid for ${names.join(", ")}, not ${host}`;
+}
+
 function goError(err: NodeJS.ErrnoException & { cert?: { subjectaltname?: string } }, t: Target): string {
   switch (err.code) {
     case "ECONNREFUSED":
@@ -63,16 +79,11 @@ function goError(err: NodeJS.ErrnoException & { cert?: { subjectaltname?: string
     case "SELF_SIGNED_CERT_IN_CHAIN":
     case "DEPTH_ZERO_SELF_SIGNED_CERT":
     case "UNABLE_TO_GET_ISSUER_CERT_LOCALLY":
-      return "tls: failed to verify certificate: x509: certificate signed by unknown authority";
+      return "x509: certificate signed by unknown authority";
     case "CERT_HAS_EXPIRED":
-      return "tls: failed to verify certificate: x509: certificate has expired or is not yet valid";
-    case "ERR_TLS_CERT_ALTNAME_INVALID": {
-      const names = (err.cert?.subjectaltname ?? "")
-        .split(", ")
-        .filter((n) => n.startsWith("DNS:"))
-        .map((n) => n.slice(4));
-      return `tls: failed to verify certificate: x509: certificate is valid for ${names.join(", ") || "other names"}, not ${t.servername}`;
-    }
+      return "x509: certificate has expired or is not yet valid";
+    case "ERR_TLS_CERT_ALTNAME_INVALID":
+      return hostnameError(t.servername, err.cert?.subjectaltname ?? "");
     default:
       return err.message;
   }

@@ -131,7 +131,8 @@ const node = (n: string): RequestCtx => ({
 });
 const SCHEDULER: RequestCtx = { user: { username: "system:kube-scheduler", groups: ["system:authenticated"] } };
 
-function runningStatus(pod: KObject, hostIP: string, podIP: string): Record<string, unknown> {
+/** What a kubelet reports for a pod it started: Running, Ready, with its containers' statuses. */
+export function runningStatus(pod: KObject, hostIP: string, podIP: string): Record<string, unknown> {
   const t = now();
   const containers = getPath(pod, "spec.containers");
   const cond = (type: string): Record<string, unknown> => ({

@@ -2,7 +2,7 @@
 // AdmissionReview it receives and answers with whatever the test's `decide` returns.
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
-import type { CertificateAuthority } from "../../../../src/shared/pki.ts";
+import type { CertificateAuthority, LeafOptions } from "../../../../src/shared/pki.ts";
 
 export interface ReviewedObject {
   metadata: {
@@ -49,12 +49,15 @@ export interface TestWebhook {
 
 export const allow = (): Record<string, unknown> => ({ allowed: true });
 
-export async function startWebhook(ca: CertificateAuthority, dnsNames: string[] = []): Promise<TestWebhook> {
-  const leaf = ca.issue({
-    commonName: "test-webhook",
-    dnsNames: ["localhost", ...dnsNames],
-    ipAddresses: ["127.0.0.1"],
-  });
+/** A webhook serving a certificate from `ca` for localhost, 127.0.0.1 and `dnsNames` (or exactly `leaf`). */
+export async function startWebhook(
+  ca: CertificateAuthority,
+  dnsNames: string[] = [],
+  leafOptions?: LeafOptions,
+): Promise<TestWebhook> {
+  const leaf = ca.issue(
+    leafOptions ?? { commonName: "test-webhook", dnsNames: ["localhost", ...dnsNames], ipAddresses: ["127.0.0.1"] },
+  );
   const hook: TestWebhook = {
     port: 0,
     caBundle: Buffer.from(ca.certPem).toString("base64"),

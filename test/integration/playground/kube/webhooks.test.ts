@@ -56,7 +56,7 @@ describe("playground kube API admission webhooks", function () {
   before(async () => {
     cluster = await startTestCluster({
       webhookServiceResolver: (ns, name, port) =>
-        ns === "podid-system" && name === "podid-webhook" && port === 443
+        (ns === "podid-system" || ns === "hooks") && name === "podid-webhook" && port === 443
           ? { host: "127.0.0.1", port: hook.port }
           : undefined,
     });
@@ -196,25 +196,34 @@ describe("playground kube API admission webhooks", function () {
     assert.equal(reviews("/svc")[0]!.path, "/svc?timeout=10s");
   });
 
-  it("resolves a service through its Endpoints when no resolver knows it", async () => {
+  it("refuses Endpoints with loopback addresses, as the API server does (webhooks on loopback need the resolver)", async () => {
     const ns = "hooks";
     await core.createNamespace({ body: { metadata: { name: ns } } });
-    await core.createNamespacedEndpoints({
-      namespace: ns,
-      body: {
-        metadata: { name: "podid-webhook" },
-        subsets: [{ addresses: [{ ip: "127.0.0.1" }], ports: [{ port: hook.port }] }],
+    await assert.rejects(
+      core.createNamespacedEndpoints({
+        namespace: ns,
+        body: {
+          metadata: { name: "podid-webhook" },
+          subsets: [{ addresses: [{ ip: "127.0.0.1" }], ports: [{ port: hook.port }] }],
+        },
+      }),
+      (err: { code?: number; body?: string }) => {
+        assert.equal(err.code, 422);
+        assert.match(
+          String(err.body),
+          /Endpoints \\"podid-webhook\\" is invalid: subsets\[0\]\.addresses\[0\]\.ip: Invalid value: \\"127\.0\.0\.1\\": may not be in the loopback range \(127\.0\.0\.0\/8, ::1\/128\)/,
+        );
+        return true;
       },
-    });
-    await core.createNamespacedService({
-      namespace: ns,
-      body: { metadata: { name: "podid-webhook" }, spec: { ports: [{ port: 443, targetPort: hook.port }] } },
-    });
-    // The webhook's certificate names podid-webhook.podid-system.svc, not podid-webhook.hooks.svc: TLS must fail.
+    );
+  });
+
+  it("calls a service by the name <service>.<namespace>.svc: a certificate for another namespace fails TLS", async () => {
+    // The webhook's certificate names podid-webhook.podid-system.svc, not podid-webhook.hooks.svc.
     await configure("Validating", "v1", [
       {
         ...webhook("ep.podid.example", "/ep"),
-        clientConfig: { service: { namespace: ns, name: "podid-webhook", path: "/ep" }, caBundle: hook.caBundle },
+        clientConfig: { service: { namespace: "hooks", name: "podid-webhook", path: "/ep" }, caBundle: hook.caBundle },
       },
     ]);
     await assert.rejects(
@@ -223,7 +232,7 @@ describe("playground kube API admission webhooks", function () {
         assert.equal(err.code, 500);
         assert.match(
           String(err.body),
-          /failed calling webhook \\?"ep.podid.example\\?": failed to call webhook: Post \\?"https:\/\/podid-webhook.hooks.svc:443\/ep\?timeout=10s\\?": tls: failed to verify certificate/,
+          /failed calling webhook \\?"ep.podid.example\\?": failed to call webhook: Post \\?"https:\/\/podid-webhook.hooks.svc:443\/ep\?timeout=10s\\?": x509: certificate is valid for localhost, podid-webhook.podid-system.svc, not podid-webhook.hooks.svc/,
         );
         return true;
       },
