@@ -6,10 +6,10 @@
 // process holds only the load (Node runs this file itself, stripping its types: no tsx), and
 // its collections are 1 ms scavenges. The benchmarks import closedLoop and pacedLatency.
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { Pool, type Dispatcher } from "undici";
+import { procCpuMs } from "./proc.ts";
 
 /** A closed-loop run's requests/s, and the server's CPU µs per request (0 without a pid). */
 export interface Throughput {
@@ -48,21 +48,16 @@ export function nodeFlags(text: string | undefined): string[] {
  */
 const loadFlags = ["--initial-old-space-size=512", ...nodeFlags(process.env.PODID_BENCH_LOAD_FLAGS)];
 
-/** User + system CPU time of process `pid` in ms, from /proc (Linux): the server's own cost. */
-function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
-
-/** A closed-loop maximum-throughput run (16 keep-alive connections, 5 s unless `opts` say otherwise); with `pid`, also that server's CPU time per answered request. */
+/**
+ * A closed-loop maximum-throughput run (16 keep-alive connections, 5 s unless `opts` say
+ * otherwise); with `pid`, also that server's CPU time per answered request.
+ */
 async function closed(opts: autocannon.Options, pid: number | undefined): Promise<Throughput> {
-  const before = pid !== undefined ? processCpuMs(pid) : 0;
+  const before = pid !== undefined ? procCpuMs(pid) : 0;
   const r = await autocannon({ connections: 16, pipelining: 1, duration: 5, ...opts });
   if (r.non2xx > 0 || r.errors > 0)
     throw new Error(`bench: ${r.non2xx} non-2xx answers, ${r.errors} errors from ${String(opts.url)}`);
-  const cpuUs = pid !== undefined ? ((processCpuMs(pid) - before) * 1000) / Math.max(r.requests.total, 1) : 0;
+  const cpuUs = pid !== undefined ? ((procCpuMs(pid) - before) * 1000) / Math.max(r.requests.total, 1) : 0;
   return { rps: r.requests.average, cpuUs };
 }
 

@@ -20,20 +20,10 @@ import {
 } from "../policy/index.ts";
 import { parseProviderId } from "../reconciler/target.ts";
 
-export interface DoctorPod {
-  namespace: string;
-  name: string;
-  uid: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  serviceAccountName: string;
-  hostNetwork: boolean;
-  nodeName?: string;
-  phase?: string;
-  podIP?: string;
-  /** Env var names per container, to see what the webhook injected. */
-  containers: Array<{ name: string; env: string[] }>;
-}
+import type { DoctorPod } from "../model/pod.ts";
+
+/** The doctor's projection of the model's pod view (src/model/pod.ts). */
+export type { DoctorPod };
 
 export interface DoctorInput {
   pod: DoctorPod;

@@ -1,37 +1,53 @@
-// A typed read cache over client-node's list-watch: objects are parsed once, when they
-// arrive, and kept by namespace and by any secondary index the caller asks for (bindings by
-// selector, pods by IP). Programs read only from here on their hot paths: no API call there.
-import {
-  ListWatch,
-  Watch,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-} from "@kubernetes/client-node";
+// An informer: a typed read cache over one list-watch. Each object is projected once, as it
+// arrives, by the caller's `parse` (validate, then keep only the fields the program decides
+// on); the whole object is never stored. Programs read only from here on their hot paths: no
+// API call there. Listeners hear only real changes: an event whose projection is unchanged (a
+// pod's status heartbeat, for a program that ignores status) or a relisted object whose
+// resourceVersion is unchanged costs no event, so a relist after 410 Gone wakes nobody when
+// nothing happened meanwhile.
+import { isDeepStrictEqual } from "node:util";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { FieldError } from "../model/types.ts";
+import { ListWatchLoop, type ListWatchOptions, type RawObject, type WatchHealth } from "./list-watch.ts";
 import { kubeRequest, resourcePath } from "./request.ts";
+import { ObjectStore, splitKey, type InvalidObject } from "./store.ts";
 import { watchHealth } from "./watch-health.ts";
 
-export type ParseResult<T> = { ok: true; value: T } | { ok: false; errors: Array<{ field: string; message: string }> };
+export type { InvalidObject } from "./store.ts";
+export type { WatchHealth } from "./list-watch.ts";
 
-export interface CacheOptions<T> {
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
+
+export interface ResourceRef {
   group: string;
   version: string;
   plural: string;
+}
+
+export interface CacheOptions<T> extends ResourceRef {
+  /** The transform: validates an object as the server sent it and returns what is kept of it. */
   parse: (obj: unknown) => ParseResult<T>;
+  /** Only what matches crosses the wire (e.g. `aadpodidbinding` for pods that can need an identity). */
   labelSelector?: string;
   fieldSelector?: string;
   /** Secondary indexes: name → function giving the keys an object is found under. */
   indexes?: Record<string, (value: T) => string[]>;
   /** How long to keep trying the first list before giving up. */
   syncTimeoutMs?: number;
+  pageSize?: number;
   onError?: (err: unknown) => void;
 }
 
 export type CacheEvent = "add" | "update" | "delete";
-export interface InvalidObject {
-  namespace?: string;
+
+export interface CacheChange<T> {
+  event: CacheEvent;
+  namespace: string;
   name: string;
-  errors: Array<{ field: string; message: string }>;
+  /** The projection now; undefined after a delete, or when the projection refused the object. */
+  value?: T;
+  /** The projection before this change, if there was a valid one. */
+  previous?: T;
 }
 
 export interface InformerCache<T> {
@@ -41,184 +57,148 @@ export interface InformerCache<T> {
   /** Objects the parser refused, so tools (doctor, logs) can say why they are ignored. */
   invalid(): InvalidObject[];
   /** Subscribes to changes; returns the unsubscribe function. */
-  on(cb: (event: CacheEvent, value: T | undefined, raw: KubernetesObject) => void): () => void;
+  on(cb: (change: CacheChange<T>) => void): () => void;
   readonly synced: boolean;
-  /** False from a watch failure until the restart's relist succeeds (the cache answers from what it saw last). */
+  health(): WatchHealth;
+  /** The watch is current (health().watching): false from a failure or 410 until a watch is open again. */
   readonly healthy: boolean;
   stop(): Promise<void>;
 }
 
-const objectKey = (ns: string | undefined, name: string): string => `${ns ?? ""}/${name}`;
+const metaOf = (raw: RawObject): { ns: string; name: string; rv: string } => ({
+  ns: raw.metadata?.namespace ?? "",
+  name: raw.metadata?.name ?? "",
+  rv: raw.metadata?.resourceVersion ?? "",
+});
 
-class Store<T> {
-  readonly byNamespace = new Map<string, Map<string, T>>();
-  readonly invalid = new Map<string, InvalidObject>();
-  private readonly indexes = new Map<string, Map<string, Map<string, T>>>();
-  private readonly indexKeys = new Map<string, Map<string, string[]>>();
+/** The store side of an informer: projects, stores and tells listeners what really changed. */
+class ProjectingSink<T> {
+  readonly store: ObjectStore<T>;
+  readonly listeners = new Set<(change: CacheChange<T>) => void>();
+  private seen: Set<string> | undefined;
 
-  constructor(private readonly indexFns: Record<string, (value: T) => string[]>) {
-    for (const name of Object.keys(indexFns)) {
-      this.indexes.set(name, new Map());
-      this.indexKeys.set(name, new Map());
+  constructor(private readonly opts: CacheOptions<T>) {
+    this.store = new ObjectStore<T>(opts.indexes ?? {});
+  }
+
+  listStart(): void {
+    this.seen = new Set();
+  }
+
+  listed(raw: RawObject): void {
+    const { ns, name } = metaOf(raw);
+    this.seen?.add(`${ns}/${name}`);
+    this.upsert(raw);
+  }
+
+  listEnd(): void {
+    const seen = this.seen ?? new Set();
+    this.seen = undefined;
+    for (const key of this.store.keys()) {
+      if (seen.has(key)) continue;
+      const { namespace, name } = splitKey(key);
+      this.delete(namespace, name);
     }
   }
 
-  put(ns: string, name: string, value: T): void {
-    this.remove(ns, name);
-    let m = this.byNamespace.get(ns);
-    if (m === undefined) this.byNamespace.set(ns, (m = new Map<string, T>()));
-    m.set(name, value);
-    const key = objectKey(ns, name);
-    for (const [index, fn] of Object.entries(this.indexFns)) {
-      const keys = fn(value);
-      this.indexKeys.get(index)!.set(key, keys);
-      const idx = this.indexes.get(index)!;
-      for (const k of keys) {
-        let bucket = idx.get(k);
-        if (bucket === undefined) idx.set(k, (bucket = new Map<string, T>()));
-        bucket.set(key, value);
-      }
-    }
+  event(type: "ADDED" | "MODIFIED" | "DELETED", raw: RawObject): void {
+    if (type !== "DELETED") return this.upsert(raw);
+    const { ns, name } = metaOf(raw);
+    this.delete(ns, name);
   }
 
-  remove(ns: string, name: string): void {
-    const key = objectKey(ns, name);
-    this.invalid.delete(key);
-    const m = this.byNamespace.get(ns);
-    if (m?.delete(name) === true && m.size === 0) this.byNamespace.delete(ns);
-    for (const [index, keysByObject] of this.indexKeys) {
-      const idx = this.indexes.get(index)!;
-      for (const k of keysByObject.get(key) ?? []) {
-        const bucket = idx.get(k);
-        bucket?.delete(key);
-        if (bucket?.size === 0) idx.delete(k);
-      }
-      keysByObject.delete(key);
+  private upsert(raw: RawObject): void {
+    const { ns, name, rv } = metaOf(raw);
+    const before = this.store.entry(ns, name);
+    if (before !== undefined && rv !== "" && before.resourceVersion === rv) return; // relisted, unchanged
+    const previous = before?.value;
+    const parsed = this.opts.parse(raw);
+    if (!parsed.ok) {
+      this.store.putInvalid(ns, name, rv, parsed.errors);
+      // It leaves list(): listeners that held it hear so; an object never valid changes nothing.
+      if (previous !== undefined) this.emit({ event: "update", namespace: ns, name, previous });
+      return;
     }
+    this.store.put(ns, name, rv, parsed.value);
+    if (previous !== undefined && isDeepStrictEqual(previous, parsed.value)) return;
+    this.emit({ event: before === undefined ? "add" : "update", namespace: ns, name, value: parsed.value, previous });
   }
 
-  byIndex(index: string, key: string): T[] {
-    const idx = this.indexes.get(index);
-    if (idx === undefined) throw new Error(`no index ${index} on this cache`);
-    return [...(idx.get(key)?.values() ?? [])];
+  private delete(ns: string, name: string): void {
+    if (this.store.entry(ns, name) === undefined) return;
+    const previous = this.store.remove(ns, name);
+    this.emit({ event: "delete", namespace: ns, name, previous });
+  }
+
+  private emit(change: CacheChange<T>): void {
+    for (const cb of this.listeners) cb(change);
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+const loopOptions = <T>(opts: CacheOptions<T> & { namespace?: string }): ListWatchOptions => ({
+  path: resourcePath(opts),
+  labelSelector: opts.labelSelector,
+  fieldSelector: opts.fieldSelector,
+  pageSize: opts.pageSize,
+  onError: opts.onError,
+});
 
 /** Starts a list-watch and resolves once the first list has been stored. */
 export async function startInformerCache<T>(kc: KubeConfig, opts: CacheOptions<T>): Promise<InformerCache<T>> {
-  const store = new Store<T>(opts.indexes ?? {});
-  const listeners = new Set<(event: CacheEvent, value: T | undefined, raw: KubernetesObject) => void>();
-  const path = resourcePath({ group: opts.group, version: opts.version, plural: opts.plural });
-  let listedOnce = false;
-  let stopped = false;
-  const health = watchHealth.track(opts.plural);
-
-  const listFn = async (): Promise<KubernetesListObject<KubernetesObject>> => {
-    const list = await kubeRequest<KubernetesListObject<KubernetesObject>>(kc, {
-      path,
-      query: { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector },
-    });
-    listedOnce = true;
-    // A (re)list that succeeded: the cache is current again (client-node emits list failures as errors).
-    health.up();
-    return list;
-  };
-  const lw = new ListWatch<KubernetesObject>(
-    path,
-    new Watch(kc),
-    listFn,
-    false,
-    opts.labelSelector,
-    opts.fieldSelector,
-  );
-
-  const apply = (event: CacheEvent, raw: KubernetesObject): void => {
-    const ns = raw.metadata?.namespace ?? "";
-    const name = raw.metadata?.name ?? "";
-    let value: T | undefined;
-    if (event === "delete") {
-      value = store.byNamespace.get(ns)?.get(name);
-      store.remove(ns, name);
-    } else {
-      const parsed = opts.parse(raw);
-      if (parsed.ok) {
-        value = parsed.value;
-        store.put(ns, name, value);
-      } else {
-        store.remove(ns, name);
-        store.invalid.set(objectKey(ns, name), { namespace: ns || undefined, name, errors: parsed.errors });
-      }
-    }
-    for (const cb of listeners) cb(event, value, raw);
-  };
-  lw.on("add", (o) => apply("add", o));
-  lw.on("update", (o) => apply("update", o));
-  lw.on("delete", (o) => apply("delete", o));
-
-  // client-node stops a list-watch on any error other than 410; restart it with backoff.
-  let backoffMs = 500;
-  const restart = async (): Promise<void> => {
-    while (!stopped) {
-      await sleep(backoffMs);
-      backoffMs = Math.min(backoffMs * 2, 30_000);
-      if (stopped) return;
-      try {
-        await lw.start();
-        backoffMs = 500;
-        return;
-      } catch (err) {
-        health.failed();
-        opts.onError?.(err);
-      }
-    }
-  };
-  lw.on("error", (err) => {
-    if (stopped) return; // stopping aborts the watch: not an error worth reporting
-    health.failed();
-    opts.onError?.(err);
-    void restart();
-  });
-
-  const deadline = Date.now() + (opts.syncTimeoutMs ?? 60_000);
-  await lw.start();
-  while (!listedOnce) {
-    if (Date.now() > deadline) {
-      stopped = true;
-      health.close();
-      await lw.stop();
-      throw new Error(
-        `could not list ${path} from the Kubernetes API (is the server reachable and the CRD installed?)`,
-      );
-    }
-    await sleep(100);
+  const sink = new ProjectingSink<T>(opts);
+  const tracked = watchHealth.track(opts.plural);
+  const loop = new ListWatchLoop(kc, { ...loopOptions(opts), tracked }, sink);
+  try {
+    await loop.start(opts.syncTimeoutMs ?? 60_000);
+  } catch (e) {
+    tracked.close();
+    throw e;
   }
-
+  const store = sink.store;
+  let stopped = false;
   return {
-    list(namespace) {
-      if (namespace !== undefined) return [...(store.byNamespace.get(namespace)?.values() ?? [])];
-      const all: T[] = [];
-      for (const m of store.byNamespace.values()) for (const v of m.values()) all.push(v);
-      return all;
-    },
-    get: (name, namespace) => store.byNamespace.get(namespace ?? "")?.get(name),
+    list: (namespace) => store.list(namespace),
+    get: (name, namespace) => store.get(namespace ?? "", name),
     byIndex: (index, key) => store.byIndex(index, key),
-    invalid: () => [...store.invalid.values()],
+    invalid: () => store.invalid(),
     on(cb) {
-      listeners.add(cb);
-      return () => listeners.delete(cb);
+      sink.listeners.add(cb);
+      return () => sink.listeners.delete(cb);
     },
     get synced() {
-      return listedOnce && !stopped;
+      return !stopped;
     },
+    health: () => loop.health(),
     get healthy() {
-      return listedOnce && !stopped && health.healthy;
+      return !stopped && loop.health().watching;
     },
-    async stop() {
+    stop() {
       stopped = true;
-      health.close();
-      await lw.stop();
+      tracked.close();
+      loop.stop();
+      return Promise.resolve();
     },
   };
+}
+
+/**
+ * One list through the same pages and projection, without a watch: for one-shot tools (the
+ * doctor) that must read the cluster the way the programs do.
+ */
+export async function listOnce<T>(
+  kc: KubeConfig,
+  opts: CacheOptions<T> & { namespace?: string },
+): Promise<{ items: T[]; invalid: InvalidObject[] }> {
+  const sink = new ProjectingSink<T>(opts);
+  await new ListWatchLoop(kc, loopOptions(opts), sink).listOnly();
+  return { items: sink.store.list(), invalid: sink.store.invalid() };
+}
+
+/** One object, read straight from the API server and projected as an informer would. */
+export async function readOnce<T>(
+  kc: KubeConfig,
+  ref: ResourceRef & { namespace?: string; name: string },
+  parse: (obj: unknown) => ParseResult<T>,
+): Promise<ParseResult<T>> {
+  return parse(await kubeRequest(kc, { path: resourcePath(ref) }));
 }

@@ -159,6 +159,23 @@ export const WEBHOOK = {
   sidecarImage: "podid:dev",
 } as const;
 
+/** The watch layer's defaults (src/kube), shared by every program. */
+export const WATCH = {
+  /** Objects per list page: a relist holds one page of full objects at a time, never the whole list. */
+  pageSize: 500,
+  /** The server ends each watch after a random time in this range; it is resumed, not relisted. */
+  minTimeoutSeconds: 300,
+  maxTimeoutSeconds: 600,
+  /** Retry delays after a failed list or watch: doubling from the first to the last. */
+  retryMinMs: 500,
+  retryMaxMs: 30_000,
+  /** A watch broken for longer than this makes a program's /readyz say so (the NMI: at once). */
+  unreadyAfterMs: 60_000,
+} as const;
+
+/** Only labelled pods can need an identity: the reconciler and the doctor's cluster view list these. */
+export const LABELLED_PODS_SELECTOR = BINDING_LABEL;
+
 /**
  * Every metric podid exposes, by program. config/prometheus's rules, the runbooks and the
  * README name these; a test holds the rules to this list and the playground's Prometheus to
@@ -169,6 +186,8 @@ export const METRICS = {
   /** Every program: 1 per list-watch while it is connected, 0 from a failure until a relist succeeds. */
   watchHealthy: "podid_kube_watch_healthy",
   watchFailures: "podid_kube_watch_failures_total",
+  /** Every program: lists after the first, each after 410 Gone (history older than the API server keeps). */
+  watchRelists: "podid_kube_watch_relists_total",
 
   webhookAdmissions: "podid_webhook_admissions_total",
   webhookAdmissionDuration: "podid_webhook_admission_duration_seconds",

@@ -16,7 +16,7 @@ import { createReplies, type Replies } from "./replies.ts";
 import type { ImdsResponse } from "./token-sources.ts";
 import { UpstreamError } from "./token-sources.ts";
 import type { TokenProvider } from "./tokens.ts";
-import type { NmiView } from "./view.ts";
+import { vouchedIdentifier, type NmiView } from "./view.ts";
 
 export interface NmiAppDeps {
   nodeName: string;
@@ -115,9 +115,11 @@ function registerImdsRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
 function registerProbes(app: FastifyInstance, view: NmiView, metrics: NmiMetrics): void {
   app.get("/healthz", (_req, reply) => reply.send({ status: "ok" }));
-  app.get("/readyz", async (_req, reply) =>
-    view.synced() ? { status: "ready" } : reply.code(503).send({ status: "caches not synced" }),
-  );
+  app.get("/readyz", async (_req, reply) => {
+    if (!view.synced()) return reply.code(503).send({ status: "caches not synced" });
+    if (!view.watching()) return reply.code(503).send({ status: "a watch is broken; pods are re-read per request" });
+    return { status: "ready" };
+  });
   app.get("/metrics", async (_req, reply) =>
     reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
@@ -161,7 +163,7 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
     decider.close();
     done();
   });
-  const identify = createIdentifier({
+  const identifyCaller = createIdentifier({
     nodeName: deps.nodeName,
     view: deps.view,
     ...(deps.reviewToken !== undefined ? { reviewToken: deps.reviewToken } : {}),
@@ -170,6 +172,8 @@ export function buildNmiApp(deps: NmiAppDeps): FastifyInstance {
     log,
     nowMs: Date.now,
   });
+  // Fresh or nothing (view.ts): no caller is identified on what a broken watch still holds.
+  const identify = vouchedIdentifier(deps.view, identifyCaller, deps.retryAfterSeconds ?? 5);
   const replies = createReplies(metrics, log, deps.now ?? (() => Date.now() / 1000));
   registerImdsRoutes(app, { deps, replies, identify, decider, metrics, log });
   registerProbes(app, deps.view, metrics);

@@ -13,7 +13,8 @@ import type { AdmissionKeys } from "../policy/admission-mark.ts";
 import { exceptionApplies, podSelector } from "../policy/decide.ts";
 import { effectivePolicy } from "../policy/effective.ts";
 import { checkPodMark } from "../policy/pod-mark.ts";
-import type { IdentityRequest } from "./imds.ts";
+import type { Identifier } from "./identify.ts";
+import { imdsError, type IdentityRequest } from "./imds.ts";
 import type { NmiPod } from "./pod.ts";
 import type { ServingInput } from "./serving.ts";
 
@@ -33,6 +34,30 @@ export interface NmiView {
   onChange(cb: () => void): () => void;
   /** True once every cache has listed once. */
   synced(): boolean;
+  /** Fresh or nothing: true while every watch is current (/readyz says so). */
+  watching(): boolean;
+  /**
+   * Fresh or nothing: resolves once the view may answer this request. At once while the
+   * watches are current; while the pod watch is broken, after this node's pods were re-read
+   * from the API server (podsWithIp and pod answer from that read until the watch is back);
+   * `fresh: false` when that read fails or another watch is broken (the NMI answers 503).
+   */
+  vouch(): Promise<Vouched>;
+}
+
+export type Vouched = { fresh: true } | { fresh: false; reason: string };
+
+/**
+ * Fresh or nothing at the edge: an identifier that first has the view vouch for what it holds,
+ * and answers 503 with Retry-After (the SDKs retry it) when the view cannot.
+ */
+export function vouchedIdentifier(view: NmiView, identify: Identifier, retryAfterSeconds: number): Identifier {
+  return async (req) => {
+    const vouched = await view.vouch();
+    if (vouched.fresh) return identify(req);
+    const why = `The NMI cannot vouch for its view of the cluster now: ${vouched.reason}`;
+    return { ok: false, error: imdsError(503, "service_unavailable", why, retryAfterSeconds) };
+  };
 }
 
 /** The identities the pod's selector binds in its namespace, by binding, without duplicates. */

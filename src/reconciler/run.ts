@@ -1,27 +1,23 @@
-// Wiring: informer caches, the Resource Manager client, leader election, the batching trigger
+// Wiring: the informers (src/kube's watch layer), the Resource Manager client, leader election, the batching trigger
 // and the metrics endpoint around the Controller. `podid reconciler` (main.ts) parses flags and
 // calls runReconciler; integration tests call it directly.
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
-import { BINDING_LABEL, GROUP, KINDS, RECONCILER, VERSION } from "../model/constants.ts";
-import type { AssignedIdentityState } from "../model/types.ts";
-import {
-  parseAzureAssignedIdentity,
-  parseAzureIdentity,
-  parseAzureIdentityBinding,
-  parseAzurePodIdentityException,
-  parseAzurePodIdentityPolicy,
-} from "../model/parse.ts";
-import { startInformerCache, type InformerCache } from "../kube/cache.ts";
-import { createEventRecorder } from "../kube/events.ts";
+import { LABELLED_PODS_SELECTOR, RECONCILER } from "../model/constants.ts";
+import { compactAssigned } from "../model/intern.ts";
+import { parseAzureAssignedIdentity } from "../model/parse.ts";
+import type { AssignedIdentityState, Parsed } from "../model/types.ts";
+import { startInformers } from "../kube/informers.ts";
+import { core, podidKind } from "../kube/resources.ts";
+import { createEventRecorder, type EventRecorder } from "../kube/events.ts";
 import { startLeaderElection, type LeaderElector } from "../kube/leader-election.ts";
 import type { Logger } from "../shared/log.ts";
 import { registerCommonMetrics } from "../shared/metrics.ts";
 import { kubeAssignedIdentityWriter } from "./assigned-writer.ts";
 import { BatchTrigger } from "./batch.ts";
-import { Controller, type ReconcileResult, type Sources } from "./controller.ts";
+import { Controller, type ReconcileResult } from "./controller.ts";
 import { parseNamespace, parseNode, parsePod } from "./kube-objects.ts";
 import { createMetrics, instrumentClient, startMetricsServer, type ReconcilerMetrics } from "./metrics.ts";
 import { createConfigMapOwnershipStore } from "./records.ts";
@@ -57,25 +53,37 @@ export interface RunningReconciler {
   stop(opts?: { release?: boolean }): Promise<void>;
 }
 
-type Caches = { [K in keyof Sources]: InformerCache<ReturnType<Sources[K]["list"]>[number]> };
+/**
+ * The reconciler's informers. Pods: only those labelled `aadpodidbinding` cross the wire (no
+ * other pod can need an identity), each kept as the slim projection the decisions read.
+ */
+function informers() {
+  return {
+    pods: core("pods", parsePod, { labelSelector: LABELLED_PODS_SELECTOR }),
+    nodes: core("nodes", parseNode),
+    namespaces: core("namespaces", parseNamespace),
+    identities: podidKind("AzureIdentity"),
+    bindings: podidKind("AzureIdentityBinding"),
+    exceptions: podidKind("AzurePodIdentityException"),
+    policies: podidKind("AzurePodIdentityPolicy"),
+    assigned: podidKind("AzureAssignedIdentity", { parse: compact(parseAzureAssignedIdentity, compactAssigned) }),
+  };
+}
 
-async function startCaches(kc: KubeConfig, log: Logger): Promise<Caches> {
-  const onError = (err: unknown): void => log.warn({ err }, "watch failed; restarting");
-  const crd = <T>(
-    kind: keyof typeof KINDS,
-    parse: (o: unknown) => { ok: true; value: T } | { ok: false; errors: Array<{ field: string; message: string }> },
-  ) => startInformerCache(kc, { group: GROUP, version: VERSION, plural: KINDS[kind].plural, parse, onError });
-  const [pods, nodes, namespaces, identities, bindings, exceptions, policies, assigned] = await Promise.all([
-    startInformerCache(kc, { group: "", version: "v1", plural: "pods", parse: parsePod, onError }),
-    startInformerCache(kc, { group: "", version: "v1", plural: "nodes", parse: parseNode, onError }),
-    startInformerCache(kc, { group: "", version: "v1", plural: "namespaces", parse: parseNamespace, onError }),
-    crd("AzureIdentity", parseAzureIdentity),
-    crd("AzureIdentityBinding", parseAzureIdentityBinding),
-    crd("AzurePodIdentityException", parseAzurePodIdentityException),
-    crd("AzurePodIdentityPolicy", parseAzurePodIdentityPolicy),
-    crd("AzureAssignedIdentity", parseAzureAssignedIdentity),
-  ]);
-  return { pods, nodes, namespaces, identities, bindings, exceptions, policies, assigned };
+const compact =
+  <T>(parse: (o: unknown) => Parsed<T>, fn: (v: T) => T) =>
+  (o: unknown): Parsed<T> => {
+    const p = parse(o);
+    return p.ok ? { ok: true, value: fn(p.value) } : p;
+  };
+
+type Informers = Awaited<ReturnType<typeof startReconcilerInformers>>;
+
+function startReconcilerInformers(kc: KubeConfig, log: Logger, resyncMs: number) {
+  return startInformers(kc, informers(), {
+    resyncMs,
+    onError: (resource, err) => log.warn({ err, resource }, "watch failed; restarting"),
+  });
 }
 
 function countByStatus(assigned: ReadonlyArray<{ status?: { status: AssignedIdentityState } }>) {
@@ -88,45 +96,131 @@ function countByStatus(assigned: ReadonlyArray<{ status?: { status: AssignedIden
 }
 
 /**
- * Ready once every cache has listed, as the webhook's and the NMI's /readyz are; a watch that
+ * Ready once every informer has listed, as the webhook's and the NMI's /readyz are; a watch that
  * breaks later shows in podid_kube_watch_healthy (readiness flapping with the API server would
  * only stall rollouts).
  */
-function readiness(caches: Caches | undefined): { ready: true } | { ready: false; reason: string } {
-  if (caches === undefined) return { ready: false, reason: "caches not synced yet" };
-  const waiting = Object.entries(caches)
-    .filter(([, c]: [string, InformerCache<unknown>]) => !c.synced)
-    .map(([name]) => name);
+function readiness(set: Informers | undefined): { ready: true } | { ready: false; reason: string } {
+  if (set === undefined) return { ready: false, reason: "caches not synced yet" };
+  const waiting = set
+    .health()
+    .filter((h) => !h.synced)
+    .map((h) => h.name);
   return waiting.length === 0 ? { ready: true } : { ready: false, reason: `caches not synced: ${waiting.join(", ")}` };
 }
 
-/** Which cache events can change desired state; the rest (node heartbeats, our own writes) do not kick. */
-function subscribe(c: Caches, kick: () => void): () => void {
-  const labelled = new Set<string>();
-  const providerIDs = new Map<string, string | undefined>();
+/**
+ * Which changes can alter desired state. The informers already drop events whose projection
+ * did not change (a pod's status heartbeat, a node's conditions: a node's projection is its
+ * providerID); of the reconciler's own AzureAssignedIdentity writes, only a delete (by a user
+ * or the garbage collector) needs another look.
+ */
+function subscribe(set: Informers, kick: () => void): () => void {
+  const c = set.caches;
   const offs = [
-    c.pods.on((event, value, raw) => {
-      const key = `${raw.metadata?.namespace ?? ""}/${raw.metadata?.name ?? ""}`;
-      const has = event !== "delete" && value?.labels[BINDING_LABEL] !== undefined;
-      const had = labelled.has(key);
-      if (has) labelled.add(key);
-      else labelled.delete(key);
-      if (has || had) kick();
+    c.assigned.on((ch) => {
+      if (ch.event === "delete") kick();
     }),
-    c.nodes.on((event, value, raw) => {
-      const name = raw.metadata?.name ?? "";
-      const pid = event === "delete" ? undefined : value?.providerID;
-      if (event === "update" && providerIDs.get(name) === pid) return;
-      if (event === "delete") providerIDs.delete(name);
-      else providerIDs.set(name, pid);
-      kick();
-    }),
-    c.assigned.on((event) => {
-      if (event === "delete") kick();
-    }),
-    ...[c.namespaces, c.identities, c.bindings, c.exceptions, c.policies].map((x) => x.on(() => kick())),
+    ...[c.pods, c.nodes, c.namespaces, c.identities, c.bindings, c.exceptions, c.policies].map((x) =>
+      x.on(() => kick()),
+    ),
+    set.onResync(kick),
   ];
   return () => offs.forEach((off) => off());
+}
+
+/** What leading needs: the informers, Resource Manager, events and metrics of this replica. */
+interface Wiring {
+  kc: KubeConfig;
+  set: Informers;
+  arm: VmIdentityClient;
+  identities: ManagedIdentityReader;
+  events: EventRecorder;
+  metrics: ReconcilerMetrics;
+  settings: ReconcilerSettings;
+  log: Logger;
+  identity: string;
+  /** Called with each reconcile's result (nextReconcile). */
+  reconciled: (r: ReconcileResult) => void;
+}
+
+/** A controller and its batching trigger, for one term of leadership. */
+function lead(w: Wiring, signal: AbortSignal): BatchTrigger {
+  const { settings, log } = w;
+  let trigger: BatchTrigger | undefined = undefined;
+  const controller = new Controller({
+    sources: w.set.caches,
+    arm: w.arm,
+    identities: w.identities,
+    records: createConfigMapOwnershipStore(w.kc, settings.namespace, (error) =>
+      log.warn({ error }, "ignoring an invalid ownership record"),
+    ),
+    assigned: kubeAssignedIdentityWriter(w.kc),
+    events: w.events,
+    metrics: w.metrics,
+    log,
+    options: { graceMs: settings.graceMs, armCacheMs: settings.armCacheMs, invalidRetryMs: settings.invalidRetryMs },
+    wakeAt: (at) => trigger?.wakeAt(at),
+    signal,
+  });
+  trigger = new BatchTrigger(
+    async () => {
+      const r = await controller.reconcile();
+      log.debug(r, "reconciled");
+      w.reconciled(r);
+    },
+    {
+      windowMs: settings.batchWindowMs,
+      maxDelayMs: Math.max(settings.batchWindowMs * 10, 5_000),
+      onError: (err) => log.error({ err }, "reconcile failed; retrying"),
+    },
+  );
+  return trigger;
+}
+
+/** Starts and stops terms of leadership; a new term waits for the last one's run to end. */
+function leadership(w: Wiring) {
+  let active: { trigger: BatchTrigger; off: () => void } | undefined;
+  let stopping: Promise<void> = Promise.resolve();
+  const stop = (): Promise<void> => {
+    const a = active;
+    active = undefined;
+    w.metrics.isLeader.set(0);
+    if (a !== undefined) {
+      w.log.info({ identity: w.identity }, "stopped leading");
+      a.off();
+      // Whoever asks next (stop(), or the next leadership) waits for the run in progress.
+      stopping = Promise.all([stopping, a.trigger.stop()]).then(() => undefined);
+    }
+    return stopping;
+  };
+  const start = (signal: AbortSignal): void => {
+    w.log.info({ identity: w.identity }, "leading: reconciling");
+    w.metrics.isLeader.set(1);
+    const t = lead(w, signal);
+    active = { trigger: t, off: subscribe(w.set, () => t.kick()) };
+    t.kick();
+    signal.addEventListener("abort", () => void stop());
+  };
+  return { start, stop, trigger: () => active?.trigger };
+}
+
+function elect(w: Wiring, onStartedLeading: (signal: AbortSignal) => void): LeaderElector | undefined {
+  const { settings } = w;
+  if (!settings.leaderElect) {
+    onStartedLeading(new AbortController().signal);
+    return undefined;
+  }
+  return startLeaderElection(w.kc, {
+    namespace: settings.namespace,
+    name: RECONCILER.leaseName,
+    identity: w.identity,
+    leaseDurationMs: settings.leaseDurationMs,
+    renewDeadlineMs: settings.renewDeadlineMs,
+    retryPeriodMs: settings.retryPeriodMs,
+    onStartedLeading,
+    onError: (err) => w.log.warn({ err }, "leader election"),
+  });
 }
 
 export async function runReconciler(
@@ -136,18 +230,18 @@ export async function runReconciler(
   log: Logger,
   identities: ManagedIdentityReader,
 ): Promise<RunningReconciler> {
-  let started: Caches | undefined;
-  const metrics = createMetrics(new Registry(), () => countByStatus(started?.assigned.list() ?? []));
+  let started: Informers | undefined;
+  const metrics = createMetrics(new Registry(), () => countByStatus(started?.caches.assigned.list() ?? []));
   registerCommonMetrics(metrics.registry);
   const identity = settings.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
-  // Listening before the caches list, so /healthz answers and /readyz says what it waits for.
+  // Listening before the informers list, so /healthz answers and /readyz says what it waits for.
   const server =
     settings.metricsPort !== undefined
       ? await startMetricsServer(metrics.registry, settings.metricsPort, settings.metricsHost, () => readiness(started))
       : undefined;
-  let caches: Caches;
+  let set: Informers;
   try {
-    caches = started = await startCaches(kc, log);
+    set = started = await startReconcilerInformers(kc, log, settings.resyncMs);
   } catch (e) {
     await server?.close();
     throw e;
@@ -157,93 +251,35 @@ export async function runReconciler(
     instance: identity,
     onError: (err) => log.debug({ err }, "event not recorded"),
   });
-  const armClient = instrumentClient(arm, metrics);
   const waiters: Array<(r: ReconcileResult) => void> = [];
-
-  let active: { trigger: BatchTrigger; off: () => void; resync: NodeJS.Timeout } | undefined;
-  const startLeading = (signal: AbortSignal): void => {
-    log.info({ identity }, "leading: reconciling");
-    metrics.isLeader.set(1);
-    let trigger: BatchTrigger | undefined = undefined;
-    const controller = new Controller({
-      sources: caches,
-      arm: armClient,
-      identities,
-      records: createConfigMapOwnershipStore(kc, settings.namespace, (error) =>
-        log.warn({ error }, "ignoring an invalid ownership record"),
-      ),
-      assigned: kubeAssignedIdentityWriter(kc),
-      events,
-      metrics,
-      log,
-      options: { graceMs: settings.graceMs, armCacheMs: settings.armCacheMs, invalidRetryMs: settings.invalidRetryMs },
-      wakeAt: (at) => trigger?.wakeAt(at),
-      signal,
-    });
-    trigger = new BatchTrigger(
-      async () => {
-        const r = await controller.reconcile();
-        log.debug(r, "reconciled");
-        for (const w of waiters.splice(0)) w(r);
-      },
-      {
-        windowMs: settings.batchWindowMs,
-        maxDelayMs: Math.max(settings.batchWindowMs * 10, 5_000),
-        onError: (err) => log.error({ err }, "reconcile failed; retrying"),
-      },
-    );
-    const t = trigger;
-    const resync = setInterval(() => t.kick(), settings.resyncMs);
-    resync.unref();
-    active = { trigger: t, off: subscribe(caches, () => t.kick()), resync };
-    t.kick();
-    signal.addEventListener("abort", () => void stopLeading());
+  const w: Wiring = {
+    kc,
+    set,
+    arm: instrumentClient(arm, metrics),
+    identities,
+    events,
+    metrics,
+    settings,
+    log,
+    identity,
+    reconciled: (r) => waiters.splice(0).forEach((cb) => cb(r)),
   };
-  let stopping: Promise<void> = Promise.resolve();
-  const stopLeading = (): Promise<void> => {
-    const a = active;
-    active = undefined;
-    metrics.isLeader.set(0);
-    if (a !== undefined) {
-      log.info({ identity }, "stopped leading");
-      a.off();
-      clearInterval(a.resync);
-      // Whoever asks next (stop(), or the next leadership) waits for the run in progress.
-      stopping = Promise.all([stopping, a.trigger.stop()]).then(() => undefined);
-    }
-    return stopping;
-  };
-
-  let elector: LeaderElector | undefined;
-  if (settings.leaderElect) {
-    elector = startLeaderElection(kc, {
-      namespace: settings.namespace,
-      name: RECONCILER.leaseName,
-      identity,
-      leaseDurationMs: settings.leaseDurationMs,
-      renewDeadlineMs: settings.renewDeadlineMs,
-      retryPeriodMs: settings.retryPeriodMs,
-      onStartedLeading: startLeading,
-      onError: (err) => log.warn({ err }, "leader election"),
-    });
-  } else {
-    startLeading(new AbortController().signal);
-  }
-
+  const terms = leadership(w);
+  const elector = elect(w, terms.start);
   return {
-    isLeader: () => active !== undefined,
+    isLeader: () => terms.trigger() !== undefined,
     metrics,
     ...(server !== undefined ? { metricsPort: server.port } : {}),
     nextReconcile: () =>
       new Promise((resolve) => {
         waiters.push(resolve);
-        active?.trigger.kick();
+        terms.trigger()?.kick();
       }),
     async stop({ release = true } = {}) {
       if (elector !== undefined) await elector.stop({ release });
-      await stopLeading();
+      await terms.stop();
       await events.flush();
-      await Promise.all(Object.values(caches).map((c: InformerCache<unknown>) => c.stop()));
+      await set.stop();
       await server?.close();
     },
   };

@@ -20,7 +20,7 @@ export function registerProcessMetrics(registry: Registry): void {
   for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
 }
 
-/** podid_kube_watch_healthy and podid_kube_watch_failures_total, read from the watch layer at scrape time. */
+/** podid_kube_watch_healthy, _failures_total and _relists_total, read from the watch layer at scrape time. */
 export function registerWatchMetrics(registry: Registry, health = watchHealth): void {
   new Gauge({
     name: METRICS.watchHealthy,
@@ -40,6 +40,16 @@ export function registerWatchMetrics(registry: Registry, health = watchHealth): 
     collect() {
       this.reset();
       for (const w of health.byResource()) this.inc({ resource: w.resource }, w.failures);
+    },
+  });
+  new Counter({
+    name: METRICS.watchRelists,
+    help: "Relists after 410 Gone (the watch's resourceVersion older than the API server's history), by resource",
+    labelNames: ["resource"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const w of health.byResource()) this.inc({ resource: w.resource }, w.relists);
     },
   });
 }

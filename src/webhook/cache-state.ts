@@ -1,29 +1,12 @@
-// The webhook's state from client-node informers: namespaces (labels only), identities,
-// bindings (also indexed by selector across namespaces), exceptions and policies. Nothing on
-// the admission path calls the API.
+// The webhook's state from the watch layer (src/kube): namespaces (name and labels only),
+// identities, bindings (also indexed by selector across namespaces), exceptions and
+// policies. Nothing on the admission path calls the API.
 import type { KubeConfig } from "@kubernetes/client-node";
-import { startInformerCache, type InformerCache } from "../kube/cache.ts";
-import { GROUP, KINDS, VERSION } from "../model/constants.ts";
-import {
-  parseAzureIdentity,
-  parseAzureIdentityBinding,
-  parseAzurePodIdentityException,
-  parseAzurePodIdentityPolicy,
-} from "../model/parse.ts";
-import { Errors, isObject, readMeta } from "../model/read.ts";
-import type { AzureIdentityBinding, Parsed } from "../model/types.ts";
+import { startInformers } from "../kube/informers.ts";
+import { core, podidKind } from "../kube/resources.ts";
+import { parseNamespace } from "../model/cluster.ts";
+import type { AzureIdentityBinding } from "../model/types.ts";
 import type { WebhookState } from "./state.ts";
-
-interface NamespaceView {
-  name: string;
-  labels: Record<string, string>;
-}
-
-function parseNamespace(obj: unknown): Parsed<NamespaceView> {
-  const errs = new Errors();
-  const meta = readMeta(isObject(obj) ? obj : {}, errs);
-  return errs.result({ name: meta.name, labels: meta.labels });
-}
 
 const BY_SELECTOR = "selector";
 
@@ -31,32 +14,23 @@ export interface CacheState extends WebhookState {
   stop(): Promise<void>;
 }
 
+const informers = () => ({
+  namespaces: core("namespaces", parseNamespace),
+  identities: podidKind("AzureIdentity"),
+  bindings: podidKind("AzureIdentityBinding", {
+    indexes: { [BY_SELECTOR]: (b: AzureIdentityBinding) => [b.selector] },
+  }),
+  exceptions: podidKind("AzurePodIdentityException"),
+  policies: podidKind("AzurePodIdentityPolicy"),
+});
+
 export async function startCacheState(kc: KubeConfig, onError: (err: unknown) => void): Promise<CacheState> {
-  const crd = <T>(
-    kind: keyof typeof KINDS,
-    parse: (o: unknown) => Parsed<T>,
-    indexes?: Record<string, (v: T) => string[]>,
-  ): Promise<InformerCache<T>> =>
-    startInformerCache(kc, {
-      group: GROUP,
-      version: VERSION,
-      plural: KINDS[kind].plural,
-      parse,
-      onError,
-      ...(indexes !== undefined ? { indexes } : {}),
-    });
-  const [namespaces, identities, bindings, exceptions, policies] = await Promise.all([
-    startInformerCache(kc, { group: "", version: "v1", plural: "namespaces", parse: parseNamespace, onError }),
-    crd("AzureIdentity", parseAzureIdentity),
-    crd("AzureIdentityBinding", parseAzureIdentityBinding, {
-      [BY_SELECTOR]: (b: AzureIdentityBinding) => [b.selector],
-    }),
-    crd("AzurePodIdentityException", parseAzurePodIdentityException),
-    crd("AzurePodIdentityPolicy", parseAzurePodIdentityPolicy),
-  ]);
-  const all = [namespaces, identities, bindings, exceptions, policies];
+  const set = await startInformers(kc, informers(), { onError: (_resource, err) => onError(err) });
+  const { namespaces, identities, bindings, exceptions, policies } = set.caches;
   return {
-    synced: () => all.every((c) => c.synced),
+    // Ready while the watches are current, or were until recently: a blip does not take the
+    // webhook out of its Service (admission would then fail for every labelled pod).
+    synced: () => set.ready(),
     namespaceLabels: (ns) => namespaces.get(ns)?.labels ?? {},
     bindings: (ns) => bindings.list(ns),
     identities: (ns) => identities.list(ns),
@@ -65,8 +39,6 @@ export async function startCacheState(kc: KubeConfig, onError: (err: unknown) =>
     selectorNamespaces: (sel) => [
       ...new Set(bindings.byIndex(BY_SELECTOR, sel).map((b) => b.metadata.namespace ?? "")),
     ],
-    async stop() {
-      await Promise.all(all.map((c) => c.stop()));
-    },
+    stop: () => set.stop(),
   };
 }

@@ -10,3 +10,18 @@ export async function eventually<T>(fn: () => T | undefined | Promise<T | undefi
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** `eventually` for what takes longer (a watch resuming after backoff, an API server restarting). */
+export async function within<T>(
+  ms: number,
+  fn: () => T | undefined | Promise<T | undefined>,
+  what: string,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await sleep(50);
+  }
+}

@@ -122,6 +122,61 @@ describe("src/kube informer cache against the playground API", () => {
     assert.ok(cache.list().length >= 2);
   });
 
+  it("relists after 410 Gone and tells listeners only what changed while it was away", async () => {
+    const store = cluster.api.api.store;
+    const def = cluster.api.api.registry.byResourceKey("configmaps")!;
+    for (const [name, color] of [
+      ["keep", "white"],
+      ["repaint", "white"],
+      ["drop", "white"],
+    ])
+      await kubeRequest(cluster.kc, {
+        method: "POST",
+        path: cmPath("default"),
+        body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data: { color } },
+      });
+    await waitFor(() => cache.get("drop", "default") !== undefined, "the three to arrive");
+    const seen: string[] = [];
+    const off = cache.on((c) => seen.push(`${c.event} ${c.name}${c.value ? ` ${c.value.color}` : ""}`));
+    const relists = cache.health().relists;
+    // All in one tick, so the informer cannot see any of it as events: its watch ends, the
+    // changes happen, and the history it would resume from is gone (410 Gone).
+    store.closeWatches(def);
+    const repaint = store.get(def, "default", "repaint")!;
+    store.put(def, { ...repaint, data: { color: "black" } });
+    store.remove(def, "default", "drop");
+    store.put(def, {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "new", namespace: "default" },
+      data: { color: "blue" },
+    });
+    store.compact(def);
+
+    await waitFor(() => cache.health().relists > relists, "the relist");
+    off();
+    assert.deepEqual(seen.sort(), ["add new blue", "delete drop", "update repaint black"]);
+    assert.equal(cache.get("keep", "default")?.color, "white");
+    assert.equal(cache.get("drop", "default"), undefined);
+  });
+
+  it("drops an update whose projection did not change: no event for what the program ignores", async () => {
+    const seen: string[] = [];
+    const off = cache.on((c) => seen.push(`${c.event} ${c.name}`));
+    const patch = (data: Record<string, string>) =>
+      kubeRequest(cluster.kc, {
+        method: "PATCH",
+        path: cmPath("default", "keep"),
+        contentType: "application/merge-patch+json",
+        body: { data },
+      });
+    await patch({ shade: "matte" }); // not in the projection
+    await patch({ color: "grey" });
+    await waitFor(() => cache.get("keep", "default")?.color === "grey", "the colour change");
+    off();
+    assert.deepEqual(seen, ["update keep"]);
+  });
+
   it("turns a Status answer into an error callers can branch on", async () => {
     await assert.rejects(kubeRequest(cluster.kc, { path: cmPath("default", "nosuch") }), (e: unknown) => {
       assert.ok(isNotFound(e));

@@ -70,9 +70,9 @@ describe("watch health (src/kube/watch-health.ts) against a real API server", fu
     a.up();
     b.up();
     b.failed();
-    assert.deepEqual(t.byResource(), [{ resource: "pods", healthy: false, failures: 1 }]);
+    assert.deepEqual(t.byResource(), [{ resource: "pods", healthy: false, failures: 1, relists: 0 }]);
     b.close();
-    assert.deepEqual(t.byResource(), [{ resource: "pods", healthy: true, failures: 1 }]);
+    assert.deepEqual(t.byResource(), [{ resource: "pods", healthy: true, failures: 1, relists: 0 }]);
     assert.ok(watchHealth instanceof WatchHealthTracker);
   });
 });

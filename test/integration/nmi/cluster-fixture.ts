@@ -1,10 +1,6 @@
 // Objects for the NMI's cluster tests: podid's CRDs, a namespace with an identity and
 // binding, admitted pods pinned to a node, and their AzureAssignedIdentities.
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { parseAllDocuments } from "yaml";
 import {
   ADMISSION_MARK_ANNOTATION,
   ADMITTED_IDENTITIES_ANNOTATION,
@@ -26,32 +22,7 @@ import {
 } from "../../../src/policy/admission-mark.ts";
 
 /** podid's real CRDs, from config/crd. */
-export async function installCrds(kc: KubeConfig): Promise<void> {
-  const dir = fileURLToPath(new URL("../../../config/crd/", import.meta.url));
-  for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")) {
-    for (const doc of parseAllDocuments(readFileSync(join(dir, file), "utf8"))) {
-      const body: unknown = doc.toJSON();
-      if (body !== null)
-        await kubeRequest(kc, {
-          method: "POST",
-          path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-          body,
-        });
-    }
-  }
-  // Wait until every kind is served.
-  for (const k of Object.values(KINDS)) {
-    for (let i = 0; ; i++) {
-      try {
-        await kubeRequest(kc, { path: resourcePath({ group: GROUP, version: VERSION, plural: k.plural }) });
-        break;
-      } catch (err) {
-        if (i > 100) throw err;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-  }
-}
+export { installCrds } from "../../../src/playground/control-plane/crds.ts";
 
 export const create = (
   kc: KubeConfig,
@@ -70,6 +41,16 @@ export async function createTenant(
   selector: string,
 ): Promise<void> {
   await create(kc, "namespaces", "", "v1", undefined, { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
+  await createBinding(kc, ns, identity, selector);
+}
+
+/** An AzureIdentity and its AzureIdentityBinding in an existing namespace. */
+export async function createBinding(
+  kc: KubeConfig,
+  ns: string,
+  identity: { name: string; clientID: string; resourceID: string },
+  selector: string,
+): Promise<void> {
   await create(kc, KINDS.AzureIdentity.plural, GROUP, VERSION, ns, {
     apiVersion: API_VERSION,
     kind: "AzureIdentity",
@@ -92,21 +73,21 @@ export interface RunningPod {
   nodeName: string;
 }
 
-export async function createPod(
-  kc: KubeConfig,
-  p: {
-    name: string;
-    namespace: string;
-    nodeName: string;
-    selector: string;
-    keys: AdmissionKeys;
-    identities: MarkIdentity[];
-    sidecar?: boolean;
-  },
-): Promise<RunningPod> {
+export interface AdmittedPod {
+  name: string;
+  namespace: string;
+  nodeName: string;
+  selector: string;
+  keys: AdmissionKeys;
+  identities: MarkIdentity[];
+  sidecar?: boolean;
+}
+
+/** A pod as the webhook admits it: label, mark, admitted identities and NMI mode. */
+export function admittedPodBody(p: AdmittedPod): Record<string, unknown> {
   const mode = p.sidecar === true ? "sidecar" : "daemonset";
   const mark = signAdmissionMark(p.keys, claimsFor(p.namespace, "default", p.selector, p.identities, mode));
-  await create(kc, "pods", "", "v1", p.namespace, {
+  return {
     apiVersion: "v1",
     kind: "Pod",
     metadata: {
@@ -120,7 +101,11 @@ export async function createPod(
       },
     },
     spec: { nodeName: p.nodeName, serviceAccountName: "default", containers: [{ name: "app", image: "app:1" }] },
-  });
+  };
+}
+
+export async function createPod(kc: KubeConfig, p: AdmittedPod): Promise<RunningPod> {
+  await create(kc, "pods", "", "v1", p.namespace, admittedPodBody(p));
   return waitRunning(kc, p.namespace, p.name, p.nodeName);
 }
 

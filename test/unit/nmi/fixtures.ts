@@ -22,7 +22,7 @@ import {
   type AdmissionKeys,
 } from "../../../src/policy/admission-mark.ts";
 import type { NmiPod } from "../../../src/nmi/pod.ts";
-import { boundIdentities, type NmiView } from "../../../src/nmi/view.ts";
+import { boundIdentities, type NmiView, type Vouched } from "../../../src/nmi/view.ts";
 
 export const NODE = "node-1";
 export const KEYS: AdmissionKeys = { current: Buffer.alloc(32, 7), previous: [] };
@@ -131,6 +131,11 @@ export class MemoryView implements NmiView {
     for (const cb of this.listeners) cb();
   }
   synced = (): boolean => true;
+  /** Set to a reason to play a broken watch that cannot be made good (vouch says not fresh). */
+  stale: string | undefined;
+  watching = (): boolean => this.stale === undefined;
+  vouch = (): Promise<Vouched> =>
+    Promise.resolve(this.stale === undefined ? { fresh: true } : { fresh: false, reason: this.stale });
 }
 
 /** Labels the pod with `selector` and writes what the webhook would: mark, NMI mode, the identities bound now. */

@@ -22,6 +22,8 @@ describe("reconciler/kube-objects: slim views for the caches", () => {
       nodeName: "n0",
       terminated: false,
       scheduledAt: Date.parse("2026-01-01T00:00:00Z"),
+      // Every field is there, set or undefined: one hidden class for every cached pod.
+      admitted: undefined,
     });
   });
   it("reads the identities a v2 admission mark names; none for a v1 mark or no list", () => {
