@@ -1,6 +1,7 @@
 // The reconciler on a real API server, as config/'s podid-reconciler ServiceAccount, against the
 // playground's Resource Manager: AzureAssignedIdentity objects written with podid's spec and
-// their status through the status subresource (Assigned, or Failed with Resource Manager's reason), shown by kubectl's printer columns, and removed with their pod. Then two
+// their status through the status subresource (Assigned, or Failed with Resource Manager's
+// reason), shown by kubectl's printer columns, and removed with their pod. Then two
 // reconcilers on the real Lease: one leads, the leader is killed (SIGKILL, no release), and the
 // other takes over and does the work.
 import assert from "node:assert/strict";
