@@ -217,6 +217,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       started.push(apiServer);
       const p = apiServer;
       await waitFor(p, async () => (await get(`${url}/readyz`, admin)).status === 200, timeout);
+      // readyz turns 200 once the bootstrap controller has started, not once it has created the
+      // default namespace: a test that writes there at once would race it (CI saw the 404).
+      await waitFor(p, async () => (await get(`${url}/api/v1/namespaces/default`, admin)).status === 200, timeout);
     };
     await startApiServer();
 
