@@ -1,4 +1,5 @@
 // AzureAssignedIdentity: written by the reconciler, one per (pod, identity), read by the NMI.
+import { TOKEN_SOURCES } from "./constants.ts";
 import { Errors, describe, getField, readObject, readString, readTop, type Obj } from "./read.ts";
 import type { AssignedIdentityState, AzureAssignedIdentity, AzureAssignedIdentityStatus, Parsed } from "./types.ts";
 
@@ -37,6 +38,12 @@ function readStatus(top: Obj, errs: Errors): AzureAssignedIdentityStatus | undef
   for (const k of ["reason", "message", "target"] as const) {
     const v = readString(s, k, `status.${k}`, errs, false);
     if (v !== undefined) out[k] = v;
+  }
+  const source = getField(s, "tokenSource");
+  if (source !== undefined && source !== null) {
+    const t = TOKEN_SOURCES.find((x) => x === source);
+    if (t === undefined) errs.add("status.tokenSource", `expected ${TOKEN_SOURCES.join(" or ")}, got ${describe(source)}`);
+    else out.tokenSource = t;
   }
   const g = getField(s, "observedGeneration");
   if (typeof g === "number") out.observedGeneration = g;

@@ -45,6 +45,34 @@ export const ENV = {
   podIdentityAuthorityHost: "AZURE_POD_IDENTITY_AUTHORITY_HOST",
 } as const;
 
+/**
+ * Where a user-assigned identity's tokens come from. NodeAssigned: the reconciler assigns it to
+ * the node's VM or scale set and the NMI asks the node's IMDS (AAD Pod Identity's way).
+ * Federated: the identity trusts podid's NMI service account through one federated identity
+ * credential, and the NMI exchanges its projected service-account token at Entra ID; no VM or
+ * scale-set write. Service principals (types 1 and 2) always use their Secret.
+ */
+export const TOKEN_SOURCES = ["NodeAssigned", "Federated"] as const;
+export type TokenSourceName = (typeof TOKEN_SOURCES)[number];
+
+/** Workload identity federation (issue 15): the names Entra, Resource Manager and config/ share. */
+export const FEDERATION = {
+  /** The audience Entra expects on a federated credential's assertion. */
+  audience: "api://AzureADTokenExchange",
+  /** The one federated identity credential podid keeps on each federated identity. */
+  credentialName: "podid-nmi",
+  /** The credential's subject: podid's NMI service account, whatever namespace uses the identity. */
+  subject: (podidNamespace: string): string => `system:serviceaccount:${podidNamespace}:podid-nmi`,
+  /** The NMI's projected service-account token (audience `audience`), rotated by the kubelet. */
+  tokenVolumeName: "podid-federation-token",
+  tokenMountPath: "/var/run/secrets/podid/federation",
+  tokenFileName: "token",
+  tokenExpirationSeconds: 3600,
+  /** ConfigMap in podid's namespace: defaultTokenSource, tenantID, issuer, manageCredentials. */
+  configMapName: "podid-federation",
+  defaultTokenSource: "NodeAssigned" as TokenSourceName,
+} as const;
+
 export const NMI_MODES = ["daemonset", "sidecar"] as const;
 export type NmiMode = (typeof NMI_MODES)[number];
 

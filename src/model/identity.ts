@@ -1,6 +1,7 @@
 // AzureIdentity: type 0 (user-assigned managed identity), 1 (service principal + secret),
 // 2 (service principal + certificate).
 import { Errors, GUID, describe, getField, readObject, readString, readTop, type Obj } from "./read.ts";
+import { TOKEN_SOURCES, type TokenSourceName } from "./constants.ts";
 import type { AzureIdentity, IdentityType, Parsed, SecretRef } from "./types.ts";
 
 const GUID_PART = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
@@ -59,6 +60,27 @@ function readSecretRef(spec: Obj, defaultNamespace: string | undefined, errs: Er
   return { name, namespace };
 }
 
+function readTokenSource(spec: Obj, type: IdentityType, errs: Errors): TokenSourceName | undefined {
+  const v = getField(spec, "tokenSource");
+  if (v === undefined || v === null || v === "") return undefined;
+  const found = TOKEN_SOURCES.find((s) => s === v);
+  if (found === undefined) {
+    errs.add("spec.tokenSource", `expected ${TOKEN_SOURCES.join(" or ")}, got ${describe(v)}`);
+    return undefined;
+  }
+  if (type !== 0) {
+    errs.add("spec.tokenSource", `applies to type 0 (user-assigned identities) only; a service principal uses its Secret`);
+    return undefined;
+  }
+  return found;
+}
+
+/** Where a user-assigned identity's tokens come from: its own choice, else the cluster's default. */
+export function tokenSourceOf(identity: AzureIdentity, clusterDefault: TokenSourceName): TokenSourceName | undefined {
+  if (identity.type !== 0) return undefined;
+  return identity.tokenSource ?? clusterDefault;
+}
+
 export function parseAzureIdentity(obj: unknown): Parsed<AzureIdentity> {
   const errs = new Errors();
   const top = readTop(obj, "AzureIdentity", errs);
@@ -73,11 +95,14 @@ export function parseAzureIdentity(obj: unknown): Parsed<AzureIdentity> {
       if (parseResourceId(rid) === undefined) errs.add("spec.ResourceID", `expected ${RESOURCE_ID_FORM}, got "${rid}"`);
       else value.resourceID = rid.replace(/\/+$/, "");
     }
+    const source = readTokenSource(spec, type, errs);
+    if (source !== undefined) value.tokenSource = source;
   } else {
     const tenantID = readGuid(spec, "TenantID", errs, true);
     if (tenantID !== undefined) value.tenantID = tenantID;
     const ref = readSecretRef(spec, meta.namespace, errs);
     if (ref !== undefined) value.clientPassword = ref;
+    readTokenSource(spec, type, errs);
   }
   return errs.result(value);
 }

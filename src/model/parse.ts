@@ -1,5 +1,5 @@
 // One parser per kind: validate, normalise, return a typed value or errors naming the field.
-export { parseAzureIdentity, parseResourceId, resourceIdKey } from "./identity.ts";
+export { parseAzureIdentity, parseResourceId, resourceIdKey, tokenSourceOf } from "./identity.ts";
 export { parseAzureIdentityBinding } from "./binding.ts";
 export { parseAzurePodIdentityException } from "./exception.ts";
 export { parseAzurePodIdentityPolicy } from "./policy.ts";

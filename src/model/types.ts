@@ -1,9 +1,9 @@
 // The aadpodidentity.k8s.io/v1 kinds as podid's programs see them: parsed once (parse.ts),
 // normalised, and never re-checked downstream. Raw objects keep AAD Pod Identity's spellings
 // (`ResourceID`, `Selector`, ...); these types use one spelling each.
-import type { NmiMode } from "./constants.ts";
+import type { NmiMode, TokenSourceName } from "./constants.ts";
 
-export type { NmiMode } from "./constants.ts";
+export type { NmiMode, TokenSourceName } from "./constants.ts";
 
 export interface ObjectMeta {
   name: string;
@@ -34,6 +34,8 @@ export interface AzureIdentity {
   tenantID?: string;
   /** Types 1 and 2: the Secret holding the client secret, or the PEM certificate and key. */
   clientPassword?: SecretRef;
+  /** Type 0: `spec.tokenSource`; absent = the cluster's default (see `tokenSourceOf`). */
+  tokenSource?: TokenSourceName;
 }
 
 export interface AzureIdentityBinding {
@@ -108,8 +110,13 @@ export interface AzureAssignedIdentityStatus {
   status: AssignedIdentityState;
   reason?: string;
   message?: string;
-  /** ARM ID of the VM or scale set the identity was assigned to. */
+  /**
+   * ARM ID of the VM or scale set the identity was assigned to; for a Federated assignment,
+   * of the identity's federated identity credential.
+   */
   target?: string;
+  /** How the NMI gets this pod's tokens, as the reconciler prepared it; absent = NodeAssigned. */
+  tokenSource?: TokenSourceName;
   observedGeneration?: number;
 }
 

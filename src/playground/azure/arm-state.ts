@@ -53,6 +53,20 @@ export interface IdentityRecord extends CloudIdentity {
   id: string;
 }
 
+/**
+ * A user-assigned identity's federated identity credential, as Resource Manager holds it
+ * (`.../userAssignedIdentities/{identity}/federatedIdentityCredentials/{name}`). Entra's
+ * stand-in matches client assertions against these.
+ */
+export interface FederatedCredentialRecord {
+  /** ARM ID of the credential. */
+  id: string;
+  name: string;
+  issuer: string;
+  subject: string;
+  audiences: string[];
+}
+
 export interface ArmStateOptions {
   now: () => number;
   lroDurationMs: number;
@@ -76,6 +90,8 @@ export class ArmState {
   readonly identities = new Map<string, IdentityRecord>();
   readonly nodes = new Map<string, NodeBinding>();
   readonly operations = new Map<string, Operation>();
+  /** Federated identity credentials by identity (its `idKey`), then by lower-cased credential name. */
+  readonly federatedCredentials = new Map<string, Map<string, FederatedCredentialRecord>>();
   #inFlight = new Set<Operation>();
   #buckets = new Map<string, Bucket>();
   lroDurationMs: number;
