@@ -47,10 +47,8 @@ interface PodSeen {
 }
 
 async function podsOf(stack: Stack, ns: string): Promise<Map<string, PodSeen>> {
-  const list = await kubeRequest<{ items: Array<{ metadata: { name: string }; spec: { nodeName?: string }; status?: { podIP?: string } }> }>(
-    stack.kc,
-    { path: `/api/v1/namespaces/${ns}/pods` },
-  );
+  type Pod = { metadata: { name: string }; spec: { nodeName?: string }; status?: { podIP?: string } };
+  const list = await kubeRequest<{ items: Pod[] }>(stack.kc, { path: `/api/v1/namespaces/${ns}/pods` });
   return new Map(list.items.map((p) => [p.metadata.name, { ip: p.status?.podIP, node: p.spec.nodeName }]));
 }
 
@@ -91,8 +89,12 @@ async function bindIdentity(stack: Stack, ns: string, identity: string, source: 
     },
   });
   if (source === "Federated")
-    await until(`the federated credential of ${identity}`, async () =>
-      stack.azure.federatedCredentials(resourceID).some((c) => c.name === FEDERATION.credentialName) ? true : undefined,
+    await until(`the federated credential of ${identity}`, () =>
+      Promise.resolve(
+        stack.azure.federatedCredentials(resourceID).some((c) => c.name === FEDERATION.credentialName)
+          ? true
+          : undefined,
+      ),
     );
 }
 
@@ -119,7 +121,8 @@ async function firstTokens(stack: Stack, ns: string, selector: string, pods: num
   const seen = new Map<string, number>();
   const end = performance.now() + TIMEOUT_MS;
   while (seen.size < pods) {
-    if (performance.now() > end) throw new Error(`${pods - seen.size} pods of ${ns} got no token in ${TIMEOUT_MS / 1000} s`);
+    if (performance.now() > end)
+      throw new Error(`${pods - seen.size} pods of ${ns} got no token in ${TIMEOUT_MS / 1000} s`);
     const view = await podsOf(stack, ns);
     await Promise.all(
       names
@@ -127,7 +130,8 @@ async function firstTokens(stack: Stack, ns: string, selector: string, pods: num
         .map(async (n) => {
           const p = view.get(n);
           if (p?.ip === undefined || p.node === undefined) return;
-          if ((await tokenFrom(p.ip, stack.nmiUrl(p.node))) === 200) seen.set(n, (performance.now() - created.get(n)!) / 1000);
+          if ((await tokenFrom(p.ip, stack.nmiUrl(p.node))) === 200)
+            seen.set(n, (performance.now() - created.get(n)!) / 1000);
         }),
     );
     await new Promise((r) => setTimeout(r, POLL_MS));

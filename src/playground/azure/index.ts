@@ -4,9 +4,10 @@
 import type { FastifyInstance } from "fastify";
 import type { CertificateAuthority } from "../../shared/pki.ts";
 import { buildArmApp } from "./arm-app.ts";
-import { ArmState } from "./arm-state.ts";
+import { ArmState, type FederatedCredentialRecord } from "./arm-state.ts";
 import { startAzurite, type AzuriteHandle } from "./azurite.ts";
 import { CallLog } from "./calls.ts";
+import { idKey } from "./ids.ts";
 import { validateCloud, type PlaygroundCloud } from "./cloud.ts";
 import { buildEntraApp } from "./entra-app.ts";
 import { Faults } from "./faults.ts";
@@ -18,6 +19,7 @@ import { createSigningKey, mintAccessToken, type MintedToken, type TokenSubject 
 
 export { defaultCloud, nodesOf, type PlaygroundCloud, type PlaygroundNode } from "./cloud.ts";
 export { identityId, idKey, scaleSetId, scaleSetVmId, vmId } from "./ids.ts";
+export type { FederatedCredentialRecord } from "./arm-state.ts";
 export type { RecordedCall, CallFilter } from "./calls.ts";
 export type { FaultSwitches, InjectedArmFault } from "./faults.ts";
 export type { ServicePrincipal, RegisterOptions } from "./service-principals.ts";
@@ -54,6 +56,8 @@ export interface AzurePlayground {
   servicePrincipals: ServicePrincipals;
   /** What ARM shows for a VM or scale set, and what its machines have right now (IMDS's view). */
   identitiesOf(resourceId: string): { model: AssignedIdentities; effective: AssignedIdentities } | undefined;
+  /** The federated identity credentials Resource Manager holds for a user-assigned identity (by resource ID). */
+  federatedCredentials(identityResourceId: string): FederatedCredentialRecord[];
   /** The identities a node's IMDS would hand out now. */
   nodeIdentities(nodeName: string): { clientId: string; principalId: string }[];
   /** Mints a token as Entra would, e.g. for a test's credential (`audience` e.g. https://management.azure.com/). */
@@ -156,6 +160,7 @@ export async function startAzure(opts: StartAzureOptions): Promise<AzurePlaygrou
         const r = state.get(id);
         return r ? { model: r.identities, effective: r.effective } : undefined;
       },
+      federatedCredentials: (id) => [...(state.federatedCredentials.get(idKey(id))?.values() ?? [])],
       nodeIdentities: (nodeName) => {
         const node = state.nodes.get(nodeName.toLowerCase());
         if (!node) throw new Error(`nodeIdentities: no node named ${JSON.stringify(nodeName)}`);
