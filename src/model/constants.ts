@@ -70,6 +70,8 @@ export const FEDERATION = {
   tokenExpirationSeconds: 3600,
   /** ConfigMap in podid's namespace: defaultTokenSource, tenantID, issuer, manageCredentials. */
   configMapName: "podid-federation",
+  /** Reason of the Event the NMI records on an AzureIdentity when Entra refuses an exchange. */
+  exchangeFailedReason: "FederatedTokenExchangeFailed",
   defaultTokenSource: "NodeAssigned" as TokenSourceName,
 } as const;
 
