@@ -96,7 +96,7 @@ describe("playground ARM stand-in: federated identity credentials with ManagedSe
     ];
     for (const [what, props, message, property] of cases) {
       const e = await refusal(
-        fic().createOrUpdate(RG, "demo-reader", "podid-nmi", props as { issuer: string; subject: string }),
+        fic().createOrUpdate(RG, "demo-reader", "podid-nmi", props),
       );
       assert.equal(e.statusCode, 400, what);
       assert.match(e.message, message, what);
