@@ -10,7 +10,8 @@ import type {
   AzurePodIdentityPolicy,
 } from "../model/types.ts";
 import type { EventRecorder } from "../kube/events.ts";
-import { BINDING_LABEL } from "../model/constants.ts";
+import { BINDING_LABEL, FEDERATION, type TokenSourceName } from "../model/constants.ts";
+import { resourceIdKey, tokenSourceOf } from "../model/identity.ts";
 import type { Logger } from "../shared/log.ts";
 import type { AssignedIdentityWriter } from "./assigned-writer.ts";
 import { PerKeyBackoff } from "./batch.ts";
@@ -26,6 +27,16 @@ import {
   type NodeTarget,
   type NotAdmitted,
 } from "./desired.ts";
+import { CredentialSync } from "./credential-sync.ts";
+import type { FederatedCredentialClient } from "./federated-client.ts";
+import {
+  federatedBound,
+  keepsNode,
+  reliesOnCredential,
+  REASONS,
+  sourcedStatus,
+  type FederationSettings,
+} from "./federation.ts";
 import { IdentityChecks, type IdentityCheck, type ManagedIdentityReader } from "./identity-reader.ts";
 import type { NamespaceInfo, NodeInfo, PodInfo } from "./kube-objects.ts";
 import type { ReconcilerMetrics } from "./metrics.ts";
@@ -66,6 +77,14 @@ export interface ControllerOptions {
   /** Targets written in parallel. */
   concurrency?: number;
   now?: () => number;
+  /** Token source of identities that do not choose one (`--default-token-source`). */
+  defaultTokenSource?: TokenSourceName;
+  /** Federation's issuer, namespace and whether podid writes credentials; undefined: not configured. */
+  federation?: FederationSettings;
+  /** Why federation is not configured (e.g. the issuer could not be discovered), for Failed statuses. */
+  federationUnavailable?: string;
+  /** How soon a credential that needs a person (missing, refused, the limit) is read again. */
+  credentialRecheckMs?: number;
 }
 
 export interface ControllerDeps {
@@ -73,6 +92,8 @@ export interface ControllerDeps {
   arm: VmIdentityClient;
   /** Reads a managed identity's client ID from Resource Manager, to check what AzureIdentities claim. */
   identities: ManagedIdentityReader;
+  /** Federated identity credentials (@azure/arm-msi); required when `options.federation` is set. */
+  credentials?: FederatedCredentialClient;
   records: OwnershipStore;
   assigned: AssignedIdentityWriter;
   events?: EventRecorder;
@@ -94,7 +115,15 @@ export interface ReconcileResult {
   identityReads: number;
   /** Targets not converged: waiting for a retry or a grace period. */
   pending: number;
+  /** Federated identity credentials read, and written (PUT or DELETE). */
+  credentialReads: number;
+  credentialWrites: number;
 }
+
+/** How soon to look again after flipping assignments between token sources (the cache catches up). */
+const FLIP_SETTLE_MS = 250;
+
+const sourceKey = (s: AssignedStatus | undefined): TokenSourceName => s?.tokenSource ?? "NodeAssigned";
 
 async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -119,10 +148,42 @@ export class Controller {
   private readonly checks: IdentityChecks;
   /** Pods already told they need a restart for the identities named (pod uid and names). */
   private readonly toldRestart = new Set<string>();
+  /** Federated identity credentials; undefined when federation is not configured. */
+  private readonly credentials: CredentialSync | undefined;
+  private credentialsSeeded = false;
 
   constructor(private readonly deps: ControllerDeps) {
     this.now = deps.options.now ?? Date.now;
     this.checks = new IdentityChecks(deps.identities, deps.options.armCacheMs, this.now);
+    const { federation } = deps.options;
+    if (federation !== undefined) {
+      if (deps.credentials === undefined) throw new Error("Controller: federation needs a FederatedCredentialClient");
+      this.credentials = new CredentialSync({
+        client: deps.credentials,
+        settings: federation,
+        log: deps.log,
+        armCacheMs: deps.options.armCacheMs,
+        recheckMs: deps.options.credentialRecheckMs ?? 30_000,
+        now: this.now,
+        wakeAt: deps.wakeAt,
+        checkLeading: () => this.checkLeading(),
+      });
+    }
+  }
+
+  private get defaultSource(): TokenSourceName {
+    return this.deps.options.defaultTokenSource ?? FEDERATION.defaultTokenSource;
+  }
+
+  /** Where the assignment's tokens should come from (service principals: not a question; NodeAssigned). */
+  private sourceOf(a: DesiredAssignment): TokenSourceName {
+    return tokenSourceOf(a.identity, this.defaultSource) ?? "NodeAssigned";
+  }
+
+  /** What the pod's AzureAssignedIdentity says now, when it is this pod's. */
+  private currentStatus(a: DesiredAssignment): AssignedStatus | undefined {
+    const cur = this.deps.sources.assigned.get(a.name, a.namespace);
+    return cur !== undefined && cur.spec.podUID === a.pod.uid ? cur.status : undefined;
   }
 
   async reconcile(): Promise<ReconcileResult> {
@@ -155,6 +216,8 @@ export class Controller {
       armReads: 0,
       identityReads: 0,
       pending: 0,
+      credentialReads: 0,
+      credentialWrites: 0,
     };
     this.tellRestartNeeded(notAdmitted);
     // Pods share identity objects (one parsed AzureIdentity per namespace): check each once.
@@ -163,8 +226,11 @@ export class Controller {
       [...identities].flatMap((i) => (i.type === 0 && i.resourceID !== undefined ? [i.resourceID] : [])),
     );
     const checks = new Map([...identities].map((i) => [i, this.checks.get(i.resourceID ?? "")] as const));
-    const nodeTargets = await this.resolveNodes(assignments, result);
-    const needs = desiredTargets(assignments, nodeTargets, (i) => clientIdStatus(i, checks.get(i)) === undefined);
+    await this.syncCredentials(assignments, result);
+    // Federated assignments leave their node's set once their AzureAssignedIdentity says Federated.
+    const onNodes = assignments.filter((a) => keepsNode(this.sourceOf(a), this.currentStatus(a)));
+    const nodeTargets = await this.resolveNodes(onNodes, result);
+    const needs = desiredTargets(onNodes, nodeTargets, (i) => clientIdStatus(i, checks.get(i)) === undefined);
 
     const now = this.now();
     for (const [k, r] of this.rejected) if (r.until <= now) this.rejected.delete(k);
@@ -189,6 +255,42 @@ export class Controller {
     await this.syncAssigned(assignments, nodeTargets, checks);
     this.deps.metrics.queueDepth.set(result.pending);
     return result;
+  }
+
+  /**
+   * The credential on every identity bound as Federated somewhere, and on those whose pods still
+   * rely on it while moving back to NodeAssigned; removed from the others.
+   */
+  private async syncCredentials(assignments: DesiredAssignment[], result: ReconcileResult): Promise<void> {
+    const sync = this.credentials;
+    if (sync === undefined) return;
+    const { sources } = this.deps;
+    const wanted = federatedBound({
+      bindings: sources.bindings.list(),
+      identities: sources.identities.list(),
+      policies: sources.policies.list(),
+      namespaces: sources.namespaces.list(),
+      clusterDefault: this.defaultSource,
+    });
+    for (const a of assignments) {
+      const id = a.identity.resourceID;
+      if (a.identity.type === 0 && id !== undefined && reliesOnCredential(this.sourceOf(a), this.currentStatus(a)))
+        wanted.set(resourceIdKey(id), id);
+    }
+    if (!this.credentialsSeeded) {
+      // After a start: identities podid may have left a credential on, though nothing binds them now.
+      const seeds = new Map<string, string>();
+      for (const i of sources.identities.list())
+        if (i.resourceID !== undefined && tokenSourceOf(i, this.defaultSource) === "Federated")
+          seeds.set(resourceIdKey(i.resourceID), i.resourceID);
+      for (const x of sources.assigned.list()) {
+        const id = x.spec.azureIdentityRef.resourceID;
+        if (x.status?.tokenSource === "Federated" && id !== undefined) seeds.set(resourceIdKey(id), id);
+      }
+      sync.seed(seeds);
+      this.credentialsSeeded = true;
+    }
+    await sync.sync(wanted, result);
   }
 
   /** Each node's target; a scale set's orchestration mode is read from Resource Manager once. */
@@ -394,9 +496,14 @@ export class Controller {
     const desired = assignments.map((a) => {
       const nt = nodeTargets.get(a.pod.nodeName);
       const identityCheck = checks.get(a.identity);
-      return { a, status: assignmentStatus(a, { nodeTarget: nt, onTarget: onTarget(nt), rejected, identityCheck }) };
+      const nodeStatus = assignmentStatus(a, { nodeTarget: nt, onTarget: onTarget(nt), rejected, identityCheck });
+      return { a, status: this.withSource(a, nodeStatus, clientIdStatus(a.identity, identityCheck) !== undefined) };
     });
     const diff = diffAssigned(desired, this.deps.sources.assigned.list());
+    // A flip between token sources: look again soon, so what waits for it (releasing the node,
+    // deleting the credential) follows once the cache shows it.
+    if (diff.status.some((d) => sourceKey(d.current.status) !== sourceKey(d.status)))
+      this.deps.wakeAt(this.now() + FLIP_SETTLE_MS);
     const w = this.deps.assigned;
     const tasks: Array<() => Promise<void>> = [
       ...diff.create.map((d) => async () => {
@@ -420,6 +527,33 @@ export class Controller {
       } catch (e) {
         this.deps.log.warn({ err: e }, "AzureAssignedIdentity write failed; the next reconcile retries");
       }
+    });
+  }
+
+  /** The status once token sources are considered: federation's, or the node's while moving between them. */
+  private withSource(a: DesiredAssignment, nodeStatus: AssignedStatus, unverified: boolean): AssignedStatus {
+    if (a.identity.type !== 0 || a.identity.resourceID === undefined) return nodeStatus;
+    const source = this.sourceOf(a);
+    const current = this.currentStatus(a);
+    if (this.credentials === undefined) {
+      if (source !== "Federated" || unverified) return nodeStatus;
+      return {
+        status: "Failed",
+        reason: REASONS.notConfigured,
+        message:
+          `AzureIdentity ${a.identity.metadata.name} uses tokenSource Federated, but this reconciler has no ` +
+          `service-account issuer (${this.deps.options.federationUnavailable ?? "federation not configured"}); ` +
+          `set --federation-issuer`,
+        tokenSource: "Federated",
+      };
+    }
+    if (source === "NodeAssigned" && sourceKey(current) === "NodeAssigned") return nodeStatus;
+    return sourcedStatus({
+      nodeStatus,
+      source,
+      credential: this.credentials.state(resourceIdKey(a.identity.resourceID)),
+      current,
+      unverified,
     });
   }
 
