@@ -173,7 +173,7 @@ export class MemoryFederatedCredentials implements FederatedCredentialClient {
   set(identityResourceId: string, name: string, spec: FederatedCredentialSpec): FederatedCredential {
     const k = resourceIdKey(identityResourceId);
     let m = this.byIdentity.get(k);
-    if (m === undefined) this.byIdentity.set(k, (m = new Map()));
+    if (m === undefined) this.byIdentity.set(k, (m = new Map<string, FederatedCredential>()));
     const c = { ...spec, audiences: [...spec.audiences], name, id: federatedCredentialId(identityResourceId, name) };
     m.set(name.toLowerCase(), c);
     return c;
