@@ -228,7 +228,11 @@ export class Controller {
     const checks = new Map([...identities].map((i) => [i, this.checks.get(i.resourceID ?? "")] as const));
     await this.syncCredentials(assignments, result);
     // Federated assignments leave their node's set once their AzureAssignedIdentity says Federated.
-    const onNodes = assignments.filter((a) => keepsNode(this.sourceOf(a), this.currentStatus(a)));
+    // (The common case, NodeAssigned, needs no look at the current object.)
+    const onNodes = assignments.filter((a) => {
+      const source = this.sourceOf(a);
+      return source === "NodeAssigned" || keepsNode(source, this.currentStatus(a));
+    });
     const nodeTargets = await this.resolveNodes(onNodes, result);
     const needs = desiredTargets(onNodes, nodeTargets, (i) => clientIdStatus(i, checks.get(i)) === undefined);
 
@@ -534,7 +538,6 @@ export class Controller {
   private withSource(a: DesiredAssignment, nodeStatus: AssignedStatus, unverified: boolean): AssignedStatus {
     if (a.identity.type !== 0 || a.identity.resourceID === undefined) return nodeStatus;
     const source = this.sourceOf(a);
-    const current = this.currentStatus(a);
     if (this.credentials === undefined) {
       if (source !== "Federated" || unverified) return nodeStatus;
       return {
@@ -547,6 +550,7 @@ export class Controller {
         tokenSource: "Federated",
       };
     }
+    const current = this.currentStatus(a);
     if (source === "NodeAssigned" && sourceKey(current) === "NodeAssigned") return nodeStatus;
     return sourcedStatus({
       nodeStatus,

@@ -135,10 +135,14 @@ export function refusedCredential(identityResourceId: string, code: string, mess
         `cannot add ${FEDERATION.credentialName} (${code}: ${message}). Delete one it no longer needs ` +
         `(az identity federated-credential list/delete), or use tokenSource: NodeAssigned for this identity.`,
     };
+  const role = /AuthorizationFailed/i.test(code)
+    ? "; the reconciler needs Managed Identity Contributor on the identity, or " +
+      "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/read, /write and /delete"
+    : "";
   return {
     kind: "failed",
     reason: REASONS.rejected,
-    message: `Resource Manager refused podid's federated identity credential on ${identityResourceId}: ${code}: ${message}`,
+    message: `Resource Manager refused podid's federated identity credential on ${identityResourceId}: ${code}: ${message}${role}`,
   };
 }
 

@@ -263,6 +263,7 @@ describe("reconciler/federation decisions", () => {
     );
     const other = refusedCredential(idId("x"), "AuthorizationFailed", "no write");
     assert.equal(other.kind === "failed" && other.reason, "FederatedCredentialRejected");
+    assert.match(other.kind === "failed" ? other.message : "", /needs Managed Identity Contributor/);
     const missing = missingCredential(idId("x"), want, undefined);
     assert.equal(missing.kind === "failed" && missing.reason, "FederatedCredentialMissing");
     assert.match(
