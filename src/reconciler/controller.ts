@@ -10,8 +10,7 @@ import type {
   AzurePodIdentityPolicy,
 } from "../model/types.ts";
 import type { EventRecorder } from "../kube/events.ts";
-import { BINDING_LABEL, FEDERATION, type TokenSourceName } from "../model/constants.ts";
-import { resourceIdKey, tokenSourceOf } from "../model/identity.ts";
+import { BINDING_LABEL, type TokenSourceName } from "../model/constants.ts";
 import type { Logger } from "../shared/log.ts";
 import type { AssignedIdentityWriter } from "./assigned-writer.ts";
 import { PerKeyBackoff } from "./batch.ts";
@@ -27,16 +26,9 @@ import {
   type NodeTarget,
   type NotAdmitted,
 } from "./desired.ts";
-import { CredentialSync } from "./credential-sync.ts";
+import { FederatedAssignments, FLIP_SETTLE_MS, flipsSource } from "./federated-assignments.ts";
 import type { FederatedCredentialClient } from "./federated-client.ts";
-import {
-  federatedBound,
-  keepsNode,
-  reliesOnCredential,
-  REASONS,
-  sourcedStatus,
-  type FederationSettings,
-} from "./federation.ts";
+import type { FederationSettings } from "./federation.ts";
 import { IdentityChecks, type IdentityCheck, type ManagedIdentityReader } from "./identity-reader.ts";
 import type { NamespaceInfo, NodeInfo, PodInfo } from "./kube-objects.ts";
 import type { ReconcilerMetrics } from "./metrics.ts";
@@ -120,11 +112,6 @@ export interface ReconcileResult {
   credentialWrites: number;
 }
 
-/** How soon to look again after flipping assignments between token sources (the cache catches up). */
-const FLIP_SETTLE_MS = 250;
-
-const sourceKey = (s: AssignedStatus | undefined): TokenSourceName => s?.tokenSource ?? "NodeAssigned";
-
 async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -148,42 +135,21 @@ export class Controller {
   private readonly checks: IdentityChecks;
   /** Pods already told they need a restart for the identities named (pod uid and names). */
   private readonly toldRestart = new Set<string>();
-  /** Federated identity credentials; undefined when federation is not configured. */
-  private readonly credentials: CredentialSync | undefined;
-  private credentialsSeeded = false;
+  /** Token sources: the federated identity credentials and the moves between sources. */
+  private readonly federation: FederatedAssignments;
 
   constructor(private readonly deps: ControllerDeps) {
     this.now = deps.options.now ?? Date.now;
     this.checks = new IdentityChecks(deps.identities, deps.options.armCacheMs, this.now);
-    const { federation } = deps.options;
-    if (federation !== undefined) {
-      if (deps.credentials === undefined) throw new Error("Controller: federation needs a FederatedCredentialClient");
-      this.credentials = new CredentialSync({
-        client: deps.credentials,
-        settings: federation,
-        log: deps.log,
-        armCacheMs: deps.options.armCacheMs,
-        recheckMs: deps.options.credentialRecheckMs ?? 30_000,
-        now: this.now,
-        wakeAt: deps.wakeAt,
-        checkLeading: () => this.checkLeading(),
-      });
-    }
-  }
-
-  private get defaultSource(): TokenSourceName {
-    return this.deps.options.defaultTokenSource ?? FEDERATION.defaultTokenSource;
-  }
-
-  /** Where the assignment's tokens should come from (service principals: not a question; NodeAssigned). */
-  private sourceOf(a: DesiredAssignment): TokenSourceName {
-    return tokenSourceOf(a.identity, this.defaultSource) ?? "NodeAssigned";
-  }
-
-  /** What the pod's AzureAssignedIdentity says now, when it is this pod's. */
-  private currentStatus(a: DesiredAssignment): AssignedStatus | undefined {
-    const cur = this.deps.sources.assigned.get(a.name, a.namespace);
-    return cur !== undefined && cur.spec.podUID === a.pod.uid ? cur.status : undefined;
+    this.federation = new FederatedAssignments({
+      sources: deps.sources,
+      options: deps.options,
+      ...(deps.credentials !== undefined ? { client: deps.credentials } : {}),
+      log: deps.log,
+      now: this.now,
+      wakeAt: deps.wakeAt,
+      checkLeading: () => this.checkLeading(),
+    });
   }
 
   async reconcile(): Promise<ReconcileResult> {
@@ -226,13 +192,8 @@ export class Controller {
       [...identities].flatMap((i) => (i.type === 0 && i.resourceID !== undefined ? [i.resourceID] : [])),
     );
     const checks = new Map([...identities].map((i) => [i, this.checks.get(i.resourceID ?? "")] as const));
-    await this.syncCredentials(assignments, result);
-    // Federated assignments leave their node's set once their AzureAssignedIdentity says Federated.
-    // (The common case, NodeAssigned, needs no look at the current object.)
-    const onNodes = assignments.filter((a) => {
-      const source = this.sourceOf(a);
-      return source === "NodeAssigned" || keepsNode(source, this.currentStatus(a));
-    });
+    await this.federation.syncCredentials(assignments, result);
+    const onNodes = this.federation.onNodes(assignments);
     const nodeTargets = await this.resolveNodes(onNodes, result);
     const needs = desiredTargets(onNodes, nodeTargets, (i) => clientIdStatus(i, checks.get(i)) === undefined);
 
@@ -259,42 +220,6 @@ export class Controller {
     await this.syncAssigned(assignments, nodeTargets, checks);
     this.deps.metrics.queueDepth.set(result.pending);
     return result;
-  }
-
-  /**
-   * The credential on every identity bound as Federated somewhere, and on those whose pods still
-   * rely on it while moving back to NodeAssigned; removed from the others.
-   */
-  private async syncCredentials(assignments: DesiredAssignment[], result: ReconcileResult): Promise<void> {
-    const sync = this.credentials;
-    if (sync === undefined) return;
-    const { sources } = this.deps;
-    const wanted = federatedBound({
-      bindings: sources.bindings.list(),
-      identities: sources.identities.list(),
-      policies: sources.policies.list(),
-      namespaces: sources.namespaces.list(),
-      clusterDefault: this.defaultSource,
-    });
-    for (const a of assignments) {
-      const id = a.identity.resourceID;
-      if (a.identity.type === 0 && id !== undefined && reliesOnCredential(this.sourceOf(a), this.currentStatus(a)))
-        wanted.set(resourceIdKey(id), id);
-    }
-    if (!this.credentialsSeeded) {
-      // After a start: identities podid may have left a credential on, though nothing binds them now.
-      const seeds = new Map<string, string>();
-      for (const i of sources.identities.list())
-        if (i.resourceID !== undefined && tokenSourceOf(i, this.defaultSource) === "Federated")
-          seeds.set(resourceIdKey(i.resourceID), i.resourceID);
-      for (const x of sources.assigned.list()) {
-        const id = x.spec.azureIdentityRef.resourceID;
-        if (x.status?.tokenSource === "Federated" && id !== undefined) seeds.set(resourceIdKey(id), id);
-      }
-      sync.seed(seeds);
-      this.credentialsSeeded = true;
-    }
-    await sync.sync(wanted, result);
   }
 
   /** Each node's target; a scale set's orchestration mode is read from Resource Manager once. */
@@ -501,13 +426,15 @@ export class Controller {
       const nt = nodeTargets.get(a.pod.nodeName);
       const identityCheck = checks.get(a.identity);
       const nodeStatus = assignmentStatus(a, { nodeTarget: nt, onTarget: onTarget(nt), rejected, identityCheck });
-      return { a, status: this.withSource(a, nodeStatus, clientIdStatus(a.identity, identityCheck) !== undefined) };
+      return {
+        a,
+        status: this.federation.status(a, nodeStatus, clientIdStatus(a.identity, identityCheck) !== undefined),
+      };
     });
     const diff = diffAssigned(desired, this.deps.sources.assigned.list());
     // A flip between token sources: look again soon, so what waits for it (releasing the node,
     // deleting the credential) follows once the cache shows it.
-    if (diff.status.some((d) => sourceKey(d.current.status) !== sourceKey(d.status)))
-      this.deps.wakeAt(this.now() + FLIP_SETTLE_MS);
+    if (diff.status.some((d) => flipsSource(d.current.status, d.status))) this.deps.wakeAt(this.now() + FLIP_SETTLE_MS);
     const w = this.deps.assigned;
     const tasks: Array<() => Promise<void>> = [
       ...diff.create.map((d) => async () => {
@@ -531,33 +458,6 @@ export class Controller {
       } catch (e) {
         this.deps.log.warn({ err: e }, "AzureAssignedIdentity write failed; the next reconcile retries");
       }
-    });
-  }
-
-  /** The status once token sources are considered: federation's, or the node's while moving between them. */
-  private withSource(a: DesiredAssignment, nodeStatus: AssignedStatus, unverified: boolean): AssignedStatus {
-    if (a.identity.type !== 0 || a.identity.resourceID === undefined) return nodeStatus;
-    const source = this.sourceOf(a);
-    if (this.credentials === undefined) {
-      if (source !== "Federated" || unverified) return nodeStatus;
-      return {
-        status: "Failed",
-        reason: REASONS.notConfigured,
-        message:
-          `AzureIdentity ${a.identity.metadata.name} uses tokenSource Federated, but this reconciler has no ` +
-          `service-account issuer (${this.deps.options.federationUnavailable ?? "federation not configured"}); ` +
-          `set --federation-issuer`,
-        tokenSource: "Federated",
-      };
-    }
-    const current = this.currentStatus(a);
-    if (source === "NodeAssigned" && sourceKey(current) === "NodeAssigned") return nodeStatus;
-    return sourcedStatus({
-      nodeStatus,
-      source,
-      credential: this.credentials.state(resourceIdKey(a.identity.resourceID)),
-      current,
-      unverified,
     });
   }
 
