@@ -120,6 +120,18 @@ async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+/** The Event message when an Assigned pod moves between token sources. */
+function sourceChanged(a: DesiredAssignment, after: AssignedStatus): string {
+  const how = after.tokenSource === "Federated" ? "federation" : `its node (${after.target ?? ""})`;
+  return `identity ${a.identity.metadata.name}: tokens now come from ${how}`;
+}
+
+/** Where an Assigned status says the tokens come from, for its Event. */
+function whereAssigned(s: AssignedStatus): string {
+  if (s.tokenSource === "Federated") return ` by federation (credential ${s.target ?? ""})`;
+  return s.target !== undefined ? ` on ${s.target}` : "";
+}
+
 export class Controller {
   /** Ownership records; loaded at the first reconcile, and again after a write failed. */
   private records: Map<string, OwnershipRecord> | undefined;
@@ -483,17 +495,20 @@ export class Controller {
 
   /** Events and the latency metric when an assignment becomes Assigned or Failed. */
   private transition(a: DesiredAssignment, before: AssignedStatus | undefined, after: AssignedStatus): void {
-    if (before?.status === after.status && (before.reason ?? "") === (after.reason ?? "")) return;
     const pod = { kind: "Pod", name: a.pod.name, namespace: a.namespace, uid: a.pod.uid };
+    if (before?.status === "Assigned" && after.status === "Assigned" && flipsSource(before, after)) {
+      this.deps.events?.record(pod, "Normal", "IdentityTokenSourceChanged", sourceChanged(a, after));
+      return;
+    }
+    if (before?.status === after.status && (before.reason ?? "") === (after.reason ?? "")) return;
     if (after.status === "Assigned") {
       if (a.pod.scheduledAt !== undefined)
         this.deps.metrics.assignmentLatency.observe(Math.max(0, this.now() - a.pod.scheduledAt) / 1000);
-      const where = after.target !== undefined ? ` on ${after.target}` : "";
       this.deps.events?.record(
         pod,
         "Normal",
         "IdentityAssigned",
-        `identity ${a.identity.metadata.name} (${a.identity.clientID}) assigned${where}`,
+        `identity ${a.identity.metadata.name} (${a.identity.clientID}) assigned${whereAssigned(after)}`,
       );
     } else if (after.status === "Failed") {
       this.deps.metrics.assignmentFailures.inc({ reason: after.reason ?? "Failed" });

@@ -148,7 +148,7 @@ function answer(deps: ArmAppDeps, req: FastifyRequest, route: ArmRoute | undefin
     case "identities":
       return identities(ctx, route);
     case "federatedCredentials":
-      return federatedCredentials(deps, req.method, req.body, route);
+      return federatedCredentials({ ...deps, caller: () => callerOf(ctx) }, req.method, req.body, route);
   }
 }
 

@@ -6,7 +6,7 @@
 // otherwise), an https issuer, a subject, audiences, and one credential per issuer and subject.
 import { armErrors, type ArmError } from "./arm-errors.ts";
 import type { ArmRoute } from "./arm-routes.ts";
-import type { ArmState, FederatedCredentialRecord } from "./arm-state.ts";
+import type { ArmState, FederatedCredentialRecord, IdentityRecord } from "./arm-state.ts";
 import type { Faults } from "./faults.ts";
 import { identityId, idKey } from "./ids.ts";
 import { FEDERATED_CREDENTIALS, RESOURCE_TYPES } from "./names.ts";
@@ -23,6 +23,8 @@ export interface FederatedDeps {
   faults: Faults;
   /** How long a write holds its identity (default FEDERATED_CREDENTIALS.writeMs). */
   writeMs?: number;
+  /** The caller's application and object IDs, for a 403's message. */
+  caller?: () => { appId: string; oid: string };
 }
 
 /** Identities (idKey) with a credential write in progress, per stand-in. */
@@ -104,34 +106,61 @@ export function federatedCredentials(
         );
   }
   if (method !== "PUT" && method !== "DELETE") return fromError(armErrors.methodNotAllowed(method));
-  let change: () => FederatedReply;
-  if (method === "DELETE") {
-    // Resource Manager answers 204 for a DELETE of what does not exist (its RPC's rule).
-    if (!current) return { status: 204, body: null };
-    change = () => {
+  if (deps.faults.unwritableCredentials.has(key)) {
+    const who = deps.caller?.() ?? { appId: "", oid: "" };
+    const action = `${RESOURCE_TYPES.federatedCredential}/${method === "PUT" ? "write" : "delete"}`;
+    return fromError(armErrors.authorizationFailed(who.appId, who.oid, action, credentialId(identity.id, name)));
+  }
+  const at = { deps, key, identity, creds, name, current };
+  const change = method === "DELETE" ? deleteChange(at) : putChange(at, body);
+  if (!("apply" in change)) return change;
+  return write(deps, key, identity.id, change.apply);
+}
+
+interface Addressed {
+  deps: FederatedDeps;
+  key: string;
+  identity: IdentityRecord;
+  creds: Map<string, FederatedCredentialRecord>;
+  name: string;
+  current: FederatedCredentialRecord | undefined;
+}
+
+type Change = { apply: () => FederatedReply } | FederatedReply;
+
+function deleteChange({ deps, key, creds, name, current }: Addressed): Change {
+  // Resource Manager answers 204 for a DELETE of what does not exist (its RPC's rule).
+  if (!current) return { status: 204, body: null };
+  return {
+    apply: () => {
       creds.delete(name.toLowerCase());
-      if (creds.size === 0) state.federatedCredentials.delete(key);
+      if (creds.size === 0) deps.state.federatedCredentials.delete(key);
       return { status: 200, body: null };
-    };
-  } else {
-    if (!FEDERATED_CREDENTIALS.namePattern.test(name))
-      return fromError(
-        armErrors.invalidParameter(
-          `The federated identity credential name '${name}' is invalid: 3-120 letters, digits, '-' or '_', ` +
-            `starting with a letter or digit.`,
-          "name",
-        ),
-      );
-    const parsed = parseCredentialBody(body);
-    if (!parsed.ok) return fromError(parsed.error);
-    const v = parsed.value;
-    const clash = [...creds.values()].some(
-      (c) => c.name.toLowerCase() !== name.toLowerCase() && c.issuer === v.issuer && c.subject === v.subject,
+    },
+  };
+}
+
+/** Checks a PUT as Azure does (name, body, issuer and subject unique, the limit); the change applies it. */
+function putChange({ deps, key, identity, creds, name, current }: Addressed, body: unknown): Change {
+  if (!FEDERATED_CREDENTIALS.namePattern.test(name))
+    return fromError(
+      armErrors.invalidParameter(
+        `The federated identity credential name '${name}' is invalid: 3-120 letters, digits, '-' or '_', ` +
+          `starting with a letter or digit.`,
+        "name",
+      ),
     );
-    if (clash) return fromError(armErrors.duplicateIssuerSubject());
-    if (!current && deps.faults.federatedCredentialLimit && creds.size >= FEDERATED_CREDENTIALS.perIdentity)
-      return fromError(armErrors.tooManyCredentials(identity.id, FEDERATED_CREDENTIALS.perIdentity));
-    change = () => {
+  const parsed = parseCredentialBody(body);
+  if (!parsed.ok) return fromError(parsed.error);
+  const v = parsed.value;
+  const clash = [...creds.values()].some(
+    (c) => c.name.toLowerCase() !== name.toLowerCase() && c.issuer === v.issuer && c.subject === v.subject,
+  );
+  if (clash) return fromError(armErrors.duplicateIssuerSubject());
+  if (!current && deps.faults.federatedCredentialLimit && creds.size >= FEDERATED_CREDENTIALS.perIdentity)
+    return fromError(armErrors.tooManyCredentials(identity.id, FEDERATED_CREDENTIALS.perIdentity));
+  return {
+    apply: () => {
       const rec: FederatedCredentialRecord = {
         id: credentialId(identity.id, current?.name ?? name),
         name: current?.name ?? name,
@@ -140,11 +169,10 @@ export function federatedCredentials(
         audiences: [...v.audiences],
       };
       creds.set(name.toLowerCase(), rec);
-      state.federatedCredentials.set(key, creds);
+      deps.state.federatedCredentials.set(key, creds);
       return { status: current ? 200 : 201, body: renderFederatedCredential(rec) };
-    };
-  }
-  return write(deps, key, identity.id, change);
+    },
+  };
 }
 
 /** Holds the identity for the write's duration; a second write meanwhile is refused, as Azure does. */

@@ -44,6 +44,11 @@ export class Faults implements FaultSwitches {
    * 403 AuthorizationFailed, as Resource Manager does without Managed Identity Operator or Reader.
    */
   readonly unreadableIdentities = new Set<string>();
+  /**
+   * Identities (resource ID keys) on whose federated identity credentials the caller may not
+   * write: PUT and DELETE answer 403 AuthorizationFailed, as without Managed Identity Contributor.
+   */
+  readonly unwritableCredentials = new Set<string>();
 
   /** Switches several faults at once, e.g. `set({ throttling: false })`. */
   set(switches: Partial<FaultSwitches>): void {
@@ -78,5 +83,6 @@ export class Faults implements FaultSwitches {
     });
     this.#injected = [];
     this.unreadableIdentities.clear();
+    this.unwritableCredentials.clear();
   }
 }

@@ -136,6 +136,30 @@ describe("reconciler with federation against the playground cluster and Resource
     assert.equal((await one("p-demo-reader"))?.tokenSource, undefined);
     assert.ok(back.includes("Assigned/NodeAssigned"));
     assert.equal(computeWrites(), writesBefore + 1, "one scale-set write to move back");
+    await until("source-change events", async () => {
+      const mine = (await w.events()).filter(
+        (e) => e.reason === "IdentityTokenSourceChanged" && e.involvedObject.name === "p",
+      );
+      return mine.some((e) => /federation/.test(e.message)) && mine.some((e) => /its node/.test(e.message));
+    });
+  });
+
+  it("without the role to write credentials: Failed FederatedCredentialRejected naming the role, no compute write", async () => {
+    await w.bindIdentity(NS, "demo-writer", "Federated");
+    w.f.pg.faults.unwritableCredentials.add(w.idOf("demo-writer").toLowerCase());
+    await start();
+    await w.addPod("p", "demo-writer", "uniform1");
+    await until("Failed", async () => (await one("p-demo-writer"))?.status === "Failed");
+    const s = (await one("p-demo-writer"))!;
+    assert.equal(s.reason, "FederatedCredentialRejected");
+    assert.match(
+      s.message ?? "",
+      /AuthorizationFailed.*federatedIdentityCredentials\/write.*Managed Identity Contributor/,
+    );
+    assert.equal(computeWrites(), 0);
+    // Granted: the next look (credentialRecheckMs) creates it.
+    w.f.pg.faults.unwritableCredentials.clear();
+    await until("Assigned", async () => (await one("p-demo-writer"))?.status === "Assigned");
   });
 
   it("manage=false: FederatedCredentialMissing naming issuer and subject, then Assigned once an admin creates it", async () => {

@@ -95,9 +95,7 @@ describe("playground ARM stand-in: federated identity credentials with ManagedSe
       ["no audiences", { issuer: ISSUER, subject: "s", audiences: [] }, /audience/, "audiences"],
     ];
     for (const [what, props, message, property] of cases) {
-      const e = await refusal(
-        fic().createOrUpdate(RG, "demo-reader", "podid-nmi", props),
-      );
+      const e = await refusal(fic().createOrUpdate(RG, "demo-reader", "podid-nmi", props));
       assert.equal(e.statusCode, 400, what);
       assert.match(e.message, message, what);
       const body = e.response?.bodyAsText ?? "";
@@ -132,6 +130,22 @@ describe("playground ARM stand-in: federated identity credentials with ManagedSe
     assert.equal(e.code, "FederatedIdentityCredentialsLimitExceeded");
     assert.match(e.message, /maximum of 20/);
     await fic().createOrUpdate(RG, "demo-reader", "cred-3", { issuer: ISSUER, subject: "s3b", audiences: AUD });
+  });
+
+  it("faults.unwritableCredentials: 403 AuthorizationFailed naming the write action, reads still allowed", async () => {
+    const id = f.cloud.identities.find((i) => i.name === "demo-reader")!;
+    f.pg.faults.unwritableCredentials.add(
+      `/subscriptions/${f.cloud.subscriptionId}/resourcegroups/${id.resourceGroup}/providers/microsoft.managedidentity/userassignedidentities/${id.name}`.toLowerCase(),
+    );
+    const e = await refusal(
+      fic().createOrUpdate(RG, "demo-reader", "podid-nmi", { issuer: ISSUER, subject: "s", audiences: AUD }),
+    );
+    assert.equal(e.statusCode, 403);
+    assert.equal(e.code, "AuthorizationFailed");
+    assert.match(e.message, /federatedIdentityCredentials\/write/);
+    const d = await refusal(fic().delete(RG, "demo-reader", "podid-nmi"));
+    assert.match(d.message, /federatedIdentityCredentials\/delete/);
+    assert.equal((await refusal(fic().get(RG, "demo-reader", "podid-nmi"))).statusCode, 404);
   });
 
   it("one credential per issuer and subject", async () => {
