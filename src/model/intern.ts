@@ -50,6 +50,7 @@ const compactStatus = (s: Status): Status => ({
   reason: s.reason !== undefined ? intern(s.reason) : undefined,
   message: s.message,
   target: s.target !== undefined ? intern(s.target) : undefined,
+  tokenSource: s.tokenSource,
   observedGeneration: s.observedGeneration,
 });
 

@@ -23,10 +23,29 @@ const nsName = (obj: Record<string, unknown>): { namespace: string; name: string
   return { namespace: m.namespace, name: m.name };
 };
 
+/**
+ * The status as a merge patch: a field the new status lacks is sent as null, so it is removed
+ * rather than kept from before (a reason after Failed, tokenSource Federated after moving back).
+ */
+export function mergeStatus(status: Status): Record<string, unknown> {
+  return {
+    reason: null,
+    message: null,
+    target: null,
+    tokenSource: null,
+    ...Object.fromEntries(Object.entries(status).filter(([, v]) => v !== undefined)),
+  };
+}
+
 export function kubeAssignedIdentityWriter(kc: KubeConfig): AssignedIdentityWriter {
   const query = { fieldManager: FIELD_MANAGER };
   const patchStatus = async (namespace: string, name: string, status: Status): Promise<void> => {
-    const req = { method: "PATCH" as const, query, contentType: "application/merge-patch+json", body: { status } };
+    const req = {
+      method: "PATCH" as const,
+      query,
+      contentType: "application/merge-patch+json",
+      body: { status: mergeStatus(status) },
+    };
     try {
       await kubeRequest(kc, { ...req, path: `${path(namespace, name)}/status` });
     } catch (e) {

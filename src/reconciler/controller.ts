@@ -10,7 +10,7 @@ import type {
   AzurePodIdentityPolicy,
 } from "../model/types.ts";
 import type { EventRecorder } from "../kube/events.ts";
-import { BINDING_LABEL } from "../model/constants.ts";
+import { BINDING_LABEL, type TokenSourceName } from "../model/constants.ts";
 import type { Logger } from "../shared/log.ts";
 import type { AssignedIdentityWriter } from "./assigned-writer.ts";
 import { PerKeyBackoff } from "./batch.ts";
@@ -26,6 +26,9 @@ import {
   type NodeTarget,
   type NotAdmitted,
 } from "./desired.ts";
+import { FederatedAssignments, FLIP_SETTLE_MS, flipsSource } from "./federated-assignments.ts";
+import type { FederatedCredentialClient } from "./federated-client.ts";
+import type { FederationSettings } from "./federation.ts";
 import { IdentityChecks, type IdentityCheck, type ManagedIdentityReader } from "./identity-reader.ts";
 import type { NamespaceInfo, NodeInfo, PodInfo } from "./kube-objects.ts";
 import type { ReconcilerMetrics } from "./metrics.ts";
@@ -66,6 +69,14 @@ export interface ControllerOptions {
   /** Targets written in parallel. */
   concurrency?: number;
   now?: () => number;
+  /** Token source of identities that do not choose one (`--default-token-source`). */
+  defaultTokenSource?: TokenSourceName;
+  /** Federation's issuer, namespace and whether podid writes credentials; undefined: not configured. */
+  federation?: FederationSettings;
+  /** Why federation is not configured (e.g. the issuer could not be discovered), for Failed statuses. */
+  federationUnavailable?: string;
+  /** How soon a credential that needs a person (missing, refused, the limit) is read again. */
+  credentialRecheckMs?: number;
 }
 
 export interface ControllerDeps {
@@ -73,6 +84,8 @@ export interface ControllerDeps {
   arm: VmIdentityClient;
   /** Reads a managed identity's client ID from Resource Manager, to check what AzureIdentities claim. */
   identities: ManagedIdentityReader;
+  /** Federated identity credentials (@azure/arm-msi); required when `options.federation` is set. */
+  credentials?: FederatedCredentialClient;
   records: OwnershipStore;
   assigned: AssignedIdentityWriter;
   events?: EventRecorder;
@@ -94,6 +107,9 @@ export interface ReconcileResult {
   identityReads: number;
   /** Targets not converged: waiting for a retry or a grace period. */
   pending: number;
+  /** Federated identity credentials read, and written (PUT or DELETE). */
+  credentialReads: number;
+  credentialWrites: number;
 }
 
 async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -102,6 +118,18 @@ async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>
     while (next < items.length) await fn(items[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** The Event message when an Assigned pod moves between token sources. */
+function sourceChanged(a: DesiredAssignment, after: AssignedStatus): string {
+  const how = after.tokenSource === "Federated" ? "federation" : `its node (${after.target ?? ""})`;
+  return `identity ${a.identity.metadata.name}: tokens now come from ${how}`;
+}
+
+/** Where an Assigned status says the tokens come from, for its Event. */
+function whereAssigned(s: AssignedStatus): string {
+  if (s.tokenSource === "Federated") return ` by federation (credential ${s.target ?? ""})`;
+  return s.target !== undefined ? ` on ${s.target}` : "";
 }
 
 export class Controller {
@@ -119,10 +147,21 @@ export class Controller {
   private readonly checks: IdentityChecks;
   /** Pods already told they need a restart for the identities named (pod uid and names). */
   private readonly toldRestart = new Set<string>();
+  /** Token sources: the federated identity credentials and the moves between sources. */
+  private readonly federation: FederatedAssignments;
 
   constructor(private readonly deps: ControllerDeps) {
     this.now = deps.options.now ?? Date.now;
     this.checks = new IdentityChecks(deps.identities, deps.options.armCacheMs, this.now);
+    this.federation = new FederatedAssignments({
+      sources: deps.sources,
+      options: deps.options,
+      ...(deps.credentials !== undefined ? { client: deps.credentials } : {}),
+      log: deps.log,
+      now: this.now,
+      wakeAt: deps.wakeAt,
+      checkLeading: () => this.checkLeading(),
+    });
   }
 
   async reconcile(): Promise<ReconcileResult> {
@@ -155,6 +194,8 @@ export class Controller {
       armReads: 0,
       identityReads: 0,
       pending: 0,
+      credentialReads: 0,
+      credentialWrites: 0,
     };
     this.tellRestartNeeded(notAdmitted);
     // Pods share identity objects (one parsed AzureIdentity per namespace): check each once.
@@ -163,8 +204,10 @@ export class Controller {
       [...identities].flatMap((i) => (i.type === 0 && i.resourceID !== undefined ? [i.resourceID] : [])),
     );
     const checks = new Map([...identities].map((i) => [i, this.checks.get(i.resourceID ?? "")] as const));
-    const nodeTargets = await this.resolveNodes(assignments, result);
-    const needs = desiredTargets(assignments, nodeTargets, (i) => clientIdStatus(i, checks.get(i)) === undefined);
+    await this.federation.syncCredentials(assignments, result);
+    const onNodes = this.federation.onNodes(assignments);
+    const nodeTargets = await this.resolveNodes(onNodes, result);
+    const needs = desiredTargets(onNodes, nodeTargets, (i) => clientIdStatus(i, checks.get(i)) === undefined);
 
     const now = this.now();
     for (const [k, r] of this.rejected) if (r.until <= now) this.rejected.delete(k);
@@ -394,9 +437,16 @@ export class Controller {
     const desired = assignments.map((a) => {
       const nt = nodeTargets.get(a.pod.nodeName);
       const identityCheck = checks.get(a.identity);
-      return { a, status: assignmentStatus(a, { nodeTarget: nt, onTarget: onTarget(nt), rejected, identityCheck }) };
+      const nodeStatus = assignmentStatus(a, { nodeTarget: nt, onTarget: onTarget(nt), rejected, identityCheck });
+      return {
+        a,
+        status: this.federation.status(a, nodeStatus, clientIdStatus(a.identity, identityCheck) !== undefined),
+      };
     });
     const diff = diffAssigned(desired, this.deps.sources.assigned.list());
+    // A flip between token sources: look again soon, so what waits for it (releasing the node,
+    // deleting the credential) follows once the cache shows it.
+    if (diff.status.some((d) => flipsSource(d.current.status, d.status))) this.deps.wakeAt(this.now() + FLIP_SETTLE_MS);
     const w = this.deps.assigned;
     const tasks: Array<() => Promise<void>> = [
       ...diff.create.map((d) => async () => {
@@ -445,17 +495,20 @@ export class Controller {
 
   /** Events and the latency metric when an assignment becomes Assigned or Failed. */
   private transition(a: DesiredAssignment, before: AssignedStatus | undefined, after: AssignedStatus): void {
-    if (before?.status === after.status && (before.reason ?? "") === (after.reason ?? "")) return;
     const pod = { kind: "Pod", name: a.pod.name, namespace: a.namespace, uid: a.pod.uid };
+    if (before?.status === "Assigned" && after.status === "Assigned" && flipsSource(before, after)) {
+      this.deps.events?.record(pod, "Normal", "IdentityTokenSourceChanged", sourceChanged(a, after));
+      return;
+    }
+    if (before?.status === after.status && (before.reason ?? "") === (after.reason ?? "")) return;
     if (after.status === "Assigned") {
       if (a.pod.scheduledAt !== undefined)
         this.deps.metrics.assignmentLatency.observe(Math.max(0, this.now() - a.pod.scheduledAt) / 1000);
-      const where = after.target !== undefined ? ` on ${after.target}` : "";
       this.deps.events?.record(
         pod,
         "Normal",
         "IdentityAssigned",
-        `identity ${a.identity.metadata.name} (${a.identity.clientID}) assigned${where}`,
+        `identity ${a.identity.metadata.name} (${a.identity.clientID}) assigned${whereAssigned(after)}`,
       );
     } else if (after.status === "Failed") {
       this.deps.metrics.assignmentFailures.inc({ reason: after.reason ?? "Failed" });

@@ -328,7 +328,8 @@ const sameStatus = (a: AssignedStatus | undefined, b: AssignedStatus): boolean =
   a.status === b.status &&
   (a.reason ?? "") === (b.reason ?? "") &&
   (a.message ?? "") === (b.message ?? "") &&
-  (a.target ?? "") === (b.target ?? "");
+  (a.target ?? "") === (b.target ?? "") &&
+  (a.tokenSource ?? "NodeAssigned") === (b.tokenSource ?? "NodeAssigned");
 
 function sameSpec(a: AzureAssignedIdentity["spec"], b: AzureAssignedIdentity["spec"]): boolean {
   const i = a.azureIdentityRef;

@@ -2,7 +2,14 @@
 // loaded when the command runs (see cli.ts: a program loads only its own modules).
 import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
-import { DEFAULTS, RECONCILER, SYSTEM_NAMESPACE } from "../model/constants.ts";
+import {
+  DEFAULTS,
+  FEDERATION,
+  RECONCILER,
+  SYSTEM_NAMESPACE,
+  TOKEN_SOURCES,
+  type TokenSourceName,
+} from "../model/constants.ts";
 
 const int =
   (flag: string, min: number) =>
@@ -25,6 +32,36 @@ function url(v: string): string {
   }
 }
 
+function tokenSource(v: string): TokenSourceName {
+  const s = TOKEN_SOURCES.find((x) => x === v);
+  if (s === undefined)
+    throw new InvalidArgumentError(
+      `--default-token-source expects ${TOKEN_SOURCES.join(" or ")}, got ${JSON.stringify(v)}`,
+    );
+  return s;
+}
+
+function issuerUrl(v: string): string {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new InvalidArgumentError(`--federation-issuer expects the cluster's issuer URL, got ${JSON.stringify(v)}`);
+  }
+  if (u.protocol !== "https:")
+    throw new InvalidArgumentError(`--federation-issuer must be an https URL (Entra accepts no other), got ${v}`);
+  // Entra compares issuers as strings: kept exactly as given.
+  return v;
+}
+
+function bool(flag: string) {
+  return (v: string): boolean => {
+    if (v === "true") return true;
+    if (v === "false") return false;
+    throw new InvalidArgumentError(`${flag} expects true or false, got ${JSON.stringify(v)}`);
+  };
+}
+
 interface Flags {
   kubeconfig?: string;
   armEndpoint: string;
@@ -40,6 +77,9 @@ interface Flags {
   armPollIntervalMs: number;
   metricsPort: number;
   metricsHost: string;
+  defaultTokenSource: TokenSourceName;
+  federationIssuer?: string;
+  manageFederatedCredentials: boolean;
 }
 
 export function reconcilerCommand(): Command {
@@ -98,6 +138,25 @@ export function reconcilerCommand(): Command {
       RECONCILER.metricsPort,
     )
     .option("--metrics-host <address>", "address /metrics, /healthz and /readyz listen on", "0.0.0.0")
+    .option(
+      "--default-token-source <source>",
+      `token source of user-assigned identities without spec.tokenSource (${TOKEN_SOURCES.join(" | ")})`,
+      tokenSource,
+      FEDERATION.defaultTokenSource,
+    )
+    .option(
+      "--federation-issuer <url>",
+      "the cluster's service-account issuer for federated credentials (default: the API server's " +
+        "/.well-known/openid-configuration issuer)",
+      issuerUrl,
+    )
+    .option(
+      "--manage-federated-credentials <bool>",
+      `keep the ${FEDERATION.credentialName} federated identity credential on Federated identities (false: the admin ` +
+        "creates them; podid only reads them)",
+      bool("--manage-federated-credentials"),
+      true,
+    )
     .action(async (flags: Flags) => {
       try {
         await run(flags);
@@ -118,6 +177,8 @@ async function run(flags: Flags): Promise<void> {
     { runReconciler },
     { createArmIdentityReader },
     { ensureImdsException },
+    { createArmFederatedCredentialClient },
+    { discoverIssuer },
   ] = await Promise.all([
     import("../kube/config.ts"),
     import("../shared/log.ts"),
@@ -126,6 +187,8 @@ async function run(flags: Flags): Promise<void> {
     import("./run.ts"),
     import("./identity-reader.ts"),
     import("./imds-exception.ts"),
+    import("./federated-client.ts"),
+    import("./issuer.ts"),
   ]);
   const log = createLogger("reconciler");
   let kc;
@@ -152,6 +215,18 @@ async function run(flags: Flags): Promise<void> {
     ...(caPem !== undefined ? { caPem } : {}),
   };
   const arm = createArmVmIdentityClient({ ...armOptions, pollIntervalMs: flags.armPollIntervalMs });
+  let issuer = flags.federationIssuer;
+  let federationUnavailable: string | undefined;
+  if (issuer === undefined) {
+    try {
+      issuer = await discoverIssuer(kc);
+    } catch (e) {
+      // Without federation by default, a cluster without discovery still runs: Federated identities say why they fail.
+      if (flags.defaultTokenSource === "Federated") throw e;
+      federationUnavailable = e instanceof Error ? e.message : String(e);
+      log.warn({ reason: federationUnavailable }, "federation not configured: Federated identities will be Failed");
+    }
+  }
   const running = await runReconciler(
     kc,
     arm,
@@ -165,11 +240,23 @@ async function run(flags: Flags): Promise<void> {
       invalidRetryMs: RECONCILER.invalidIdentityRetrySeconds * 1000,
       metricsPort: flags.metricsPort,
       metricsHost: flags.metricsHost,
+      defaultTokenSource: flags.defaultTokenSource,
+      ...(issuer !== undefined ? { federation: { issuer, manage: flags.manageFederatedCredentials } } : {}),
+      ...(federationUnavailable !== undefined ? { federationUnavailable } : {}),
     },
     log,
-    createArmIdentityReader(armOptions),
+    { identities: createArmIdentityReader(armOptions), credentials: createArmFederatedCredentialClient(armOptions) },
   );
-  log.info({ metricsPort: running.metricsPort, leaderElect: flags.leaderElect }, "reconciler started");
+  log.info(
+    {
+      metricsPort: running.metricsPort,
+      leaderElect: flags.leaderElect,
+      defaultTokenSource: flags.defaultTokenSource,
+      federationIssuer: issuer,
+      manageFederatedCredentials: flags.manageFederatedCredentials,
+    },
+    "reconciler started",
+  );
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
     process.once("SIGTERM", stop);

@@ -10,6 +10,8 @@ import { identityKey, type OrchestrationMode, type Target } from "./target.ts";
 import { resourceIdKey } from "../model/identity.ts";
 import type { ManagedIdentityReader } from "./identity-reader.ts";
 import { ArmError, type VmIdentityClient } from "./vm-client.ts";
+import type { FederatedCredential, FederatedCredentialClient, FederatedCredentialSpec } from "./federated-client.ts";
+import { federatedCredentialId } from "./federation.ts";
 
 /** Resource Manager's user-assigned identities, in memory: resource ID → client ID; others are 404. */
 export class MemoryIdentities implements ManagedIdentityReader {
@@ -152,5 +154,49 @@ export class MemoryArm implements VmIdentityClient {
   getOrchestrationMode(subscriptionId: string, resourceGroup: string, scaleSet: string): Promise<OrchestrationMode> {
     this.calls.mode++;
     return Promise.resolve(this.modes.get(`${subscriptionId}/${resourceGroup}/${scaleSet}`.toLowerCase()) ?? "Uniform");
+  }
+}
+
+/**
+ * Federated identity credentials in memory, for the controller's unit tests: identity key →
+ * lower-cased name → credential. Counts calls; `failNext` errors are thrown by the next writes.
+ */
+export class MemoryFederatedCredentials implements FederatedCredentialClient {
+  readonly byIdentity = new Map<string, Map<string, FederatedCredential>>();
+  readonly calls = { get: 0, put: 0, delete: 0 };
+  readonly failNext: ArmError[] = [];
+
+  of(identityResourceId: string, name: string): FederatedCredential | undefined {
+    return this.byIdentity.get(resourceIdKey(identityResourceId))?.get(name.toLowerCase());
+  }
+
+  set(identityResourceId: string, name: string, spec: FederatedCredentialSpec): FederatedCredential {
+    const k = resourceIdKey(identityResourceId);
+    let m = this.byIdentity.get(k);
+    if (m === undefined) this.byIdentity.set(k, (m = new Map<string, FederatedCredential>()));
+    const c = { ...spec, audiences: [...spec.audiences], name, id: federatedCredentialId(identityResourceId, name) };
+    m.set(name.toLowerCase(), c);
+    return c;
+  }
+
+  get(identityResourceId: string, name: string): Promise<FederatedCredential | undefined> {
+    this.calls.get++;
+    const c = this.of(identityResourceId, name);
+    return Promise.resolve(c === undefined ? undefined : { ...c, audiences: [...c.audiences] });
+  }
+
+  put(identityResourceId: string, name: string, spec: FederatedCredentialSpec): Promise<FederatedCredential> {
+    this.calls.put++;
+    const fail = this.failNext.shift();
+    if (fail !== undefined) return Promise.reject(fail);
+    return Promise.resolve(this.set(identityResourceId, name, spec));
+  }
+
+  delete(identityResourceId: string, name: string): Promise<void> {
+    this.calls.delete++;
+    const fail = this.failNext.shift();
+    if (fail !== undefined) return Promise.reject(fail);
+    this.byIdentity.get(resourceIdKey(identityResourceId))?.delete(name.toLowerCase());
+    return Promise.resolve();
   }
 }

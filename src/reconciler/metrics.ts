@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { METRICS } from "../model/constants.ts";
 import type { AssignedIdentityState } from "../model/types.ts";
+import type { FederatedCredentialClient } from "./federated-client.ts";
 import type { VmIdentityClient } from "./vm-client.ts";
 
 export interface ReconcilerMetrics {
@@ -39,7 +40,10 @@ export function createMetrics(
     }),
     armCalls: new Counter({
       name: METRICS.armRequests,
-      help: "Resource Manager calls by operation (get, patch, get_scale_set) and result (success, throttled, conflict, invalid_identity, not_found, error)",
+      help:
+        "Resource Manager calls by operation (get, patch, get_scale_set; get_federated_credential, " +
+        "put_federated_credential, delete_federated_credential) and result (success, throttled, conflict, " +
+        "invalid_identity, not_found, error)",
       labelNames: ["operation", "result"],
       registers: [registry],
     }),
@@ -87,9 +91,9 @@ function resultOf(e: unknown): string {
   return "error";
 }
 
-/** Counts every Resource Manager call the client makes. */
-export function instrumentClient(client: VmIdentityClient, m: ReconcilerMetrics): VmIdentityClient {
-  const count = async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
+const counter =
+  (m: ReconcilerMetrics) =>
+  async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
     try {
       const r = await fn();
       m.armCalls.inc({ operation, result: "success" });
@@ -99,10 +103,27 @@ export function instrumentClient(client: VmIdentityClient, m: ReconcilerMetrics)
       throw e;
     }
   };
+
+/** Counts every Resource Manager call the client makes. */
+export function instrumentClient(client: VmIdentityClient, m: ReconcilerMetrics): VmIdentityClient {
+  const count = counter(m);
   return {
     getIdentities: (t) => count("get", () => client.getIdentities(t)),
     patchIdentities: (t, p) => count("patch", () => client.patchIdentities(t, p)),
     getOrchestrationMode: (s, rg, n) => count("get_scale_set", () => client.getOrchestrationMode(s, rg, n)),
+  };
+}
+
+/** Counts federated identity credential calls in the same metric, each with an operation of its own. */
+export function instrumentCredentials(
+  client: FederatedCredentialClient,
+  m: ReconcilerMetrics,
+): FederatedCredentialClient {
+  const count = counter(m);
+  return {
+    get: (id, name) => count("get_federated_credential", () => client.get(id, name)),
+    put: (id, name, spec) => count("put_federated_credential", () => client.put(id, name, spec)),
+    delete: (id, name) => count("delete_federated_credential", () => client.delete(id, name)),
   };
 }
 

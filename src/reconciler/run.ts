@@ -19,10 +19,19 @@ import { kubeAssignedIdentityWriter } from "./assigned-writer.ts";
 import { BatchTrigger } from "./batch.ts";
 import { Controller, type ReconcileResult } from "./controller.ts";
 import { parseNamespace, parseNode, parsePod } from "./kube-objects.ts";
-import { createMetrics, instrumentClient, startMetricsServer, type ReconcilerMetrics } from "./metrics.ts";
+import {
+  createMetrics,
+  instrumentClient,
+  instrumentCredentials,
+  startMetricsServer,
+  type ReconcilerMetrics,
+} from "./metrics.ts";
+import type { FederatedCredentialClient } from "./federated-client.ts";
+import type { FederationSettings } from "./federation.ts";
 import { createConfigMapOwnershipStore } from "./records.ts";
 import type { ManagedIdentityReader } from "./identity-reader.ts";
 import type { VmIdentityClient } from "./vm-client.ts";
+import type { TokenSourceName } from "../model/constants.ts";
 
 export interface ReconcilerSettings {
   /** podid's namespace: the Lease and the ownership records live there. */
@@ -41,6 +50,22 @@ export interface ReconcilerSettings {
   /** undefined: no metrics endpoint; 0: any free port. */
   metricsPort?: number;
   metricsHost?: string;
+  /** Token source of identities that choose none (default FEDERATION.defaultTokenSource). */
+  defaultTokenSource?: TokenSourceName;
+  /** Issuer and manage flag; the namespace is `namespace`. Undefined: federation not configured. */
+  federation?: Omit<FederationSettings, "podidNamespace">;
+  /** Why federation is not configured, for the Failed statuses of Federated identities. */
+  federationUnavailable?: string;
+  /** How soon a credential that needs a person is read again (default 30 s). */
+  credentialRecheckMs?: number;
+}
+
+/** The Resource Manager clients the reconciler uses besides compute. */
+export interface ReconcilerArmClients {
+  /** Reads a managed identity's client ID (@azure/arm-msi). */
+  identities: ManagedIdentityReader;
+  /** Federated identity credentials (@azure/arm-msi); needed when `settings.federation` is set. */
+  credentials?: FederatedCredentialClient;
 }
 
 export interface RunningReconciler {
@@ -135,6 +160,7 @@ interface Wiring {
   set: Informers;
   arm: VmIdentityClient;
   identities: ManagedIdentityReader;
+  credentials: FederatedCredentialClient | undefined;
   events: EventRecorder;
   metrics: ReconcilerMetrics;
   settings: ReconcilerSettings;
@@ -152,6 +178,7 @@ function lead(w: Wiring, signal: AbortSignal): BatchTrigger {
     sources: w.set.caches,
     arm: w.arm,
     identities: w.identities,
+    ...(w.credentials !== undefined ? { credentials: w.credentials } : {}),
     records: createConfigMapOwnershipStore(w.kc, settings.namespace, (error) =>
       log.warn({ error }, "ignoring an invalid ownership record"),
     ),
@@ -159,7 +186,19 @@ function lead(w: Wiring, signal: AbortSignal): BatchTrigger {
     events: w.events,
     metrics: w.metrics,
     log,
-    options: { graceMs: settings.graceMs, armCacheMs: settings.armCacheMs, invalidRetryMs: settings.invalidRetryMs },
+    options: {
+      graceMs: settings.graceMs,
+      armCacheMs: settings.armCacheMs,
+      invalidRetryMs: settings.invalidRetryMs,
+      ...(settings.defaultTokenSource !== undefined ? { defaultTokenSource: settings.defaultTokenSource } : {}),
+      ...(settings.federation !== undefined
+        ? { federation: { ...settings.federation, podidNamespace: settings.namespace } }
+        : {}),
+      ...(settings.federationUnavailable !== undefined
+        ? { federationUnavailable: settings.federationUnavailable }
+        : {}),
+      ...(settings.credentialRecheckMs !== undefined ? { credentialRecheckMs: settings.credentialRecheckMs } : {}),
+    },
     wakeAt: (at) => trigger?.wakeAt(at),
     signal,
   });
@@ -228,8 +267,12 @@ export async function runReconciler(
   arm: VmIdentityClient,
   settings: ReconcilerSettings,
   log: Logger,
-  identities: ManagedIdentityReader,
+  clients: ManagedIdentityReader | ReconcilerArmClients,
 ): Promise<RunningReconciler> {
+  const { identities, credentials } =
+    "getClientId" in clients ? { identities: clients, credentials: undefined } : clients;
+  if (settings.federation !== undefined && credentials === undefined)
+    throw new Error("runReconciler: settings.federation needs a federated identity credential client");
   let started: Informers | undefined;
   const metrics = createMetrics(new Registry(), () => countByStatus(started?.caches.assigned.list() ?? []));
   registerCommonMetrics(metrics.registry);
@@ -257,6 +300,7 @@ export async function runReconciler(
     set,
     arm: instrumentClient(arm, metrics),
     identities,
+    credentials: credentials !== undefined ? instrumentCredentials(credentials, metrics) : undefined,
     events,
     metrics,
     settings,

@@ -17,6 +17,7 @@ import { parseArmPath, type ArmRoute } from "./arm-routes.ts";
 import type { ArmState, ComputeResource } from "./arm-state.ts";
 import type { CallLog } from "./calls.ts";
 import type { Faults } from "./faults.ts";
+import { credentialId, federatedCredentials } from "./arm-federated.ts";
 import { decideIdentityChange } from "./identity-change.ts";
 import { identityId, idKey, scaleSetId, vmId } from "./ids.ts";
 import { LIMITS } from "../../model/constants.ts";
@@ -62,7 +63,7 @@ export function buildArmApp(deps: ArmAppDeps): FastifyInstance {
   const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const path = req.url.split("?")[0] ?? "";
     const route = parseArmPath(path);
-    const result = answer(deps, req, route);
+    const result = await answer(deps, req, route);
     deps.calls.record({
       service: "arm",
       method: req.method,
@@ -90,7 +91,7 @@ export function serverFor(https: { key: string; cert: string } | undefined): Fas
   return https ? Fastify({ https, logger: false }) : Fastify({ logger: false });
 }
 
-function answer(deps: ArmAppDeps, req: FastifyRequest, route: ArmRoute | undefined): Reply {
+function answer(deps: ArmAppDeps, req: FastifyRequest, route: ArmRoute | undefined): Reply | Promise<Reply> {
   const path = req.url.split("?")[0] ?? "";
   if (!route) return fromError(armErrors.noRoute(path));
   const query = req.query as Record<string, string | undefined>;
@@ -146,6 +147,8 @@ function answer(deps: ArmAppDeps, req: FastifyRequest, route: ArmRoute | undefin
       return scaleSetVms(ctx, route);
     case "identities":
       return identities(ctx, route);
+    case "federatedCredentials":
+      return federatedCredentials({ ...deps, caller: () => callerOf(ctx) }, req.method, req.body, route);
   }
 }
 
@@ -156,13 +159,15 @@ function resourceOf(route: ArmRoute | undefined): string {
     scaleSetVms: "virtualMachineScaleSetVMs",
     vms: "virtualMachines",
     identities: "userAssignedIdentities",
+    federatedCredentials: "federatedIdentityCredentials",
     operation: "operations",
   }[route.kind];
 }
 
 function operationOf(route: ArmRoute | undefined, method: string): string {
   if (route?.kind === "operation") return "poll";
-  const named = route && (route.kind === "scaleSetVms" ? route.instanceId !== undefined : route.name !== undefined);
+  const named =
+    route !== undefined && (route.kind === "scaleSetVms" ? route.instanceId !== undefined : route.name !== undefined);
   if (method === "GET") return named ? "get" : "list";
   return method.toLowerCase();
 }
@@ -182,6 +187,10 @@ function targetOf(deps: ArmAppDeps, route: ArmRoute | undefined): string {
       );
     case "identities":
       return route.name === undefined ? "" : idKey(identityId(route.sub, route.rg, route.name));
+    case "federatedCredentials": {
+      const identity = identityId(route.sub, route.rg, route.identity);
+      return idKey(route.name === undefined ? identity : credentialId(identity, route.name));
+    }
   }
 }
 

@@ -141,6 +141,29 @@ export const armErrors = {
         `action '${action}' over scope '${scope}' or the scope is invalid. If access was recently granted, ` +
         `please refresh your credentials.`,
     ),
+  /** Verified: the code and text Resource Manager returns (quoted in Bicep, Terraform and CAPZ issues). */
+  concurrentCredentialWrites: (identityId: string): ArmError =>
+    armError(
+      409,
+      "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
+      `Too many Federated Identity Credentials are written concurrently for the managed identity ` +
+        `'${identityId.toLowerCase()}'. Concurrent Federated Identity Credentials writes under the same ` +
+        `managed identity are not supported.`,
+    ),
+  /** Verified text (Bicep issues); the status and code are an assumption. */
+  duplicateIssuerSubject: (): ArmError =>
+    armError(400, "BadRequest", "Issuer and subject combination already exists for this Managed Identity."),
+  /** Assumption: the limit (20) is documented; the code and text of its error were not found. */
+  tooManyCredentials: (identityId: string, limit: number): ArmError =>
+    armError(
+      400,
+      "FederatedIdentityCredentialsLimitExceeded",
+      `The managed identity '${identityId.toLowerCase()}' already has the maximum of ${limit} Federated ` +
+        `Identity Credentials. Delete one before adding another.`,
+    ),
+  /** Assumption: a plain 400 naming the property, as Resource Manager's validation errors do. */
+  invalidCredential: (property: string, message: string): ArmError =>
+    armError(400, "BadRequest", message, { target: `properties.${property}` }),
   methodNotAllowed: (method: string): ArmError =>
     armError(405, "MethodNotAllowed", `The requested resource does not support http method '${method}'.`),
   noRoute: (path: string): ArmError =>

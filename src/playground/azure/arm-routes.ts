@@ -4,6 +4,7 @@ export type ArmRoute =
   | { kind: "scaleSetVms"; sub: string; rg: string; scaleSet: string; instanceId?: string }
   | { kind: "vms"; sub: string; rg: string; name?: string }
   | { kind: "identities"; sub: string; rg: string; name?: string }
+  | { kind: "federatedCredentials"; sub: string; rg: string; identity: string; name?: string }
   | { kind: "operation"; sub: string; location: string; operationId: string };
 
 export function parseArmPath(path: string): ArmRoute | undefined {
@@ -34,6 +35,14 @@ function resourceRoute(sub: string, rg: string, provider: string, rest: string[]
     if (rest[1]?.toLowerCase() !== "virtualmachines" || rest.length > 3) return undefined;
     const base = { kind: "scaleSetVms" as const, sub, rg, scaleSet: rest[0]! };
     return rest[2] === undefined ? base : { ...base, instanceId: rest[2] };
+  }
+  if (
+    provider === "microsoft.managedidentity/userassignedidentities" &&
+    rest[1]?.toLowerCase() === "federatedidentitycredentials" &&
+    rest.length <= 3
+  ) {
+    const base = { kind: "federatedCredentials" as const, sub, rg, identity: rest[0]! };
+    return rest[2] === undefined ? base : { ...base, name: rest[2] };
   }
   if (rest.length > 1) return undefined;
   const name = rest[0];

@@ -24,6 +24,10 @@ export interface FaultSwitches {
   identityLimit: boolean;
   /** IMDS's 429 beyond 20 requests a second or 5 concurrent, per node. */
   imdsRateLimit: boolean;
+  /** 400 when an identity would get more than 20 federated identity credentials. */
+  federatedCredentialLimit: boolean;
+  /** 409 for a federated identity credential write while another runs on the same identity. */
+  federatedConflicts: boolean;
 }
 
 export class Faults implements FaultSwitches {
@@ -32,12 +36,19 @@ export class Faults implements FaultSwitches {
   unknownIdentities = true;
   identityLimit = true;
   imdsRateLimit = true;
+  federatedCredentialLimit = true;
+  federatedConflicts = true;
   #injected: Array<Required<Omit<InjectedArmFault, "retryAfterSeconds">> & { retryAfterSeconds?: number }> = [];
   /**
    * Identities (resource ID keys) the caller has no role assignment to read: their GET answers
    * 403 AuthorizationFailed, as Resource Manager does without Managed Identity Operator or Reader.
    */
   readonly unreadableIdentities = new Set<string>();
+  /**
+   * Identities (resource ID keys) on whose federated identity credentials the caller may not
+   * write: PUT and DELETE answer 403 AuthorizationFailed, as without Managed Identity Contributor.
+   */
+  readonly unwritableCredentials = new Set<string>();
 
   /** Switches several faults at once, e.g. `set({ throttling: false })`. */
   set(switches: Partial<FaultSwitches>): void {
@@ -61,8 +72,17 @@ export class Faults implements FaultSwitches {
 
   /** Every switch back on, no injected faults left, every identity readable. */
   reset(): void {
-    this.set({ throttling: true, conflicts: true, unknownIdentities: true, identityLimit: true, imdsRateLimit: true });
+    this.set({
+      throttling: true,
+      conflicts: true,
+      unknownIdentities: true,
+      identityLimit: true,
+      imdsRateLimit: true,
+      federatedCredentialLimit: true,
+      federatedConflicts: true,
+    });
     this.#injected = [];
     this.unreadableIdentities.clear();
+    this.unwritableCredentials.clear();
   }
 }

@@ -25,6 +25,17 @@ export const RESOURCE_TYPES = {
   scaleSetVm: "Microsoft.Compute/virtualMachineScaleSets/virtualMachines",
   vm: "Microsoft.Compute/virtualMachines",
   identity: "Microsoft.ManagedIdentity/userAssignedIdentities",
+  federatedCredential: "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+} as const;
+
+/** Federated identity credentials (Microsoft.ManagedIdentity). */
+export const FEDERATED_CREDENTIALS = {
+  /** Documented limit per user-assigned identity (and per app registration). */
+  perIdentity: 20,
+  /** How long a credential write holds the identity: another write meanwhile gets 409 (real: seconds). */
+  writeMs: 100,
+  /** Names: 3-120 characters, letters, digits, '-' and '_', starting with a letter or digit (assumption from the portal's rule). */
+  namePattern: /^[A-Za-z0-9][A-Za-z0-9_-]{2,119}$/,
 } as const;
 
 export const IDENTITY_TYPES = {

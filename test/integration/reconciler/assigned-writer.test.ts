@@ -95,6 +95,20 @@ for (const variant of [
       const replaced = await read();
       assert.equal(replaced.spec.podUID, "pod-uid-2");
       assert.equal(replaced.status?.reason, "InvalidIdentity");
+      // Federated and back: tokenSource is written, and removed with the reason once no longer true.
+      await w.patchStatus("default", "web-reader", {
+        status: "Assigned",
+        tokenSource: "Federated",
+        target:
+          "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/i/federatedIdentityCredentials/podid-nmi",
+      });
+      const federated = await read();
+      assert.equal(federated.status?.tokenSource, "Federated");
+      assert.equal(federated.status?.reason, undefined, "the reason of the Failed status before is gone");
+      await w.patchStatus("default", "web-reader", { status: "Assigned", target: "/subscriptions/s/vm" });
+      const back = await read();
+      assert.equal(back.status?.tokenSource, undefined);
+      assert.equal(back.status?.target, "/subscriptions/s/vm");
       await w.delete(replaced);
       await w.delete(replaced); // already gone: no error
       await w.patchStatus("default", "web-reader", { status: "Assigned" }); // gone: no error

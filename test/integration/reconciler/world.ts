@@ -9,6 +9,7 @@ import { kubeRequest, isAlreadyExists } from "../../../src/kube/request.ts";
 import { silentLogger } from "../../../src/shared/log.ts";
 import { createArmVmIdentityClient } from "../../../src/reconciler/arm-client.ts";
 import { createArmIdentityReader } from "../../../src/reconciler/identity-reader.ts";
+import { createArmFederatedCredentialClient } from "../../../src/reconciler/federated-client.ts";
 import { runReconciler, type ReconcilerSettings, type RunningReconciler } from "../../../src/reconciler/run.ts";
 import { nodesOf } from "../../../src/playground/azure/index.ts";
 import { identityId } from "../../../src/playground/azure/ids.ts";
@@ -79,6 +80,13 @@ export interface World {
   onTarget(node: keyof typeof NODES): string[];
   start(overrides?: Partial<ReconcilerSettings>): Promise<RunningReconciler>;
   addIdentity(name: string, resourceID?: string, clientID?: string): Promise<void>;
+  /** An AzureIdentity of the cloud's identity `name` and its binding (selector `name`) in `ns`, with a token source. */
+  bindIdentity(ns: string, name: string, tokenSource?: "NodeAssigned" | "Federated"): Promise<void>;
+  /** Sets (or clears, with null) an AzureIdentity's spec.tokenSource. */
+  setTokenSource(ns: string, name: string, tokenSource: "NodeAssigned" | "Federated" | null): Promise<void>;
+  addNamespace(ns: string): Promise<void>;
+  /** POSTs an object, ignoring AlreadyExists. */
+  post(path: string, body: unknown): Promise<void>;
   addPod(name: string, selector: string, node: keyof typeof NODES): Promise<void>;
   deletePod(name: string): Promise<void>;
   assigned(): Promise<
@@ -123,6 +131,12 @@ export async function startWorld(): Promise<World> {
     endpoint: f.pg.armUrl,
     caPem: f.pg.caPem,
   });
+  // The real @azure/arm-msi for federated identity credentials too.
+  const credentials = createArmFederatedCredentialClient({
+    credential: reconcilerCredential(f),
+    endpoint: f.pg.armUrl,
+    caPem: f.pg.caPem,
+  });
   const sub = f.cloud.subscriptionId;
   const node = nodesOf(f.cloud);
   const targetId = (n: keyof typeof NODES): string => {
@@ -160,7 +174,7 @@ export async function startWorld(): Promise<World> {
           ...overrides,
         },
         silentLogger(),
-        identities,
+        { identities, credentials },
       );
       running.push(r);
       return r;
@@ -182,6 +196,33 @@ export async function startWorld(): Promise<World> {
         kind: "AzureIdentityBinding",
         metadata: { name: `${name}-binding` },
         spec: { AzureIdentity: name, Selector: name },
+      });
+    },
+    post,
+    async addNamespace(ns) {
+      await post("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
+    },
+    async bindIdentity(ns, name, tokenSource) {
+      const i = f.cloud.identities.find((x) => x.name === name)!;
+      await post(`/apis/${GROUP}/v1/namespaces/${ns}/azureidentities`, {
+        apiVersion: `${GROUP}/v1`,
+        kind: "AzureIdentity",
+        metadata: { name },
+        spec: { type: 0, ResourceID: idOf(name), ClientID: i.clientId, ...(tokenSource ? { tokenSource } : {}) },
+      });
+      await post(`/apis/${GROUP}/v1/namespaces/${ns}/azureidentitybindings`, {
+        apiVersion: `${GROUP}/v1`,
+        kind: "AzureIdentityBinding",
+        metadata: { name: `${name}-binding` },
+        spec: { AzureIdentity: name, Selector: name },
+      });
+    },
+    async setTokenSource(ns, name, tokenSource) {
+      await kubeRequest(c.kc, {
+        method: "PATCH",
+        path: `/apis/${GROUP}/v1/namespaces/${ns}/azureidentities/${name}`,
+        contentType: "application/merge-patch+json",
+        body: { spec: { tokenSource } },
       });
     },
     async addPod(name, selector, n) {

@@ -27,6 +27,16 @@ describe("parseArmPath", () => {
       "/subscriptions/s/providers/Microsoft.Compute/locations/westeurope/operations/op1",
       { kind: "operation", sub: "s", location: "westeurope", operationId: "op1" },
     ],
+    [
+      `${p}/Microsoft.ManagedIdentity/userAssignedIdentities/id1/federatedIdentityCredentials/podid-nmi`,
+      { kind: "federatedCredentials", sub: "s", rg: "rg", identity: "id1", name: "podid-nmi" },
+    ],
+    [
+      `${p}/microsoft.managedidentity/userassignedidentities/id1/FEDERATEDIDENTITYCREDENTIALS`,
+      { kind: "federatedCredentials", sub: "s", rg: "rg", identity: "id1" },
+    ],
+    [`${p}/Microsoft.ManagedIdentity/userAssignedIdentities/id1/federatedIdentityCredentials/a/b`, undefined],
+    [`${p}/Microsoft.ManagedIdentity/userAssignedIdentities/id1/other/a`, undefined],
     [`${p}/Microsoft.Network/loadBalancers/lb`, undefined],
     [`${p}/Microsoft.Compute/virtualMachines/vm1/extensions/x`, undefined],
     ["/subscriptions/s", undefined],
