@@ -4,12 +4,13 @@
 import type { FastifyInstance } from "fastify";
 import type { CertificateAuthority } from "../../shared/pki.ts";
 import { buildArmApp } from "./arm-app.ts";
-import { ArmState } from "./arm-state.ts";
+import { ArmState, type FederatedCredentialRecord } from "./arm-state.ts";
 import { startAzurite, type AzuriteHandle } from "./azurite.ts";
 import { CallLog } from "./calls.ts";
 import { validateCloud, type PlaygroundCloud } from "./cloud.ts";
 import { buildEntraApp } from "./entra-app.ts";
 import { Faults } from "./faults.ts";
+import { IssuerKeys } from "./federated-assertion.ts";
 import { buildImdsApp, nodeIdentities } from "./imds-app.ts";
 import type { AssignedIdentities } from "./identity-change.ts";
 import { STAND_IN_DEFAULTS } from "./names.ts";
@@ -35,6 +36,8 @@ export interface StartAzureOptions {
   imdsLatencyMs?: number;
   /** Clock for tokens, operations and buckets (default Date.now). */
   now?: () => number;
+  /** CAs (PEM) Entra trusts when it fetches a federated assertion's issuer keys (e.g. a cluster's API server). */
+  issuerCaPems?: string[];
 }
 
 export interface AzurePlayground {
@@ -62,6 +65,15 @@ export interface AzurePlayground {
   setLroDuration(ms: number): void;
   /** Refills every throttling bucket. */
   resetThrottling(): void;
+  /**
+   * Federated identity credentials by identity (`idKey` of its resource ID), then lower-cased
+   * name: what Resource Manager holds and Entra matches federated assertions against.
+   */
+  federatedCredentials: Map<string, Map<string, FederatedCredentialRecord>>;
+  /** Trusts one more CA when Entra fetches an issuer's discovery document and JWKS (loopback only). */
+  trustIssuerCa(caPem: string): void;
+  /** URLs Entra fetched for issuer keys so far (a refused issuer never appears). */
+  issuerFetches(): readonly string[];
   stop(): Promise<void>;
 }
 
@@ -109,14 +121,24 @@ export async function startAzure(opts: StartAzureOptions): Promise<AzurePlaygrou
   const apps: FastifyInstance[] = [];
   const imdsPorts = new Map<string, number>();
   let azurite: AzuriteHandle | undefined;
+  const issuerKeys = new IssuerKeys(opts.issuerCaPems ?? [], now);
   const stop = async (): Promise<void> => {
-    await Promise.allSettled([...apps.map((a) => a.close()), azurite?.stop()]);
+    await Promise.allSettled([...apps.map((a) => a.close()), azurite?.stop(), issuerKeys.close()]);
   };
   try {
     const arm = buildArmApp({ state, calls, faults, publicKey: key.publicKey, https });
     apps.push(arm);
     const armPort = await listen(arm);
-    const entra = buildEntraApp({ tenantId: opts.cloud.tenantId, principals, key, calls, now, https });
+    const entra = buildEntraApp({
+      tenantId: opts.cloud.tenantId,
+      principals,
+      key,
+      calls,
+      now,
+      https,
+      arm: state,
+      issuerKeys,
+    });
     apps.push(entra);
     const entraPort = await listen(entra);
     for (const node of state.nodes.values()) {
@@ -171,6 +193,9 @@ export async function startAzure(opts: StartAzureOptions): Promise<AzurePlaygrou
         state.lroDurationMs = ms;
       },
       resetThrottling: () => state.resetThrottling(),
+      federatedCredentials: state.federatedCredentials,
+      trustIssuerCa: (pem) => issuerKeys.trust(pem),
+      issuerFetches: () => issuerKeys.fetched,
       stop,
     };
   } catch (e) {

@@ -9,7 +9,7 @@ import { pathNotFound } from "./status.ts";
 
 function oidcDiscovery(opts: HttpOptions): Record<string, unknown> {
   return {
-    issuer: opts.issuer,
+    issuer: opts.issuer(),
     jwks_uri: `${opts.serverAddress()}/openid/v1/jwks`,
     response_types_supported: ["id_token"],
     subject_types_supported: ["public"],
