@@ -12,7 +12,7 @@ import { entraErrors, type EntraError } from "./entra-errors.ts";
 import { checkFederatedAssertion, type IssuerKeySource } from "./federated-assertion.ts";
 import { idKey } from "./ids.ts";
 import { ENTRA } from "./names.ts";
-import type { ServicePrincipals } from "./service-principals.ts";
+import type { ServicePrincipal, ServicePrincipals } from "./service-principals.ts";
 import { mintAccessToken, type SigningKey, type TokenSubject } from "./tokens.ts";
 
 export interface EntraAppDeps {
@@ -109,26 +109,13 @@ export function buildEntraApp(deps: EntraAppDeps): FastifyInstance {
         );
       const nowSeconds = Math.floor(deps.now() / 1000);
       const sp = deps.principals.lookup(clientId);
-      let subject: TokenSubject;
-      if (!sp) {
-        const federated = await federatedSubject(deps, form, clientId, nowSeconds);
-        if (federated === undefined) return fail(entraErrors.unknownApp(clientId, tenant));
-        if ("error" in federated) return fail(federated.error);
-        subject = federated.subject;
-      } else if (form.client_assertion !== undefined) {
-        if (form.client_assertion_type !== JWT_BEARER)
-          return fail(entraErrors.missingParameter("client_assertion_type"));
-        const base = `${origin(req)}/${tenant}`;
-        const endpoints = [`${base}/oauth2/v2.0/token`, `${base}/oauth2/token`];
-        const err = checkClientAssertion(form.client_assertion, sp, endpoints, nowSeconds);
-        if (err) return fail(err);
-        subject = { clientId: sp.clientId, objectId: sp.objectId, authMethod: "2" };
-      } else if (form.client_secret !== undefined) {
-        if (!sp.secrets.includes(form.client_secret)) return fail(entraErrors.invalidSecret(sp.clientId));
-        subject = { clientId: sp.clientId, objectId: sp.objectId, authMethod: "1" };
-      } else {
-        return fail(entraErrors.noCredential());
-      }
+      const base = `${origin(req)}/${tenant}`;
+      const who = sp
+        ? principalSubject(sp, form, [`${base}/oauth2/v2.0/token`, `${base}/oauth2/token`], nowSeconds)
+        : await federatedSubject(deps, form, clientId, nowSeconds);
+      if (who === undefined) return fail(entraErrors.unknownApp(clientId, tenant));
+      if ("error" in who) return fail(who.error);
+      const { subject } = who;
       const minted = mintAccessToken({
         key: deps.key,
         tenantId: deps.tenantId,
@@ -154,6 +141,27 @@ export function buildEntraApp(deps: EntraAppDeps): FastifyInstance {
   app.post("/:tenant/oauth2/v2.0/token", token("v2"));
   app.post("/:tenant/oauth2/token", token("v1"));
   return app;
+}
+
+/** An app registration's token by certificate assertion (type 2) or secret (type 1). */
+function principalSubject(
+  sp: ServicePrincipal,
+  form: Record<string, string | undefined>,
+  tokenEndpoints: string[],
+  nowSeconds: number,
+): { subject: TokenSubject } | { error: EntraError } {
+  if (form.client_assertion !== undefined) {
+    if (form.client_assertion_type !== JWT_BEARER)
+      return { error: entraErrors.missingParameter("client_assertion_type") };
+    const err = checkClientAssertion(form.client_assertion, sp, tokenEndpoints, nowSeconds);
+    if (err) return { error: err };
+    return { subject: { clientId: sp.clientId, objectId: sp.objectId, authMethod: "2" } };
+  }
+  if (form.client_secret !== undefined) {
+    if (!sp.secrets.includes(form.client_secret)) return { error: entraErrors.invalidSecret(sp.clientId) };
+    return { subject: { clientId: sp.clientId, objectId: sp.objectId, authMethod: "1" } };
+  }
+  return { error: entraErrors.noCredential() };
 }
 
 /**
