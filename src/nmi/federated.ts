@@ -79,8 +79,9 @@ function advice(code: string | undefined, c: RefusalContext): string | undefined
       );
     case "700213":
       return (
-        `no federated identity credential of ${id} has subject '${c.claims.sub}' (the NMI's service account, ` +
-        `matched case-sensitively); the credential '${FEDERATION.credentialName}' must name exactly that subject`
+        `no federated identity credential of ${id} has subject '${c.claims.sub}' (the subject of the NMI's token, ` +
+        `matched case-sensitively); the NMI must run as its own service account, and the credential ` +
+        `'${FEDERATION.credentialName}' must name it: ${FEDERATION.subject("<podid namespace>")}`
       );
     case "700212":
       return (
