@@ -4,10 +4,14 @@
 // so a verifier that knows only the issuer URL (Entra, here its stand-in's key fetcher) can check it.
 import assert from "node:assert/strict";
 import { verify } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { request } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { kubeRequest } from "../../../../src/kube/request.ts";
 import { FEDERATION } from "../../../../src/model/constants.ts";
 import { IssuerKeys } from "../../../../src/playground/azure/federated-assertion.ts";
+import { projectServiceAccountToken } from "../../../../src/playground/projected-token.ts";
 import { decodeJwt } from "../../../../src/playground/azure/tokens.ts";
 import { startTestCluster, type TestCluster } from "../../../helpers/cluster.ts";
 
@@ -89,6 +93,32 @@ describe("playground kube: service-account issuer", function () {
       ]);
     } finally {
       await keys.close();
+    }
+  });
+
+  it("projects a service-account token into a file, as the kubelet does, and rewrites it on refresh", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "podid-projected-"));
+    const file = join(dir, "token");
+    const projected = await projectServiceAccountToken({
+      kc: cluster.kc,
+      namespace: "iss-t",
+      serviceAccount: "podid-nmi",
+      audience: FEDERATION.audience,
+      expirationSeconds: FEDERATION.tokenExpirationSeconds,
+      file,
+    });
+    try {
+      const first = decodeJwt(readFileSync(file, "utf8"))!;
+      assert.deepEqual(first.claims.aud, [FEDERATION.audience]);
+      assert.equal(Number(first.claims.exp) - Number(first.claims.iat), FEDERATION.tokenExpirationSeconds);
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      const before = statSync(file).mtimeMs;
+      await new Promise((r) => setTimeout(r, 20));
+      await projected.refresh();
+      assert.notEqual(statSync(file).mtimeMs, before, "a rotation is a new file");
+    } finally {
+      projected.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
