@@ -1,4 +1,4 @@
-// `npm run bench [-- webhook reconciler nmi]`: runs the benchmarks, prints their figures and
+// `npm run bench [-- webhook reconciler nmi first-token]`: runs the benchmarks, prints their figures and
 // writes each one's to bench-results/<name>.json. Benchmarks measure; tests never assert times.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -9,6 +9,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   webhook: async () => (await import("./webhook.ts")).runWebhookBench,
   reconciler: async () => (await import("./reconciler.ts")).runReconcilerBench,
   nmi: async () => (await import("./nmi.ts")).runNmiBench,
+  "first-token": async () => (await import("./first-token.ts")).runFirstTokenBench,
 };
 
 const selected = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -19,6 +19,7 @@ import {
   type PodDecision,
 } from "../policy/index.ts";
 import { parseProviderId } from "../reconciler/target.ts";
+import { federationFindings, type FederationFacts } from "./federation.ts";
 
 import type { DoctorPod } from "../model/pod.ts";
 
@@ -40,6 +41,8 @@ export interface DoctorInput {
   node?: { name: string; providerID?: string };
   /** Verification of the admission mark, when the key was available. */
   mark: { checked: true; result: MarkCheck } | { checked: false };
+  /** What federation looks like from the cluster (absent: nothing known). */
+  federation?: FederationFacts;
 }
 
 export type FindingStatus = "ok" | "problem" | "warning" | "info";
@@ -289,7 +292,11 @@ export function diagnose(input: DoctorInput): Diagnosis {
   if (d.verdict === "deny")
     findings.push(f("admission", "problem", `the webhook would deny this pod now: ${d.message ?? d.reason}`));
   for (const w of d.warnings) findings.push(f("admission", "warning", w));
-  findings.push(markFinding(input), ...assignmentFindings(input, d), nodeFinding(input), modeFinding(input, d));
+  findings.push(markFinding(input), ...assignmentFindings(input, d));
+  findings.push(
+    ...federationFindings(d.identities, input.assigned, pod.uid, input.federation ?? { exchangeFailures: [] }),
+  );
+  findings.push(nodeFinding(input), modeFinding(input, d));
   const blocking = findings.find((x) => x.status === "problem");
   if (blocking !== undefined || d.verdict !== "allow") {
     return { getsToken: false, verdict: `no token: ${blocking?.message ?? d.message ?? d.reason}`, findings };

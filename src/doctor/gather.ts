@@ -3,16 +3,17 @@
 // model projections the programs' informers keep), so it sees the cluster as they do.
 import type { KubeConfig } from "@kubernetes/client-node";
 import { listOnce, readOnce } from "../kube/cache.ts";
-import { isNotFound } from "../kube/request.ts";
+import { isNotFound, kubeRequest } from "../kube/request.ts";
 import { CORE, podidKind, type KindValue } from "../kube/resources.ts";
 import { parseNamespace, parseNode } from "../model/cluster.ts";
-import { KINDS, type PodidKind } from "../model/constants.ts";
+import { FEDERATION, KINDS, SYSTEM_NAMESPACE, type PodidKind } from "../model/constants.ts";
 import { formatErrors } from "../model/parse.ts";
 import { doctorPod, type DoctorPod } from "../model/pod.ts";
 import type { Parsed } from "../model/types.ts";
 import type { MarkCheck } from "../policy/admission-mark.ts";
 import { checkPodMark, podSelector, type AdmissionKeys, type PodMarkResult } from "../policy/index.ts";
 import type { DoctorInput } from "./diagnose.ts";
+import type { FederationFacts } from "./federation.ts";
 
 async function listKind<K extends PodidKind>(kc: KubeConfig, kind: K, namespace?: string) {
   const r = await listOnce(kc, { ...podidKind(kind), ...(namespace !== undefined ? { namespace } : {}) });
@@ -79,6 +80,56 @@ function checkMark(
   };
 }
 
+/** Read what may be read: the doctor runs with whatever rights its user has, so a refusal is "unknown". */
+const maybe = <T>(p: Promise<T>): Promise<T | undefined> => p.catch(() => undefined);
+
+interface EventList {
+  items: Array<{
+    involvedObject?: { kind?: string; name?: string };
+    reason?: string;
+    message?: string;
+    lastTimestamp?: string;
+    eventTime?: string;
+    count?: number;
+  }>;
+}
+
+async function exchangeFailureEvents(kc: KubeConfig, namespace: string): Promise<EventList> {
+  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`;
+  const fieldSelector = `reason=${FEDERATION.exchangeFailedReason},involvedObject.kind=AzureIdentity`;
+  // A server that cannot select on these fields gets the plain list, filtered here.
+  const list = await kubeRequest<EventList>(kc, { path, query: { fieldSelector } }).catch(() =>
+    kubeRequest<EventList>(kc, { path }),
+  );
+  return {
+    items: list.items.filter(
+      (e) => e.reason === FEDERATION.exchangeFailedReason && e.involvedObject?.kind === "AzureIdentity",
+    ),
+  };
+}
+
+async function gatherFederation(kc: KubeConfig, namespace: string): Promise<FederationFacts> {
+  const [settings, discovery, events] = await Promise.all([
+    maybe(
+      kubeRequest<{ data?: Record<string, string> }>(kc, {
+        path: `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps/${FEDERATION.configMapName}`,
+      }),
+    ),
+    maybe(kubeRequest<{ issuer?: string }>(kc, { path: "/.well-known/openid-configuration" })),
+    maybe(exchangeFailureEvents(kc, namespace)),
+  ]);
+  return {
+    ...(settings !== undefined ? { settings: settings.data ?? {} } : {}),
+    ...(typeof discovery?.issuer === "string" ? { apiServerIssuer: discovery.issuer } : {}),
+    exchangeFailures: (events?.items ?? []).map((e) => ({
+      identity: e.involvedObject?.name ?? "",
+      message: e.message ?? "",
+      ...((e.lastTimestamp ?? e.eventTime) ? { at: e.lastTimestamp ?? e.eventTime } : {}),
+      ...(e.count !== undefined ? { count: e.count } : {}),
+    })),
+  };
+}
+
 export async function gatherDoctorInput(
   kc: KubeConfig,
   namespace: string,
@@ -109,5 +160,6 @@ export async function gatherDoctorInput(
     assigned: assigned.ok.filter((a) => a.spec.podUID === pod.uid || a.spec.pod === pod.name),
     node: await readNode(kc, pod.nodeName),
     mark: checkMark(pod, selector, bindings.ok, identities.ok, keys),
+    federation: await gatherFederation(kc, namespace),
   };
 }

@@ -70,14 +70,10 @@ export const FEDERATION = {
   tokenExpirationSeconds: 3600,
   /** ConfigMap in podid's namespace: defaultTokenSource, tenantID, issuer, manageCredentials. */
   configMapName: "podid-federation",
+  /** Reason of the Event the NMI records on an AzureIdentity when Entra refuses an exchange. */
+  exchangeFailedReason: "FederatedTokenExchangeFailed",
   defaultTokenSource: "NodeAssigned" as TokenSourceName,
 } as const;
-
-/**
- * Event reason the NMI records on an AzureIdentity when Entra refuses its federated exchange
- * (message: the AADSTS code and what to change, never a token); `podid doctor` shows the newest.
- */
-export const FEDERATION_EXCHANGE_FAILED_REASON = "FederatedTokenExchangeFailed";
 
 export const NMI_MODES = ["daemonset", "sidecar"] as const;
 export type NmiMode = (typeof NMI_MODES)[number];

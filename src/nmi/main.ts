@@ -5,14 +5,7 @@
 import { readFileSync } from "node:fs";
 import type { Server as TlsServer } from "node:tls";
 import type { KubeConfig } from "@kubernetes/client-node";
-import {
-  API_VERSION,
-  DEFAULTS,
-  FEDERATION_EXCHANGE_FAILED_REASON,
-  LIMITS,
-  SIDECAR,
-  SIDECAR_PORT,
-} from "../model/constants.ts";
+import { API_VERSION, DEFAULTS, FEDERATION, LIMITS, SIDECAR, SIDECAR_PORT } from "../model/constants.ts";
 import type { AzureIdentity } from "../model/types.ts";
 import { loadKubeConfig } from "../kube/config.ts";
 import { createEventRecorder, type EventRecorder } from "../kube/events.ts";
@@ -132,7 +125,7 @@ async function runSidecar(opts: NmiOptions, log: Logger): Promise<RunningNmi> {
 }
 
 /** Event reason on an AzureIdentity whose federated exchange Entra refused (podid doctor reads the last one). */
-export const FEDERATION_FAILED_REASON = FEDERATION_EXCHANGE_FAILED_REASON;
+export const FEDERATION_FAILED_REASON = FEDERATION.exchangeFailedReason;
 const FEDERATION_EVENT_WINDOW_MS = 60_000;
 
 /** Records a refused exchange as a Warning Event on the AzureIdentity: code and message, never a token. */

@@ -1,14 +1,13 @@
-// What the kubelet does for a projected serviceAccountToken volume, for programs the playground
-// runs as processes: a TokenRequest for the service account and audience, written to a file
-// (atomically: a new file renamed over the old, as the kubelet's atomic writer swaps it) and
-// requested again once 80 % of its lifetime has passed, the kubelet's rule. The NMI's federation
-// token (audience api://AzureADTokenExchange) comes from here in the playground.
-import { renameSync, writeFileSync } from "node:fs";
+// A projected service-account token file as the kubelet keeps it: requested from the API server
+// (TokenRequest with an audience), written atomically, and renewed at 80% of its lifetime. The
+// playground runs the NMIs as processes, so it does for them what the kubelet does for the NMI
+// DaemonSet's `federation-token` volume (config/nmi/daemonset.yaml).
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { kubeRequest } from "../kube/request.ts";
 
 export interface ProjectedTokenOptions {
-  kc: KubeConfig;
   namespace: string;
   serviceAccount: string;
   audience: string;
@@ -18,31 +17,39 @@ export interface ProjectedTokenOptions {
 }
 
 export interface ProjectedToken {
-  /** Requests and writes a fresh token now (as a rotation). */
-  refresh(): Promise<void>;
+  /** Requests a fresh token now and rewrites the file (what a rotation looks like to the reader). */
+  rotate(): Promise<void>;
   stop(): void;
 }
 
-export async function projectServiceAccountToken(opts: ProjectedTokenOptions): Promise<ProjectedToken> {
-  const write = async (): Promise<void> => {
-    const path = `/api/v1/namespaces/${encodeURIComponent(opts.namespace)}/serviceaccounts/${encodeURIComponent(opts.serviceAccount)}/token`;
-    const r = await kubeRequest<{ status: { token: string } }>(opts.kc, {
-      method: "POST",
-      path,
-      body: {
-        apiVersion: "authentication.k8s.io/v1",
-        kind: "TokenRequest",
-        spec: { audiences: [opts.audience], expirationSeconds: opts.expirationSeconds },
-      },
-    });
-    const tmp = `${opts.file}.${process.pid}.tmp`;
-    writeFileSync(tmp, r.status.token, { mode: 0o600 });
-    renameSync(tmp, opts.file);
+async function requestToken(kc: KubeConfig, o: ProjectedTokenOptions): Promise<string> {
+  const ns = encodeURIComponent(o.namespace);
+  const sa = encodeURIComponent(o.serviceAccount);
+  const res = await kubeRequest<{ status?: { token?: string } }>(kc, {
+    method: "POST",
+    path: `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`,
+    body: {
+      apiVersion: "authentication.k8s.io/v1",
+      kind: "TokenRequest",
+      spec: { audiences: [o.audience], expirationSeconds: o.expirationSeconds },
+    },
+  });
+  const token = res.status?.token;
+  if (token === undefined || token === "") throw new Error(`no token issued for ${o.namespace}/${o.serviceAccount}`);
+  return token;
+}
+
+/** Writes the first token before it resolves, then keeps the file fresh until stop(). */
+export async function keepProjectedToken(kc: KubeConfig, o: ProjectedTokenOptions): Promise<ProjectedToken> {
+  mkdirSync(dirname(o.file), { recursive: true });
+  const rotate = async (): Promise<void> => {
+    const token = await requestToken(kc, o);
+    const tmp = `${o.file}.tmp`;
+    writeFileSync(tmp, token, { mode: 0o600 });
+    renameSync(tmp, o.file);
   };
-  await write();
-  const timer = setInterval(() => {
-    write().catch((err: unknown) => opts.onError?.(err));
-  }, opts.expirationSeconds * 800);
+  await rotate();
+  const timer = setInterval(() => void rotate().catch((e: unknown) => o.onError?.(e)), o.expirationSeconds * 800);
   timer.unref();
-  return { refresh: write, stop: () => clearInterval(timer) };
+  return { rotate, stop: () => clearInterval(timer) };
 }

@@ -7,6 +7,7 @@ import { buildArmApp } from "./arm-app.ts";
 import { ArmState, type FederatedCredentialRecord } from "./arm-state.ts";
 import { startAzurite, type AzuriteHandle } from "./azurite.ts";
 import { CallLog } from "./calls.ts";
+import { idKey } from "./ids.ts";
 import { validateCloud, type PlaygroundCloud } from "./cloud.ts";
 import { buildEntraApp } from "./entra-app.ts";
 import { Faults } from "./faults.ts";
@@ -19,6 +20,7 @@ import { createSigningKey, mintAccessToken, type MintedToken, type TokenSubject 
 
 export { defaultCloud, nodesOf, type PlaygroundCloud, type PlaygroundNode } from "./cloud.ts";
 export { identityId, idKey, scaleSetId, scaleSetVmId, vmId } from "./ids.ts";
+export type { FederatedCredentialRecord } from "./arm-state.ts";
 export type { RecordedCall, CallFilter } from "./calls.ts";
 export type { FaultSwitches, InjectedArmFault } from "./faults.ts";
 export type { ServicePrincipal, RegisterOptions } from "./service-principals.ts";
@@ -57,6 +59,8 @@ export interface AzurePlayground {
   servicePrincipals: ServicePrincipals;
   /** What ARM shows for a VM or scale set, and what its machines have right now (IMDS's view). */
   identitiesOf(resourceId: string): { model: AssignedIdentities; effective: AssignedIdentities } | undefined;
+  /** The federated identity credentials Resource Manager holds for a user-assigned identity (by resource ID). */
+  federatedCredentials(identityResourceId: string): FederatedCredentialRecord[];
   /** The identities a node's IMDS would hand out now. */
   nodeIdentities(nodeName: string): { clientId: string; principalId: string }[];
   /** Mints a token as Entra would, e.g. for a test's credential (`audience` e.g. https://management.azure.com/). */
@@ -69,7 +73,7 @@ export interface AzurePlayground {
    * Federated identity credentials by identity (`idKey` of its resource ID), then lower-cased
    * name: what Resource Manager holds and Entra matches federated assertions against.
    */
-  federatedCredentials: Map<string, Map<string, FederatedCredentialRecord>>;
+  federatedCredentialStore: Map<string, Map<string, FederatedCredentialRecord>>;
   /** Trusts one more CA when Entra fetches an issuer's discovery document and JWKS (loopback only). */
   trustIssuerCa(caPem: string): void;
   /** URLs Entra fetched for issuer keys so far (a refused issuer never appears). */
@@ -178,6 +182,7 @@ export async function startAzure(opts: StartAzureOptions): Promise<AzurePlaygrou
         const r = state.get(id);
         return r ? { model: r.identities, effective: r.effective } : undefined;
       },
+      federatedCredentials: (id) => [...(state.federatedCredentials.get(idKey(id))?.values() ?? [])],
       nodeIdentities: (nodeName) => {
         const node = state.nodes.get(nodeName.toLowerCase());
         if (!node) throw new Error(`nodeIdentities: no node named ${JSON.stringify(nodeName)}`);
@@ -193,7 +198,7 @@ export async function startAzure(opts: StartAzureOptions): Promise<AzurePlaygrou
         state.lroDurationMs = ms;
       },
       resetThrottling: () => state.resetThrottling(),
-      federatedCredentials: state.federatedCredentials,
+      federatedCredentialStore: state.federatedCredentials,
       trustIssuerCa: (pem) => issuerKeys.trust(pem),
       issuerFetches: () => issuerKeys.fetched,
       stop,

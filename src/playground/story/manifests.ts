@@ -68,3 +68,8 @@ export function borrowingPod(
     spec: { containers: [{ name: "app", image: "example.azurecr.io/borrower:1.0", env }] },
   });
 }
+
+/** The seed's AzureIdentity with podid's `tokenSource` added (the binding untouched). */
+export function withTokenSource(manifests: string, source: "NodeAssigned" | "Federated"): string {
+  return manifests.replace(/^( {2}ClientID: .*)$/m, `$1\n  tokenSource: ${source}`);
+}

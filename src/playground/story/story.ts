@@ -8,6 +8,7 @@ import { StorageSharedKeyCredential, BlobServiceClient } from "@azure/storage-bl
 import {
   ADMISSION_MARK_ANNOTATION,
   ENV,
+  FEDERATION,
   GROUP,
   PODID_POD_ANNOTATIONS,
   SIDECAR,
@@ -15,10 +16,11 @@ import {
 } from "../../model/constants.ts";
 import { kubeRequest } from "../../kube/request.ts";
 import { messages } from "../../policy/messages.ts";
+import { scaleSetId, vmId } from "../azure/index.ts";
 import { runInPod } from "../pod-process.ts";
 import type { Stack } from "../stack.ts";
 import { kubectl } from "./kubectl.ts";
-import { borrowingPod, labelledDeployment, seedIdentityAndBinding } from "./manifests.ts";
+import { borrowingPod, labelledDeployment, seedIdentityAndBinding, withTokenSource } from "./manifests.ts";
 
 const APP = resolve(fileURLToPath(new URL("./app.ts", import.meta.url)));
 export const STORY = {
@@ -27,6 +29,10 @@ export const STORY = {
   selector: "myapp",
   app: "myapp",
   identity: "demo-reader",
+  /** Step 8: a second application, on an identity that federates instead of being assigned. */
+  federatedApp: "reportgen",
+  federatedSelector: "reportgen",
+  federatedIdentity: "demo-writer",
   container: "reports",
   blob: "quarterly.txt",
   content: "Q3 revenue: up 12%. Read by application X with no secret anywhere.\n",
@@ -73,10 +79,9 @@ async function runningPod(ctx: Ctx, ns: string, app: string): Promise<Obj | unde
   return list.items.find((p) => (p.status as { phase?: string; podIP?: string } | undefined)?.phase === "Running");
 }
 
-function identityOf(ctx: Ctx): { resourceId: string; clientId: string } {
+function identityOf(ctx: Ctx, name: string = STORY.identity): { resourceId: string; clientId: string } {
   const id =
-    ctx.stack.cloud.identities.find((i) => i.name === STORY.identity) ??
-    fail(`the playground cloud has no identity ${STORY.identity}`);
+    ctx.stack.cloud.identities.find((i) => i.name === name) ?? fail(`the playground cloud has no identity ${name}`);
   return {
     resourceId: `/subscriptions/${ctx.stack.cloud.subscriptionId}/resourcegroups/${id.resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${id.name}`,
     clientId: id.clientId,
@@ -217,6 +222,81 @@ const steps: Array<{ title: string; run: (ctx: Ctx) => Promise<string> }> = [
       if (out.code === 0) fail(`the pod got a token and read the blob: ${out.stdout}`);
       if (!/admission mark/.test(out.stderr)) fail(`refused, but not for its admission mark: ${out.stderr.trim()}`);
       return `the NMI refused it: ${(/has no valid admission mark \(([^)]*)\)/.exec(out.stderr)?.[1] ?? out.stderr.trim()).slice(0, 160)}`;
+    },
+  },
+  {
+    title: `A second application, on an identity that federates, reads its blob: no scale-set write for it`,
+    async run(ctx) {
+      const { resourceId, clientId } = identityOf(ctx, STORY.federatedIdentity);
+      const compute = (): number =>
+        ["virtualMachineScaleSets", "virtualMachines", "virtualMachineScaleSetVMs"].reduce(
+          (n, resource) => n + ctx.stack.azure.calls.armWrites({ resource }),
+          0,
+        );
+      const before = compute();
+      const manifests = withTokenSource(
+        seedIdentityAndBinding({
+          identityName: STORY.federatedIdentity,
+          resourceId,
+          clientId,
+          selector: STORY.federatedSelector,
+        }),
+        "Federated",
+      ).replace("myapp-azure-identity-binding", `${STORY.federatedApp}-binding`);
+      const applied = await kubectl(ctx.kc, ["apply", "-n", STORY.teamA, "-f", "-"], manifests);
+      if (applied.code !== 0) fail(`kubectl apply failed: ${applied.stderr.trim()}`);
+      const deployed = await kubectl(
+        ctx.kc,
+        ["apply", "-n", STORY.teamA, "-f", "-"],
+        labelledDeployment(STORY.federatedApp, STORY.federatedSelector),
+      );
+      if (deployed.code !== 0) fail(`kubectl apply failed: ${deployed.stderr.trim()}`);
+      const pod = await until("the second application's pod to run", () =>
+        runningPod(ctx, STORY.teamA, STORY.federatedApp),
+      );
+      await until("its AzureAssignedIdentity to be Assigned, Federated", async () => {
+        const list = await kubeRequest<{
+          items: Array<{ spec: { podUID: string }; status?: { status?: string; tokenSource?: string } }>;
+        }>(ctx.stack.kc, { path: `/apis/${GROUP}/${VERSION}/namespaces/${STORY.teamA}/azureassignedidentities` });
+        return list.items.find(
+          (a) =>
+            a.spec.podUID === pod.metadata.uid &&
+            a.status?.status === "Assigned" &&
+            a.status.tokenSource === "Federated",
+        );
+      });
+      const credentials = ctx.stack.azure.federatedCredentials(resourceId);
+      const credential =
+        credentials.find((c) => c.name === FEDERATION.credentialName) ??
+        fail(
+          `Resource Manager shows no federated credential ${FEDERATION.credentialName} on ${STORY.federatedIdentity}`,
+        );
+      const az = ctx.stack.azure.azurite ?? fail("Azurite is not running");
+      const r = await runInPod(pod, {
+        container: "app",
+        script: APP,
+        caFile: ctx.stack.files.ca,
+        env: { STORAGE_ACCOUNT_URL: az.blobUrl, BLOB_CONTAINER: STORY.container, BLOB_NAME: STORY.blob },
+      });
+      if (r.code !== 0) fail(`the application failed: ${r.stderr.trim()}`);
+      if (r.stdout !== STORY.content) fail(`the application read ${JSON.stringify(r.stdout)}`);
+      const writes = compute() - before;
+      if (writes !== 0) fail(`Resource Manager recorded ${writes} VM or scale-set writes meanwhile`);
+      const sub = ctx.stack.cloud.subscriptionId;
+      const machines = [
+        ...ctx.stack.cloud.scaleSets.map((ss) => scaleSetId(sub, ss.resourceGroup, ss.name)),
+        ...ctx.stack.cloud.vms.map((vm) => vmId(sub, vm.resourceGroup, vm.name)),
+      ];
+      const onMachines = machines.some((m) =>
+        JSON.stringify(ctx.stack.azure.identitiesOf(m) ?? {})
+          .toLowerCase()
+          .includes(resourceId.toLowerCase()),
+      );
+      if (onMachines) fail(`${STORY.federatedIdentity} was assigned to a scale set`);
+      return (
+        `${STORY.federatedApp} read the blob as ${STORY.federatedIdentity} through federated credential ` +
+        `${credential.name} (subject ${credential.subject}); 0 VM or scale-set writes`
+      );
     },
   },
 ];

@@ -134,11 +134,21 @@ describe("config/default (the install)", function () {
     );
   });
 
-  it("has nothing dead: no ConfigMap, and every Secret a pod mounts is one the README creates or cert-manager fills", () => {
-    assert.deepEqual(
-      objects.filter((o) => o.kind === "ConfigMap").map((o) => o.metadata.name),
-      [],
-    );
+  it("has nothing dead: every ConfigMap key is read by a program, and every Secret a pod mounts is one the README creates or cert-manager fills", () => {
+    // Each key a container reads (configMapKeyRef) exists, and each key a ConfigMap holds is read.
+    const containers = objects
+      .filter((o) => o.kind === "Deployment" || o.kind === "DaemonSet")
+      .flatMap((o) => (get(o, "spec.template.spec.containers") as Array<{ env?: unknown[] }>) ?? []);
+    const read = containers
+      .flatMap((c) => (c.env ?? []) as Array<{ valueFrom?: { configMapKeyRef?: { name: string; key: string } } }>)
+      .flatMap((e) => (e.valueFrom?.configMapKeyRef !== undefined ? [e.valueFrom.configMapKeyRef] : []))
+      .map((r) => `${r.name}/${r.key}`);
+    const held = objects
+      .filter((o) => o.kind === "ConfigMap")
+      .flatMap((o) =>
+        Object.keys((get(o, "data") as Record<string, string>) ?? {}).map((k) => `${o.metadata.name}/${k}`),
+      );
+    assert.deepEqual([...new Set(read)].sort(), held.sort());
     const mounted = objects
       .filter((o) => o.kind === "Deployment" || o.kind === "DaemonSet")
       .flatMap((o) => (get(o, "spec.template.spec.volumes") as Array<{ secret?: { secretName: string } }>) ?? [])

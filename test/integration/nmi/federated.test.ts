@@ -94,7 +94,7 @@ describe("nmi: federated assignments through the real Azure SDK", function () {
   let app: RunningPod;
 
   const setCredential = (identity: { resourceID: string }, over: Partial<{ subject: string; issuer: string }> = {}) =>
-    azure.pg.federatedCredentials.set(
+    azure.pg.federatedCredentialStore.set(
       idKey(identity.resourceID),
       new Map([
         [
@@ -241,7 +241,7 @@ describe("nmi: federated assignments through the real Azure SDK", function () {
     });
     await assign(cluster.kc, pod, writer, "writer", true);
     await markFederated(cluster, pod, writer.name, `${writer.resourceID}/federatedIdentityCredentials/podid-nmi`);
-    azure.pg.federatedCredentials.delete(idKey(writer.resourceID));
+    azure.pg.federatedCredentialStore.delete(idKey(writer.resourceID));
     const r = await runPod(READ_BLOB, podEnv(pod, nmi.url, writer.clientID));
     assert.notEqual(r.code, 0);
     assert.match(r.err, /AADSTS70021/);

@@ -84,7 +84,7 @@ describe("real cluster: its service-account issuer verified by the Entra stand-i
     const i = azure.cloud.identities.find((x) => x.name === reader.name)!;
     reader.clientID = i.clientId;
     reader.resourceID = identityId(azure.cloud.subscriptionId, i.resourceGroup, i.name);
-    azure.pg.federatedCredentials.set(
+    azure.pg.federatedCredentialStore.set(
       idKey(reader.resourceID),
       new Map([
         [

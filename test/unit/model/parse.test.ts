@@ -8,6 +8,7 @@ import {
   parseAzurePodIdentityException,
   parseAzurePodIdentityPolicy,
   resourceIdKey,
+  tokenSourceOf,
 } from "../../../src/model/parse.ts";
 import type { Parsed } from "../../../src/model/types.ts";
 import { SEED, seedDoc } from "../../fixtures/seed/index.ts";
@@ -340,5 +341,47 @@ describe("model parsers: AzureAssignedIdentity", () => {
       "spec.azureBindingRef.selector",
       "status.status",
     ]);
+  });
+});
+
+describe("model parsers: token source (federation)", () => {
+  const spec = { type: 0, ResourceID: RID, ClientID: GUID };
+  it("reads spec.tokenSource on a user-assigned identity; absent means the cluster's default", () => {
+    assert.equal(value(parseAzureIdentity(identity({ ...spec, tokenSource: "Federated" }))).tokenSource, "Federated");
+    const plain = value(parseAzureIdentity(identity(spec)));
+    assert.equal(plain.tokenSource, undefined);
+    assert.equal(tokenSourceOf(plain, "Federated"), "Federated");
+    assert.equal(tokenSourceOf(plain, "NodeAssigned"), "NodeAssigned");
+    const own = value(parseAzureIdentity(identity({ ...spec, tokenSource: "NodeAssigned" })));
+    assert.equal(tokenSourceOf(own, "Federated"), "NodeAssigned", "the identity's own choice wins");
+  });
+  it("refuses an unknown source, naming the field and the values", () => {
+    const p = parseAzureIdentity(identity({ ...spec, tokenSource: "federated" }));
+    assert.deepEqual(errorFields(p), ["spec.tokenSource"]);
+    assert.match(formatErrors(p.ok ? [] : p.errors), /expected NodeAssigned or Federated, got a string \("federated"\)/);
+  });
+  it("refuses a token source on a service principal, which uses its Secret", () => {
+    const sp = { type: 1, ClientID: GUID, TenantID: GUID, ClientPassword: { name: "s" }, tokenSource: "Federated" };
+    assert.deepEqual(errorFields(parseAzureIdentity(identity(sp))), ["spec.tokenSource"]);
+    const ok = value(parseAzureIdentity(identity({ ...sp, tokenSource: undefined })));
+    assert.equal(tokenSourceOf(ok, "Federated"), undefined);
+  });
+  it("reads an assignment's status.tokenSource and refuses an unknown one", () => {
+    const base = {
+      kind: "AzureAssignedIdentity",
+      metadata: { name: "a", namespace: "team-a" },
+      spec: {
+        pod: "p",
+        podNamespace: "team-a",
+        podUID: "u",
+        nodeName: "n",
+        azureIdentityRef: { name: "i", namespace: "team-a", type: 0, clientID: GUID },
+        azureBindingRef: { name: "b", namespace: "team-a", selector: "s" },
+      },
+    };
+    const v = value(parseAzureAssignedIdentity({ ...base, status: { status: "Assigned", tokenSource: "Federated" } }));
+    assert.equal(v.status?.tokenSource, "Federated");
+    const bad = parseAzureAssignedIdentity({ ...base, status: { status: "Assigned", tokenSource: "Magic" } });
+    assert.deepEqual(errorFields(bad), ["status.tokenSource"]);
   });
 });

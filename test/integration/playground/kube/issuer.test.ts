@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { kubeRequest } from "../../../../src/kube/request.ts";
 import { FEDERATION } from "../../../../src/model/constants.ts";
 import { IssuerKeys } from "../../../../src/playground/azure/federated-assertion.ts";
-import { projectServiceAccountToken } from "../../../../src/playground/projected-token.ts";
+import { keepProjectedToken } from "../../../../src/playground/projected-token.ts";
 import { decodeJwt } from "../../../../src/playground/azure/tokens.ts";
 import { startTestCluster, type TestCluster } from "../../../helpers/cluster.ts";
 
@@ -96,11 +96,10 @@ describe("playground kube: service-account issuer", function () {
     }
   });
 
-  it("projects a service-account token into a file, as the kubelet does, and rewrites it on refresh", async () => {
+  it("projects a service-account token into a file, as the kubelet does, and rewrites it on rotation", async () => {
     const dir = mkdtempSync(join(tmpdir(), "podid-projected-"));
     const file = join(dir, "token");
-    const projected = await projectServiceAccountToken({
-      kc: cluster.kc,
+    const projected = await keepProjectedToken(cluster.kc, {
       namespace: "iss-t",
       serviceAccount: "podid-nmi",
       audience: FEDERATION.audience,
@@ -114,7 +113,7 @@ describe("playground kube: service-account issuer", function () {
       assert.equal(statSync(file).mode & 0o777, 0o600);
       const before = statSync(file).mtimeMs;
       await new Promise((r) => setTimeout(r, 20));
-      await projected.refresh();
+      await projected.rotate();
       assert.notEqual(statSync(file).mtimeMs, before, "a rotation is a new file");
     } finally {
       projected.stop();
