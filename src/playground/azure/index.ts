@@ -38,7 +38,7 @@ export interface StartAzureOptions {
   imdsLatencyMs?: number;
   /** Clock for tokens, operations and buckets (default Date.now). */
   now?: () => number;
-  /** CAs (PEM) Entra trusts when it fetches a federated assertion's issuer keys (e.g. a cluster's API server). */
+  /** More CAs (PEM) Entra trusts when it fetches an issuer's keys (the playground CA always is), e.g. a real API server's. */
   issuerCaPems?: string[];
 }
 
@@ -125,7 +125,8 @@ export async function startAzure(opts: StartAzureOptions): Promise<AzurePlaygrou
   const apps: FastifyInstance[] = [];
   const imdsPorts = new Map<string, number>();
   let azurite: AzuriteHandle | undefined;
-  const issuerKeys = new IssuerKeys(opts.issuerCaPems ?? [], now);
+  // The playground CA first: the playground API server's certificate chains to it when it shares the CA.
+  const issuerKeys = new IssuerKeys([opts.ca.certPem, ...(opts.issuerCaPems ?? [])], now);
   const stop = async (): Promise<void> => {
     await Promise.allSettled([...apps.map((a) => a.close()), azurite?.stop(), issuerKeys.close()]);
   };
