@@ -180,14 +180,16 @@ export class FederatedSources {
   private async getToken(identity: AzureIdentity, resource: string) {
     const where = `AzureIdentity ${identity.metadata.namespace ?? ""}/${identity.metadata.name} (client ID ${identity.clientID})`;
     const tenantId = this.opts.tenantId;
-    if (tenantId === undefined || tenantId === "")
+    // `$(PODID_TENANT_ID)` left as is: Kubernetes did not expand it (the variable is not defined).
+    if (tenantId === undefined || tenantId === "" || /^\$\(\w+\)$/.test(tenantId))
       this.fail(
         identity,
         undefined,
         imdsError(
           500,
           "federation_not_configured",
-          `${where} is served by federation, but the NMI has no --tenant-id (the Entra tenant of federated identities)`,
+          `${where} is served by federation, but the NMI has no --tenant-id (the Entra tenant of federated ` +
+            `identities: tenantID in ConfigMap ${FEDERATION.configMapName}${tenantId ? `; got ${tenantId} unexpanded` : ""})`,
         ),
       );
     let assertion: string;

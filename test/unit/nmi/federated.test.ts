@@ -138,7 +138,15 @@ describe("nmi federated token source", () => {
       });
       const e = await failure(s.source(identity).getToken("https://storage.azure.com/"));
       assert.equal(e.imds.status, 500);
-      assert.match(e.imds.description, /no --tenant-id/);
+      assert.match(e.imds.description, /no --tenant-id .*tenantID in ConfigMap podid-federation/);
+      const unexpanded = new FederatedSources({
+        tenantId: "$(PODID_TENANT_ID)",
+        tokenFile: join(dir, "t"),
+        authority: { authorityHost: "x" },
+        credential: fake([]),
+      });
+      const e2 = await failure(unexpanded.source(identity).getToken("https://storage.azure.com/"));
+      assert.match(e2.imds.description, /got \$\(PODID_TENANT_ID\) unexpanded/);
     });
 
     it("reads the token file again when the kubelet rotates it", async () => {
