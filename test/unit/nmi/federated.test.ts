@@ -210,6 +210,20 @@ describe("nmi federated token source", () => {
     assert.deepEqual(asked, ["Federated", "NodeAssigned"]);
   });
 
+  it("concurrent cold requests for a federated token make one exchange (single flight)", async () => {
+    let calls = 0;
+    const svc = new TokenService((): TokenSource => ({
+      getToken: async (resource) => {
+        calls += 1;
+        await new Promise((r) => setTimeout(r, 20));
+        return { accessToken: "t", expiresOn: Date.now() / 1000 + 3600, resource };
+      },
+    }));
+    const all = await Promise.all(Array.from({ length: 50 }, () => svc.getToken(identity, "r", "Federated")));
+    assert.equal(calls, 1);
+    assert.equal(all.filter((r) => r.outcome === "miss").length, 1);
+  });
+
   it("rateLimited lets one report per key through per window", () => {
     let t = 0;
     const out: string[] = [];
