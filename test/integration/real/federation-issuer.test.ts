@@ -18,6 +18,7 @@ import type { ControlPlane } from "../../../src/playground/control-plane/index.t
 import { identityId, idKey } from "../../../src/playground/azure/index.ts";
 import { decodeJwt } from "../../../src/playground/azure/tokens.ts";
 import { startTestAzure, type AzureFixture } from "../../helpers/azure.ts";
+import { startTestCluster } from "../../helpers/cluster.ts";
 import { within } from "../../helpers/eventually.ts";
 import { sharedRealCluster, uniqueNamespace } from "../../helpers/real-cluster.ts";
 
@@ -165,5 +166,21 @@ describe("real cluster: its service-account issuer verified by the Entra stand-i
       azure.pg.issuerFetches().some((u) => u === `${cp.issuer}/openid/v1/jwks`),
       "keys came from the real JWKS",
     );
+  });
+
+  it("parity: the playground API server's discovery document has the real one's shape", async () => {
+    const real = await kubeRequest<Record<string, unknown>>(cp.kc, { path: "/.well-known/openid-configuration" });
+    const pg = await startTestCluster();
+    try {
+      const emulated = await kubeRequest<Record<string, unknown>>(pg.kc, { path: "/.well-known/openid-configuration" });
+      assert.deepEqual(Object.keys(emulated).sort(), Object.keys(real).sort());
+      const { issuer: ri, jwks_uri: rj, ...realRest } = real;
+      const { issuer: ei, jwks_uri: ej, ...emulatedRest } = emulated;
+      assert.deepEqual(emulatedRest, realRest);
+      assert.equal(rj, `${String(ri)}/openid/v1/jwks`);
+      assert.equal(ej, `${String(ei)}/openid/v1/jwks`);
+    } finally {
+      await pg.stop();
+    }
   });
 });
