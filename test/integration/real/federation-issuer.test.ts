@@ -168,7 +168,7 @@ describe("real cluster: its service-account issuer verified by the Entra stand-i
     );
   });
 
-  it("parity: the playground API server's discovery document has the real one's shape", async () => {
+  it("parity: the playground API server's discovery document and JWKS have the real ones' shape", async () => {
     const real = await kubeRequest<Record<string, unknown>>(cp.kc, { path: "/.well-known/openid-configuration" });
     const pg = await startTestCluster();
     try {
@@ -179,6 +179,15 @@ describe("real cluster: its service-account issuer verified by the Entra stand-i
       assert.deepEqual(emulatedRest, realRest);
       assert.equal(rj, `${String(ri)}/openid/v1/jwks`);
       assert.equal(ej, `${String(ei)}/openid/v1/jwks`);
+      const keysOf = async (kc: typeof cp.kc) =>
+        (await kubeRequest<{ keys: Record<string, unknown>[] }>(kc, { path: "/openid/v1/jwks" })).keys;
+      const [realKey] = await keysOf(cp.kc);
+      const [emulatedKey] = await keysOf(pg.kc);
+      assert.deepEqual(Object.keys(emulatedKey!).sort(), Object.keys(realKey!).sort());
+      assert.deepEqual(
+        [emulatedKey!.alg, emulatedKey!.kty, emulatedKey!.use],
+        [realKey!.alg, realKey!.kty, realKey!.use],
+      );
     } finally {
       await pg.stop();
     }
