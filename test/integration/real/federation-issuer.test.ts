@@ -37,6 +37,24 @@ function anonymousGet(url: string, caPem: string): Promise<number> {
   });
 }
 
+/** The JWKS as an anonymous client without an Accept header gets it. */
+function anonymousJwks(url: string, caPem: string): Promise<{ contentType: string; keys: Record<string, unknown>[] }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca: caPem, timeout: 5_000 }, (res) => {
+      let text = "";
+      res.on("data", (d: Buffer) => (text += d.toString()));
+      res.on("end", () =>
+        resolve({
+          contentType: res.headers["content-type"] ?? "",
+          keys: (JSON.parse(text) as { keys: Record<string, unknown>[] }).keys,
+        }),
+      );
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 describe("real cluster: its service-account issuer verified by the Entra stand-in", function () {
   this.timeout(120_000);
   let cp: ControlPlane;
@@ -179,10 +197,12 @@ describe("real cluster: its service-account issuer verified by the Entra stand-i
       assert.deepEqual(emulatedRest, realRest);
       assert.equal(rj, `${String(ri)}/openid/v1/jwks`);
       assert.equal(ej, `${String(ei)}/openid/v1/jwks`);
-      const keysOf = async (kc: typeof cp.kc) =>
-        (await kubeRequest<{ keys: Record<string, unknown>[] }>(kc, { path: "/openid/v1/jwks" })).keys;
-      const [realKey] = await keysOf(cp.kc);
-      const [emulatedKey] = await keysOf(pg.kc);
+      // Anonymous, as Entra asks (the binding of the test before is still in place).
+      const realJwks = await anonymousJwks(`${cp.issuer}/openid/v1/jwks`, cp.caPem);
+      const emulatedJwks = await anonymousJwks(`${pg.api.url}/openid/v1/jwks`, pg.api.caPem);
+      assert.equal(emulatedJwks.contentType, realJwks.contentType);
+      const [realKey] = realJwks.keys;
+      const [emulatedKey] = emulatedJwks.keys;
       assert.deepEqual(Object.keys(emulatedKey!).sort(), Object.keys(realKey!).sort());
       assert.deepEqual(
         [emulatedKey!.alg, emulatedKey!.kty, emulatedKey!.use],
