@@ -73,7 +73,12 @@ async function answerToken(ctx: RouteContext, req: FastifyRequest, reply: Fastif
       const query = req.url.includes("?") ? req.url.slice(req.url.indexOf("?")) : "";
       return ctx.replies.proxied(reply, started, await ctx.deps.imds.get(PATHS.imdsToken + query, "proxy"));
     }
-    const { token } = await ctx.deps.tokens.getToken(d.identity, parsed.value.resource);
+    // The assignment says how the reconciler prepared this pod's identity: node IMDS or federation.
+    const { token } = await ctx.deps.tokens.getToken(
+      d.identity,
+      parsed.value.resource,
+      d.assignment.status?.tokenSource ?? "NodeAssigned",
+    );
     if (ctx.deps.watchesHealthy?.() === false) ctx.metrics.staleTokens.inc();
     ctx.log.debug({ pod: podRef, identity: d.identity.metadata.name, resource: parsed.value.resource }, "token served");
     return ctx.replies.token(reply, started, token);

@@ -2,7 +2,7 @@
 // cli.ts: a program loads only its own modules).
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
-import { DEFAULTS, SIDECAR, SIDECAR_PORT } from "../model/constants.ts";
+import { DEFAULTS, FEDERATION, SIDECAR, SIDECAR_PORT } from "../model/constants.ts";
 
 const int =
   (name: string) =>
@@ -41,6 +41,15 @@ export function nmiCommand(): Command {
       "https://login.microsoftonline.com",
     )
     .option("--authority-ca-file <file>", "extra CA (PEM) to trust for --authority-host")
+    .option(
+      "--tenant-id <id>",
+      "daemonset: the Entra tenant of federated identities (required once an assignment's tokenSource is Federated)",
+    )
+    .option(
+      "--federation-token-file <file>",
+      `daemonset: the NMI's projected service-account token (audience ${FEDERATION.audience}) it exchanges at Entra`,
+      `${FEDERATION.tokenMountPath}/${FEDERATION.tokenFileName}`,
+    )
     .option(
       "--proxy-path <path>",
       "also pass this IMDS path (e.g. /metadata/instance) to the node's IMDS for pods of this node; repeatable",
@@ -116,6 +125,8 @@ export function nmiCommand(): Command {
         kubeconfig: o.kubeconfig as string | undefined,
         authorityHost: o.authorityHost as string,
         authorityCaFile: o.authorityCaFile as string | undefined,
+        tenantId: o.tenantId as string | undefined,
+        federationTokenFile: o.federationTokenFile as string,
         proxyPaths: o.proxyPath as string[],
         assignmentWaitSeconds: o.assignmentWait as number,
         iptablesRedirect: o.iptablesRedirect === true,

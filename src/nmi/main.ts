@@ -5,13 +5,17 @@
 import { readFileSync } from "node:fs";
 import type { Server as TlsServer } from "node:tls";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { DEFAULTS, LIMITS, SIDECAR, SIDECAR_PORT } from "../model/constants.ts";
+import { API_VERSION, DEFAULTS, FEDERATION, LIMITS, SIDECAR, SIDECAR_PORT } from "../model/constants.ts";
+import type { AzureIdentity } from "../model/types.ts";
 import { loadKubeConfig } from "../kube/config.ts";
+import { createEventRecorder, type EventRecorder } from "../kube/events.ts";
 import { loadAdmissionKeys, type AdmissionKeys } from "../policy/admission-mark.ts";
 import { readTls, watchFiles } from "../shared/files.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { registerCommonMetrics, registerProcessMetrics, serveMetricsOnly } from "../shared/metrics.ts";
 import { buildNmiApp, type NmiAppDeps } from "./app.ts";
+import { DEFAULT_FEDERATION_TOKEN_FILE, FederatedSources, rateLimited } from "./federated.ts";
+import type { ImdsError } from "./imds.ts";
 import { computeRules, keepRulesApplied, removeRules } from "./iptables.ts";
 import { startKubeView, kubeSecretReader, type KubeView } from "./kube-view.ts";
 import { UpstreamLimiter } from "./limiter.ts";
@@ -33,6 +37,10 @@ export interface NmiOptions {
   authorityHost: string;
   /** PEM file of an extra CA to trust for the authority (a private or stand-in Entra ID). */
   authorityCaFile?: string;
+  /** The Entra tenant of federated identities; required only once a Federated assignment is served. */
+  tenantId?: string;
+  /** The NMI's projected service-account token (audience api://AzureADTokenExchange) it exchanges at Entra. */
+  federationTokenFile?: string;
   proxyPaths: string[];
   assignmentWaitSeconds: number;
   /** DaemonSet mode: own the iptables redirect of metadataIp:80 to nodeIp:port. */
@@ -116,27 +124,68 @@ async function runSidecar(opts: NmiOptions, log: Logger): Promise<RunningNmi> {
   };
 }
 
-function tokenService(opts: NmiOptions, kc: KubeConfig, metrics: NmiMetrics, imds: ImdsClient): TokenService {
+/** Event reason on an AzureIdentity whose federated exchange Entra refused (podid doctor reads the last one). */
+export const FEDERATION_FAILED_REASON = FEDERATION.exchangeFailedReason;
+const FEDERATION_EVENT_WINDOW_MS = 60_000;
+
+/** Records a refused exchange as a Warning Event on the AzureIdentity: code and message, never a token. */
+function federationEvents(
+  events: EventRecorder,
+): (identity: AzureIdentity, code: string | undefined, e: ImdsError) => void {
+  type Args = [AzureIdentity, string | undefined, ImdsError];
+  return rateLimited<Args>(
+    (identity, code) => [identity.metadata.namespace, identity.metadata.name, identity.metadata.uid, code].join("/"),
+    (identity, _code, e) =>
+      events.record(
+        {
+          apiVersion: API_VERSION,
+          kind: "AzureIdentity",
+          name: identity.metadata.name,
+          namespace: identity.metadata.namespace ?? "",
+          ...(identity.metadata.uid !== undefined ? { uid: identity.metadata.uid } : {}),
+        },
+        "Warning",
+        FEDERATION_FAILED_REASON,
+        e.description,
+      ),
+    FEDERATION_EVENT_WINDOW_MS,
+  );
+}
+
+function tokenService(
+  opts: NmiOptions,
+  kc: KubeConfig,
+  metrics: NmiMetrics,
+  imds: ImdsClient,
+  events: EventRecorder,
+): TokenService {
   const readSecret = kubeSecretReader(kc);
   const authority = {
     authorityHost: opts.authorityHost,
     ...(opts.authorityCaFile !== undefined ? { caPem: readFileSync(opts.authorityCaFile, "utf8") } : {}),
   };
-  const counted = (source: TokenSource): TokenSource => ({
+  const federated = new FederatedSources({
+    ...(opts.tenantId !== undefined ? { tenantId: opts.tenantId } : {}),
+    tokenFile: opts.federationTokenFile ?? DEFAULT_FEDERATION_TOKEN_FILE,
+    authority,
+    onFailure: federationEvents(events),
+  });
+  const counted = (kind: string, source: TokenSource): TokenSource => ({
     getToken: (resource) =>
       source.getToken(resource).then(
-        (t) => (metrics.upstream.inc({ kind: "entra", outcome: "ok" }), t),
+        (t) => (metrics.upstream.inc({ kind, outcome: "ok" }), t),
         (err: unknown) => {
-          metrics.upstream.inc({ kind: "entra", outcome: "error" });
+          metrics.upstream.inc({ kind, outcome: "error" });
           throw err;
         },
       ),
   });
   return new TokenService(
-    (identity) =>
-      identity.type === 0
-        ? imds.source({ resourceID: identity.resourceID ?? "", clientID: identity.clientID })
-        : counted(servicePrincipalSource(identity, readSecret, authority)),
+    (identity, source) => {
+      if (identity.type !== 0) return counted("entra", servicePrincipalSource(identity, readSecret, authority));
+      if (source === "Federated") return counted("entra-federated", federated.source(identity));
+      return imds.source({ resourceID: identity.resourceID ?? "", clientID: identity.clientID });
+    },
     new TokenCache(),
     metrics,
   );
@@ -216,11 +265,16 @@ export async function runNmi(opts: NmiOptions): Promise<RunningNmi> {
   const imds = new ImdsClient(opts.imdsEndpoint, limiter, (kind, outcome) =>
     metrics.upstream.inc({ kind: `imds-${kind}`, outcome }),
   );
+  const events = createEventRecorder(kc, {
+    component: "podid-nmi",
+    instance: nodeName,
+    onError: (err) => log.warn({ err: errText(err) }, "could not record an Event"),
+  });
   const deps: NmiAppDeps = {
     nodeName,
     view,
     admissionKeys: () => keys.get(),
-    tokens: tokenService(opts, kc, metrics, imds),
+    tokens: tokenService(opts, kc, metrics, imds, events),
     imds,
     reviewToken: kubeTokenReviewer(kc, DEFAULTS.sidecarTokenAudience),
     proxyPaths: opts.proxyPaths,

@@ -24,7 +24,7 @@ export function createNmiMetrics(registry = new Registry()): NmiMetrics {
     }),
     upstream: new Counter({
       name: METRICS.nmiUpstreamCalls,
-      help: "Calls to IMDS (kind imds-token, imds-proxy; outcome the HTTP status or error) and Entra ID (kind entra; outcome ok or error)",
+      help: "Calls to IMDS (kind imds-token, imds-proxy; outcome the HTTP status or error) and Entra ID (kind entra for service principals, entra-federated for federated identities; outcome ok or error)",
       labelNames: ["kind", "outcome"],
       registers: [registry],
     }),

@@ -1,15 +1,19 @@
 // The Entra ID stand-in: OpenID configuration, JWKS, and the client-credentials token endpoint
 // that ClientSecretCredential and ClientCertificateCredential call (with `authorityHost` set to
-// this server and instance discovery disabled). Tokens are v1 access tokens that Azurite and
+// this server and instance discovery disabled), and ClientAssertionCredential for a managed
+// identity's federated credentials (federated-assertion.ts). Tokens are v1 access tokens that Azurite and
 // the ARM stand-in accept.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { serverFor } from "./arm-app.ts";
 import type { CallLog } from "./calls.ts";
+import type { ArmState } from "./arm-state.ts";
 import { checkClientAssertion } from "./client-assertion.ts";
 import { entraErrors, type EntraError } from "./entra-errors.ts";
+import { checkFederatedAssertion, type IssuerKeySource } from "./federated-assertion.ts";
+import { idKey } from "./ids.ts";
 import { ENTRA } from "./names.ts";
-import type { ServicePrincipals } from "./service-principals.ts";
-import { mintAccessToken, type SigningKey } from "./tokens.ts";
+import type { ServicePrincipal, ServicePrincipals } from "./service-principals.ts";
+import { mintAccessToken, type SigningKey, type TokenSubject } from "./tokens.ts";
 
 export interface EntraAppDeps {
   tenantId: string;
@@ -18,6 +22,10 @@ export interface EntraAppDeps {
   calls: CallLog;
   now: () => number;
   https?: { key: string; cert: string };
+  /** User-assigned identities and their federated credentials (Resource Manager's), for federated assertions. */
+  arm?: Pick<ArmState, "identities" | "federatedCredentials">;
+  /** Where issuers' signing keys come from (discovery + JWKS, loopback only). */
+  issuerKeys?: IssuerKeySource;
 }
 
 const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -99,29 +107,20 @@ export function buildEntraApp(deps: EntraAppDeps): FastifyInstance {
         return fail(
           version === "v2" ? entraErrors.invalidScope(form.scope ?? "") : entraErrors.missingParameter("resource"),
         );
-      const sp = deps.principals.lookup(clientId);
-      if (!sp) return fail(entraErrors.unknownApp(clientId, tenant));
       const nowSeconds = Math.floor(deps.now() / 1000);
-      let method: "1" | "2";
-      if (form.client_assertion !== undefined) {
-        if (form.client_assertion_type !== JWT_BEARER)
-          return fail(entraErrors.missingParameter("client_assertion_type"));
-        const base = `${origin(req)}/${tenant}`;
-        const endpoints = [`${base}/oauth2/v2.0/token`, `${base}/oauth2/token`];
-        const err = checkClientAssertion(form.client_assertion, sp, endpoints, nowSeconds);
-        if (err) return fail(err);
-        method = "2";
-      } else if (form.client_secret !== undefined) {
-        if (!sp.secrets.includes(form.client_secret)) return fail(entraErrors.invalidSecret(sp.clientId));
-        method = "1";
-      } else {
-        return fail(entraErrors.noCredential());
-      }
+      const sp = deps.principals.lookup(clientId);
+      const base = `${origin(req)}/${tenant}`;
+      const who = sp
+        ? principalSubject(sp, form, [`${base}/oauth2/v2.0/token`, `${base}/oauth2/token`], nowSeconds)
+        : await federatedSubject(deps, form, clientId, nowSeconds);
+      if (who === undefined) return fail(entraErrors.unknownApp(clientId, tenant));
+      if ("error" in who) return fail(who.error);
+      const { subject } = who;
       const minted = mintAccessToken({
         key: deps.key,
         tenantId: deps.tenantId,
         audience,
-        subject: { clientId: sp.clientId, objectId: sp.objectId, authMethod: method },
+        subject,
         nowSeconds,
         lifetimeSeconds: ENTRA.tokenLifetimeSeconds,
       });
@@ -142,6 +141,57 @@ export function buildEntraApp(deps: EntraAppDeps): FastifyInstance {
   app.post("/:tenant/oauth2/v2.0/token", token("v2"));
   app.post("/:tenant/oauth2/token", token("v1"));
   return app;
+}
+
+/** An app registration's token by certificate assertion (type 2) or secret (type 1). */
+function principalSubject(
+  sp: ServicePrincipal,
+  form: Record<string, string | undefined>,
+  tokenEndpoints: string[],
+  nowSeconds: number,
+): { subject: TokenSubject } | { error: EntraError } {
+  if (form.client_assertion !== undefined) {
+    if (form.client_assertion_type !== JWT_BEARER)
+      return { error: entraErrors.missingParameter("client_assertion_type") };
+    const err = checkClientAssertion(form.client_assertion, sp, tokenEndpoints, nowSeconds);
+    if (err) return { error: err };
+    return { subject: { clientId: sp.clientId, objectId: sp.objectId, authMethod: "2" } };
+  }
+  if (form.client_secret !== undefined) {
+    if (!sp.secrets.includes(form.client_secret)) return { error: entraErrors.invalidSecret(sp.clientId) };
+    return { subject: { clientId: sp.clientId, objectId: sp.objectId, authMethod: "1" } };
+  }
+  return { error: entraErrors.noCredential() };
+}
+
+/**
+ * A user-assigned identity's token by federated assertion: undefined when no identity has this
+ * client ID (the caller answers "unknown app"), else the identity as the token's subject (as for
+ * its IMDS tokens, so Azurite and Resource Manager accept it) or Entra's refusal.
+ */
+async function federatedSubject(
+  deps: EntraAppDeps,
+  form: Record<string, string | undefined>,
+  clientId: string,
+  nowSeconds: number,
+): Promise<{ subject: TokenSubject } | { error: EntraError } | undefined> {
+  if (deps.arm === undefined || deps.issuerKeys === undefined) return undefined;
+  const identity = [...deps.arm.identities.values()].find((i) => i.clientId.toLowerCase() === clientId.toLowerCase());
+  if (identity === undefined) return undefined;
+  if (form.client_assertion === undefined) return { error: entraErrors.noCredential() };
+  if (form.client_assertion_type !== JWT_BEARER)
+    return { error: entraErrors.missingParameter("client_assertion_type") };
+  const credentials = [...(deps.arm.federatedCredentials.get(idKey(identity.id))?.values() ?? [])];
+  const r = await checkFederatedAssertion(form.client_assertion, credentials, deps.issuerKeys, nowSeconds);
+  if (!r.ok) return { error: r.error };
+  return {
+    subject: {
+      clientId: identity.clientId,
+      objectId: identity.principalId,
+      resourceId: identity.id.replace(/\/resourceGroups\//i, "/resourcegroups/"),
+      authMethod: "2",
+    },
+  };
 }
 
 /** `https://storage.azure.com/.default` → `https://storage.azure.com`; undefined unless exactly one `/.default` scope. */

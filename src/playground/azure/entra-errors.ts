@@ -95,4 +95,54 @@ export const entraErrors = {
     ),
   assertionExpired: (): EntraError =>
     entraError(401, "invalid_client", 700024, "Client assertion is not within its valid time range."),
+  // Workload identity federation (a managed identity's federated credentials). Texts as Entra
+  // sends them (seen in public issue threads); status 400 for 70021 and 50166 as observed,
+  // 401 invalid_client for the per-field mismatches like the other assertion errors here.
+  noFederatedRecord: (iss: string, sub: string, aud: string): EntraError =>
+    entraError(
+      400,
+      "invalid_request",
+      70021,
+      `No matching federated identity record found for presented assertion. Assertion Issuer: '${iss}'. ` +
+        `Assertion Subject: '${sub}'. Assertion Audience: '${aud}'.`,
+    ),
+  federatedIssuer: (iss: string): EntraError =>
+    entraError(
+      401,
+      "invalid_client",
+      700211,
+      `No matching federated identity record found for presented assertion issuer '${iss}'. Please check your ` +
+        `federated identity credential Subject, Audience and Issuer against the presented assertion.`,
+    ),
+  federatedSubject: (sub: string): EntraError =>
+    entraError(
+      401,
+      "invalid_client",
+      700213,
+      `No matching federated identity record found for presented assertion subject '${sub}'. Check your ` +
+        `federated identity credential Subject, Audience and Issuer against the presented assertion.`,
+    ),
+  federatedAudience: (aud: string): EntraError =>
+    entraError(
+      401,
+      "invalid_client",
+      700212,
+      `No matching federated identity record found for presented assertion audience '${aud}'.`,
+    ),
+  federatedTime: (now: number, nbf: unknown, exp: unknown): EntraError =>
+    entraError(
+      401,
+      "invalid_client",
+      700024,
+      `Client assertion is not within its valid time range. Current time: ${iso(now)}, assertion valid from ` +
+        `${typeof nbf === "number" ? iso(nbf) : "(none)"}, expiry time of assertion ${typeof exp === "number" ? iso(exp) : "(none)"}.`,
+    ),
+  /** The issuer's discovery document or keys could not be fetched (or, here, were not on loopback). */
+  oidcEndpoint: (): EntraError =>
+    entraError(400, "invalid_request", 50166, "Request to External OIDC endpoint failed."),
+  federatedSignature: (why: string): EntraError =>
+    entraError(401, "invalid_client", 700027, `Client assertion contains an invalid signature. [Reason - ${why}]`),
+  malformedAssertion: (): EntraError => entraError(400, "invalid_request", 50027, "JWT token is invalid or malformed."),
 };
+
+const iso = (seconds: number): string => new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, "Z");

@@ -11,6 +11,7 @@ import { idKey } from "./ids.ts";
 import { validateCloud, type PlaygroundCloud } from "./cloud.ts";
 import { buildEntraApp } from "./entra-app.ts";
 import { Faults } from "./faults.ts";
+import { IssuerKeys } from "./federated-assertion.ts";
 import { buildImdsApp, nodeIdentities } from "./imds-app.ts";
 import type { AssignedIdentities } from "./identity-change.ts";
 import { STAND_IN_DEFAULTS } from "./names.ts";
@@ -37,6 +38,8 @@ export interface StartAzureOptions {
   imdsLatencyMs?: number;
   /** Clock for tokens, operations and buckets (default Date.now). */
   now?: () => number;
+  /** More CAs (PEM) Entra trusts when it fetches an issuer's keys (the playground CA always is), e.g. a real API server's. */
+  issuerCaPems?: string[];
 }
 
 export interface AzurePlayground {
@@ -66,6 +69,15 @@ export interface AzurePlayground {
   setLroDuration(ms: number): void;
   /** Refills every throttling bucket. */
   resetThrottling(): void;
+  /**
+   * Federated identity credentials by identity (`idKey` of its resource ID), then lower-cased
+   * name: what Resource Manager holds and Entra matches federated assertions against.
+   */
+  federatedCredentialStore: Map<string, Map<string, FederatedCredentialRecord>>;
+  /** Trusts one more CA when Entra fetches an issuer's discovery document and JWKS (loopback only). */
+  trustIssuerCa(caPem: string): void;
+  /** URLs Entra fetched for issuer keys so far (a refused issuer never appears). */
+  issuerFetches(): readonly string[];
   stop(): Promise<void>;
 }
 
@@ -113,14 +125,25 @@ export async function startAzure(opts: StartAzureOptions): Promise<AzurePlaygrou
   const apps: FastifyInstance[] = [];
   const imdsPorts = new Map<string, number>();
   let azurite: AzuriteHandle | undefined;
+  // The playground CA first: the playground API server's certificate chains to it when it shares the CA.
+  const issuerKeys = new IssuerKeys([opts.ca.certPem, ...(opts.issuerCaPems ?? [])], now);
   const stop = async (): Promise<void> => {
-    await Promise.allSettled([...apps.map((a) => a.close()), azurite?.stop()]);
+    await Promise.allSettled([...apps.map((a) => a.close()), azurite?.stop(), issuerKeys.close()]);
   };
   try {
     const arm = buildArmApp({ state, calls, faults, publicKey: key.publicKey, https });
     apps.push(arm);
     const armPort = await listen(arm);
-    const entra = buildEntraApp({ tenantId: opts.cloud.tenantId, principals, key, calls, now, https });
+    const entra = buildEntraApp({
+      tenantId: opts.cloud.tenantId,
+      principals,
+      key,
+      calls,
+      now,
+      https,
+      arm: state,
+      issuerKeys,
+    });
     apps.push(entra);
     const entraPort = await listen(entra);
     for (const node of state.nodes.values()) {
@@ -176,6 +199,9 @@ export async function startAzure(opts: StartAzureOptions): Promise<AzurePlaygrou
         state.lroDurationMs = ms;
       },
       resetThrottling: () => state.resetThrottling(),
+      federatedCredentialStore: state.federatedCredentials,
+      trustIssuerCa: (pem) => issuerKeys.trust(pem),
+      issuerFetches: () => issuerKeys.fetched,
       stop,
     };
   } catch (e) {

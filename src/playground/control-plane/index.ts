@@ -148,6 +148,9 @@ function apiServerArgs(pki: ControlPlanePki, etcdUrl: string, port: number, extr
     `--tls-private-key-file=${pki.servingKey}`,
     `--client-ca-file=${pki.caCert}`,
     `--service-account-issuer=https://127.0.0.1:${port}`,
+    // Discovery would name the advertise address (TEST-NET, unreachable) in jwks_uri; a verifier
+    // of the issuer (the Entra stand-in, loopback only) needs the address the server listens on.
+    `--service-account-jwks-uri=https://127.0.0.1:${port}/openid/v1/jwks`,
     `--service-account-key-file=${pki.serviceAccountPub}`,
     `--service-account-signing-key-file=${pki.serviceAccountKey}`,
     "--authorization-mode=Node,RBAC",

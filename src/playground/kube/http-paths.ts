@@ -9,7 +9,7 @@ import { pathNotFound } from "./status.ts";
 
 function oidcDiscovery(opts: HttpOptions): Record<string, unknown> {
   return {
-    issuer: opts.issuer,
+    issuer: opts.issuer(),
     jwks_uri: `${opts.serverAddress()}/openid/v1/jwks`,
     response_types_supported: ["id_token"],
     subject_types_supported: ["public"],
@@ -23,7 +23,9 @@ export function servePath(api: KubeApi, opts: HttpOptions, path: string, reply: 
   if (path === "/api") return apiVersions(opts.serverAddress());
   if (path === "/apis") return apiGroupList(api.registry);
   if (path === "/openapi/v3") return openapiIndex(api.registry);
-  if (path === "/openid/v1/jwks") return opts.jwks();
+  // The real server's media type for the key set (it answers 406 to a JSON-only Accept; not emulated).
+  if (path === "/openid/v1/jwks")
+    return reply.header("content-type", "application/jwk-set+json").send(Buffer.from(JSON.stringify(opts.jwks())));
   if (path === "/.well-known/openid-configuration") return oidcDiscovery(opts);
   const m = /^\/openapi\/v3\/(api\/([^/]+)|apis\/([^/]+)\/([^/]+))$/.exec(path);
   if (m !== null) {

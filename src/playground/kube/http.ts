@@ -24,7 +24,8 @@ export interface HttpOptions {
   serverAddress(): string;
   bookmarkIntervalMs: number;
   jwks(): unknown;
-  issuer: string;
+  /** The service-account issuer: the server's own URL, so its discovery documents can be fetched by it. */
+  issuer(): string;
 }
 
 const ADMIN_PATHS_ANONYMOUS = new Set([

@@ -14,7 +14,7 @@ import { buildHttpApp } from "./http.ts";
 import { Registry } from "./resources.ts";
 import { Store } from "./store.ts";
 import { TokenApi } from "./token-api.ts";
-import { ISSUER, TokenSigner } from "./tokens.ts";
+import { TokenSigner } from "./tokens.ts";
 import { getPath, isRecord, type KObject, type UserInfo } from "./types.ts";
 
 export type { KObject } from "./types.ts";
@@ -128,7 +128,10 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApiSe
   );
   const fallback = endpointsResolver(api);
   resolver = (ns, name, port) => opts.webhookServiceResolver?.(ns, name, port) ?? fallback(ns, name, port);
-  const tokens = new TokenApi(api, new TokenSigner());
+  let url = "";
+  // The issuer is the server's URL (as --service-account-issuer on a real cluster), so Entra can
+  // fetch its discovery document and keys at `${iss}/.well-known/openid-configuration`.
+  const tokens = new TokenApi(api, new TokenSigner(), undefined, () => url);
   const onError = (what: string, err: unknown): void =>
     log.error({ err: err instanceof Error ? err.message : String(err) }, `${what} failed`);
   const stopCore = startCoreControllers(api, { caPem: ca.certPem, onError });
@@ -140,7 +143,6 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApiSe
     simulate: opts.simulateKubelet ?? true,
   });
 
-  let url = "";
   const { app, closeWatches } = buildHttpApp(api, {
     https: { key: serving.keyPem, cert: serving.certPem },
     authenticate: (token) => (token === adminToken ? ADMIN_USER : tokens.authenticate(token)),
@@ -148,7 +150,7 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApiSe
     serverAddress: () => url,
     bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 10_000,
     jwks: () => tokens.signer.jwks(),
-    issuer: ISSUER,
+    issuer: () => url,
   });
   await app.listen({ host, port: opts.port ?? 0 });
   const addr = app.server.address();

@@ -18,6 +18,8 @@ export class TokenApi {
     private readonly api: KubeApi,
     readonly signer: TokenSigner,
     private readonly nowSeconds: () => number = () => Math.floor(Date.now() / 1000),
+    /** The `iss` of the tokens it signs (the server's URL once it listens). */
+    private readonly issuer: () => string = () => ISSUER,
   ) {
     this.saDef = api.registry.byResourceKey("serviceaccounts")!;
     this.podDef = api.registry.byResourceKey("pods")!;
@@ -78,7 +80,7 @@ export class TokenApi {
       ]);
     const iat = this.nowSeconds();
     const claims: TokenClaims = {
-      iss: ISSUER,
+      iss: this.issuer(),
       sub: `system:serviceaccount:${ns}:${saName}`,
       aud: audiences,
       exp: iat + exp,

@@ -306,6 +306,62 @@ describe("nmi/app token endpoint", () => {
     await app.close();
   });
 
+  describe("federated assignments", () => {
+    const recording = () => {
+      const asked: (string | undefined)[] = [];
+      const tokens: TokenProvider = {
+        getToken: (identity, resource, source) => {
+          asked.push(source);
+          return fakeTokens.getToken(identity, resource);
+        },
+      };
+      return { asked, tokens };
+    };
+    const federate = (v: MemoryView) => {
+      v.aais[0] = { ...v.aais[0]!, status: { status: "Assigned", tokenSource: "Federated" } };
+    };
+
+    it("asks the federated source when the assignment's status.tokenSource is Federated", async () => {
+      const v = world();
+      federate(v);
+      const { asked, tokens } = recording();
+      const app = build(v, { tokens });
+      assert.equal((await ask(app, "127.10.0.5")).status, 200);
+      assert.deepEqual(asked, ["Federated"]);
+      await app.close();
+    });
+
+    it("asks the node's IMDS source when the assignment names none (NodeAssigned)", async () => {
+      const { asked, tokens } = recording();
+      const app = build(world(), { tokens });
+      assert.equal((await ask(app, "127.10.0.5")).status, 200);
+      assert.deepEqual(asked, ["NodeAssigned"]);
+      await app.close();
+    });
+
+    it("attack: a pod without a valid admission mark gets no federated token (every check runs first)", async () => {
+      const v = world();
+      federate(v);
+      delete v.pod("team-a", "app")!.annotations[ADMISSION_MARK_ANNOTATION];
+      const { asked, tokens } = recording();
+      const app = build(v, { tokens });
+      const r = await ask(app, "127.10.0.5");
+      assert.equal(r.status, 403);
+      assert.deepEqual(asked, []);
+      await app.close();
+    });
+
+    it("a federated assignment still Created makes the pod wait, as for the node's IMDS", async () => {
+      const v = world();
+      v.aais[0] = { ...v.aais[0]!, status: { status: "Created", tokenSource: "Federated" } };
+      const { asked, tokens } = recording();
+      const app = build(v, { tokens });
+      assert.equal((await ask(app, "127.10.0.5")).status, 503);
+      assert.deepEqual(asked, []);
+      await app.close();
+    });
+  });
+
   it("answers 503 with Retry-After when the assignment stays in progress past the bound", async () => {
     const v = world();
     v.aais[0] = assigned(v.pod("team-a", "app")!, v.ids[0]!, "Created");

@@ -27,7 +27,7 @@ describe("playground kube HTTP edge", () => {
     serverAddress: () => "https://127.0.0.1:6443",
     bookmarkIntervalMs: 1000,
     jwks: () => tokens.signer.jwks(),
-    issuer: "https://kubernetes.default.svc.cluster.local",
+    issuer: () => "https://kubernetes.default.svc.cluster.local",
   });
   const auth = { authorization: "Bearer admin" };
   after(() => app.close());
