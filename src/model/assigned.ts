@@ -42,7 +42,8 @@ function readStatus(top: Obj, errs: Errors): AzureAssignedIdentityStatus | undef
   const source = getField(s, "tokenSource");
   if (source !== undefined && source !== null) {
     const t = TOKEN_SOURCES.find((x) => x === source);
-    if (t === undefined) errs.add("status.tokenSource", `expected ${TOKEN_SOURCES.join(" or ")}, got ${describe(source)}`);
+    if (t === undefined)
+      errs.add("status.tokenSource", `expected ${TOKEN_SOURCES.join(" or ")}, got ${describe(source)}`);
     else out.tokenSource = t;
   }
   const g = getField(s, "observedGeneration");

@@ -64,7 +64,7 @@ export const FEDERATION = {
   /** The credential's subject: podid's NMI service account, whatever namespace uses the identity. */
   subject: (podidNamespace: string): string => `system:serviceaccount:${podidNamespace}:podid-nmi`,
   /** The NMI's projected service-account token (audience `audience`), rotated by the kubelet. */
-  tokenVolumeName: "podid-federation-token",
+  tokenVolumeName: "federation-token",
   tokenMountPath: "/var/run/secrets/podid/federation",
   tokenFileName: "token",
   tokenExpirationSeconds: 3600,

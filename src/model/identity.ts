@@ -69,7 +69,10 @@ function readTokenSource(spec: Obj, type: IdentityType, errs: Errors): TokenSour
     return undefined;
   }
   if (type !== 0) {
-    errs.add("spec.tokenSource", `applies to type 0 (user-assigned identities) only; a service principal uses its Secret`);
+    errs.add(
+      "spec.tokenSource",
+      `applies to type 0 (user-assigned identities) only; a service principal uses its Secret`,
+    );
     return undefined;
   }
   return found;

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import { DEFAULTS, NMI_TLS, SERVICE_ACCOUNTS, SYSTEM_NAMESPACE, WEBHOOK } from "../model/constants.ts";
+import { DEFAULTS, FEDERATION, NMI_TLS, SERVICE_ACCOUNTS, SYSTEM_NAMESPACE, WEBHOOK } from "../model/constants.ts";
 import { isAlreadyExists, kubeRequest } from "../kube/request.ts";
 import type { Logger } from "../shared/log.ts";
 import { createCertificateAuthority } from "../shared/pki.ts";
@@ -17,6 +17,7 @@ import { applyObjects, planInstall, renderKustomization, servedOnly, type Instal
 import { pointWebhooksAt } from "./control-plane/webhooks.ts";
 import { startPlayground, type Playground } from "./main.ts";
 import { spawnPodid, waitReady, type ProgramHandle } from "./processes.ts";
+import { keepProjectedToken } from "./projected-token.ts";
 import { startPrometheus, type RunningPrometheus } from "./prometheus.ts";
 import { controlPlaneDir, startRealKube, type RealKube } from "./real-kube.ts";
 
@@ -131,6 +132,33 @@ async function startKube(
   } catch (e) {
     await real.stop();
     throw e;
+  }
+}
+
+/**
+ * Entra must read the cluster's issuer keys without credentials, as it does on AKS. The
+ * emulator serves discovery to anyone; a real API server only once the discovery role is bound
+ * to unauthenticated callers (README, Federation).
+ */
+async function openIssuerDiscovery(kc: KubeConfig): Promise<void> {
+  try {
+    await kubeRequest(kc, {
+      method: "POST",
+      path: "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+      body: {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name: "podid-playground-issuer-discovery" },
+        roleRef: {
+          apiGroup: "rbac.authorization.k8s.io",
+          kind: "ClusterRole",
+          name: "system:service-account-issuer-discovery",
+        },
+        subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: "system:unauthenticated" }],
+      },
+    });
+  } catch (e) {
+    if (!isAlreadyExists(e)) throw e;
   }
 }
 
@@ -257,6 +285,21 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     programs.push(reconciler);
     pg.addEndpoint("reconciler-metrics", `http://127.0.0.1:${metricsPort}/metrics`);
 
+    // The NMIs' projected token for Entra (config/nmi's federation-token volume), as the kubelet keeps it.
+    if (real !== undefined) {
+      await openIssuerDiscovery(kc);
+      azure.trustIssuerCa(real.controlPlane.caPem);
+    }
+    const federationToken = await keepProjectedToken(kc, {
+      namespace: SYSTEM_NAMESPACE,
+      serviceAccount: SERVICE_ACCOUNTS.nmi,
+      audience: FEDERATION.audience,
+      expirationSeconds: FEDERATION.tokenExpirationSeconds,
+      file: join(opts.stateDir, "nmi", "federation-token"),
+      onError: (err) => opts.logger.warn({ err: String(err) }, "could not renew the NMIs' federation token"),
+    });
+    cleanups.push(() => Promise.resolve(federationToken.stop()));
+
     const nmiUrls = new Map<string, string>();
     for (const [node, ip] of pg.kube.nodeIps) {
       const nmi = spawnPodid({
@@ -283,6 +326,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           secrets.nmiCert,
           "--tls-key-file",
           secrets.nmiKey,
+          "--tenant-id",
+          cloud.tenantId,
+          "--federation-token-file",
+          join(opts.stateDir, "nmi", "federation-token"),
         ],
       });
       programs.push(nmi);

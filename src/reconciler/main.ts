@@ -42,6 +42,8 @@ function tokenSource(v: string): TokenSourceName {
 }
 
 function issuerUrl(v: string): string {
+  // config/ passes the ConfigMap's `issuer`, empty by default: discover it from the API server.
+  if (v === "") return "";
   let u: URL;
   try {
     u = new URL(v);
@@ -215,7 +217,7 @@ async function run(flags: Flags): Promise<void> {
     ...(caPem !== undefined ? { caPem } : {}),
   };
   const arm = createArmVmIdentityClient({ ...armOptions, pollIntervalMs: flags.armPollIntervalMs });
-  let issuer = flags.federationIssuer;
+  let issuer = flags.federationIssuer === "" ? undefined : flags.federationIssuer;
   let federationUnavailable: string | undefined;
   if (issuer === undefined) {
     try {

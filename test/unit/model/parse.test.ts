@@ -358,7 +358,10 @@ describe("model parsers: token source (federation)", () => {
   it("refuses an unknown source, naming the field and the values", () => {
     const p = parseAzureIdentity(identity({ ...spec, tokenSource: "federated" }));
     assert.deepEqual(errorFields(p), ["spec.tokenSource"]);
-    assert.match(formatErrors(p.ok ? [] : p.errors), /expected NodeAssigned or Federated, got a string \("federated"\)/);
+    assert.match(
+      formatErrors(p.ok ? [] : p.errors),
+      /expected NodeAssigned or Federated, got a string \("federated"\)/,
+    );
   });
   it("refuses a token source on a service principal, which uses its Secret", () => {
     const sp = { type: 1, ClientID: GUID, TenantID: GUID, ClientPassword: { name: "s" }, tokenSource: "Federated" };

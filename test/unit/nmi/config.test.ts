@@ -40,14 +40,14 @@ describe("config/nmi", () => {
     assert.equal(container.securityContext.allowPrivilegeEscalation, false);
   });
 
-  it("RBAC: reads pods and podid's kinds, gets Secrets, creates TokenReviews, nothing else", () => {
+  it("RBAC: reads pods and podid's kinds, gets Secrets, creates TokenReviews and Events, nothing else", () => {
     const role = load("rbac.yaml").find((d) => d.kind === "ClusterRole")!;
     const verbs = new Set(role.rules.flatMap((r) => r.verbs));
-    assert.deepEqual([...verbs].sort(), ["create", "get", "list", "watch"]);
+    assert.deepEqual([...verbs].sort(), ["create", "get", "list", "patch", "watch"]);
     const creates = role.rules.filter((r) => r.verbs.includes("create"));
     assert.deepEqual(
       creates.flatMap((r) => r.resources),
-      ["tokenreviews"],
+      ["tokenreviews", "events"],
     );
   });
 });
