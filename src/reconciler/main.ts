@@ -41,6 +41,9 @@ function tokenSource(v: string): TokenSourceName {
   return s;
 }
 
+/** The flag's issuer, if one was given (an empty one means: discover it). */
+const givenIssuer = (v: string | undefined): string | undefined => (v === "" ? undefined : v);
+
 function issuerUrl(v: string): string {
   // config/ passes the ConfigMap's `issuer`, empty by default: discover it from the API server.
   if (v === "") return "";
@@ -217,7 +220,7 @@ async function run(flags: Flags): Promise<void> {
     ...(caPem !== undefined ? { caPem } : {}),
   };
   const arm = createArmVmIdentityClient({ ...armOptions, pollIntervalMs: flags.armPollIntervalMs });
-  let issuer = flags.federationIssuer === "" ? undefined : flags.federationIssuer;
+  let issuer = givenIssuer(flags.federationIssuer);
   let federationUnavailable: string | undefined;
   if (issuer === undefined) {
     try {
