@@ -23,10 +23,33 @@ interface Doc {
     replicas: number;
     template: {
       metadata: { labels: Record<string, string> };
-      spec: { serviceAccountName: string; containers: Array<{ args: string[] }> };
+      spec: { serviceAccountName: string; containers: Array<{ args: string[]; env?: Env[] }> };
     };
   };
   rules: Rule[];
+}
+interface Env {
+  name: string;
+  value?: string;
+  valueFrom?: { configMapKeyRef?: { name: string; key: string } };
+}
+/** config/federation's ConfigMap, as the kubelet fills env vars from it. */
+const federationData = (
+  parseAllDocuments(
+    readFileSync(new URL("../../../config/federation/configmap.yaml", import.meta.url), "utf8"),
+  )[0]!.toJSON() as {
+    data: Record<string, string>;
+  }
+).data;
+/** The args as the kubelet passes them: `$(VAR)` expanded from the container's env. */
+function expanded(args: string[], env: Env[] = []): string[] {
+  const vars = new Map(
+    env.map((e) => [
+      e.name,
+      e.value ?? (e.valueFrom?.configMapKeyRef ? federationData[e.valueFrom.configMapKeyRef.key] : undefined),
+    ]),
+  );
+  return args.map((a) => a.replace(/\$\(([A-Z_]+)\)/g, (m, name: string) => vars.get(name) ?? m));
 }
 const load = (file: string): Doc[] =>
   parseAllDocuments(readFileSync(new URL(`../../../config/reconciler/${file}`, import.meta.url), "utf8")).map(
@@ -39,7 +62,8 @@ describe("config/reconciler", () => {
 
   for (const file of ["deployment.yaml", "credentials-from-secret.yaml"]) {
     it(`${file}: the arguments are flags podid reconciler accepts, with --leader-elect`, () => {
-      const [sub, ...args] = load(file)[0]!.spec.template.spec.containers[0]!.args;
+      const container = load(file)[0]!.spec.template.spec.containers[0]!;
+      const [sub, ...args] = expanded(container.args, container.env);
       assert.equal(sub, "reconciler");
       const parsed = reconcilerCommand().parseOptions(args);
       assert.deepEqual(parsed.unknown, []);
