@@ -139,9 +139,7 @@ async function firstTokens(stack: Stack, ns: string, selector: string, pods: num
   return names.map((n) => seen.get(n)!);
 }
 
-const COMPUTE = ["virtualMachineScaleSets", "virtualMachines", "virtualMachineScaleSetVMs"];
-const computeWrites = (stack: Stack): number =>
-  COMPUTE.reduce((n, resource) => n + stack.azure.calls.armWrites({ resource }), 0);
+const computeWrites = (stack: Stack): number => stack.azure.calls.computeWrites();
 
 export async function runFirstTokenBench(): Promise<Record<string, number>> {
   const latency = Number(process.env.PODID_BENCH_ARM_LATENCY_S ?? 5);

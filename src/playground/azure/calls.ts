@@ -19,6 +19,8 @@ export interface RecordedCall {
 
 export type CallFilter = Partial<Omit<RecordedCall, "at">>;
 
+const COMPUTE_RESOURCES = ["virtualMachineScaleSets", "virtualMachines", "virtualMachineScaleSetVMs"] as const;
+
 export class CallLog {
   #calls: RecordedCall[] = [];
 
@@ -47,6 +49,11 @@ export class CallLog {
   /** ARM writes (PUT and PATCH), whatever their outcome. */
   armWrites(filter: CallFilter = {}): number {
     return this.list({ ...filter, service: "arm" }).filter((c) => c.method === "PUT" || c.method === "PATCH").length;
+  }
+
+  /** Writes to VMs and scale sets (what a federated identity must never cost). */
+  computeWrites(): number {
+    return COMPUTE_RESOURCES.reduce((n, resource) => n + this.armWrites({ resource }), 0);
   }
 
   reset(): void {

@@ -81,7 +81,7 @@ export interface AzurePlayground {
   stop(): Promise<void>;
 }
 
-export type CallLogView = Pick<CallLog, "list" | "count" | "armWrites" | "reset">;
+export type CallLogView = Pick<CallLog, "list" | "count" | "armWrites" | "computeWrites" | "reset">;
 
 async function listen(app: FastifyInstance): Promise<number> {
   await app.listen({ host: "127.0.0.1", port: 0 });
