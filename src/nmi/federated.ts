@@ -8,7 +8,7 @@ import { ClientAssertionCredential, type TokenCredential } from "@azure/identity
 import { FEDERATION } from "../model/constants.ts";
 import type { AzureIdentity } from "../model/types.ts";
 import { imdsError, type ImdsError } from "./imds.ts";
-import { scopeFor, UpstreamError, type AuthorityOptions, type TokenSource } from "./token-sources.ts";
+import { fromAccessToken, scopeFor, UpstreamError, type AuthorityOptions, type TokenSource } from "./token-sources.ts";
 
 export const DEFAULT_FEDERATION_TOKEN_FILE = `${FEDERATION.tokenMountPath}/${FEDERATION.tokenFileName}`;
 
@@ -218,13 +218,7 @@ export class FederatedSources {
     };
     try {
       const t = await this.credentialFor(tenantId, identity.clientID).getToken(scopeFor(resource));
-      if (t === null) throw new Error("no token returned");
-      return {
-        accessToken: t.token,
-        expiresOn: Math.floor(t.expiresOnTimestamp / 1000),
-        resource,
-        clientId: identity.clientID,
-      };
+      return fromAccessToken(t, resource, identity.clientID);
     } catch (err) {
       const { code, error } = federationError(err, ctx);
       this.fail(identity, code, error);

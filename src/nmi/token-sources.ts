@@ -5,7 +5,12 @@
 // and 2 (service principals) use @azure/identity with the secret or certificate read from the
 // referenced Secret. Tokens only flow back to the
 // caller: nothing here logs them.
-import { ClientCertificateCredential, ClientSecretCredential, type TokenCredential } from "@azure/identity";
+import {
+  ClientCertificateCredential,
+  ClientSecretCredential,
+  type AccessToken,
+  type TokenCredential,
+} from "@azure/identity";
 import { resourceIdKey } from "../model/identity.ts";
 import type { AzureIdentity } from "../model/types.ts";
 import { imdsError, type ImdsError, type Token } from "./imds.ts";
@@ -165,6 +170,12 @@ export function scopeFor(resource: string): string {
   return resource.endsWith("/") ? `${resource}.default` : `${resource}/.default`;
 }
 
+/** An @azure/identity access token in the IMDS shape the NMI serves. */
+export function fromAccessToken(t: AccessToken | null, resource: string, clientId: string): Token {
+  if (t === null) throw new Error("no token returned");
+  return { accessToken: t.token, expiresOn: Math.floor(t.expiresOnTimestamp / 1000), resource, clientId };
+}
+
 export interface AuthorityOptions {
   authorityHost: string;
   /** Extra CA (PEM) to trust for the authority, e.g. a private Entra stand-in. */
@@ -237,14 +248,7 @@ export function servicePrincipalSource(
         );
       }
       try {
-        const t = await credential.getToken(scopeFor(resource));
-        if (t === null) throw new Error("no token returned");
-        return {
-          accessToken: t.token,
-          expiresOn: Math.floor(t.expiresOnTimestamp / 1000),
-          resource,
-          clientId: identity.clientID,
-        };
+        return fromAccessToken(await credential.getToken(scopeFor(resource)), resource, identity.clientID);
       } catch (err) {
         // Entra's refusals (wrong secret, unknown app: AuthenticationError with a 4xx, or
         // MSAL's AuthenticationRequiredError) are final, so answer 400 and the SDK won't retry;
